@@ -1,0 +1,151 @@
+// The configuration schema: the single source of truth for shape, defaults and limits
+// (STYLE.md 2). The ops-agent and the agent workers load the file through the same loader.
+import type { SchemaObject } from 'ajv';
+
+export const CONFIG_FORMAT_VERSIONS = [1] as const;
+export const BUILDING_BLOCKS = ['state', 'pubsub', 'lock', 'sequencer', 'configuration'] as const;
+export type BuildingBlock = (typeof BUILDING_BLOCKS)[number];
+
+export interface LimitsConfig {
+  maxBodyBytes: number;
+  maxKeyBytes: number;
+  maxBulkKeys: number;
+  maxTransactionOps: number;
+}
+
+export interface PubsubDefaults {
+  ackDeadlineMs: number;
+  maxDeliveryAttempts: number;
+  maxInFlightPerStream: number;
+}
+
+export interface SocketConfig {
+  owner?: string | number;
+  group?: string | number;
+}
+
+export interface AppAllowConfig {
+  /** Component names (any building block) the app may use; `*` for all. */
+  components: string[];
+  /** Topics the app may publish and subscribe to; `*` for all. */
+  topics: string[];
+  /** App ids the app may invoke; `*` for all. */
+  apps: string[];
+}
+
+export interface RawAppConfig {
+  id: string;
+  token?: string;
+  tokenFile?: string;
+  tokenSha256?: string;
+  socket?: SocketConfig;
+  allow: AppAllowConfig;
+}
+
+export interface ComponentConfig {
+  name: string;
+  type: string;
+  /** Keys are not namespaced per app: every allowed app sees the same keys. */
+  shared: boolean;
+  metadata: Record<string, unknown>;
+}
+
+export interface RawHearthConfig {
+  version: number;
+  runDir: string;
+  stateDir: string;
+  workers: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  limits: LimitsConfig;
+  pubsub: PubsubDefaults;
+  apps: RawAppConfig[];
+  components: ComponentConfig[];
+}
+
+const ID_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+
+/** Validated with ajv (useDefaults, strict); `RawHearthConfig` is the shape it guarantees. */
+export const configSchema: SchemaObject = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'apps'],
+  properties: {
+    version: { type: 'integer', enum: [...CONFIG_FORMAT_VERSIONS] },
+    runDir: { type: 'string', minLength: 1, default: '/run/hearth' },
+    stateDir: { type: 'string', minLength: 1, default: '/var/lib/hearth' },
+    workers: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+    logLevel: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 256 * 1024 * 1024, default: 4 * 1024 * 1024 },
+        maxKeyBytes: { type: 'integer', minimum: 1, maximum: 65536, default: 1024 },
+        maxBulkKeys: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+        maxTransactionOps: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+      },
+    },
+    pubsub: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        ackDeadlineMs: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 30_000 },
+        maxDeliveryAttempts: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+        maxInFlightPerStream: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+      },
+    },
+    apps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          token: { type: 'string', minLength: 8 },
+          tokenFile: { type: 'string', minLength: 1 },
+          tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          socket: {
+            type: 'object',
+            additionalProperties: false,
+            required: [],
+            properties: {
+              owner: { type: ['string', 'integer'] },
+              group: { type: ['string', 'integer'] },
+            },
+          },
+          allow: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            required: [],
+            properties: {
+              components: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['*'] },
+              topics: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['*'] },
+              apps: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+            },
+          },
+        },
+      },
+    },
+    components: {
+      type: 'array',
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'type'],
+        properties: {
+          name: { type: 'string', pattern: ID_PATTERN },
+          type: { type: 'string', pattern: '^(state|pubsub|lock|sequencer|configuration)\\.[a-z0-9-]+$' },
+          shared: { type: 'boolean', default: false },
+          metadata: { type: 'object', default: {}, required: [] },
+        },
+      },
+    },
+  },
+};

@@ -1,0 +1,245 @@
+// Reads, substitutes, validates and freezes the configuration. Every problem is reported with
+// its path (`apps[1].token: must NOT have fewer than 8 characters`) and all problems at once.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import {
+  BUILDING_BLOCKS,
+  configSchema,
+  type AppAllowConfig,
+  type BuildingBlock,
+  type ComponentConfig,
+  type LimitsConfig,
+  type PubsubDefaults,
+  type RawHearthConfig,
+  type SocketConfig,
+} from './config-schema.js';
+
+/** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+export interface AppConfig {
+  readonly id: string;
+  /** sha256 hex of the token; the token itself is never kept. */
+  readonly tokenSha256: string;
+  readonly socket: Readonly<SocketConfig>;
+  readonly allow: Readonly<AppAllowConfig>;
+  readonly socketDir: string;
+  readonly grpcSocket: string;
+  readonly httpSocket: string;
+  readonly wireSocket: string;
+}
+
+export interface ResolvedComponentConfig extends ComponentConfig {
+  readonly block: BuildingBlock;
+  readonly impl: string;
+}
+
+export interface HearthConfig {
+  readonly version: number;
+  /** Absolute path of the file this was read from. */
+  readonly source: string;
+  readonly runDir: string;
+  readonly stateDir: string;
+  readonly adminSocket: string;
+  readonly workers: number;
+  readonly logLevel: RawHearthConfig['logLevel'];
+  readonly limits: Readonly<LimitsConfig>;
+  readonly pubsub: Readonly<PubsubDefaults>;
+  readonly apps: readonly AppConfig[];
+  readonly components: readonly ResolvedComponentConfig[];
+}
+
+export class ConfigError extends Error {
+  readonly code = 'HEARTH_ERR_CONFIG_INVALID';
+  readonly problems: readonly string[];
+  constructor(file: string, problems: string[]) {
+    super(`invalid configuration ${file}:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadOptions {
+  /** Environment for `${VAR}` substitution and HEARTH_RUN_DIR / HEARTH_STATE_DIR overrides. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+const validate = ajv.compile<RawHearthConfig>(configSchema);
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+export async function loadConfig(file: string, options: LoadOptions = {}): Promise<HearthConfig> {
+  const source = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(source, 'utf8');
+  } catch (err) {
+    throw new ConfigError(source, [`cannot read file: ${(err as Error).message}`]);
+  }
+  return parseConfig(text, source, options);
+}
+
+export async function parseConfig(text: string, source: string, options: LoadOptions = {}): Promise<HearthConfig> {
+  const env = options.env ?? {};
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` (line ${err.linePos[0].line})` : '';
+    throw new ConfigError(source, [`not valid YAML${where}: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(source, ['(root): must be a mapping with at least `version` and `apps`']);
+  }
+  const problems: string[] = [];
+  const substituted = substituteEnv(doc, '', env, problems) as RawHearthConfig;
+  if (!validate(substituted)) {
+    problems.push(...(validate.errors ?? []).map(formatAjvError));
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+
+  const raw = substituted;
+  const baseDir = path.dirname(source);
+  const runDir = path.resolve(baseDir, env.HEARTH_RUN_DIR ?? raw.runDir);
+  const stateDir = path.resolve(baseDir, env.HEARTH_STATE_DIR ?? raw.stateDir);
+
+  const apps: AppConfig[] = [];
+  const seenApps = new Set<string>();
+  for (const [i, app] of raw.apps.entries()) {
+    const at = `apps[${i}]`;
+    if (seenApps.has(app.id)) problems.push(`${at}.id: duplicate app id "${app.id}"`);
+    seenApps.add(app.id);
+    const tokenSha256 = await resolveToken(app, at, baseDir, problems);
+    const socketDir = path.join(runDir, 'apps', app.id);
+    const sockets = {
+      grpcSocket: path.join(socketDir, 'grpc.sock'),
+      httpSocket: path.join(socketDir, 'http.sock'),
+      wireSocket: path.join(socketDir, 'wire.sock'),
+    };
+    for (const p of Object.values(sockets)) {
+      if (Buffer.byteLength(p) > MAX_SOCKET_PATH_BYTES) {
+        problems.push(`runDir: socket path ${p} is ${Buffer.byteLength(p)} bytes; Unix sockets allow ${MAX_SOCKET_PATH_BYTES}`);
+        break;
+      }
+    }
+    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, socketDir, ...sockets });
+  }
+
+  const components: ResolvedComponentConfig[] = [];
+  const seenComponents = new Set<string>();
+  for (const [i, c] of raw.components.entries()) {
+    const [block, impl] = c.type.split('.') as [BuildingBlock, string];
+    const key = `${block}/${c.name}`;
+    if (seenComponents.has(key)) problems.push(`components[${i}].name: duplicate ${block} component "${c.name}"`);
+    seenComponents.add(key);
+    if (!BUILDING_BLOCKS.includes(block)) problems.push(`components[${i}].type: unknown building block "${block}"`);
+    components.push({ ...c, block, impl });
+  }
+  for (const [i, app] of raw.apps.entries()) {
+    for (const [j, name] of app.allow.components.entries()) {
+      if (name !== '*' && !raw.components.some((c) => c.name === name)) {
+        problems.push(`apps[${i}].allow.components[${j}]: no component named "${name}"`);
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+
+  return deepFreeze({
+    version: raw.version,
+    source,
+    runDir,
+    stateDir,
+    adminSocket: path.join(runDir, 'admin.sock'),
+    workers: raw.workers,
+    logLevel: raw.logLevel,
+    limits: raw.limits,
+    pubsub: raw.pubsub,
+    apps,
+    components,
+  });
+}
+
+async function resolveToken(
+  app: RawHearthConfig['apps'][number],
+  at: string,
+  baseDir: string,
+  problems: string[],
+): Promise<string | undefined> {
+  const given = [app.token, app.tokenFile, app.tokenSha256].filter((v) => v !== undefined).length;
+  if (given !== 1) {
+    problems.push(`${at}: exactly one of token, tokenFile, tokenSha256 is required (found ${given})`);
+    return undefined;
+  }
+  if (app.token !== undefined) return hashToken(app.token);
+  if (app.tokenSha256 !== undefined) return app.tokenSha256;
+  const file = path.resolve(baseDir, app.tokenFile!);
+  try {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (token.length < 8) {
+      problems.push(`${at}.tokenFile: token in ${file} is shorter than 8 characters`);
+      return undefined;
+    }
+    return hashToken(token);
+  } catch (err) {
+    problems.push(`${at}.tokenFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return undefined;
+  }
+}
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/** Replaces `${VAR}` and `${VAR:-default}` in every string value; an unset variable is an error. */
+function substituteEnv(value: unknown, at: string, env: LoadOptions['env'] & object, problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REF, (_m, name: string, fallback: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined) return v;
+      if (fallback !== undefined) return fallback;
+      problems.push(`${at || '(root)'}: environment variable ${name} is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, `${at}[${i}]`, env, problems));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substituteEnv(v, at ? `${at}.${k}` : k, env, problems)]),
+    );
+  }
+  return value;
+}
+
+function formatAjvError(e: ErrorObject): string {
+  // /apps/2/quota/rps -> apps[2].quota.rps
+  const where = e.instancePath
+    .split('/')
+    .slice(1)
+    .map((seg) => (/^\d+$/.test(seg) ? `[${seg}]` : `.${seg}`))
+    .join('')
+    .replace(/^\./, '');
+  if (e.keyword === 'additionalProperties') {
+    const extra = (e.params as { additionalProperty: string }).additionalProperty;
+    return `${where ? `${where}.` : ''}${extra}: unknown key`;
+  }
+  if (e.keyword === 'required') {
+    const missing = (e.params as { missingProperty: string }).missingProperty;
+    return `${where ? `${where}.` : ''}${missing}: is required`;
+  }
+  if (e.keyword === 'enum') {
+    return `${where || '(root)'}: must be one of ${JSON.stringify((e.params as { allowedValues: unknown[] }).allowedValues)}`;
+  }
+  return `${where || '(root)'}: ${e.message ?? 'is invalid'}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,80 @@
+// Per-worker prom-client registry. The ops-agent asks every worker for its metrics over the
+// hand-off protocol and aggregates them on <run>/admin.sock /metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Transport = 'grpc' | 'http' | 'wire';
+
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'app' | 'api' | 'transport' | 'code'>;
+  readonly latency: Histogram<'app' | 'api' | 'transport'>;
+  readonly inFlight: Gauge<'app' | 'transport'>;
+  readonly bytesIn: Counter<'app' | 'transport'>;
+  readonly bytesOut: Counter<'app' | 'transport'>;
+  readonly connections: Gauge<'app' | 'transport'>;
+  readonly componentHealthy: Gauge<'component' | 'type'>;
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'hearth_requests_total',
+      help: 'App-facing requests by app, API, transport and result code (OK or HEARTH_ERR_*)',
+      labelNames: ['app', 'api', 'transport', 'code'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'hearth_request_duration_seconds',
+      help: 'App-facing request latency',
+      labelNames: ['app', 'api', 'transport'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.inFlight = new Gauge({
+      name: 'hearth_requests_in_flight',
+      help: 'Requests being served',
+      labelNames: ['app', 'transport'],
+      registers,
+    });
+    this.bytesIn = new Counter({
+      name: 'hearth_request_bytes_total',
+      help: 'Request payload bytes received',
+      labelNames: ['app', 'transport'],
+      registers,
+    });
+    this.bytesOut = new Counter({
+      name: 'hearth_response_bytes_total',
+      help: 'Response payload bytes sent',
+      labelNames: ['app', 'transport'],
+      registers,
+    });
+    this.connections = new Gauge({
+      name: 'hearth_connections',
+      help: 'Open app connections',
+      labelNames: ['app', 'transport'],
+      registers,
+    });
+    this.componentHealthy = new Gauge({
+      name: 'hearth_component_healthy',
+      help: '1 when the component is healthy',
+      labelNames: ['component', 'type'],
+      registers,
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'hearth_worker_' });
+  }
+
+  /** Wraps one request: counts it, times it and tracks in-flight. Returns the finisher. */
+  begin(app: string, api: string, transport: Transport, bytesIn = 0): (code: string, bytesOut?: number) => void {
+    const started = process.hrtime.bigint();
+    this.inFlight.inc({ app, transport });
+    if (bytesIn > 0) this.bytesIn.inc({ app, transport }, bytesIn);
+    let done = false;
+    return (code, bytesOut = 0) => {
+      if (done) return;
+      done = true;
+      this.inFlight.dec({ app, transport });
+      this.requests.inc({ app, api, transport, code });
+      this.latency.observe({ app, api, transport }, Number(process.hrtime.bigint() - started) / 1e9);
+      if (bytesOut > 0) this.bytesOut.inc({ app, transport }, bytesOut);
+    };
+  }
+}
