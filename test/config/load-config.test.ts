@@ -1,0 +1,152 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import { ConfigError, hashToken, loadConfig, parseConfig } from '../../agent/config/load-config.js';
+import { repoRoot } from '../helpers/repo-root.js';
+
+const dirs: string[] = [];
+test.after.always(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), 'hx-'));
+  dirs.push(d);
+  return d;
+}
+
+const minimal = `
+version: 1
+runDir: ./run
+stateDir: ./data
+apps:
+  - id: demo
+    token: demo-token
+`;
+
+async function problems(text: string, env: Record<string, string> = {}): Promise<readonly string[]> {
+  const err = await parseConfig(text, '/etc/hearth/test.yaml', { env }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(err instanceof ConfigError)) throw new Error('expected a ConfigError');
+  return err.problems;
+}
+
+test('the example configuration is valid', async (t) => {
+  const config = await loadConfig(path.join(repoRoot, 'examples/hearth.yaml'), { env: {} });
+  t.deepEqual(config.apps.map((a) => a.id), ['demo', 'other']);
+  t.is(config.runDir, path.join(repoRoot, 'run'));
+  t.is(config.stateDir, path.join(repoRoot, 'data'));
+  t.true(config.components.every((c) => c.name === 'default'));
+});
+
+test('defaults come from the schema, paths resolve against the file, the result is frozen', async (t) => {
+  const config = await parseConfig(minimal, '/etc/hearth/test.yaml');
+  t.is(config.workers, 2);
+  t.is(config.limits.maxBodyBytes, 4 * 1024 * 1024);
+  t.is(config.runDir, '/etc/hearth/run');
+  t.is(config.adminSocket, '/etc/hearth/run/admin.sock');
+  t.is(config.apps[0]!.grpcSocket, '/etc/hearth/run/apps/demo/grpc.sock');
+  t.deepEqual(config.apps[0]!.allow.components, ['*']);
+  t.true(Object.isFrozen(config));
+  t.true(Object.isFrozen(config.apps[0]!.allow.components));
+});
+
+test('tokens are kept only as sha256, from token, tokenFile or tokenSha256', async (t) => {
+  const dir = await tempDir();
+  await writeFile(path.join(dir, 'other.token'), 'other-token\n');
+  await writeFile(
+    path.join(dir, 'h.yaml'),
+    `version: 1
+apps:
+  - { id: demo, token: demo-token }
+  - { id: other, tokenFile: other.token }
+  - { id: third, tokenSha256: ${hashToken('third-token')} }
+`,
+  );
+  const config = await loadConfig(path.join(dir, 'h.yaml'));
+  t.deepEqual(
+    config.apps.map((a) => a.tokenSha256),
+    [hashToken('demo-token'), hashToken('other-token'), hashToken('third-token')],
+  );
+  t.false(JSON.stringify(config).includes('demo-token'), 'the clear token is not kept');
+});
+
+test('HEARTH_RUN_DIR and HEARTH_STATE_DIR override the file', async (t) => {
+  const config = await parseConfig(minimal, '/etc/hearth/test.yaml', {
+    env: { HEARTH_RUN_DIR: '/run/x', HEARTH_STATE_DIR: '/var/lib/x' },
+  });
+  t.is(config.runDir, '/run/x');
+  t.is(config.stateDir, '/var/lib/x');
+});
+
+test('${ENV} and ${ENV:-default} are substituted; an unset variable is an error naming its path', async (t) => {
+  const text = `${minimal}components:
+  - name: default
+    type: state.sqlite
+    metadata: { path: "\${DB_DIR}/h.db", mode: "\${MODE:-wal}" }
+`;
+  const config = await parseConfig(text, '/etc/hearth/test.yaml', { env: { DB_DIR: '/srv' } });
+  t.deepEqual(config.components[0]!.metadata, { path: '/srv/h.db', mode: 'wal' });
+  t.deepEqual(await problems(text), ['components[0].metadata.path: environment variable DB_DIR is not set']);
+});
+
+test('every problem is reported at once, each with its path', async (t) => {
+  const found = await problems(`
+version: 1
+workers: 0
+bogus: true
+limits: { maxBodyBytes: 10 }
+apps:
+  - id: Demo_App
+    token: short
+    allow: { components: [nope] }
+  - id: other
+components:
+  - { name: default, type: cache.memory }
+`);
+  t.true(found.includes('bogus: unknown key'));
+  t.true(found.includes('workers: must be >= 1'));
+  t.true(found.includes('limits.maxBodyBytes: must be >= 1024'));
+  t.true(found.some((p) => p.startsWith('apps[0].id: must match pattern')));
+  t.true(found.includes('apps[0].token: must NOT have fewer than 8 characters'));
+  t.true(found.some((p) => p.startsWith('components[0].type: must match pattern')));
+});
+
+test('semantic problems: duplicates, missing token, unknown component in allow, socket path too long', async (t) => {
+  const longDir = `/tmp/${'x'.repeat(100)}`;
+  const found = await problems(`
+version: 1
+runDir: ${longDir}
+apps:
+  - { id: demo, token: demo-token, allow: { components: [missing] } }
+  - { id: demo, token: demo-token }
+  - { id: other }
+components:
+  - { name: default, type: state.sqlite }
+  - { name: default, type: state.sqlite }
+`);
+  t.true(found.includes('apps[1].id: duplicate app id "demo"'));
+  t.true(found.includes('apps[2]: exactly one of token, tokenFile, tokenSha256 is required (found 0)'));
+  t.true(found.includes('apps[0].allow.components[0]: no component named "missing"'));
+  t.true(found.includes('components[1].name: duplicate state component "default"'));
+  t.true(found.some((p) => p.startsWith('runDir: socket path') && p.includes('allow 107')));
+});
+
+test('broken files: invalid YAML, half-written file, not a mapping, wrong version, unreadable', async (t) => {
+  t.regex((await problems('version: 1\napps: [\n'))[0]!, /^not valid YAML/);
+  t.regex((await problems('version: 1\napps:\n  - id: demo\n    token: "demo-to'))[0]!, /^not valid YAML/);
+  t.deepEqual(await problems('- a\n- b\n'), ['(root): must be a mapping with at least `version` and `apps`']);
+  t.deepEqual(await problems(''), ['(root): must be a mapping with at least `version` and `apps`']);
+  t.deepEqual(await problems('version: 99\napps: []\n'), ['version: must be one of [1]']);
+  t.true((await problems('apps: []\n')).includes('version: is required'));
+  const err = await t.throwsAsync(loadConfig('/nonexistent/hearth.yaml'), { instanceOf: ConfigError });
+  t.regex(err!.problems[0]!, /^cannot read file/);
+  t.is(err!.code, 'HEARTH_ERR_CONFIG_INVALID');
+});
+
+test('duplicate YAML keys are refused rather than silently overwritten', async (t) => {
+  t.regex((await problems('version: 1\nversion: 1\napps: []\n'))[0]!, /^not valid YAML/);
+});
