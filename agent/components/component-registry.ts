@@ -1,0 +1,36 @@
+// Component types register here explicitly from setup() (STYLE.md 4): no filesystem scanning,
+// no side-effect imports; the configuration names a type, the registry builds it.
+import { HearthError } from '../errors/hearth-error.js';
+import type { Component, ComponentContext } from './component.js';
+
+export type ComponentFactory = (ctx: ComponentContext) => Component;
+
+export class ComponentRegistry {
+  private readonly factories = new Map<string, ComponentFactory>();
+
+  /** Throws on a duplicate type: two registrations would make the choice order-dependent. */
+  register(type: string, factory: ComponentFactory): void {
+    if (this.factories.has(type)) {
+      throw new HearthError('HEARTH_ERR_INTERNAL', `component type "${type}" is already registered`);
+    }
+    this.factories.set(type, factory);
+  }
+
+  /** Builds (does not start) the component for ctx.config.type. */
+  create(ctx: ComponentContext): Component {
+    const factory = this.factories.get(ctx.config.type);
+    if (!factory) {
+      const known = this.types();
+      throw new HearthError(
+        'HEARTH_ERR_CONFIG_INVALID',
+        `component "${ctx.config.name}": unknown type "${ctx.config.type}"; known types: ${known.length > 0 ? known.join(', ') : '(none)'}`,
+        { type: ctx.config.type, known },
+      );
+    }
+    return factory(ctx);
+  }
+
+  types(): string[] {
+    return [...this.factories.keys()].sort();
+  }
+}

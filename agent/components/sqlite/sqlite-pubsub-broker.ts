@@ -1,0 +1,402 @@
+// pubsub.sqlite: a durable log in the shared SQLite file. Every process (workers of every
+// generation) publishes and consumes through the same tables, so consumers claim deliveries with
+// leases inside IMMEDIATE transactions and poll for work published elsewhere; a publish in this
+// process wakes local consumers at once.
+import { randomUUID } from 'node:crypto';
+import type { Database, Statement } from 'better-sqlite3';
+import { HearthError } from '../../errors/hearth-error.js';
+import type { ComponentContext } from '../component.js';
+import type {
+  BrokerDelivery,
+  BrokerSubscription,
+  PublishMessage,
+  PubSubBroker,
+  SubscribeOptions,
+} from '../pubsub-broker.js';
+import { SqliteComponent, metadataInt } from './sqlite-database.js';
+import { SqliteConsumer } from './sqlite-consumer.js';
+
+/** Metadata added to a message moved to the dead-letter topic. */
+export const DEAD_LETTER_METADATA = {
+  originalTopic: 'hearth.deadletter.original-topic',
+  originalMessageId: 'hearth.deadletter.original-message-id',
+  attempts: 'hearth.deadletter.attempts',
+  group: 'hearth.deadletter.group',
+} as const;
+
+const DELIVERY_ID = /^[1-9][0-9]{0,15}$/;
+const GC_BATCH = 1000;
+const DEAD_LETTER_BATCH = 100;
+
+interface MessageRow {
+  topic: string;
+  message_id: string;
+  data: Buffer;
+  content_type: string;
+  metadata: string;
+  msg_key: string | null;
+}
+
+interface Statements {
+  insertMessage: Statement<[string, string, string, Buffer, string, string, string | null, number]>;
+  fanOut: Statement<[number | bigint, number, string, string]>;
+  registerGroup: Statement<[string, string, string, number]>;
+  anyReady: Statement<[string, string, string, number], { one: number }>;
+  inFlight: Statement<[string, number], { n: number }>;
+  exhausted: Statement<[string, string, string, number, number, number], { message_rowid: number; attempts: number }>;
+  claim: Statement<
+    { component: string; group: string; topic: string; owner: string; now: number; until: number; max: number; limit: number },
+    { message_rowid: number; attempts: number }
+  >;
+  message: Statement<[number], MessageRow>;
+  ack: Statement<[string, string, number]>;
+  nack: Statement<[number, string, string, number]>;
+  release: Statement<[number, string]>;
+  gc: Statement<[string, number, number]>;
+}
+
+/** What a claim needs to know; SubscribeOptions plus who holds the lease. */
+export interface ClaimRequest {
+  readonly options: SubscribeOptions;
+  readonly owner: string;
+  /** Most deliveries to claim now. */
+  readonly limit: number;
+  /** Count this owner's unexpired leases against options.maxInFlight. */
+  readonly enforceInFlight: boolean;
+}
+
+export class SqlitePubSubBroker extends SqliteComponent<Statements> implements PubSubBroker {
+  private readonly pollIntervalMs: number;
+  private readonly retentionMs: number;
+  private readonly consumers = new Set<SqliteConsumer>();
+  /** Pending pull() waits, woken by a local publish/nack or by close. */
+  private readonly waiters = new Set<() => void>();
+
+  constructor(ctx: ComponentContext) {
+    super(ctx, metadataInt(ctx, 'gcIntervalMs', 60_000));
+    this.pollIntervalMs = metadataInt(ctx, 'pollIntervalMs', 25);
+    this.retentionMs = metadataInt(ctx, 'retentionSeconds', 3600) * 1000;
+  }
+
+  protected override prepare(db: Database): Statements {
+    return {
+      insertMessage: db.prepare(
+        `INSERT INTO pubsub_messages (component, topic, message_id, data, content_type, metadata, msg_key, published_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      fanOut: db.prepare(
+        `INSERT INTO pubsub_deliveries (component, group_name, message_rowid, topic, attempts, available_at)
+         SELECT component, name, ?1, topic, 0, ?2 FROM pubsub_groups WHERE component = ?3 AND topic = ?4`,
+      ),
+      registerGroup: db.prepare('INSERT OR IGNORE INTO pubsub_groups (component, name, topic, created_at) VALUES (?, ?, ?, ?)'),
+      anyReady: db.prepare(
+        `SELECT 1 AS one FROM pubsub_deliveries
+         WHERE component = ? AND group_name = ? AND topic = ? AND available_at <= ? LIMIT 1`,
+      ),
+      inFlight: db.prepare('SELECT count(*) AS n FROM pubsub_deliveries WHERE lease_owner = ? AND available_at > ?'),
+      exhausted: db.prepare(
+        `SELECT message_rowid, attempts FROM pubsub_deliveries
+         WHERE component = ? AND group_name = ? AND topic = ? AND available_at <= ? AND attempts >= ? LIMIT ?`,
+      ),
+      claim: db.prepare(
+        `UPDATE pubsub_deliveries SET attempts = attempts + 1, lease_owner = @owner, available_at = @until
+         WHERE component = @component AND group_name = @group AND message_rowid IN (
+           SELECT message_rowid FROM pubsub_deliveries
+           WHERE component = @component AND group_name = @group AND topic = @topic
+             AND available_at <= @now AND attempts < @max
+           ORDER BY available_at, message_rowid LIMIT @limit)
+         RETURNING message_rowid, attempts`,
+      ),
+      message: db.prepare(
+        'SELECT topic, message_id, data, content_type, metadata, msg_key FROM pubsub_messages WHERE id = ?',
+      ),
+      ack: db.prepare('DELETE FROM pubsub_deliveries WHERE component = ? AND group_name = ? AND message_rowid = ?'),
+      nack: db.prepare(
+        `UPDATE pubsub_deliveries SET lease_owner = NULL, available_at = ?
+         WHERE component = ? AND group_name = ? AND message_rowid = ?`,
+      ),
+      release: db.prepare('UPDATE pubsub_deliveries SET lease_owner = NULL, available_at = ? WHERE lease_owner = ?'),
+      gc: db.prepare(
+        `DELETE FROM pubsub_messages WHERE id IN (
+           SELECT m.id FROM pubsub_messages m
+           WHERE m.component = ?1 AND m.published_at < ?2
+             AND NOT EXISTS (SELECT 1 FROM pubsub_deliveries d WHERE d.message_rowid = m.id)
+           LIMIT ?3)`,
+      ),
+    };
+  }
+
+  async publish(message: PublishMessage): Promise<string> {
+    const st = this.st;
+    const messageId = randomUUID();
+    await this.sqlite.write(() => this.insert(st, message, messageId, Date.now()));
+    this.wake(message.topic);
+    return messageId;
+  }
+
+  async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void): Promise<BrokerSubscription> {
+    validateOptions(options);
+    await this.registerGroup(options);
+    const consumer = new SqliteConsumer(this, options, deliver, this.pollIntervalMs, this.logger);
+    this.consumers.add(consumer);
+    consumer.start();
+    return consumer;
+  }
+
+  async pull(options: SubscribeOptions, max: number, waitMs: number): Promise<BrokerDelivery[]> {
+    validateOptions(options);
+    await this.registerGroup(options);
+    const limit = Math.min(Math.floor(max), options.maxInFlight);
+    if (!(limit > 0)) return [];
+    // Each pull is its own consumer: its leases are acked/nacked through the group later.
+    const request: ClaimRequest = { options, owner: `pull-${randomUUID()}`, limit, enforceInFlight: false };
+    const deadline = Date.now() + Math.max(0, waitMs);
+    for (;;) {
+      if (!this.started) return [];
+      const got = await this.claim(request);
+      const left = deadline - Date.now();
+      if (got.length > 0 || left <= 0) return got;
+      await this.waitForWake(Math.min(this.pollIntervalMs, left));
+    }
+  }
+
+  async ack(group: string, deliveryId: string): Promise<void> {
+    const st = this.st;
+    const rowid = parseDeliveryId(group, deliveryId);
+    const changes = await this.sqlite.write(() => st.ack.run(this.name, group, rowid).changes);
+    if (changes === 0) throw unknownDelivery(group, deliveryId);
+    this.wakeGroup(group);
+  }
+
+  async nack(group: string, deliveryId: string, delayMs: number): Promise<void> {
+    const st = this.st;
+    const rowid = parseDeliveryId(group, deliveryId);
+    const availableAt = Date.now() + Math.max(0, delayMs);
+    const changes = await this.sqlite.write(() => st.nack.run(availableAt, this.name, group, rowid).changes);
+    if (changes === 0) throw unknownDelivery(group, deliveryId);
+    this.wakeGroup(group);
+  }
+
+  /**
+   * Claims ready deliveries for one consumer in one IMMEDIATE transaction: first moves exhausted
+   * ones to the dead-letter topic, then leases up to the limit (attempts + 1, lease until now +
+   * ackDeadlineMs). Used by SqliteConsumer and pull().
+   */
+  async claim(request: ClaimRequest): Promise<BrokerDelivery[]> {
+    const st = this.st;
+    const { options, owner } = request;
+    // Cheap read first: an idle poll must not take the write lock every few milliseconds.
+    const worth = await this.sqlite.read(() => {
+      const now = Date.now();
+      if (!st.anyReady.get(this.name, options.group, options.topic, now)) return false;
+      return !request.enforceInFlight || (st.inFlight.get(owner, now)?.n ?? 0) < options.maxInFlight;
+    });
+    if (!worth) return [];
+    let deadLettered = false;
+    const deliveries = await this.sqlite.write(() => {
+      const now = Date.now();
+      let limit = request.limit;
+      if (request.enforceInFlight) {
+        limit = Math.min(limit, options.maxInFlight - (st.inFlight.get(owner, now)?.n ?? 0));
+      }
+      deadLettered = this.deadLetter(st, options, now);
+      if (limit <= 0) return [];
+      const claimed = st.claim.all({
+        component: this.name,
+        group: options.group,
+        topic: options.topic,
+        owner,
+        now,
+        until: now + options.ackDeadlineMs,
+        max: options.maxDeliveryAttempts,
+        limit,
+      });
+      claimed.sort((a, b) => a.message_rowid - b.message_rowid);
+      const out: BrokerDelivery[] = [];
+      for (const row of claimed) {
+        const msg = st.message.get(row.message_rowid);
+        if (!msg) {
+          // Cannot happen while deliveries reference live messages; drop the orphan row.
+          st.ack.run(this.name, options.group, row.message_rowid);
+          continue;
+        }
+        out.push({
+          deliveryId: String(row.message_rowid),
+          messageId: msg.message_id,
+          topic: msg.topic,
+          data: msg.data,
+          contentType: msg.content_type,
+          metadata: parseMetadata(msg.metadata),
+          attempt: row.attempts,
+        });
+      }
+      return out;
+    });
+    if (deadLettered && options.deadLetterTopic) this.wake(options.deadLetterTopic);
+    return deliveries;
+  }
+
+  /** Returns every delivery leased to `owner` to the group, available at once. */
+  async release(owner: string): Promise<number> {
+    const st = this.st;
+    const changes = await this.sqlite.write(() => st.release.run(Date.now(), owner).changes);
+    if (changes > 0) this.wakeAll();
+    return changes;
+  }
+
+  /** Called by a consumer once closed. */
+  forget(consumer: SqliteConsumer): void {
+    this.consumers.delete(consumer);
+  }
+
+  protected override async sweep(): Promise<void> {
+    const st = this.st;
+    const removed = await this.sqlite.write(() => st.gc.run(this.name, Date.now() - this.retentionMs, GC_BATCH).changes);
+    if (removed > 0) this.logger.debug({ removed }, 'delivered messages garbage-collected');
+  }
+
+  protected override async beforeClose(): Promise<void> {
+    const results = await Promise.allSettled([...this.consumers].map((c) => c.close()));
+    for (const r of results) {
+      if (r.status === 'rejected') this.logger.warn({ err: r.reason as unknown }, 'closing a subscription failed');
+    }
+    this.wakeAll();
+  }
+
+  protected override beforeDestroy(): void {
+    const st = this.st;
+    for (const consumer of [...this.consumers]) {
+      consumer.stop();
+      // Synchronous: destroy cannot wait, but unacked work should still go back to the group.
+      this.sqlite.writeSync(() => st.release.run(Date.now(), consumer.id));
+    }
+    this.consumers.clear();
+    this.wakeAll();
+  }
+
+  private async registerGroup(options: SubscribeOptions): Promise<void> {
+    const st = this.st;
+    await this.sqlite.write(() => st.registerGroup.run(this.name, options.group, options.topic, Date.now()));
+  }
+
+  /** Inserts a message and one delivery per group subscribed to its topic; inside a write. */
+  private insert(st: Statements, message: PublishMessage, messageId: string, now: number): void {
+    const rowid = st.insertMessage.run(
+      this.name,
+      message.topic,
+      messageId,
+      message.data,
+      message.contentType,
+      JSON.stringify(message.metadata),
+      message.key ?? null,
+      now,
+    ).lastInsertRowid;
+    st.fanOut.run(rowid, now, this.name, message.topic);
+  }
+
+  /** Moves ready deliveries that used up their attempts to the dead-letter topic; inside a write. */
+  private deadLetter(st: Statements, options: SubscribeOptions, now: number): boolean {
+    const rows = st.exhausted.all(
+      this.name,
+      options.group,
+      options.topic,
+      now,
+      options.maxDeliveryAttempts,
+      DEAD_LETTER_BATCH,
+    );
+    for (const row of rows) {
+      const msg = st.message.get(row.message_rowid);
+      if (msg && options.deadLetterTopic) {
+        this.insert(
+          st,
+          {
+            topic: options.deadLetterTopic,
+            data: msg.data,
+            contentType: msg.content_type,
+            key: msg.msg_key ?? undefined,
+            metadata: {
+              ...parseMetadata(msg.metadata),
+              [DEAD_LETTER_METADATA.originalTopic]: msg.topic,
+              [DEAD_LETTER_METADATA.originalMessageId]: msg.message_id,
+              [DEAD_LETTER_METADATA.attempts]: String(row.attempts),
+              [DEAD_LETTER_METADATA.group]: options.group,
+            },
+          },
+          randomUUID(),
+          now,
+        );
+      }
+      st.ack.run(this.name, options.group, row.message_rowid);
+      this.logger.warn(
+        { group: options.group, topic: options.topic, messageId: msg?.message_id, attempts: row.attempts, deadLetterTopic: options.deadLetterTopic },
+        options.deadLetterTopic ? 'message moved to the dead-letter topic' : 'message dropped after max delivery attempts',
+      );
+    }
+    return rows.length > 0;
+  }
+
+  private wake(topic: string): void {
+    for (const c of this.consumers) if (c.topic === topic) c.wake();
+    this.wakeWaiters();
+  }
+
+  private wakeGroup(group: string): void {
+    for (const c of this.consumers) if (c.group === group) c.wake();
+    this.wakeWaiters();
+  }
+
+  private wakeAll(): void {
+    for (const c of this.consumers) c.wake();
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    for (const w of waiters) w();
+  }
+
+  private waitForWake(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref();
+      this.waiters.add(done);
+    });
+  }
+}
+
+function validateOptions(o: SubscribeOptions): void {
+  const bad = (field: string): never => {
+    throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `subscription ${field} must be a positive integer`);
+  };
+  if (!o.group || !o.topic) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'subscription group and topic are required');
+  if (!Number.isInteger(o.ackDeadlineMs) || o.ackDeadlineMs <= 0) bad('ackDeadlineMs');
+  if (!Number.isInteger(o.maxDeliveryAttempts) || o.maxDeliveryAttempts <= 0) bad('maxDeliveryAttempts');
+  if (!Number.isInteger(o.maxInFlight) || o.maxInFlight <= 0) bad('maxInFlight');
+}
+
+function parseDeliveryId(group: string, deliveryId: string): number {
+  if (!DELIVERY_ID.test(deliveryId)) throw unknownDelivery(group, deliveryId);
+  return Number(deliveryId);
+}
+
+function unknownDelivery(group: string, deliveryId: string): HearthError {
+  return new HearthError('HEARTH_ERR_UNKNOWN_DELIVERY', `no pending delivery "${deliveryId}" in group "${group}"`);
+}
+
+function parseMetadata(json: string): Record<string, string> {
+  try {
+    const v: unknown = JSON.parse(json);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v).map(([k, val]) => [k, String(val)]));
+    }
+  } catch {
+    // Written by this module as JSON; a corrupt value degrades to no metadata.
+  }
+  return {};
+}
