@@ -1,0 +1,170 @@
+// Per-request plumbing shared by every route: request ids, authentication, the CallContext,
+// metrics bookkeeping, lenient JSON bodies and `metadata.*` query parameters.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { parseBearer } from '../../apps/app-registry.js';
+import type { CallContext, Metadata } from '../../building-blocks/runtime-api.js';
+import { HearthError } from '../../errors/hearth-error.js';
+import type { TransportDeps } from '../transport-deps.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Metrics label (`state.get`); routes without one are not counted. */
+    hearthApi?: string;
+    /** Served without a token (health checks). */
+    hearthPublic?: boolean;
+  }
+}
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+/** Keeps the caller's `x-request-id` when it is sane (printable, ≤ 128 chars), else a UUID. */
+export function genReqId(req: IncomingMessage): string {
+  const given = req.headers[REQUEST_ID_HEADER];
+  return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+}
+
+interface RequestState {
+  ctx?: CallContext;
+  code?: string;
+}
+
+// Keyed by the fastify request object; avoids decorating the request type globally.
+const states = new WeakMap<FastifyRequest, RequestState>();
+
+function stateOf(request: FastifyRequest): RequestState {
+  let s = states.get(request);
+  if (!s) {
+    s = {};
+    states.set(request, s);
+  }
+  return s;
+}
+
+/** The result code the metrics record for this request (a HEARTH_ERR_* code; OK by default). */
+export function setResultCode(request: FastifyRequest, code: string): void {
+  stateOf(request).code = code;
+}
+
+export function tokenOf(request: FastifyRequest): string | undefined {
+  const auth = request.headers.authorization;
+  if (typeof auth === 'string' && auth !== '') return parseBearer(auth);
+  const dapr = request.headers['dapr-api-token'];
+  return typeof dapr === 'string' && dapr !== '' ? dapr.trim() : undefined;
+}
+
+export function callContext(deps: TransportDeps, request: FastifyRequest): CallContext {
+  const s = stateOf(request);
+  // request.log is the pino child fastify made of our loggerInstance: bound to app and requestId.
+  const ctx = s.ctx ?? { app: deps.app, requestId: request.id, transport: 'http', logger: request.log as Logger };
+  s.ctx = ctx;
+  return ctx;
+}
+
+/**
+ * onRequest hooks, in order: echo the request id, start the metrics timer (finished when the
+ * response closes, whatever happened), authenticate.
+ */
+export function installRequestHooks(server: FastifyInstance, deps: TransportDeps, isClosing: () => boolean): void {
+  server.addHook('onRequest', (request, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    if (isClosing()) void reply.header('connection', 'close');
+    const api = request.routeOptions.config.hearthApi ?? (request.is404 ? 'not_found' : undefined);
+    if (api !== undefined) {
+      const length = Number(request.headers['content-length'] ?? 0);
+      const finish = deps.metrics.begin(deps.app.id, api, 'http', Number.isFinite(length) ? length : 0);
+      reply.raw.once('close', () => {
+        const code = states.get(request)?.code ?? (reply.raw.writableFinished ? 'OK' : 'CANCELLED');
+        const out = Number(reply.raw.getHeader('content-length') ?? 0);
+        finish(code, Number.isFinite(out) ? out : 0);
+      });
+    }
+    if (request.routeOptions.config.hearthPublic === true) {
+      done();
+      return;
+    }
+    try {
+      deps.apps.authenticate(deps.app, tokenOf(request));
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
+  server.addHook('onSend', (_request, reply, payload, done) => {
+    // Keep-alive connections close at a request boundary while draining.
+    if (isClosing()) void reply.header('connection', 'close');
+    done(null, payload);
+  });
+}
+
+type JsonParser = (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => void;
+
+/**
+ * preValidation hook for JSON routes. Bodies arrive as Buffers whatever the Content-Type (Dapr
+ * clients are not consistent about it); this parses them with fastify's own prototype-poisoning-safe
+ * JSON parser, before schema validation runs.
+ */
+export function jsonBody(
+  server: FastifyInstance,
+  /** An empty body reads as `{}`. */
+  options: { optional?: boolean } = {},
+): (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void {
+  const parse = server.getDefaultJsonParser('error', 'error') as JsonParser;
+  return (request, _reply, done) => {
+    const body = request.body;
+    if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) {
+      if (options.optional === true) {
+        request.body = {};
+        done();
+      } else {
+        done(new HearthError('HEARTH_ERR_MALFORMED_REQUEST', 'the request body is empty; expected JSON'));
+      }
+      return;
+    }
+    if (!Buffer.isBuffer(body)) {
+      done();
+      return;
+    }
+    parse(request, body, (err, parsed) => {
+      if (err) {
+        done(new HearthError('HEARTH_ERR_MALFORMED_REQUEST', 'the request body is not valid JSON', undefined, { cause: err }));
+        return;
+      }
+      request.body = parsed;
+      done();
+    });
+  };
+}
+
+/** `?metadata.rawPayload=true&metadata.ttlInSeconds=5` → `{ rawPayload: 'true', ttlInSeconds: '5' }`. */
+export function queryMetadata(query: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof query !== 'object' || query === null) return out;
+  for (const [k, v] of Object.entries(query as Record<string, unknown>)) {
+    if (!k.startsWith('metadata.') || k.length === 'metadata.'.length) continue;
+    const value: unknown = Array.isArray(v) ? (v as unknown[])[v.length - 1] : v;
+    if (typeof value === 'string') out[k.slice('metadata.'.length)] = value;
+  }
+  return out;
+}
+
+/** Query values may arrive once (string) or repeated (array). */
+export function queryList(value: unknown): string[] {
+  if (value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.filter((v): v is string => typeof v === 'string');
+}
+
+/** JSON metadata values must be strings in Dapr; numbers and booleans are accepted and stringified. */
+export function stringMetadata(metadata: Readonly<Record<string, string | number | boolean>> | undefined): Metadata | undefined {
+  if (metadata === undefined) return undefined;
+  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, String(v)]));
+}
+
+export function isJsonContentType(contentType: string): boolean {
+  const base = contentType.split(';', 1)[0]!.trim().toLowerCase();
+  return base === 'application/json' || base.endsWith('+json') || base === 'text/json';
+}
