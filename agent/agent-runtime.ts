@@ -1,0 +1,317 @@
+// One agent worker: loads the configuration, starts components and the per-app servers, proves it
+// is ready (self-check), then speaks the hand-off protocol with the ops-agent. It never touches
+// the process: main.ts hands it a logger, an IPC sender and an exit callback.
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import {
+  isHandoffEnvelope,
+  parsePrimaryMessage,
+  workerMessages,
+  type ComponentStatus,
+  type ConnectionCounts,
+  type MetricJson,
+  type WorkerMessage,
+  type WorkerStatus,
+} from '../upgrade/handoff-protocol.js';
+import { AppRegistry } from './apps/app-registry.js';
+import { createRuntimeApi } from './building-blocks/create-runtime-api.js';
+import { ComponentRegistry } from './components/component-registry.js';
+import { ComponentSet } from './components/component-set.js';
+import { registerEmbeddedComponents } from './components/setup.js';
+import { loadConfig, type HearthConfig } from './config/load-config.js';
+import { toHearthError } from './errors/hearth-error.js';
+import { AgentMetrics } from './observability/metrics.js';
+import { GrpcAppServer } from './transports/grpc/grpc-app-server.js';
+import { HttpAppServer } from './transports/http/http-app-server.js';
+import type { AppServer, TransportDeps } from './transports/transport-deps.js';
+
+/** Used when the worker drains on its own (SIGTERM) rather than on the ops-agent's request. */
+export const DEFAULT_DRAIN_DEADLINE_MS = 10_000;
+
+export interface AgentRuntimeOptions {
+  readonly configFile: string;
+  /** For `${VAR}` substitution and the HEARTH_RUN_DIR / HEARTH_STATE_DIR overrides. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly generation: number;
+  readonly version: string;
+  readonly logger: Logger;
+  /** Sends one message to the ops-agent; resolves once written. No-op when run standalone. */
+  readonly send: (message: WorkerMessage) => Promise<void>;
+  /** Called once after a drain has finished; main.ts exits with the code. */
+  readonly exit: (code: number) => void;
+}
+
+interface AppServers {
+  readonly appId: string;
+  readonly grpc: AppServer;
+  readonly http: AppServer;
+  readonly sockets: readonly string[];
+}
+
+type State = 'new' | 'starting' | 'ready' | 'draining' | 'closed';
+
+export class AgentRuntime {
+  readonly #o: AgentRuntimeOptions;
+  readonly #log: Logger;
+  readonly #startedAt = Date.now();
+  #state: State = 'new';
+  #config: HearthConfig | undefined;
+  #metrics: AgentMetrics | undefined;
+  #components: ComponentSet | undefined;
+  #servers: AppServers[] = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(options: AgentRuntimeOptions) {
+    this.#o = options;
+    this.#log = options.logger;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** Starts everything, self-checks, sends `ready`. On failure releases what started, sends `failed`, throws. */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new Error(`AgentRuntime.start() called in state ${this.#state}`);
+    this.#state = 'starting';
+    try {
+      await this.#startAll();
+      await this.#selfCheck();
+    } catch (err) {
+      this.destroy();
+      const e = toHearthError(err);
+      // Config errors keep their own code; everything else is what the catalog makes of it.
+      const code = (err as { code?: unknown }).code === 'HEARTH_ERR_CONFIG_INVALID' ? 'HEARTH_ERR_CONFIG_INVALID' : e.code;
+      await this.#sendQuietly(workerMessages.failed(code, (err as Error).message ?? String(err)));
+      throw err;
+    }
+    if (this.#state !== 'starting') return; // drained or destroyed while starting
+    this.#state = 'ready';
+    await this.#o.send(
+      workerMessages.ready({ version: this.#o.version, generation: this.#o.generation, pid: process.pid }),
+    );
+    this.#log.info(
+      { apps: this.#servers.map((s) => s.appId), components: this.#components?.list().length ?? 0 },
+      'worker ready',
+    );
+  }
+
+  async #startAll(): Promise<void> {
+    const config = await loadConfig(this.#o.configFile, { env: this.#o.env });
+    this.#config = config;
+    this.#log.level = config.logLevel;
+    const metrics = new AgentMetrics();
+    this.#metrics = metrics;
+
+    const registry = new ComponentRegistry();
+    registerEmbeddedComponents(registry);
+    const components = await ComponentSet.start(config.components, registry, {
+      stateDir: config.stateDir,
+      configDir: path.dirname(config.source),
+      limits: config.limits,
+      logger: this.#log,
+    });
+    this.#components = components;
+    const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation });
+    const apps = new AppRegistry(config.apps);
+
+    for (const app of config.apps) {
+      const deps = (transport: string): TransportDeps => ({
+        app,
+        apps,
+        api,
+        metrics,
+        logger: this.#log.child({ app: app.id, transport }),
+        limits: config.limits,
+      });
+      const servers: AppServers = {
+        appId: app.id,
+        grpc: new GrpcAppServer(deps('grpc')),
+        http: new HttpAppServer(deps('http')),
+        sockets: [app.grpcSocket, app.httpSocket],
+      };
+      this.#servers.push(servers);
+      // In a cluster worker, listen() asks the primary, which binds once and shares the fd.
+      await servers.grpc.start();
+      await servers.http.start();
+    }
+  }
+
+  /** The worker reports ready only when every component is healthy and every socket is bound. */
+  async #selfCheck(): Promise<void> {
+    const problems: string[] = [];
+    for (const c of this.#componentStatus()) {
+      if (!c.healthy) problems.push(`component ${c.type}/${c.name} is unhealthy${c.detail ? `: ${c.detail}` : ''}`);
+    }
+    for (const s of this.#servers) {
+      for (const socket of s.sockets) {
+        try {
+          if (!(await stat(socket)).isSocket()) problems.push(`${socket} is not a socket`);
+        } catch (err) {
+          problems.push(`${socket} is not bound: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new Error(`self-check failed: ${problems.join('; ')}`);
+  }
+
+  /** Routes one IPC message from the ops-agent. Anything that is not a valid Hearth message is logged and dropped. */
+  handleMessage(raw: unknown): void {
+    if (!isHandoffEnvelope(raw)) return;
+    const parsed = parsePrimaryMessage(raw);
+    if (!parsed.ok) {
+      this.#log.warn({ reason: parsed.reason }, 'ignoring invalid message from the ops-agent');
+      return;
+    }
+    const m = parsed.message;
+    switch (m.type) {
+      case 'status-request':
+        void this.#sendQuietly(workerMessages.statusResponse(m.requestId, this.status()));
+        return;
+      case 'metrics-request':
+        void this.#metricsJson().then(
+          (metrics) => this.#sendQuietly(workerMessages.metricsResponse(m.requestId, metrics)),
+          (err: unknown) => this.#log.error({ err }, 'collecting metrics failed'),
+        );
+        return;
+      case 'drain':
+        void this.drain(m.deadlineMs);
+        return;
+    }
+  }
+
+  /** Graceful stop within deadlineMs, then `drained`, then exit(0). Idempotent. */
+  async drain(deadlineMs: number = DEFAULT_DRAIN_DEADLINE_MS): Promise<void> {
+    const first = this.#closing === undefined;
+    this.#log.info({ deadlineMs }, first ? 'draining' : 'drain requested again');
+    await this.close(deadlineMs);
+    if (!first) return;
+    await this.#sendQuietly(workerMessages.drained());
+    this.#log.info('drained; exiting');
+    this.#o.exit(0);
+  }
+
+  /**
+   * Graceful (STYLE 3): stop accepting and let in-flight requests finish (servers), then close
+   * components in reverse start order. Past the deadline everything left is destroyed.
+   */
+  close(deadlineMs: number = DEFAULT_DRAIN_DEADLINE_MS): Promise<void> {
+    this.#closing ??= this.#closeWithin(deadlineMs);
+    return this.#closing;
+  }
+
+  async #closeWithin(deadlineMs: number): Promise<void> {
+    this.#state = 'draining';
+    const until = Date.now() + deadlineMs;
+    // Servers get most of the budget; components need a moment after them to flush.
+    const serverGrace = Math.max(0, Math.floor(deadlineMs * 0.7));
+    const closedServers = await this.#withDeadline(
+      Promise.all(this.#servers.flatMap((s) => [s.grpc.close(serverGrace), s.http.close(serverGrace)])),
+      Math.max(0, until - Date.now()),
+    );
+    if (!closedServers) {
+      this.#log.warn('servers did not close before the drain deadline; destroying them');
+      for (const s of this.#servers) {
+        s.grpc.destroy();
+        s.http.destroy();
+      }
+    }
+    const components = this.#components;
+    if (components) {
+      const closed = await this.#withDeadline(components.close(), Math.max(1000, until - Date.now()));
+      if (!closed) {
+        this.#log.warn('components did not close before the drain deadline; destroying them');
+        components.destroy();
+      }
+    }
+    this.#state = 'closed';
+  }
+
+  /** Forced: releases everything at once. Idempotent. */
+  destroy(): void {
+    this.#state = 'closed';
+    for (const s of this.#servers) {
+      safely(() => s.grpc.destroy(), this.#log);
+      safely(() => s.http.destroy(), this.#log);
+    }
+    const components = this.#components;
+    if (components) safely(() => components.destroy(), this.#log);
+  }
+
+  status(): WorkerStatus {
+    const mem = process.memoryUsage();
+    const connections: Record<string, ConnectionCounts> = {};
+    for (const s of this.#servers) connections[s.appId] = { grpc: s.grpc.connections(), http: s.http.connections() };
+    return {
+      pid: process.pid,
+      version: this.#o.version,
+      generation: this.#o.generation,
+      uptimeMs: Date.now() - this.#startedAt,
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      connections,
+      components: this.#componentStatus(),
+    };
+  }
+
+  #componentStatus(): ComponentStatus[] {
+    const components = this.#components;
+    if (!components) return [];
+    return components.health().map((h) => ({
+      name: h.name,
+      type: h.type,
+      healthy: h.healthy,
+      ...(h.detail !== undefined ? { detail: h.detail } : {}),
+    }));
+  }
+
+  async #metricsJson(): Promise<MetricJson[]> {
+    const metrics = this.#metrics;
+    if (!metrics) return [];
+    for (const c of this.#componentStatus()) metrics.componentHealthy.set({ component: c.name, type: c.type }, c.healthy ? 1 : 0);
+    // prom-client's label values are Partial<Record<…>>; over JSON IPC they are plain records.
+    return (await metrics.registry.getMetricsAsJSON()) as unknown as MetricJson[];
+  }
+
+  /** True when `p` fulfils within ms; false when it rejects (logged) or is still running. */
+  async #withDeadline(p: Promise<unknown>, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    const settled = p.then(
+      () => true,
+      (err: unknown) => {
+        this.#log.error({ err }, 'graceful close failed');
+        return false;
+      },
+    );
+    try {
+      return await Promise.race([settled, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #sendQuietly(message: WorkerMessage): Promise<void> {
+    try {
+      await this.#o.send(message);
+    } catch (err) {
+      this.#log.warn({ err, type: message.type }, 'could not send to the ops-agent');
+    }
+  }
+
+  /** The loaded configuration (after start). */
+  get config(): HearthConfig | undefined {
+    return this.#config;
+  }
+}
+
+function safely(fn: () => void, log: Logger): void {
+  try {
+    fn();
+  } catch (err) {
+    log.warn({ err }, 'error while destroying');
+  }
+}

@@ -1,0 +1,230 @@
+// Everything on disk the ops-agent prepares before forking: the run dir and per-app socket dirs
+// with their modes and owners, the state dir, a pid file that says who owns the run dir, and
+// stale sockets left by a crash (`kill -9` leaves socket files behind; binding over them fails).
+import { chmod, chown, lstat, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { HearthConfig } from '../agent/config/load-config.js';
+
+export class RunDirError extends Error {
+  readonly code: string;
+  constructor(code: 'HEARTH_ERR_RUN_DIR_IN_USE' | 'HEARTH_ERR_RUN_DIR_INVALID', message: string) {
+    super(message);
+    this.name = 'RunDirError';
+    this.code = code;
+  }
+}
+
+export interface RunDirLock {
+  readonly pidFile: string;
+  /** Removes the pid file if it is still ours. Idempotent. */
+  release(): Promise<void>;
+}
+
+export type SocketProbe = 'absent' | 'stale' | 'live' | 'not-socket' | 'unknown';
+
+/** Every socket path this configuration owns (admin first). */
+export function socketPaths(config: HearthConfig): string[] {
+  return [config.adminSocket, ...config.apps.flatMap((a) => [a.grpcSocket, a.httpSocket, a.wireSocket])];
+}
+
+/**
+ * Takes the run dir: creates the directories, takes the pid file, refuses when another Hearth
+ * serves it, and removes sockets that nobody listens on any more.
+ */
+export async function prepareRunDir(config: HearthConfig, logger: Logger, pid: number): Promise<RunDirLock> {
+  const isRoot = process.getuid?.() === 0;
+  const owners = await resolveOwners(config);
+
+  await mkdirMode(config.runDir, 0o755, false);
+  const lock = await acquirePidFile(path.join(config.runDir, 'hearth.pid'), pid, config, logger);
+  try {
+    for (const p of socketPaths(config)) {
+      const probe = await probeSocket(p);
+      switch (probe) {
+        case 'absent':
+          break;
+        case 'stale':
+          await unlinkIfPresent(p);
+          logger.warn({ socket: p }, 'removed stale socket left by a previous run (nothing was listening on it)');
+          break;
+        case 'live':
+          throw new RunDirError(
+            'HEARTH_ERR_RUN_DIR_IN_USE',
+            `another Hearth is already running on ${config.runDir}: ${p} accepts connections. Stop it first (hearth status --run-dir ${config.runDir}).`,
+          );
+        case 'not-socket':
+          throw new RunDirError('HEARTH_ERR_RUN_DIR_INVALID', `${p} exists and is not a socket; remove it or choose another runDir`);
+        case 'unknown':
+          throw new RunDirError('HEARTH_ERR_RUN_DIR_INVALID', `cannot tell whether ${p} is in use (no permission to connect); remove it or choose another runDir`);
+      }
+    }
+
+    await mkdirMode(path.join(config.runDir, 'apps'), 0o755, false);
+    for (const app of config.apps) {
+      await mkdirMode(app.socketDir, 0o750, true);
+      const o = owners.get(app.id);
+      if (o && (o.uid !== -1 || o.gid !== -1)) {
+        if (isRoot) await chown(app.socketDir, o.uid, o.gid);
+        else logger.warn({ app: app.id }, 'apps[].socket owner/group ignored: not running as root');
+      }
+    }
+    await mkdirMode(config.stateDir, 0o700, false);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+  return lock;
+}
+
+/** After the workers have bound the sockets (as this user), hands them to the app's owner/group. */
+export async function applySocketOwners(config: HearthConfig, logger: Logger): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const owners = await resolveOwners(config);
+  for (const app of config.apps) {
+    const o = owners.get(app.id);
+    if (!o || (o.uid === -1 && o.gid === -1)) continue;
+    for (const p of [app.grpcSocket, app.httpSocket, app.wireSocket]) {
+      try {
+        await chown(p, o.uid, o.gid);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err, socket: p }, 'cannot chown socket');
+      }
+    }
+  }
+}
+
+/** Connects to find out whether anything listens: refused means a crashed owner left the file. */
+export async function probeSocket(p: string, timeoutMs = 1000): Promise<SocketProbe> {
+  try {
+    if (!(await lstat(p)).isSocket()) return 'not-socket';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw err;
+  }
+  return new Promise((resolve) => {
+    const s = net.connect({ path: p });
+    const done = (r: SocketProbe): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(r);
+    };
+    // A listener too busy to accept within the timeout is still a listener.
+    const timer = setTimeout(() => done('live'), timeoutMs);
+    s.once('connect', () => done('live'));
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED') done('stale');
+      else if (err.code === 'ENOENT') done('absent');
+      else done('unknown');
+    });
+  });
+}
+
+async function acquirePidFile(file: string, pid: number, config: HearthConfig, logger: Logger): Promise<RunDirLock> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fh = await open(file, 'wx', 0o644);
+      try {
+        await fh.writeFile(`${pid}\n`);
+      } finally {
+        await fh.close();
+      }
+      let released = false;
+      return {
+        pidFile: file,
+        release: async () => {
+          if (released) return;
+          released = true;
+          const content = await readFile(file, 'utf8').catch(() => '');
+          if (content.trim() === String(pid)) await unlinkIfPresent(file);
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const other = Number.parseInt((await readFile(file, 'utf8').catch(() => '')).trim(), 10);
+    if (Number.isSafeInteger(other) && other > 0 && other !== pid && (await looksLikeLiveHearth(other))) {
+      throw new RunDirError(
+        'HEARTH_ERR_RUN_DIR_IN_USE',
+        `another Hearth (pid ${other}) is already running on ${config.runDir} (pid file ${file}). Stop it first; if no Hearth is running, remove the pid file.`,
+      );
+    }
+    logger.warn({ pidFile: file, stalePid: Number.isNaN(other) ? null : other }, 'removing stale pid file left by a previous run');
+    await unlinkIfPresent(file);
+  }
+  throw new RunDirError('HEARTH_ERR_RUN_DIR_IN_USE', `cannot take ${file}: another process keeps creating it`);
+}
+
+/** Alive, and (where /proc tells) a node process: a reused pid after a crash does not block a start. */
+async function looksLikeLiveHearth(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return /node|hearth/.test(cmdline);
+  } catch {
+    return true;
+  }
+}
+
+async function mkdirMode(dir: string, mode: number, always: boolean): Promise<void> {
+  const created = await mkdir(dir, { recursive: true, mode });
+  // mkdir's mode is filtered by the umask; a directory we did not create keeps its mode unless it is ours by design.
+  if (created !== undefined || always) await chmod(dir, mode);
+}
+
+async function unlinkIfPresent(p: string): Promise<void> {
+  try {
+    await unlink(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+export { unlinkIfPresent };
+
+interface Owner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** Names from apps[].socket are resolved through /etc/passwd and /etc/group (no getpwnam in Node). */
+async function resolveOwners(config: HearthConfig): Promise<Map<string, Owner>> {
+  const out = new Map<string, Owner>();
+  if (!config.apps.some((a) => a.socket.owner !== undefined || a.socket.group !== undefined)) return out;
+  const passwd = await readIdFile('/etc/passwd', 2);
+  const group = await readIdFile('/etc/group', 2);
+  const problems: string[] = [];
+  for (const [i, app] of config.apps.entries()) {
+    const lookup = (v: string | number | undefined, table: Map<string, number>, what: string): number => {
+      if (v === undefined) return -1;
+      if (typeof v === 'number') return v;
+      if (/^\d+$/.test(v)) return Number(v);
+      const id = table.get(v);
+      if (id === undefined) {
+        problems.push(`apps[${i}].socket.${what}: no such ${what === 'owner' ? 'user' : 'group'} "${v}"`);
+        return -1;
+      }
+      return id;
+    };
+    out.set(app.id, { uid: lookup(app.socket.owner, passwd, 'owner'), gid: lookup(app.socket.group, group, 'group') });
+  }
+  if (problems.length > 0) throw new RunDirError('HEARTH_ERR_RUN_DIR_INVALID', problems.join('; '));
+  return out;
+}
+
+async function readIdFile(file: string, idField: number): Promise<Map<string, number>> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const map = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const fields = line.split(':');
+    const name = fields[0];
+    const id = Number(fields[idField]);
+    if (name && Number.isSafeInteger(id)) map.set(name, id);
+  }
+  return map;
+}
