@@ -1,0 +1,156 @@
+// One gRPC server per app on <run>/apps/<id>/grpc.sock: the socket is the caller's identity, the
+// token must also match. Health and reflection are served on the same socket, unauthenticated
+// (the socket's permissions already limit who can connect; they reveal no app data).
+//
+// We listen with our own net.Server and hand each connection to grpc-js through
+// createConnectionInjector rather than bindAsync: the listen goes through the cluster primary
+// exactly the same way (both were tried with 2 workers on one socket under SCHED_NONE), and owning
+// the net.Server gives connections() real connection counts, which grpc-js keeps private.
+//
+// Oversize messages: grpc-js rejects a message above limits.maxBodyBytes before any handler runs,
+// with RESOURCE_EXHAUSTED and details "Received message larger than max (<n> vs. <max>)" and no
+// hearth-error-code trailer (it bypasses interceptors). Clients should read RESOURCE_EXHAUSTED
+// without a code as HEARTH_ERR_BODY_TOO_LARGE.
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath, type ServingStatusMap } from 'grpc-health-check';
+import { HearthError } from '../../errors/hearth-error.js';
+import type { AppServer, TransportDeps } from '../transport-deps.js';
+import { configurationService } from './configuration-service.js';
+import { lockService } from './lock-service.js';
+import { metadataService } from './metadata-service.js';
+import { LOADER_OPTIONS, loadRuntimeProto, RUNTIME_PACKAGE, runtimeService, SERVICE_NAMES, type ServiceName } from './proto-loader.js';
+import { pubsubService } from './pubsub-service.js';
+import { sequencerService } from './sequencer-service.js';
+import { stateService } from './state-service.js';
+import { StreamRegistry } from './stream-registry.js';
+import { instrumentService } from './wire-codec.js';
+
+const SOCKET_MODE = 0o660;
+
+export class GrpcAppServer implements AppServer {
+  readonly #deps: TransportDeps;
+  readonly #server: grpc.Server;
+  readonly #health: HealthImplementation;
+  readonly #streams = new StreamRegistry();
+  readonly #sockets = new Set<net.Socket>();
+  #listener: net.Server | undefined;
+  #injector: grpc.ConnectionInjector | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(deps: TransportDeps) {
+    this.#deps = deps;
+    this.#server = new grpc.Server({
+      'grpc.max_receive_message_length': deps.limits.maxBodyBytes,
+    });
+    const handlers: Record<ServiceName, grpc.UntypedServiceImplementation> = {
+      State: stateService(deps),
+      PubSub: pubsubService(deps, this.#streams),
+      Configuration: configurationService(deps, this.#streams),
+      Lock: lockService(deps),
+      Sequencer: sequencerService(deps),
+      Metadata: metadataService(deps),
+    };
+    const pkg = loadRuntimeProto();
+    for (const name of SERVICE_NAMES) this.#server.addService(instrumentService(runtimeService(name, pkg)), handlers[name]);
+
+    this.#health = new HealthImplementation(this.#statusMap('SERVING'));
+    this.#health.addToServer(this.#server);
+    new ReflectionService({ ...pkg, ...protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS) }).addToServer(this.#server);
+  }
+
+  async start(): Promise<void> {
+    if (this.#closing || this.#listener) throw new Error('GrpcAppServer.start() called twice or after close()');
+    const { app } = this.#deps;
+    await mkdir(app.socketDir, { recursive: true, mode: 0o750 });
+    const injector = this.#server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = net.createServer((socket) => this.#accept(socket, injector));
+    this.#injector = injector;
+    this.#listener = listener;
+    // In a cluster worker this asks the primary for the shared handle (SCHED_NONE).
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ path: app.grpcSocket }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    listener.on('error', (err) => this.#deps.logger.error({ err, app: app.id }, 'grpc listener error'));
+    // Set right after listen; until then the socket directory's permissions keep others out.
+    await chmod(app.grpcSocket, SOCKET_MODE);
+    const uid = numericId(app.socket.owner, 'owner');
+    const gid = numericId(app.socket.group, 'group');
+    if (uid !== undefined || gid !== undefined) await chown(app.grpcSocket, uid ?? -1, gid ?? -1);
+  }
+
+  close(graceMs: number): Promise<void> {
+    this.#closing ??= this.#close(graceMs);
+    return this.#closing;
+  }
+
+  async #close(graceMs: number): Promise<void> {
+    for (const [service, status] of Object.entries(this.#statusMap('NOT_SERVING'))) this.#health.setStatus(service, status);
+    // Stop accepting; in a worker the primary keeps the listener for the other workers.
+    this.#listener?.close();
+    // Streams first: their handles are closed, so unacked deliveries go back before the client
+    // is told (UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED) to resubscribe.
+    await this.#streams.shutdownAll();
+    // GOAWAY to every connection now, CANCEL for what is left after graceMs.
+    this.#injector?.drain(graceMs);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  destroy(): void {
+    this.#closing ??= Promise.resolve();
+    this.#listener?.close();
+    this.#streams.shutdownAll().catch((err: unknown) => this.#deps.logger.error({ err }, 'ending grpc streams failed'));
+    this.#injector?.destroy();
+    this.#server.forceShutdown();
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  connections(): number {
+    return this.#sockets.size;
+  }
+
+  #accept(socket: net.Socket, injector: grpc.ConnectionInjector): void {
+    const labels = { app: this.#deps.app.id, transport: 'grpc' } as const;
+    this.#sockets.add(socket);
+    this.#deps.metrics.connections.inc(labels);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#deps.metrics.connections.dec(labels);
+    });
+    injector.injectConnection(socket);
+  }
+
+  #statusMap(status: 'SERVING' | 'NOT_SERVING'): ServingStatusMap {
+    const map: ServingStatusMap = { '': status };
+    for (const name of SERVICE_NAMES) map[`${RUNTIME_PACKAGE}.${name}`] = status;
+    return map;
+  }
+}
+
+/**
+ * Socket owner/group as numeric ids. Names would need getpwnam(3), which Node lacks; parsing
+ * /etc/passwd misses NSS sources (LDAP, systemd DynamicUser), so names are refused clearly.
+ */
+function numericId(value: string | number | undefined, what: 'owner' | 'group'): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') return value;
+  if (/^\d+$/.test(value)) return Number(value);
+  throw new HearthError('HEARTH_ERR_CONFIG_INVALID', `socket.${what} "${value}": only numeric ids are supported`);
+}
