@@ -98,22 +98,24 @@ test('a topic outside the allow list is 403 HEARTH_ERR_TOPIC_NOT_ALLOWED', async
   t.is((await t.context.h.other.client.post('/v1.0/publish/pubsub/other.events', { a: 1 })).status, 204);
 });
 
-test("one app's pull subscription never receives another app's deliveries of the same name", async (t) => {
+test("an app cannot ack or see another app's subscription of the same name", async (t) => {
   const { demo, other } = t.context.h;
   const topic = 'orders';
   const sub = key('iso');
-  // Both register the subscription (consumer group) first, then demo publishes once.
   const pull = (c: typeof demo.client, waitMs: number) =>
     c.post(`/v1.0-hearth/subscriptions/pubsub/${topic}/pull`, { subscription: sub, max: 10, waitMs });
+  // Only demo registers the subscription (its consumer group is `demo||<sub>`), then publishes.
   await pull(demo.client, 0);
-  await pull(other.client, 0);
   t.is((await demo.client.post(`/v1.0/publish/pubsub/${topic}`, { n: 1 })).status, 204);
   const mine = (await pull(demo.client, 10_000)).json<{ deliveries: { deliveryId: string }[] }>();
   t.is(mine.deliveries.length, 1);
-  // other's group of the same name is a different group: it sees the message too (it was
-  // published on a topic other may use), but acking demo's delivery id from other fails.
-  const ack = await other.client.post(`/v1.0-hearth/subscriptions/pubsub/${sub}/ack`, { deliveryIds: [mine.deliveries[0]!.deliveryId] });
+  const id = mine.deliveries[0]!.deliveryId;
+  // other naming the same subscription reaches its own (empty) group, never demo's.
+  const ack = await other.client.post(`/v1.0-hearth/subscriptions/pubsub/${sub}/ack`, { deliveryIds: [id] });
   t.is(ack.status, 404);
   t.is(ack.json<ErrorBody>().errorCode, 'HEARTH_ERR_UNKNOWN_DELIVERY');
-  t.is((await demo.client.post(`/v1.0-hearth/subscriptions/pubsub/${sub}/ack`, { deliveryIds: [mine.deliveries[0]!.deliveryId] })).status, 204);
+  const theirs = (await pull(other.client, 0)).json<{ deliveries: unknown[] }>();
+  t.is(theirs.deliveries.length, 0);
+  // demo's delivery is untouched and still acks.
+  t.is((await demo.client.post(`/v1.0-hearth/subscriptions/pubsub/${sub}/ack`, { deliveryIds: [id] })).status, 204);
 });

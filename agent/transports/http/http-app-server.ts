@@ -32,7 +32,9 @@ export class HttpAppServer implements AppServer {
 
   constructor(deps: TransportDeps) {
     this.#deps = deps;
-    this.#log = deps.logger.child({ component: 'http', app: deps.app.id });
+    // The worker usually binds `app` already; bind it only when missing (no duplicate keys).
+    const bound = deps.logger.bindings();
+    this.#log = deps.logger.child(bound.app === undefined ? { component: 'http', app: deps.app.id } : { component: 'http' });
     const isClosing = (): boolean => this.#closing;
     // Typed as fastify's logger so the instance is the plain FastifyInstance the routes take.
     const loggerInstance: FastifyBaseLogger = this.#log;
