@@ -1,0 +1,128 @@
+// Builds the client for a target: the one place that knows each target's requests and checks.
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { BenchClient } from './bench-client.js';
+import { loadService, openGrpcClient, unaryMethod, type ProtoObject, type UnaryCallSpec } from './grpc-unary.js';
+import { httpRequest, openHttpClient, type HttpRequestSpec } from './http-client.js';
+import { openRawEchoClient } from './raw-echo-client.js';
+import http from 'node:http';
+import type { StateOp, TargetSpec } from '../load/load-protocol.js';
+
+/** Distinct save keys per transport, reused round-robin so the store does not grow. */
+const SAVE_KEYS = 1024;
+const STATE_PROTO = 'hearth/runtime/v1/state.proto';
+
+function bufferOfLength(value: unknown, bytes: number): string | null {
+  if (!Buffer.isBuffer(value)) return 'payload is not bytes';
+  return value.length === bytes ? null : `payload of ${value.length} bytes, expected ${bytes}`;
+}
+
+function grpcEchoSpec(protoPath: string, payloadBytes: number): UnaryCallSpec {
+  const service = loadService(path.basename(protoPath), [path.dirname(protoPath)], 'hearth.bench.v1.Echo');
+  const payload = Buffer.alloc(payloadBytes, 0x61);
+  return {
+    method: unaryMethod(service, 'Echo'),
+    request: () => ({ payload }),
+    check: (res: ProtoObject) => bufferOfLength(res.payload, payloadBytes),
+    metadata: new grpc.Metadata(),
+  };
+}
+
+function hearthGrpcSpec(op: StateOp, protoRoot: string, token: string, payloadBytes: number): UnaryCallSpec {
+  const service = loadService(STATE_PROTO, [protoRoot], 'hearth.runtime.v1.State');
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  const value = Buffer.alloc(payloadBytes, 0x61);
+  if (op === 'get') {
+    return {
+      method: unaryMethod(service, 'GetState'),
+      request: () => ({ storeName: 'default', key: 'bench-get-grpc' }),
+      check: (res) => (res.found === true ? bufferOfLength(res.data, payloadBytes) : 'key not found'),
+      metadata,
+    };
+  }
+  return {
+    method: unaryMethod(service, 'SaveState'),
+    request: (n) => ({ storeName: 'default', states: [{ key: `bench-save-grpc-${n % SAVE_KEYS}`, value }] }),
+    check: () => null,
+    metadata,
+  };
+}
+
+function hearthHttpSpec(op: StateOp, token: string, payloadBytes: number): HttpRequestSpec {
+  const headers = { authorization: `Bearer ${token}` };
+  const value = JSON.stringify('a'.repeat(payloadBytes));
+  if (op === 'get') {
+    return {
+      method: 'GET',
+      path: () => '/v1.0/state/default/bench-get-http',
+      headers,
+      body: () => null,
+      check: (status, bytes) => (status !== 200 ? `HTTP ${status}` : bytes < payloadBytes ? `body of ${bytes} bytes` : null),
+    };
+  }
+  return {
+    method: 'POST',
+    path: () => '/v1.0/state/default',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: (n) => `[{"key":"bench-save-http-${n % SAVE_KEYS}","value":${value}}]`,
+    check: (status) => (status >= 200 && status < 300 ? null : `HTTP ${status}`),
+  };
+}
+
+function httpEchoSpec(payloadBytes: number): HttpRequestSpec {
+  const payload = Buffer.alloc(payloadBytes, 0x61);
+  return {
+    method: 'POST',
+    path: () => '/echo',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: () => payload,
+    check: (status, bytes) => (status !== 200 ? `HTTP ${status}` : bytes !== payloadBytes ? `body of ${bytes} bytes` : null),
+  };
+}
+
+/** Saves the key the get rows read, through the same transport. */
+async function seedGetKey(target: Extract<TargetSpec, { kind: 'hearth-grpc' | 'hearth-http' }>): Promise<void> {
+  if (target.kind === 'hearth-grpc') {
+    const saver = await openGrpcClient(target.socketPath, 1, {
+      ...hearthGrpcSpec('save', target.protoRoot, target.token, target.payloadBytes),
+      request: () => ({ storeName: 'default', states: [{ key: 'bench-get-grpc', value: Buffer.alloc(target.payloadBytes, 0x61) }] }),
+    });
+    try {
+      await new Promise<void>((resolve, reject) => saver.send(0, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      await saver.close();
+    }
+    return;
+  }
+  const agent = new http.Agent({ keepAlive: false });
+  const save = hearthHttpSpec('save', target.token, target.payloadBytes);
+  const value = JSON.stringify('a'.repeat(target.payloadBytes));
+  try {
+    await new Promise<void>((resolve, reject) => httpRequest(target.socketPath, agent,
+      { ...save, body: () => `[{"key":"bench-get-http","value":${value}}]` }, 0, (err) => (err ? reject(err) : resolve())));
+  } finally {
+    agent.destroy();
+  }
+}
+
+export async function createClient(target: TargetSpec, connections: number): Promise<BenchClient> {
+  switch (target.kind) {
+    case 'raw-echo':
+      return openRawEchoClient(target.socketPath, target.payloadBytes, connections);
+    case 'grpc-echo':
+      return openGrpcClient(target.socketPath, connections, grpcEchoSpec(target.protoPath, target.payloadBytes));
+    case 'http-echo': {
+      const spec = httpEchoSpec(target.payloadBytes);
+      return openHttpClient(target.socketPath, connections, spec, spec);
+    }
+    case 'hearth-grpc':
+      if (target.op === 'get') await seedGetKey(target);
+      return openGrpcClient(target.socketPath, connections, hearthGrpcSpec(target.op, target.protoRoot, target.token, target.payloadBytes));
+    case 'hearth-http': {
+      if (target.op === 'get') await seedGetKey(target);
+      const spec = hearthHttpSpec(target.op, target.token, target.payloadBytes);
+      return openHttpClient(target.socketPath, connections, spec, spec);
+    }
+  }
+}

@@ -1,0 +1,128 @@
+// A real Hearth for the benchmark: `node dist/ops-agent/main.js start --config <temp config>` in a
+// short temp dir (sun_path ≤ 107 bytes), ready when <run>/admin.sock answers GET /readyz with 200.
+// Stopped by its own pid with SIGTERM (SIGKILL after a grace period), leftover workers by theirs.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { CleanupStack } from './cleanup-stack.js';
+import { hasExited, killPidIfAlive, stopChild } from './child-stop.js';
+import { childPids, processTree } from './proc-usage.js';
+import { repoRoot } from './repo-root.js';
+import type { ServerUnderTest } from './usage-monitor.js';
+
+export interface HearthInstance extends ServerUnderTest {
+  readonly grpcSocket: string;
+  readonly httpSocket: string;
+  readonly adminSocket: string;
+  readonly token: string;
+  readonly workers: number;
+  stop(): Promise<void>;
+}
+
+export const HEARTH_MAIN = path.join(repoRoot, 'dist', 'ops-agent', 'main.js');
+const APP_ID = 'demo';
+const TOKEN = 'demo-token';
+const READY_TIMEOUT_MS = 30_000;
+const OUTPUT_TAIL_LINES = 40;
+
+function configYaml(runDir: string, stateDir: string, workers: number): string {
+  return [
+    'version: 1',
+    `runDir: ${JSON.stringify(runDir)}`,
+    `stateDir: ${JSON.stringify(stateDir)}`,
+    `workers: ${workers}`,
+    'logLevel: warn',
+    'apps:',
+    `  - { id: ${APP_ID}, token: ${TOKEN} }`,
+    'components:',
+    ...['state', 'pubsub', 'lock', 'sequencer'].map((block) => `  - { name: default, type: ${block}.sqlite }`),
+    '',
+  ].join('\n');
+}
+
+function getStatus(socketPath: string, urlPath: string, timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get({ socketPath, path: urlPath, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Is `pid` still one of our agent processes (guards against pid reuse before a kill)? */
+function isHearthProcess(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('dist', 'ops-agent'));
+  } catch {
+    return false;
+  }
+}
+
+export async function startHearth(cleanup: CleanupStack, workers = 2): Promise<HearthInstance> {
+  if (!existsSync(HEARTH_MAIN)) throw new Error(`${HEARTH_MAIN} does not exist (build first)`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hb-'));
+  const runDir = path.join(dir, 'run');
+  const configPath = path.join(dir, 'hearth.yaml');
+  writeFileSync(configPath, configYaml(runDir, path.join(dir, 'state'), workers));
+  const child = spawn(process.execPath, [HEARTH_MAIN, 'start', '--config', configPath], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const tail: string[] = [];
+  const keep = (chunk: Buffer): void => {
+    tail.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0));
+    tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const pid = child.pid;
+  let knownWorkers: number[] = [];
+  const stop = async (): Promise<void> => {
+    await stopChild(child, 15_000);
+    for (const worker of knownWorkers) if (isHearthProcess(worker)) killPidIfAlive(worker, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const unregister = cleanup.add('hearth', stop);
+  const adminSocket = path.join(runDir, 'admin.sock');
+  const appDir = path.join(runDir, 'apps', APP_ID);
+  try {
+    if (pid === undefined) throw new Error('hearth did not spawn');
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (;;) {
+      if (hasExited(child)) throw new Error(`hearth exited (${child.exitCode ?? child.signalCode}) before ready`);
+      if (existsSync(adminSocket) && (await getStatus(adminSocket, '/readyz', 1_000)) === 200) break;
+      if (Date.now() > deadline) throw new Error(`hearth not ready after ${READY_TIMEOUT_MS} ms`);
+      await sleep(100);
+    }
+    knownWorkers = childPids(pid);
+  } catch (err) {
+    await stop();
+    unregister();
+    const output = tail.length > 0 ? `\n--- hearth output (last lines) ---\n${tail.join('\n')}` : '';
+    throw new Error(`${err instanceof Error ? err.message : String(err)}${output}`);
+  }
+  return {
+    label: `ops-agent + ${workers} workers`,
+    rootPid: pid,
+    grpcSocket: path.join(appDir, 'grpc.sock'),
+    httpSocket: path.join(appDir, 'http.sock'),
+    adminSocket,
+    token: TOKEN,
+    workers,
+    pids: () => processTree(pid),
+    workerPids: () => {
+      knownWorkers = childPids(pid);
+      return knownWorkers;
+    },
+    stop: async () => {
+      unregister();
+      await stop();
+    },
+  };
+}

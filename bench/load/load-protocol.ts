@@ -1,0 +1,111 @@
+// The messages between the bench parent and a forked load worker (JSON over the fork IPC channel).
+// The load worker owns the clients; the parent owns the servers and samples their CPU and memory
+// at the phase messages, so the sampling window is exactly the measured window.
+
+/** What the load worker talks to. */
+export type TargetSpec =
+  | { kind: 'raw-echo'; socketPath: string; payloadBytes: number }
+  | { kind: 'grpc-echo'; socketPath: string; protoPath: string; payloadBytes: number }
+  | { kind: 'http-echo'; socketPath: string; payloadBytes: number }
+  | { kind: 'hearth-grpc'; op: StateOp; socketPath: string; protoRoot: string; token: string; payloadBytes: number }
+  | { kind: 'hearth-http'; op: StateOp; socketPath: string; token: string; payloadBytes: number };
+
+export type StateOp = 'get' | 'save';
+
+/** Open loop: requests at fixed intervals from the start, latency from the intended send time. */
+export interface OpenLoopJob {
+  type: 'open-loop';
+  target: TargetSpec;
+  rate: number;
+  warmupMs: number;
+  durationMs: number;
+  connections: number;
+  drainTimeoutMs: number;
+}
+
+/** Closed loop: `concurrency` requests in flight, each lane sends again as soon as one completes. */
+export interface ClosedLoopJob {
+  type: 'closed-loop';
+  target: TargetSpec;
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  drainTimeoutMs: number;
+}
+
+/** Open `connections` connections, one request on each, then hold them until told to release. */
+export interface HoldConnectionsJob {
+  type: 'hold-connections';
+  target: TargetSpec;
+  connections: number;
+  openTimeoutMs: number;
+  holdTimeoutMs: number;
+}
+
+export type LoadJob = OpenLoopJob | ClosedLoopJob | HoldConnectionsJob;
+
+export interface LatencySummary {
+  /** Milliseconds. */
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+  mean: number;
+  count: number;
+  /** The HDR histogram (microseconds), compressed base64, for later analysis. */
+  encoded: string;
+}
+
+export interface LoadResult {
+  requests: number;
+  errors: number;
+  /** Completed requests per second over the measured window. */
+  achievedRate: number;
+  measuredMs: number;
+  latency: LatencySummary;
+  /** Open loop only: how late requests left relative to their schedule (generator health). */
+  sendLag: LatencySummary | null;
+  errorSamples: string[];
+  /** CPU of the load worker itself over the measured window, % of one core (is it the bottleneck?). */
+  generatorCpuPercent: number;
+}
+
+export interface HoldResult {
+  opened: number;
+  errors: number;
+  errorSamples: string[];
+}
+
+/** Parent → worker. */
+export type ParentMessage = { type: 'job'; job: LoadJob } | { type: 'release' };
+
+/** Worker → parent. */
+export type WorkerMessage =
+  | { type: 'phase'; phase: 'measuring' | 'measured' | 'holding' }
+  | { type: 'load-result'; result: LoadResult }
+  | { type: 'hold-result'; result: HoldResult }
+  | { type: 'failed'; error: string };
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+export function isParentMessage(value: unknown): value is ParentMessage {
+  return isObject(value) && (value.type === 'release' || (value.type === 'job' && isObject(value.job)));
+}
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  if (!isObject(value)) return false;
+  switch (value.type) {
+    case 'phase':
+      return value.phase === 'measuring' || value.phase === 'measured' || value.phase === 'holding';
+    case 'load-result':
+    case 'hold-result':
+      return isObject(value.result);
+    case 'failed':
+      return typeof value.error === 'string';
+    default:
+      return false;
+  }
+}

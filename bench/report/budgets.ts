@@ -1,0 +1,79 @@
+// The budgets of issue #7, judged on the rows of one run. Goals the suite reports against; never
+// timing assertions in tests. Budgets whose scenario lands later say which issue adds it.
+import { latencyRow, p50Ratio } from './derived.js';
+import type { BudgetResult, MemoryRow, Row } from './report-types.js';
+
+interface BudgetDef {
+  id: string;
+  text: string;
+  evaluate(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'>;
+}
+
+const x = (ratio: number): string => `${ratio.toFixed(2)}×`;
+
+function pending(issue: string, what: string): BudgetDef['evaluate'] {
+  return () => ({ status: 'pending', detail: `needs ${what} (${issue})`, rowIds: [] });
+}
+
+function memoryRows(rows: readonly Row[]): MemoryRow[] {
+  return rows.filter((r): r is MemoryRow => r.kind === 'memory');
+}
+
+function workerRssBudget(limitMb: number, pick: (row: MemoryRow) => number[]): BudgetDef['evaluate'] {
+  return (rows) => {
+    const memory = memoryRows(rows).filter((r) => pick(r).length > 0);
+    if (memory.length === 0) return { status: 'not run', detail: 'idle-connections did not run', rowIds: [] };
+    const worst = Math.max(...memory.flatMap(pick));
+    const detail = memory.map((r) => `${r.transport}: ${pick(r).map((mb) => mb.toFixed(1)).join(' / ')} MB`).join('; ');
+    return { status: worst <= limitMb ? 'met' : 'MISSED', detail: `max ${worst.toFixed(1)} MB (${detail})`, rowIds: memory.map((r) => r.id) };
+  };
+}
+
+export const budgetDefs: readonly BudgetDef[] = [
+  {
+    id: 'wire-get-vs-floor',
+    text: 'local state get over wire ≤ 3× the raw socket round trip (p50)',
+    evaluate(rows) {
+      const now = [['gRPC', 'hearth-grpc-get'], ['HTTP', 'hearth-http-get']]
+        .map(([name, id]) => [name, p50Ratio(latencyRow(rows, id ?? ''), rows, 'floor')] as const)
+        .filter((pair): pair is readonly [string, number] => pair[1] !== null)
+        .map(([name, ratio]) => `${name} get ${x(ratio)}`);
+      return {
+        status: 'pending',
+        detail: `wire transport lands in #5${now.length > 0 ? `; today ${now.join(', ')} the floor` : ''}`,
+        rowIds: [],
+      };
+    },
+  },
+  {
+    id: 'grpc-get-vs-echo',
+    text: 'Hearth gRPC state get ≤ 1.25× a bare grpc-js echo (p50)',
+    evaluate(rows) {
+      const row = latencyRow(rows, 'hearth-grpc-get');
+      const base = latencyRow(rows, 'grpc-echo');
+      const ratio = p50Ratio(row, rows, 'grpc-echo');
+      if (row === null || base === null || ratio === null) return { status: 'not run', detail: 'needs state-grpc and grpc-echo rows', rowIds: [] };
+      const p99 = row.latencyMs.p99 / base.latencyMs.p99;
+      return {
+        status: ratio <= 1.25 ? 'met' : 'MISSED',
+        detail: `p50 ${row.latencyMs.p50.toFixed(3)} vs ${base.latencyMs.p50.toFixed(3)} ms = ${x(ratio)} (p99 ${x(p99)})`,
+        rowIds: [row.id],
+      };
+    },
+  },
+  { id: 'invoke-added', text: 'two-agent invoke over wire: added p50 ≤ 0.2 ms, p99 ≤ 1 ms', evaluate: pending('#5', 'service invocation') },
+  { id: 'redis-added', text: 'state through Hearth on Redis: added p50 ≤ 0.1 ms', evaluate: pending('#4', 'the Redis state component') },
+  { id: 'idle-worker-rss', text: 'idle worker RSS ≤ 60 MB', evaluate: workerRssBudget(60, (r) => r.workerRssIdleMb) },
+  {
+    id: 'connections-worker-rss',
+    text: 'worker RSS ≤ 120 MB with 1,000 app connections',
+    evaluate: workerRssBudget(120, (r) => r.workerRssWithConnectionsMb),
+  },
+  { id: 'upgrade-peak', text: 'upgrade peak RSS ≤ 2× steady', evaluate: pending('#3', 'hot upgrade') },
+  { id: 'upgrade-failures', text: 'zero failed requests during upgrades', evaluate: pending('#3', 'hot upgrade') },
+  { id: 'failover', text: 'failover ≤ 1 s', evaluate: pending('#5', 'SDK failover') },
+];
+
+export function evaluateBudgets(rows: readonly Row[]): BudgetResult[] {
+  return budgetDefs.map((def) => ({ id: def.id, text: def.text, ...def.evaluate(rows) }));
+}

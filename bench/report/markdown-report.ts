@@ -1,0 +1,98 @@
+// Renders a run as markdown: the same text goes to stdout and to bench/results/<date>-<commit>.md.
+import { addedOverBaseline, p50Ratio, throughputRatio } from './derived.js';
+import type { BenchReport, BudgetResult, LatencyRow, MemoryRow, PendingRow, Row } from './report-types.js';
+
+const ms = (value: number): string => value.toFixed(3);
+const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
+const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+const mb = (value: number): string => value.toFixed(1);
+
+function table(header: string[], body: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...body.map(line)].join('\n');
+}
+
+function budgetCell(row: Row, budgets: readonly BudgetResult[]): string {
+  return budgets.filter((b) => b.rowIds.includes(row.id))
+    .map((b) => `${b.status === 'met' ? 'met' : b.status}: ${b.text.replace(/^Hearth /, '')} — ${b.detail}`).join('; ');
+}
+
+function openLoopTable(rows: readonly Row[], latency: LatencyRow[], budgets: readonly BudgetResult[]): string {
+  return table(
+    ['scenario', 'transport', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'target/s', 'achieved/s', 'requests', 'errors',
+      'CPU % (server)', 'RSS MB (server)', 'added p50', 'added p90', 'added p99', 'p50 × floor', 'budget'],
+    latency.map((r) => {
+      const added = addedOverBaseline(r, rows);
+      const floor = r.id === 'floor' ? null : p50Ratio(r, rows, 'floor');
+      const l = r.latencyMs;
+      return [r.scenario, r.transport, ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), int(r.targetRate ?? 0), int(r.achievedRate),
+        int(r.requests), int(r.errors), `${r.server.cpuPercent.toFixed(0)} (${r.server.label})`, mb(r.server.rssMb),
+        added === null ? '' : `${signed(added.p50)} vs ${r.baselineId ?? ''}`, added === null ? '' : signed(added.p90),
+        added === null ? '' : signed(added.p99), floor === null ? '' : `${floor.toFixed(2)}×`, budgetCell(r, budgets)];
+    }));
+}
+
+function closedLoopTable(rows: readonly Row[], closed: LatencyRow[]): string {
+  return table(
+    ['scenario', 'transport', 'in flight', 'req/s', 'req/s per worker', 'vs bare server', 'p50 ms', 'p99 ms', 'requests',
+      'errors', 'CPU % (server)', 'RSS MB (server)'],
+    closed.map((r) => {
+      const ratio = throughputRatio(r, rows);
+      return [r.scenario, r.transport, int(r.concurrency ?? 0), int(r.achievedRate),
+        r.perWorkerRate === null ? '' : int(r.perWorkerRate), ratio === null ? '' : `${ratio.toFixed(2)}× ${r.baselineId ?? ''}`,
+        ms(r.latencyMs.p50), ms(r.latencyMs.p99), int(r.requests), int(r.errors),
+        `${r.server.cpuPercent.toFixed(0)} (${r.server.label})`, mb(r.server.rssMb)];
+    }));
+}
+
+function memoryTable(memory: MemoryRow[], budgets: readonly BudgetResult[]): string {
+  return table(
+    ['scenario', 'transport', 'opened', 'errors', 'worker RSS idle MB', 'worker RSS with connections MB',
+      'agent RSS before MB', 'agent RSS after MB', 'KB per connection', 'budget'],
+    memory.map((r) => [r.scenario, r.transport, int(r.opened), int(r.errors), r.workerRssIdleMb.map(mb).join(' / '),
+      r.workerRssWithConnectionsMb.map(mb).join(' / '), mb(r.rssBeforeMb), mb(r.rssAfterMb), r.perConnectionKb.toFixed(1),
+      budgetCell(r, budgets)]));
+}
+
+function pendingTable(pending: PendingRow[]): string {
+  return table(['scenario', 'added by', 'note'], pending.map((r) => [r.scenario, r.issue, r.note]));
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const { machine: m, settings: s, rows, budgets } = report;
+  const latency = rows.filter((r): r is LatencyRow => r.kind === 'latency');
+  const open = latency.filter((r) => r.mode === 'open');
+  const closed = latency.filter((r) => r.mode === 'closed');
+  const memory = rows.filter((r): r is MemoryRow => r.kind === 'memory');
+  const pending = rows.filter((r): r is PendingRow => r.kind === 'pending');
+  const lag = open.filter((r) => r.sendLagMs !== null).map((r) => r.sendLagMs?.p99 ?? 0);
+  const out: string[] = [
+    `# Hearth benchmark — ${m.date} — ${m.commit}${m.dirty ? ' (uncommitted changes)' : ''}`,
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGb.toFixed(1)} GB RAM, Node ${m.node}, ${m.os}; `
+      + `load average ${m.loadAverageStart.map((v) => v.toFixed(2)).join(' ')} at start, `
+      + `${m.loadAverageEnd.map((v) => v.toFixed(2)).join(' ')} at end.`,
+    `Run: ${s.quick ? 'quick' : 'full'}${s.only === null ? '' : ` (only ${s.only.join(', ')})`}; open loop ${s.rate} req/s × `
+      + `${s.durationMs / 1000} s after ${s.warmupMs / 1000} s warm-up, ${s.connections} connections, ${s.payloadBytes} B payloads; `
+      + `closed loop ${s.closedConcurrency} in flight × ${s.closedDurationMs / 1000} s; ${s.idleConnections} idle connections. `
+      + `${report.startedAt} → ${report.finishedAt}.`,
+    '',
+    'Latency in ms from each request\'s intended send time (open loop, no coordinated omission), HDR histogram. '
+      + '"added" = this row minus its baseline row in this run. CPU is % of one core summed over the server\'s '
+      + 'processes; RSS is VmRSS summed over them, at the end of the window.',
+  ];
+  if (open.length > 0) out.push('', '## Latency at a fixed rate (open loop)', '', openLoopTable(rows, open, budgets));
+  if (lag.length > 0) out.push('', `Generator health: requests left at most ${ms(Math.max(...lag))} ms late (p99 of send lag, worst row).`);
+  if (closed.length > 0) out.push('', '## Maximum throughput (closed loop)', '', closedLoopTable(rows, closed));
+  if (memory.length > 0) out.push('', '## Memory: idle agent and concurrent app connections', '', memoryTable(memory, budgets));
+  out.push('', '## Budgets (issue #7)', '', table(['budget', 'status', 'detail'], budgets.map((b) => [b.text, b.status, b.detail])));
+  if (pending.length > 0) out.push('', '## Not run yet', '', pendingTable(pending));
+  if (report.failures.length > 0) {
+    out.push('', '## Failed scenarios', '', ...report.failures.map((f) => `- **${f.scenario}**: ${f.error.split('\n')[0] ?? ''}`));
+  }
+  const errorRows = rows.filter((r) => 'errorSamples' in r && r.errorSamples.length > 0);
+  if (errorRows.length > 0) {
+    out.push('', '## Error samples', '', ...errorRows.flatMap((r) => ('errorSamples' in r ? r.errorSamples : []).map((e) => `- ${r.id}: ${e}`)));
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,110 @@
+// The shape of a benchmark run: the rows scenarios produce, the budgets evaluated over them, and
+// the machine they ran on. Written as JSON next to the markdown report.
+import type { UsageResult } from '../harness/usage-monitor.js';
+import type { LatencySummary } from '../load/load-protocol.js';
+
+export interface LatencyRow {
+  kind: 'latency';
+  /** Stable id (budgets and baselines refer to rows by it). */
+  id: string;
+  scenario: string;
+  transport: string;
+  mode: 'open' | 'closed';
+  /** Row whose percentiles this row's "added" columns subtract (same run). */
+  baselineId: string | null;
+  /** Open loop: requests/s asked for; closed loop: null. */
+  targetRate: number | null;
+  /** Closed loop: requests in flight; open loop: null. */
+  concurrency: number | null;
+  connections: number;
+  achievedRate: number;
+  /** Closed loop against Hearth: achievedRate ÷ agent workers. */
+  perWorkerRate: number | null;
+  requests: number;
+  errors: number;
+  latencyMs: LatencySummary;
+  /** Open loop: how late the generator sent requests (its own health), ms. */
+  sendLagMs: { p50: number; p99: number; max: number } | null;
+  /** CPU of the load generator process over the window, % of one core. */
+  generatorCpuPercent: number;
+  server: UsageResult;
+  errorSamples: string[];
+}
+
+export interface MemoryRow {
+  kind: 'memory';
+  id: string;
+  scenario: string;
+  transport: string;
+  connections: number;
+  opened: number;
+  errors: number;
+  /** Sum over ops-agent + workers, fresh agent, idle. */
+  rssBeforeMb: number;
+  /** Sum over ops-agent + workers while holding the connections. */
+  rssAfterMb: number;
+  perConnectionKb: number;
+  workerRssIdleMb: number[];
+  workerRssWithConnectionsMb: number[];
+  errorSamples: string[];
+}
+
+export interface PendingRow {
+  kind: 'pending';
+  id: string;
+  scenario: string;
+  /** The issue that adds it, e.g. "#4". */
+  issue: string;
+  note: string;
+}
+
+export type Row = LatencyRow | MemoryRow | PendingRow;
+
+export type BudgetStatus = 'met' | 'MISSED' | 'pending' | 'not run';
+
+export interface BudgetResult {
+  id: string;
+  text: string;
+  status: BudgetStatus;
+  detail: string;
+  /** Rows the budget is judged on (their budget column shows it). */
+  rowIds: string[];
+}
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  ramGb: number;
+  node: string;
+  os: string;
+  commit: string;
+  /** Uncommitted changes in the tree when the run started. */
+  dirty: boolean;
+  date: string;
+  loadAverageStart: number[];
+  loadAverageEnd: number[];
+}
+
+export interface RunSettings {
+  quick: boolean;
+  only: string[] | null;
+  rate: number;
+  durationMs: number;
+  warmupMs: number;
+  connections: number;
+  payloadBytes: number;
+  closedConcurrency: number;
+  closedDurationMs: number;
+  idleConnections: number;
+}
+
+export interface BenchReport {
+  machine: MachineInfo;
+  settings: RunSettings;
+  startedAt: string;
+  finishedAt: string;
+  rows: Row[];
+  budgets: BudgetResult[];
+  /** Scenarios that failed, with why (their rows are missing). */
+  failures: { scenario: string; error: string }[];
+}

@@ -1,0 +1,42 @@
+// Runs scenarios in order against shared servers and assembles the report. A failed scenario is
+// recorded and the run continues; every process started is stopped before this returns.
+import { BenchEnvironment } from './harness/bench-environment.js';
+import type { CleanupStack } from './harness/cleanup-stack.js';
+import { machineInfo } from './harness/machine-info.js';
+import { evaluateBudgets } from './report/budgets.js';
+import type { BenchReport, Row, RunSettings } from './report/report-types.js';
+import type { Scenario } from './scenarios/scenario.js';
+import os from 'node:os';
+
+export async function runBench(settings: RunSettings, selected: readonly Scenario[], cleanup: CleanupStack,
+  log: (message: string) => void): Promise<BenchReport> {
+  const started = new Date();
+  const machine = machineInfo(started);
+  const env = new BenchEnvironment(cleanup);
+  const rows: Row[] = [];
+  const failures: BenchReport['failures'] = [];
+  try {
+    for (const scenario of selected) {
+      log(`== ${scenario.id}: ${scenario.title}`);
+      try {
+        rows.push(...await scenario.run({ settings, env, cleanup, log }));
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        failures.push({ scenario: scenario.id, error });
+        log(`!! ${scenario.id} failed: ${error}`);
+      }
+    }
+  } finally {
+    await env.stopAll();
+  }
+  machine.loadAverageEnd = os.loadavg();
+  return {
+    machine,
+    settings,
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    rows,
+    budgets: evaluateBudgets(rows),
+    failures,
+  };
+}

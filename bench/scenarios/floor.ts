@@ -1,0 +1,16 @@
+// Floor: a raw Unix-socket echo of length-prefixed 1 KB frames, in its own process. The round trip
+// every agent call is compared with (budget: a wire state get within 3× of it).
+import { measureOpenLoop } from './measure.js';
+import type { Scenario } from './scenario.js';
+
+export const floorScenario: Scenario = {
+  id: 'floor',
+  title: 'floor: raw Unix-socket echo',
+  requires: [],
+  async run(ctx) {
+    const server = await ctx.env.baseline('raw-echo');
+    return [await measureOpenLoop(ctx, server,
+      { kind: 'raw-echo', socketPath: server.socketPath, payloadBytes: ctx.settings.payloadBytes },
+      { id: 'floor', scenario: 'floor: raw socket echo 1 KB', transport: 'unix', baselineId: null })];
+  },
+};

@@ -1,0 +1,28 @@
+// Rows that later issues fill in: listed in every report as not run, with the issue that adds
+// them, so the table shows the whole suite from the start.
+import type { Scenario } from './scenario.js';
+
+function pending(id: string, scenario: string, issue: string, note: string): Scenario {
+  return {
+    id,
+    title: `${scenario} (pending ${issue})`,
+    requires: [],
+    async run() {
+      return [{ kind: 'pending', id, scenario, issue, note }];
+    },
+  };
+}
+
+export const pendingScenarios: Scenario[] = [
+  pending('state-wire', 'state get/save 1 KB over the wire transport', '#5',
+    'wire.sock and its framed protocol land with the SDK; budget: get within 3× the floor'),
+  pending('state-redis', 'state via Hearth vs direct ioredis (same redis-server)', '#4',
+    'Redis state component; budget: added p50 ≤ 0.1 ms'),
+  pending('publish-kafka', 'publish via Hearth vs direct kafkajs (librdkafka mock cluster)', '#4',
+    'Kafka pub/sub component'),
+  pending('invoke', 'two-agent invoke vs direct app-to-app, 1 KB, 1,000 req/s, 16 connections', '#5',
+    'service invocation over wire and gRPC; budget: added p50 ≤ 0.2 ms, p99 ≤ 1 ms'),
+  pending('upgrade', 'upgrade under load: failed requests, hand-off time, peak RSS of both generations', '#3',
+    'hot upgrade; budgets: zero failed requests, peak ≤ 2× steady'),
+  pending('failover', 'failover time to a sibling agent', '#5', 'SDK failover; budget: ≤ 1 s'),
+];
