@@ -117,18 +117,12 @@ export class AgentRuntime {
     const apps = new AppRegistry(config.apps);
 
     for (const app of config.apps) {
-      const deps = (transport: string): TransportDeps => ({
-        app,
-        apps,
-        api,
-        metrics,
-        logger: this.#log.child({ app: app.id, transport }),
-        limits: config.limits,
-      });
+      // Transports bind `component` and `app` on their own child loggers.
+      const deps: TransportDeps = { app, apps, api, metrics, logger: this.#log, limits: config.limits };
       const servers: AppServers = {
         appId: app.id,
-        grpc: new GrpcAppServer(deps('grpc')),
-        http: new HttpAppServer(deps('http')),
+        grpc: new GrpcAppServer(deps),
+        http: new HttpAppServer(deps),
         sockets: [app.grpcSocket, app.httpSocket],
       };
       this.#servers.push(servers);

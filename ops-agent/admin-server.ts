@@ -2,7 +2,7 @@
 // aggregated across workers, and a JSON status. Every question to a worker has a timeout, so a
 // hung worker makes an answer partial, never late.
 import { chmod } from 'node:fs/promises';
-import { fastify, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { HearthConfig } from '../agent/config/load-config.js';
@@ -35,7 +35,7 @@ export class AdminServer {
     this.#ipcTimeoutMs = options.ipcTimeoutMs ?? 2_000;
     // Typed as fastify's logger so the instance is the plain FastifyInstance.
     const loggerInstance: FastifyBaseLogger = this.#log;
-    this.#app = fastify({ loggerInstance, disableRequestLogging: true });
+    this.#app = fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }) });
     this.#routes();
   }
 
