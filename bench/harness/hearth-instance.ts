@@ -24,7 +24,7 @@ export interface HearthInstance extends ServerUnderTest {
 export const HEARTH_MAIN = path.join(repoRoot, 'dist', 'ops-agent', 'main.js');
 const APP_ID = 'demo';
 const TOKEN = 'demo-token';
-const READY_TIMEOUT_MS = 30_000;
+const READY_TIMEOUT_MS = 60_000;
 const OUTPUT_TAIL_LINES = 40;
 
 function configYaml(runDir: string, stateDir: string, workers: number): string {

@@ -1,0 +1,72 @@
+// Smoke test of the benchmark harness (issue #7): a ~1.5 s floor row and, when the agent is built,
+// one short Hearth row, through the same code `npm run bench` runs. It asserts that rows and a
+// well-formed report come out — never a timing threshold (the numbers belong to bench/results/).
+import { existsSync } from 'node:fs';
+import test, { type ExecutionContext } from 'ava';
+import { CleanupStack } from '../../bench/harness/cleanup-stack.js';
+import { HEARTH_MAIN } from '../../bench/harness/hearth-instance.js';
+import { budgetDefs } from '../../bench/report/budgets.js';
+import { renderMarkdown } from '../../bench/report/markdown-report.js';
+import type { LatencyRow, RunSettings } from '../../bench/report/report-types.js';
+import { runBench } from '../../bench/run-bench.js';
+import { floorScenario } from '../../bench/scenarios/floor.js';
+import { measureOpenLoop } from '../../bench/scenarios/measure.js';
+import type { Scenario } from '../../bench/scenarios/scenario.js';
+
+const settings: RunSettings = {
+  quick: true,
+  only: ['smoke'],
+  rate: 200,
+  durationMs: 1_500,
+  warmupMs: 300,
+  connections: 4,
+  payloadBytes: 1024,
+  closedConcurrency: 4,
+  closedDurationMs: 1_000,
+  idleConnections: 10,
+};
+
+const hearthHttpGet: Scenario = {
+  id: 'smoke-hearth',
+  title: 'one short Hearth state get over HTTP',
+  requires: [],
+  async run(ctx) {
+    const hearth = await ctx.env.hearth();
+    return [await measureOpenLoop(ctx, hearth,
+      { kind: 'hearth-http', op: 'get', socketPath: hearth.httpSocket, token: hearth.token, payloadBytes: ctx.settings.payloadBytes },
+      { id: 'smoke-hearth-http-get', scenario: 'Hearth state get', transport: 'HTTP', baselineId: null })];
+  },
+};
+
+function assertRow(t: ExecutionContext, row: LatencyRow | undefined, id: string): void {
+  t.truthy(row, `row ${id} present`);
+  if (row === undefined) return;
+  t.true(row.requests > 0, `${id}: requests`);
+  t.is(row.errors, 0, `${id}: errors ${row.errorSamples.join('; ')}`);
+  t.is(row.latencyMs.count, row.requests);
+  t.true(Number.isFinite(row.latencyMs.p99) && row.latencyMs.p99 >= row.latencyMs.p50);
+  t.true(row.server.rssMb > 0, `${id}: server RSS sampled`);
+}
+
+test('the harness produces a floor row, a Hearth row and a well-formed report', async (t) => {
+  const withHearth = existsSync(HEARTH_MAIN);
+  if (!withHearth) t.log(`${HEARTH_MAIN} not built: floor row only`);
+  const cleanup = new CleanupStack();
+  const progress: string[] = [];
+  try {
+    const report = await runBench(settings, withHearth ? [floorScenario, hearthHttpGet] : [floorScenario], cleanup,
+      (line) => progress.push(line));
+    t.deepEqual(report.failures, [], progress.join('\n'));
+    const latency = report.rows.filter((r): r is LatencyRow => r.kind === 'latency');
+    assertRow(t, latency.find((r) => r.id === 'floor'), 'floor');
+    if (withHearth) assertRow(t, latency.find((r) => r.id === 'smoke-hearth-http-get'), 'smoke-hearth-http-get');
+    t.is(report.budgets.length, budgetDefs.length);
+    t.true(report.budgets.every((b) => ['met', 'MISSED', 'pending', 'not run'].includes(b.status)));
+    t.true(report.machine.cores > 0 && report.machine.commit.length > 0);
+    t.notThrows(() => JSON.parse(JSON.stringify(report)) as unknown);
+    t.regex(renderMarkdown(report), /\| floor: raw socket echo 1 KB \| unix \|/);
+    t.is(cleanup.size, 0, 'every process the harness started was stopped');
+  } finally {
+    await cleanup.runAll((line) => t.log(line));
+  }
+});
