@@ -1,6 +1,7 @@
 // The HTTP/JSON transport: one fastify instance per app on <run>/apps/<id>/http.sock, with
 // Dapr-compatible paths so Dapr HTTP apps work unchanged. It only parses, authenticates, builds
 // the CallContext and renders; everything else is the RuntimeApi's job.
+import { once } from 'node:events';
 import { chmod, chown } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -125,6 +126,7 @@ export class HttpAppServer implements AppServer {
     } finally {
       clearTimeout(force);
     }
+    await this.#socketsClosed();
     this.#log.info('http transport closed');
   }
 
@@ -132,7 +134,21 @@ export class HttpAppServer implements AppServer {
     this.#closing = true;
     this.#sse.destroyAll();
     for (const s of this.#sockets) s.destroy();
-    this.#closed ??= this.#server.close().catch((err: unknown) => this.#log.warn({ err }, 'close after destroy failed'));
+    this.#closed ??= this.#server
+      .close()
+      .then(() => this.#socketsClosed())
+      .catch((err: unknown) => this.#log.warn({ err }, 'close after destroy failed'));
+  }
+
+  /** The server's 'close' can precede the sockets' own 'close' events by a tick: settle the count. */
+  async #socketsClosed(): Promise<void> {
+    await Promise.all(
+      [...this.#sockets].map((socket) => {
+        const closed = once(socket, 'close').then(() => undefined);
+        socket.destroy();
+        return closed;
+      }),
+    );
   }
 
   connections(): number {

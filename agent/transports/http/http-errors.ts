@@ -94,7 +94,7 @@ export function renderError(err: unknown, request: FastifyRequest, reply: Fastif
   setResultCode(request, herr.code);
   if (herr.code === 'HEARTH_ERR_INTERNAL') {
     request.log.error({ err }, 'request failed with an internal error');
-  } else if (herr.httpStatus >= 500) {
+  } else if (herr.httpStatus >= 500 && herr.code !== 'HEARTH_ERR_DRAINING') {
     request.log.warn({ err: herr }, herr.message);
   } else {
     request.log.debug({ errorCode: herr.code, message: herr.message }, 'request rejected');
