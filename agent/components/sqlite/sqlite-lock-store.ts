@@ -11,7 +11,7 @@ interface Statements {
   current: Statement<[string, string, number], { owner: string }>;
   upsert: Statement<[string, string, string, number]>;
   delete: Statement<[string, string]>;
-  sweep: Statement<[string, number, number]>;
+  sweep: Statement<[string, string, number, number]>;
 }
 
 export class SqliteLockStore extends SqliteComponent<Statements> implements LockStore {
@@ -28,8 +28,8 @@ export class SqliteLockStore extends SqliteComponent<Statements> implements Lock
       ),
       delete: db.prepare('DELETE FROM locks WHERE component = ? AND resource = ?'),
       sweep: db.prepare(
-        `DELETE FROM locks WHERE component = ?1 AND resource IN (
-           SELECT resource FROM locks WHERE component = ?1 AND expires_at <= ?2 LIMIT ?3)`,
+        `DELETE FROM locks WHERE component = ? AND resource IN (
+           SELECT resource FROM locks WHERE component = ? AND expires_at <= ? LIMIT ?)`,
       ),
     };
   }
@@ -69,6 +69,6 @@ export class SqliteLockStore extends SqliteComponent<Statements> implements Lock
 
   protected override async sweep(): Promise<void> {
     const st = this.st;
-    await this.sqlite.write(() => st.sweep.run(this.name, Date.now(), SWEEP_BATCH));
+    await this.sqlite.write(() => st.sweep.run(this.name, this.name, Date.now(), SWEEP_BATCH));
   }
 }

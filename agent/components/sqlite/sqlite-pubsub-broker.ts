@@ -86,7 +86,7 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
       ),
       fanOut: db.prepare(
         `INSERT INTO pubsub_deliveries (component, group_name, message_rowid, topic, attempts, available_at)
-         SELECT component, name, ?1, topic, 0, ?2 FROM pubsub_groups WHERE component = ?3 AND topic = ?4`,
+         SELECT component, name, ?, topic, 0, ? FROM pubsub_groups WHERE component = ? AND topic = ?`,
       ),
       registerGroup: db.prepare('INSERT OR IGNORE INTO pubsub_groups (component, name, topic, created_at) VALUES (?, ?, ?, ?)'),
       anyReady: db.prepare(
@@ -119,9 +119,9 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
       gc: db.prepare(
         `DELETE FROM pubsub_messages WHERE id IN (
            SELECT m.id FROM pubsub_messages m
-           WHERE m.component = ?1 AND m.published_at < ?2
+           WHERE m.component = ? AND m.published_at < ?
              AND NOT EXISTS (SELECT 1 FROM pubsub_deliveries d WHERE d.message_rowid = m.id)
-           LIMIT ?3)`,
+           LIMIT ?)`,
       ),
     };
   }

@@ -23,8 +23,8 @@ export class SqliteSequencerStore extends SqliteComponent<Statements> implements
       // The WHERE stops at int64 max: SQLite would otherwise silently turn value + 1 into a REAL.
       next: db
         .prepare<[string, string, bigint], { value: bigint }>(
-          `INSERT INTO sequences (component, key, value) VALUES (?1, ?2, 1)
-           ON CONFLICT (component, key) DO UPDATE SET value = value + 1 WHERE value < ?3
+          `INSERT INTO sequences (component, key, value) VALUES (?, ?, 1)
+           ON CONFLICT (component, key) DO UPDATE SET value = value + 1 WHERE value < ?
            RETURNING value`,
         )
         .safeIntegers(true),

@@ -29,7 +29,7 @@ interface Statements {
   nextVersion: Statement<[], { value: number }>;
   upsert: Statement<[string, string, Buffer, string | null, number, number | null]>;
   delete: Statement<[string, string]>;
-  sweep: Statement<[string, number, number]>;
+  sweep: Statement<[string, string, number, number]>;
 }
 
 export class SqliteStateStore extends SqliteComponent<Statements> implements StateStore {
@@ -55,8 +55,8 @@ export class SqliteStateStore extends SqliteComponent<Statements> implements Sta
       ),
       delete: db.prepare('DELETE FROM state WHERE component = ? AND key = ?'),
       sweep: db.prepare(
-        `DELETE FROM state WHERE component = ?1 AND key IN (
-           SELECT key FROM state WHERE component = ?1 AND expires_at IS NOT NULL AND expires_at <= ?2 LIMIT ?3)`,
+        `DELETE FROM state WHERE component = ? AND key IN (
+           SELECT key FROM state WHERE component = ? AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)`,
       ),
     };
   }
@@ -113,7 +113,7 @@ export class SqliteStateStore extends SqliteComponent<Statements> implements Sta
 
   protected override async sweep(): Promise<void> {
     const { database, st } = this.ready();
-    const removed = await database.write(() => st.sweep.run(this.name, Date.now(), SWEEP_BATCH).changes);
+    const removed = await database.write(() => st.sweep.run(this.name, this.name, Date.now(), SWEEP_BATCH).changes);
     if (removed > 0) this.logger.debug({ removed }, 'expired state swept');
   }
 

@@ -1,0 +1,36 @@
+// Small helpers shared by the backend-agnostic conformance suites.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface StoreHandle<T> {
+  readonly store: T;
+  cleanup(): Promise<void>;
+}
+
+export type MakeStore<T> = () => Promise<StoreHandle<T>>;
+
+/** Runs fn with a fresh store and always cleans it up, even when fn fails. */
+export async function withStore<T, R>(makeStore: MakeStore<T>, fn: (store: T) => Promise<R>): Promise<R> {
+  const handle = await makeStore();
+  try {
+    return await fn(handle.store);
+  } finally {
+    await handle.cleanup();
+  }
+}
+
+/** A name no other test (or earlier run against a shared server) uses. */
+export function uniq(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Polls until cond() is true; throws after timeoutMs (generous: this machine is noisy). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export { sleep };
