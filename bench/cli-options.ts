@@ -2,7 +2,7 @@
 import type { RunSettings } from './report/report-types.js';
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--rate N] [--duration S] [--warmup S]
-                          [--connections N] [--concurrency N] [--idle-connections N] [--list]
+                          [--connections N] [--concurrency N] [--idle-connections N] [--list] [--profile]
   --quick              short rows (4 s at the target rate, 3 s closed loop) instead of 60 s
   --only a,b           run these scenarios (and the baselines they need); --list shows them
   --rate N             open-loop requests per second (default 1000)
@@ -10,7 +10,9 @@ export const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--rate N] 
   --warmup S           warm-up seconds excluded from the histogram (default 5, quick 1)
   --connections N      connections per open-loop row (default 16)
   --concurrency N      closed-loop requests in flight (default 32)
-  --idle-connections N idle app connections held (default 1000)`;
+  --idle-connections N idle app connections held (default 1000)
+  --profile            run the shared Hearth under node --cpu-prof and summarise the profiles
+                       (bench/results/profiles/; latencies of a profiled run are not comparable)`;
 
 export interface CliOptions {
   settings: RunSettings;
@@ -37,6 +39,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     closedConcurrency: 32,
     closedDurationMs: quick ? 3_000 : 20_000,
     idleConnections: 1000,
+    profile: false,
   };
   let help = false;
   let list = false;
@@ -49,6 +52,9 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
       case '--help':
       case '-h':
         help = true;
+        break;
+      case '--profile':
+        settings.profile = true;
         break;
       case '--list':
         list = true;

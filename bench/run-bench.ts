@@ -6,13 +6,19 @@ import { machineInfo } from './harness/machine-info.js';
 import { evaluateBudgets } from './report/budgets.js';
 import type { BenchReport, Row, RunSettings } from './report/report-types.js';
 import type { Scenario } from './scenarios/scenario.js';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { repoRoot } from './harness/repo-root.js';
 
 export async function runBench(settings: RunSettings, selected: readonly Scenario[], cleanup: CleanupStack,
   log: (message: string) => void): Promise<BenchReport> {
   const started = new Date();
   const machine = machineInfo(started);
-  const env = new BenchEnvironment(cleanup);
+  const profileDir = settings.profile
+    ? path.join(repoRoot, 'bench', 'results', 'profiles', `${machine.date}-${machine.commit}-${Date.now()}`) : null;
+  if (profileDir !== null) mkdirSync(profileDir, { recursive: true });
+  const env = new BenchEnvironment(cleanup, profileDir);
   const rows: Row[] = [];
   const failures: BenchReport['failures'] = [];
   try {
@@ -30,6 +36,12 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
     await env.stopAll();
   }
   machine.loadAverageEnd = os.loadavg();
+  let profiles: BenchReport['profiles'] = [];
+  try {
+    profiles = env.profiles();
+  } catch (err) {
+    failures.push({ scenario: 'profile', error: err instanceof Error ? err.message : String(err) });
+  }
   return {
     machine,
     settings,
@@ -38,5 +50,6 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
     rows,
     budgets: evaluateBudgets(rows),
     failures,
+    profiles,
   };
 }

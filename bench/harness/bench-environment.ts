@@ -1,18 +1,26 @@
 // The servers a run shares between scenarios, started on first use and stopped at the end: the
 // three baselines and one long-lived Hearth for the load rows. Scenarios that need a fresh agent
-// (idle memory) start their own with startHearth().
+// (idle memory) start their own with startHearth(). With a profile directory, the shared Hearth
+// runs under `node --cpu-prof` (the cluster passes execArgv on to its workers).
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { summarizeCpuProfile, type ProfileSummary } from '../report/cpu-profile-summary.js';
 import type { BaselineKind } from '../servers/baseline-server.js';
 import { startBaseline, type BaselineProcess } from './baseline-process.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import { startHearth, type HearthInstance } from './hearth-instance.js';
+import { repoRoot } from './repo-root.js';
 
 export class BenchEnvironment {
   readonly #cleanup: CleanupStack;
+  readonly #profileDir: string | null;
   readonly #baselines = new Map<BaselineKind, Promise<BaselineProcess>>();
   #hearth: Promise<HearthInstance> | null = null;
+  #hearthPid: number | null = null;
 
-  constructor(cleanup: CleanupStack) {
+  constructor(cleanup: CleanupStack, profileDir: string | null = null) {
     this.#cleanup = cleanup;
+    this.#profileDir = profileDir;
   }
 
   baseline(kind: BaselineKind): Promise<BaselineProcess> {
@@ -26,7 +34,13 @@ export class BenchEnvironment {
 
   /** The shared Hearth; a failed start is remembered (every Hearth row reports the same error). */
   hearth(): Promise<HearthInstance> {
-    this.#hearth ??= startHearth(this.#cleanup);
+    if (this.#hearth === null) {
+      const dir = this.#profileDir;
+      this.#hearth = startHearth(this.#cleanup, { execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+      this.#hearth.then((h) => {
+        this.#hearthPid = h.rootPid;
+      }, () => undefined);
+    }
     return this.#hearth;
   }
 
@@ -39,5 +53,19 @@ export class BenchEnvironment {
       const server = await started.catch(() => null);
       await server?.stop();
     }
+  }
+
+  /** After stopAll(): the CPU profiles the shared Hearth's processes wrote as they exited. */
+  profiles(): ProfileSummary[] {
+    const dir = this.#profileDir;
+    if (dir === null) return [];
+    const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
+    return files.map((file) => {
+      // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile
+      const pid = Number(file.split('.')[3]);
+      const role = pid === this.#hearthPid ? 'ops-agent' : 'agent worker';
+      const json: unknown = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+      return summarizeCpuProfile(json, path.relative(repoRoot, path.join(dir, file)), pid, role, repoRoot);
+    }).sort((a, b) => b.busyMs - a.busyMs);
   }
 }

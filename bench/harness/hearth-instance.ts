@@ -64,13 +64,20 @@ function isHearthProcess(pid: number): boolean {
   }
 }
 
-export async function startHearth(cleanup: CleanupStack, workers = 2): Promise<HearthInstance> {
+export interface HearthOptions {
+  workers?: number;
+  /** Node flags for the ops-agent; the cluster forwards them to the workers (e.g. --cpu-prof). */
+  execArgv?: string[];
+}
+
+export async function startHearth(cleanup: CleanupStack, options: HearthOptions = {}): Promise<HearthInstance> {
+  const workers = options.workers ?? 2;
   if (!existsSync(HEARTH_MAIN)) throw new Error(`${HEARTH_MAIN} does not exist (build first)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hb-'));
   const runDir = path.join(dir, 'run');
   const configPath = path.join(dir, 'hearth.yaml');
   writeFileSync(configPath, configYaml(runDir, path.join(dir, 'state'), workers));
-  const child = spawn(process.execPath, [HEARTH_MAIN, 'start', '--config', configPath], {
+  const child = spawn(process.execPath, [...(options.execArgv ?? []), HEARTH_MAIN, 'start', '--config', configPath], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

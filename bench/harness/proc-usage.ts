@@ -53,6 +53,19 @@ export function readRssKb(pid: number): number | null {
   }
 }
 
+/**
+ * Proportional set size: RSS with each shared page (the node binary's text, shared libraries)
+ * divided among the processes mapping it — what a worker really costs next to its siblings.
+ */
+export function readPssKb(pid: number): number | null {
+  try {
+    const match = /^Pss:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return match?.[1] === undefined ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
+
 /** Direct children of `pid` (one scan of /proc). */
 export function childPids(pid: number): number[] {
   const children: number[] = [];

@@ -48,9 +48,11 @@ function closedLoopTable(rows: readonly Row[], closed: LatencyRow[]): string {
 function memoryTable(memory: MemoryRow[], budgets: readonly BudgetResult[]): string {
   return table(
     ['scenario', 'transport', 'opened', 'errors', 'worker RSS idle MB', 'worker RSS with connections MB',
-      'agent RSS before MB', 'agent RSS after MB', 'KB per connection', 'budget'],
+      'worker PSS idle / with MB', 'agent RSS before MB', 'agent RSS after MB', 'KB per connection', 'budget'],
     memory.map((r) => [r.scenario, r.transport, int(r.opened), int(r.errors), r.workerRssIdleMb.map(mb).join(' / '),
-      r.workerRssWithConnectionsMb.map(mb).join(' / '), mb(r.rssBeforeMb), mb(r.rssAfterMb), r.perConnectionKb.toFixed(1),
+      r.workerRssWithConnectionsMb.map(mb).join(' / '),
+      `${r.workerPssIdleMb.map(mb).join(' / ')} → ${r.workerPssWithConnectionsMb.map(mb).join(' / ')}`,
+      mb(r.rssBeforeMb), mb(r.rssAfterMb), r.perConnectionKb.toFixed(1),
       budgetCell(r, budgets)]));
 }
 
@@ -89,6 +91,11 @@ export function renderMarkdown(report: BenchReport): string {
   if (pending.length > 0) out.push('', '## Not run yet', '', pendingTable(pending));
   if (report.failures.length > 0) {
     out.push('', '## Failed scenarios', '', ...report.failures.map((f) => `- **${f.scenario}**: ${f.error.split('\n')[0] ?? ''}`));
+  }
+  for (const p of report.profiles) {
+    out.push('', `## CPU profile: ${p.role} pid ${p.pid} (${(p.busyMs / 1000).toFixed(1)} s busy, ${p.file})`, '',
+      table(['self time by package', 'ms', '%'], p.byPackage.map((e) => [e.name, int(e.ms), e.percent.toFixed(1)])), '',
+      table(['hottest functions (self time)', 'ms', '%'], p.topFunctions.map((e) => [e.name, int(e.ms), e.percent.toFixed(1)])));
   }
   const errorRows = rows.filter((r) => 'errorSamples' in r && r.errorSamples.length > 0);
   if (errorRows.length > 0) {

@@ -1,6 +1,7 @@
 // The shape of a benchmark run: the rows scenarios produce, the budgets evaluated over them, and
 // the machine they ran on. Written as JSON next to the markdown report.
 import type { UsageResult } from '../harness/usage-monitor.js';
+import type { ProfileSummary } from './cpu-profile-summary.js';
 import type { LatencySummary } from '../load/load-protocol.js';
 
 export interface LatencyRow {
@@ -46,6 +47,9 @@ export interface MemoryRow {
   perConnectionKb: number;
   workerRssIdleMb: number[];
   workerRssWithConnectionsMb: number[];
+  /** Proportional set size (shared pages split between processes), for context beside RSS. */
+  workerPssIdleMb: number[];
+  workerPssWithConnectionsMb: number[];
   errorSamples: string[];
 }
 
@@ -96,6 +100,8 @@ export interface RunSettings {
   closedConcurrency: number;
   closedDurationMs: number;
   idleConnections: number;
+  /** Run the shared Hearth under `node --cpu-prof` (latencies of such a run are not comparable). */
+  profile: boolean;
 }
 
 export interface BenchReport {
@@ -107,4 +113,6 @@ export interface BenchReport {
   budgets: BudgetResult[];
   /** Scenarios that failed, with why (their rows are missing). */
   failures: { scenario: string; error: string }[];
+  /** With `--profile`: what the shared Hearth's processes spent CPU on. */
+  profiles: ProfileSummary[];
 }

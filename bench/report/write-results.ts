@@ -1,4 +1,4 @@
-// Writes bench/results/<YYYY-MM-DD>-<commit>[-quick|-partial].md and .json (the JSON is
+// Writes bench/results/<YYYY-MM-DD>-<commit>[-quick|-partial|-profile].md and .json (the JSON is
 // gitignored; the markdown of the latest full run is committed).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { renderMarkdown } from './markdown-report.js';
 import type { BenchReport } from './report-types.js';
 
 export function resultBaseName(report: BenchReport): string {
-  const kind = report.settings.quick ? '-quick' : report.settings.only !== null ? '-partial' : '';
+  const kind = report.settings.profile ? '-profile' : report.settings.quick ? '-quick' : report.settings.only !== null ? '-partial' : '';
   return `${report.machine.date}-${report.machine.commit}${kind}`;
 }
 

@@ -2,7 +2,7 @@
 // connections are opened (one request each) and held idle; RSS again, and the growth per
 // connection. One fresh Hearth per transport so neither run inherits the other's heap.
 import { startHearth, type HearthInstance } from '../harness/hearth-instance.js';
-import { readRssKb, sampleProcesses, totalRssMb } from '../harness/proc-usage.js';
+import { readPssKb, readRssKb, sampleProcesses, totalRssMb } from '../harness/proc-usage.js';
 import { holdConnections } from '../load/load-generator.js';
 import { monoMs } from '../load/mono-clock.js';
 import type { TargetSpec } from '../load/load-protocol.js';
@@ -15,9 +15,12 @@ const SETTLE_MS = 3_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function workerRssMb(hearth: HearthInstance): number[] {
-  return hearth.workerPids().map((pid) => (readRssKb(pid) ?? 0) / 1024);
+function workerMemoryMb(hearth: HearthInstance): { rss: number[]; pss: number[] } {
+  const pids = hearth.workerPids();
+  return { rss: pids.map((pid) => (readRssKb(pid) ?? 0) / 1024), pss: pids.map((pid) => (readPssKb(pid) ?? 0) / 1024) };
 }
+
+const list = (values: number[]): string => values.map((mb) => mb.toFixed(1)).join(' / ');
 
 async function measureIdle(ctx: ScenarioContext, transport: 'gRPC' | 'HTTP'): Promise<MemoryRow> {
   const id = `idle-${transport.toLowerCase()}`;
@@ -25,9 +28,9 @@ async function measureIdle(ctx: ScenarioContext, transport: 'gRPC' | 'HTTP'): Pr
   const hearth = await startHearth(ctx.cleanup);
   try {
     await sleep(SETTLE_MS);
-    const workerRssIdleMb = workerRssMb(hearth);
+    const idle = workerMemoryMb(hearth);
     const rssBeforeMb = totalRssMb(sampleProcesses(hearth.pids(), monoMs()));
-    ctx.log(`[${id}] fresh agent idle: workers ${workerRssIdleMb.map((mb) => mb.toFixed(1)).join(' / ')} MB, `
+    ctx.log(`[${id}] fresh agent idle: workers RSS ${list(idle.rss)} MB (PSS ${list(idle.pss)}), `
       + `total ${rssBeforeMb.toFixed(1)} MB; opening ${connections} ${transport} connections`);
     const payloadBytes = ctx.settings.payloadBytes;
     const target: TargetSpec = transport === 'gRPC'
@@ -37,17 +40,18 @@ async function measureIdle(ctx: ScenarioContext, transport: 'gRPC' | 'HTTP'): Pr
       type: 'hold-connections', target, connections, openTimeoutMs: 30_000, holdTimeoutMs: 120_000,
     }, ctx.cleanup, async () => {
       await sleep(SETTLE_MS);
-      return { workers: workerRssMb(hearth), total: totalRssMb(sampleProcesses(hearth.pids(), monoMs())) };
+      return { workers: workerMemoryMb(hearth), total: totalRssMb(sampleProcesses(hearth.pids(), monoMs())) };
     });
     const perConnectionKb = hold.opened > 0 ? ((value.total - rssBeforeMb) * 1024) / hold.opened : 0;
-    ctx.log(`[${id}] ${hold.opened} connections held (${hold.errors} errors): workers `
-      + `${value.workers.map((mb) => mb.toFixed(1)).join(' / ')} MB, total ${value.total.toFixed(1)} MB, `
+    ctx.log(`[${id}] ${hold.opened} connections held (${hold.errors} errors): workers RSS `
+      + `${list(value.workers.rss)} MB (PSS ${list(value.workers.pss)}), total ${value.total.toFixed(1)} MB, `
       + `${perConnectionKb.toFixed(1)} KB per connection`);
     for (const sample of hold.errorSamples) ctx.log(`[${id}]   error: ${sample}`);
     return {
       kind: 'memory', id, scenario: `${connections} idle app connections`, transport, connections,
       opened: hold.opened, errors: hold.errors, rssBeforeMb, rssAfterMb: value.total, perConnectionKb,
-      workerRssIdleMb, workerRssWithConnectionsMb: value.workers, errorSamples: hold.errorSamples,
+      workerRssIdleMb: idle.rss, workerRssWithConnectionsMb: value.workers.rss, workerPssIdleMb: idle.pss,
+      workerPssWithConnectionsMb: value.workers.pss, errorSamples: hold.errorSamples,
     };
   } finally {
     await hearth.stop();

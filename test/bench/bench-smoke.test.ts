@@ -24,6 +24,7 @@ const settings: RunSettings = {
   closedConcurrency: 4,
   closedDurationMs: 1_000,
   idleConnections: 10,
+  profile: false,
 };
 
 const hearthHttpGet: Scenario = {
