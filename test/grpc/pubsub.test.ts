@@ -168,7 +168,7 @@ test('after maxDeliveryAttempts the message goes to <topic>.dead-letter', async 
   t.is(dead.topic, `${tp}.dead-letter`);
   t.is(dead.metadata['hearth.deadletter.original-message-id'], messageId);
   t.is(dead.metadata['hearth.deadletter.original-topic'], tp);
-  t.is(JSON.parse(dead.data.toString()).data, 'poison');
+  t.is((JSON.parse(dead.data.toString()) as CloudEvent).data, 'poison');
   dlq.ack(dead.deliveryId);
   await Promise.all([sub.end(), dlq.end()]);
 });
@@ -212,7 +212,7 @@ test('each app has its own consumer group, whatever the subscription name', asyn
     demoSub.nextMatching((d) => d.messageId === messageId),
     otherSub.nextMatching((d) => d.messageId === messageId),
   ]);
-  t.is(JSON.parse(a.data.toString()).source, 'other');
+  t.is((JSON.parse(a.data.toString()) as CloudEvent).source, 'other');
   t.is(a.messageId, b.messageId);
   demoSub.ack(a.deliveryId);
   otherSub.ack(b.deliveryId);

@@ -50,6 +50,8 @@ export interface InProcessRuntime {
   logText(): string;
   /** More clients for a socket, e.g. with another app's token or none; closed by close(). */
   clients(socket: string, token?: string): GrpcClients;
+  /** Starts another server for an app (as the next generation would), e.g. after closing one. */
+  startServer(appId: string): Promise<GrpcAppServer>;
   close(): Promise<void>;
 }
 
@@ -99,11 +101,16 @@ export async function startInProcessRuntime(options: RuntimeOptions = {}): Promi
       return c;
     };
 
-    const started: Record<string, RuntimeApp> = {};
-    for (const app of config.apps) {
-      const server = new GrpcAppServer({ app, apps, api, metrics, logger, limits: config.limits });
+    const startServer = async (appId: string): Promise<GrpcAppServer> => {
+      const server = new GrpcAppServer({ app: apps.require(appId), apps, api, metrics, logger, limits: config.limits });
       cleanups.push(() => server.close(1000));
       await server.start();
+      return server;
+    };
+
+    const started: Record<string, RuntimeApp> = {};
+    for (const app of config.apps) {
+      const server = await startServer(app.id);
       const token = app.id === 'demo' ? DEMO_TOKEN : OTHER_TOKEN;
       started[app.id] = { id: app.id, token, socket: app.grpcSocket, server, clients: clients(app.grpcSocket, token) };
     }
@@ -117,6 +124,7 @@ export async function startInProcessRuntime(options: RuntimeOptions = {}): Promi
       other: started.other!,
       logText: () => lines.join(''),
       clients,
+      startServer,
       close,
     };
   } catch (err) {

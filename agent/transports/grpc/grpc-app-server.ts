@@ -40,6 +40,8 @@ export class GrpcAppServer implements AppServer {
   #listener: net.Server | undefined;
   #injector: grpc.ConnectionInjector | undefined;
   #closing: Promise<void> | undefined;
+  /** Called by close() when the last connection is gone. */
+  #whenIdle: (() => void) | undefined;
 
   constructor(deps: TransportDeps) {
     this.#deps = deps;
@@ -98,19 +100,24 @@ export class GrpcAppServer implements AppServer {
     // Streams first: their handles are closed, so unacked deliveries go back before the client
     // is told (UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED) to resubscribe.
     await this.#streams.shutdownAll();
-    // GOAWAY to every connection now, CANCEL for what is left after graceMs.
+    // GOAWAY to every connection now (clients reconnect by themselves), CANCEL for what is left
+    // after graceMs; no new calls. Done when the last connection is gone, not when tryShutdown
+    // calls back: it does so at once for sessions drain() already closed, while their final
+    // frames (our SUBSCRIPTION_CLOSED trailers) may still be on their way.
     this.#injector?.drain(graceMs);
+    this.#server.tryShutdown(() => undefined);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
+        for (const socket of this.#sockets) socket.destroy();
         resolve();
       }, graceMs);
-      this.#server.tryShutdown(() => {
+      this.#whenIdle = () => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      if (this.#sockets.size === 0) this.#whenIdle();
     });
-    for (const socket of this.#sockets) socket.destroy();
   }
 
   destroy(): void {
@@ -133,6 +140,7 @@ export class GrpcAppServer implements AppServer {
     socket.once('close', () => {
       this.#sockets.delete(socket);
       this.#deps.metrics.connections.dec(labels);
+      if (this.#sockets.size === 0) this.#whenIdle?.();
     });
     injector.injectConnection(socket);
   }

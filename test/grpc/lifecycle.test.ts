@@ -1,0 +1,113 @@
+import test from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import { callError } from '../helpers/grpc-client.js';
+import { subscribe } from '../helpers/grpc-subscription.js';
+import { startInProcessRuntime, type InProcessRuntime } from '../helpers/in-process-runtime.js';
+
+// Each test closes servers, so each gets its own runtime.
+const runtimes: InProcessRuntime[] = [];
+const start = async (): Promise<InProcessRuntime> => {
+  const rt = await startInProcessRuntime();
+  runtimes.push(rt);
+  return rt;
+};
+test.after.always(async () => {
+  await Promise.all(runtimes.map((rt) => rt.close()));
+});
+
+const until = async (check: () => boolean): Promise<void> => {
+  while (!check()) await new Promise((r) => setTimeout(r, 20));
+};
+
+test('connections() counts real connections', async (t) => {
+  const rt = await start();
+  const server = rt.other.server;
+  t.is(server.connections(), 0);
+  const a = rt.clients(rt.other.socket, rt.other.token);
+  const b = rt.clients(rt.other.socket, rt.other.token);
+  await a.metadata.GetMetadata({});
+  // grpc-js shares one connection between clients with the same target and options.
+  await b.metadata.GetMetadata({});
+  t.true(server.connections() >= 1);
+  a.close();
+  b.close();
+  rt.other.clients.close();
+  await until(() => server.connections() === 0);
+  t.is(server.connections(), 0);
+});
+
+test('close() ends subscriptions with UNAVAILABLE + SUBSCRIPTION_CLOSED; unacked deliveries come back', async (t) => {
+  const rt = await start();
+  const sub = subscribe(rt.demo.clients, { pubsubName: 'pubsub', topic: 'handover', subscription: 'h' });
+  await sub.ready;
+  const { messageId } = await rt.demo.clients.pubsub.Publish({
+    pubsubName: 'pubsub',
+    topic: 'handover',
+    data: Buffer.from('"x"'),
+    dataContentType: 'application/json',
+  });
+  t.is((await sub.next()).messageId, messageId); // received, never acked
+
+  const closing = rt.demo.server.close(2000);
+  t.is(rt.demo.server.close(2000), closing); // idempotent
+  const end = await sub.ended;
+  t.is(end.code, grpc.status.UNAVAILABLE);
+  t.is(end.hearthCode, 'HEARTH_ERR_SUBSCRIPTION_CLOSED');
+  await closing;
+  t.is(rt.demo.server.connections(), 0);
+
+  // The next generation's server on the same socket path redelivers the message.
+  await rt.startServer('demo');
+  const again = subscribe(rt.clients(rt.demo.socket, rt.demo.token), { pubsubName: 'pubsub', topic: 'handover', subscription: 'h' });
+  await again.ready;
+  const d = await again.next();
+  t.is(d.messageId, messageId);
+  t.true(d.attempt >= 2);
+  again.ack(d.deliveryId);
+  await again.end();
+});
+
+test('close() ends configuration streams the same way; the other app is unaffected', async (t) => {
+  const rt = await start();
+  const stream = rt.demo.clients.configuration.SubscribeConfiguration({ storeName: 'appconfig', keys: [] });
+  const ended = new Promise<ReturnType<typeof callError>>((resolve) => stream.on('error', (err) => resolve(callError(err))));
+  await new Promise((resolve) => stream.once('data', resolve));
+  await rt.demo.server.close(2000);
+  const e = await ended;
+  t.is(e.code, grpc.status.UNAVAILABLE);
+  t.is(e.hearthCode, 'HEARTH_ERR_SUBSCRIPTION_CLOSED');
+  t.is((await rt.other.clients.metadata.GetMetadata({})).appId, 'other');
+});
+
+test('after close() new calls fail as UNAVAILABLE and the server can be replaced', async (t) => {
+  const rt = await start();
+  await rt.demo.clients.metadata.GetMetadata({});
+  await rt.demo.server.close(500);
+  const fresh = rt.clients(rt.demo.socket, rt.demo.token);
+  const e = callError(await t.throwsAsync(fresh.metadata.GetMetadata({}, undefined)));
+  t.is(e.code, grpc.status.UNAVAILABLE);
+  await rt.startServer('demo');
+  // grpc-js backs off before reconnecting (the subchannel is shared by every client of the
+  // socket), as a real app's client would: retry until it reconnects.
+  const next = rt.clients(rt.demo.socket, rt.demo.token);
+  for (let i = 0; ; i++) {
+    try {
+      t.is((await next.metadata.GetMetadata({})).appId, 'demo');
+      break;
+    } catch (err) {
+      if (i > 100 || callError(err).code !== grpc.status.UNAVAILABLE) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
+
+test('destroy() closes everything at once', async (t) => {
+  const rt = await start();
+  const sub = subscribe(rt.demo.clients, { pubsubName: 'pubsub', topic: 'destroyed' });
+  await sub.ready;
+  rt.demo.server.destroy();
+  const end = await sub.ended;
+  t.not(end.code, grpc.status.OK);
+  await until(() => rt.demo.server.connections() === 0);
+  t.is(rt.demo.server.connections(), 0);
+});
