@@ -214,3 +214,13 @@ test('JSON bodies are accepted whatever the Content-Type (Dapr clients vary)', a
   t.is((await c.post('/v1.0/state/statestore', body)).status, 204);
   t.is((await c.get(`/v1.0/state/statestore/${k}`)).text(), '"x"');
 });
+
+test('request-level ?metadata.contentType / ttlInSeconds apply to every item (Dapr)', async (t) => {
+  const c = t.context.h.demo.client;
+  const k = key('qmeta');
+  const res = await c.post('/v1.0/state/statestore?metadata.contentType=text/plain&metadata.ttlInSeconds=3600', [{ key: k, value: 'as text' }]);
+  t.is(res.status, 204);
+  const got = await c.get(`/v1.0/state/statestore/${k}`);
+  t.is(got.text(), 'as text');
+  t.regex(String(got.headers['content-type']), /^text\/plain/);
+});

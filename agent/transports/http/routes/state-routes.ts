@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ConcurrencyMode } from '../../../components/state-store.js';
 import type { DeleteItem, SaveItem, TransactionOp } from '../../../building-blocks/runtime-api.js';
 import type { TransportDeps } from '../../transport-deps.js';
-import { callContext, isJsonContentType, jsonBody, stringMetadata } from '../http-context.js';
+import { callContext, isJsonContentType, jsonBody, queryMetadata, stringMetadata } from '../http-context.js';
 import { storeParams, stringMap } from '../http-validation.js';
 
 const JSON_TYPE = 'application/json';
@@ -49,8 +49,10 @@ interface TransactionBody {
 }
 
 /** A JSON value becomes its JSON text; a string with a non-JSON `metadata.contentType` is stored as is. */
-function toSaveItem(item: StateItemBody): SaveItem {
-  const metadata = stringMetadata(item.metadata);
+function toSaveItem(item: StateItemBody, queryMeta: Readonly<Record<string, string>> = {}): SaveItem {
+  // Request-level `?metadata.x=` applies to every item; an item's own metadata wins.
+  const own = stringMetadata(item.metadata);
+  const metadata = Object.keys(queryMeta).length > 0 ? { ...queryMeta, ...own } : own;
   const declared = metadata?.contentType;
   const raw = declared !== undefined && !isJsonContentType(declared) && typeof item.value === 'string';
   return {
@@ -86,7 +88,8 @@ export function registerStateRoutes(server: FastifyInstance, deps: TransportDeps
       schema: { params: storeParams, body: { type: 'array', items: stateItem } },
     },
     async (request, reply) => {
-      await api.state.save(callContext(deps, request), request.params.store, request.body.map(toSaveItem));
+      const queryMeta = queryMetadata(request.query);
+      await api.state.save(callContext(deps, request), request.params.store, request.body.map((item) => toSaveItem(item, queryMeta)));
       return reply.code(204).send();
     },
   );
@@ -183,8 +186,9 @@ export function registerStateRoutes(server: FastifyInstance, deps: TransportDeps
       },
     },
     async (request, reply) => {
+      const queryMeta = queryMetadata(request.query);
       const ops = request.body.operations.map((op): TransactionOp =>
-        op.operation === 'upsert' ? { type: 'upsert', ...toSaveItem(op.request) } : { type: 'delete', ...toDeleteItem(op.request) },
+        op.operation === 'upsert' ? { type: 'upsert', ...toSaveItem(op.request, queryMeta) } : { type: 'delete', ...toDeleteItem(op.request) },
       );
       await api.state.transact(callContext(deps, request), request.params.store, ops);
       return reply.code(204).send();
