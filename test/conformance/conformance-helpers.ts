@@ -33,4 +33,9 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
   }
 }
 
+/** Sorted copy, for comparing collections whose order is not part of the contract. */
+export function sorted(values: Iterable<string>): string[] {
+  return [...values].sort();
+}
+
 export { sleep };

@@ -2,7 +2,7 @@
 // while and then assert nothing more arrived; they never assert how fast something happened.
 import type { ExecutionContext, TestFn } from 'ava';
 import type { BrokerDelivery, PubSubBroker, SubscribeOptions } from '../../agent/components/pubsub-broker.js';
-import { sleep, uniq, waitFor, withStore, type MakeStore } from './conformance-helpers.js';
+import { sleep, sorted, uniq, waitFor, withStore, type MakeStore } from './conformance-helpers.js';
 
 const QUIET_MS = 600;
 
@@ -204,7 +204,7 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
         await sleep(QUIET_MS);
         const seen = [...a.got, ...b.got].map((d) => d.messageId);
         t.is(seen.length, n);
-        t.deepEqual(new Set(seen), new Set(ids));
+        t.deepEqual(sorted(seen), sorted(ids));
       } finally {
         await subA.close();
         await subB.close();
@@ -226,8 +226,8 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
         for (let i = 0; i < 10; i++) ids.add(await publish(broker, topic, `m${i}`));
         await a.waitCount(10);
         await b.waitCount(10);
-        t.deepEqual(new Set(a.got.map((d) => d.messageId)), ids);
-        t.deepEqual(new Set(b.got.map((d) => d.messageId)), ids);
+        t.deepEqual(sorted(a.got.map((d) => d.messageId)), sorted(ids));
+        t.deepEqual(sorted(b.got.map((d) => d.messageId)), sorted(ids));
       } finally {
         await subA.close();
         await subB.close();
@@ -300,7 +300,7 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
       try {
         b.onDelivery = acker(t, (id) => subB.ack(id));
         await b.waitCount(3);
-        t.deepEqual(new Set(b.got.map((d) => d.messageId)), ids);
+        t.deepEqual(sorted(b.got.map((d) => d.messageId)), sorted(ids));
         t.true(b.got.every((d) => d.attempt === 2));
       } finally {
         await subB.close();
@@ -346,7 +346,7 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
         return got.length >= 3;
       });
       t.is(got.length, 3);
-      t.deepEqual(new Set(got.map((d) => d.messageId)), ids);
+      t.deepEqual(sorted(got.map((d) => d.messageId)), sorted(ids));
       // Leased: a second pull sees nothing while the leases run.
       t.deepEqual(await broker.pull(opts, 10, 200), []);
       await broker.nack(group, got[0]?.deliveryId ?? '', 0);
@@ -389,7 +389,7 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
         c.onDelivery = acker(t, (id) => sub.ack(id));
         const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => publish(broker, topic, `m${i}`)));
         await waitFor(() => new Set(c.got.map((d) => d.messageId)).size >= 100, 30_000, 'all 100 messages');
-        t.deepEqual(new Set(c.got.map((d) => d.messageId)), new Set(ids));
+        t.deepEqual(sorted(new Set(c.got.map((d) => d.messageId))), sorted(ids));
       } finally {
         await sub.close();
       }

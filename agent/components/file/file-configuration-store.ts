@@ -93,7 +93,7 @@ export class FileConfigurationStore implements ConfigurationStore {
     if (this.phase !== 'started') return { healthy: false, detail: this.phase === 'new' ? 'not started' : 'closed' };
     // Still serving the last good items, so healthy; the detail says why they may be stale.
     if (this.lastError !== undefined) return { healthy: true, detail: `serving last good items; ${this.lastError}` };
-    return { healthy: true, detail: this.file };
+    return { healthy: true };
   }
 
   async get(keys: readonly string[]): Promise<ConfigurationItems> {

@@ -363,8 +363,8 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
         this.waiters.delete(done);
         resolve();
       };
+      // Ref'd on purpose: someone awaits this pull, and the wait is bounded by waitMs.
       const timer = setTimeout(done, ms);
-      timer.unref();
       this.waiters.add(done);
     });
   }
