@@ -130,13 +130,14 @@ export function callError(err: unknown): CallError {
   return { code: e.code, details: e.details ?? '', hearthCode: trailer('hearth-error-code'), requestId: trailer('x-request-id') };
 }
 
-export function createGrpcClients(socketPath: string, token?: string): GrpcClients {
+/** `options` go to every stub, e.g. `{ 'grpc.use_local_subchannel_pool': 1 }` for a connection of its own. */
+export function createGrpcClients(socketPath: string, token?: string, options?: grpc.ClientOptions): GrpcClients {
   const address = `unix:${socketPath}`;
   const pkgs = loadPackages();
   const creds = grpc.credentials.createInsecure();
   const clients: grpc.Client[] = [];
   const make = (service: string): grpc.Client => {
-    const c = new (ctorAt(pkgs, service))(address, creds);
+    const c = new (ctorAt(pkgs, service))(address, creds, options);
     clients.push(c);
     return c;
   };
