@@ -111,3 +111,31 @@ test('destroy() closes everything at once', async (t) => {
   await until(() => rt.demo.server.connections() === 0);
   t.is(rt.demo.server.connections(), 0);
 });
+
+test('close() turns health to NOT_SERVING before connections go', async (t) => {
+  const rt = await start();
+  const watch = rt.demo.clients.health.Watch({ service: '' });
+  const statuses: string[] = [];
+  watch.on('data', (m: { status: string }) => statuses.push(m.status));
+  const ended = new Promise<void>((resolve) => {
+    watch.on('error', () => resolve());
+    watch.on('end', () => resolve());
+  });
+  await until(() => statuses.length > 0);
+  t.deepEqual(statuses, ['SERVING']);
+  await rt.demo.server.close(300);
+  await ended;
+  t.deepEqual(statuses, ['SERVING', 'NOT_SERVING']);
+});
+
+test('metrics count each call by app, api, transport and code', async (t) => {
+  const rt = await start();
+  await rt.other.clients.state.GetState({ storeName: 'statestore', key: 'k' });
+  await t.throwsAsync(rt.other.clients.state.GetState({ storeName: 'private', key: 'k' }));
+  const text = await rt.metrics.registry.getSingleMetricAsString('hearth_requests_total');
+  t.regex(text, /hearth_requests_total\{app="other",api="state.get",transport="grpc",code="OK"\} 1/);
+  t.regex(text, /hearth_requests_total\{app="other",api="state.get",transport="grpc",code="HEARTH_ERR_PERMISSION_DENIED"\} 1/);
+  const inFlight = await rt.metrics.registry.getSingleMetricAsString('hearth_requests_in_flight');
+  t.regex(inFlight, /hearth_requests_in_flight\{app="other",transport="grpc"\} 0/);
+  t.regex(await rt.metrics.registry.getSingleMetricAsString('hearth_connections'), /app="other",transport="grpc"\} 1/);
+});

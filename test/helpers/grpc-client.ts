@@ -78,7 +78,10 @@ export interface GrpcClients {
   };
   readonly sequencer: { GetNextId: Unary<{ nextId: string }> };
   readonly metadata: { GetMetadata: Unary<MetadataResponse> };
-  readonly health: { Check: Unary<{ status: string }> };
+  readonly health: {
+    Check: Unary<{ status: string }>;
+    Watch(request: Msg): grpc.ClientReadableStream<{ status: string }>;
+  };
   /** grpc.reflection.v1 ServerReflectionInfo, one request → one response. */
   reflect(request: Msg): Promise<Msg>;
   /** Sends `bytes` as the request body of `path` (no serialisation), for malformed-input tests. */
@@ -188,7 +191,7 @@ export function createGrpcClients(socketPath: string, token?: string, options?: 
     lock: { TryLock: unary(lock, 'TryLock'), Unlock: unary(lock, 'Unlock'), KeepAlive: unary(lock, 'KeepAlive') },
     sequencer: { GetNextId: unary(sequencer, 'GetNextId') },
     metadata: { GetMetadata: unary(metadata, 'GetMetadata') },
-    health: { Check: unary(health, 'Check') },
+    health: { Check: unary(health, 'Check'), Watch: (request) => call(health, 'Watch', request) },
     reflect: (request) =>
       new Promise<Msg>((resolve, reject) => {
         const stream = call<grpc.ClientDuplexStream<Msg, Msg>>(reflection, 'ServerReflectionInfo');

@@ -47,6 +47,7 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
       const ok = call.write(message, () => c.addBytesOut(messageBytes(message)));
       if (!ok) {
         blocked = true;
+        log.debug('subscriber is not keeping up: deliveries wait for drain');
         call.once('drain', flush);
       }
     };
