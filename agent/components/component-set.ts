@@ -160,8 +160,8 @@ export class ComponentSet {
     for (const e of [...this.entries].reverse()) {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => {
+        // Ref'd: the bound must fire even if the hung component holds nothing else open.
         timer = setTimeout(() => resolve('timeout'), this.closeTimeoutMs);
-        timer.unref();
       });
       try {
         const result = await Promise.race([e.component.close().then(() => 'closed' as const), timedOut]);

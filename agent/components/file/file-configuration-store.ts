@@ -45,7 +45,9 @@ export class FileConfigurationStore implements ConfigurationStore {
       throw new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${ctx.config.name}": metadata.path (the configuration file) is required`);
     }
     this.file = path.resolve(ctx.configDir, given);
-    const poll = ctx.config.metadata.pollIntervalMs ?? DEFAULT_POLL_MS;
+    const raw = ctx.config.metadata.pollIntervalMs ?? DEFAULT_POLL_MS;
+    // Strings too: `${VAR}` substitution in the configuration always yields strings.
+    const poll = typeof raw === 'string' ? Number(raw) : raw;
     if (typeof poll !== 'number' || !Number.isInteger(poll) || poll <= 0) {
       throw new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${ctx.config.name}": metadata.pollIntervalMs must be a positive integer`);
     }

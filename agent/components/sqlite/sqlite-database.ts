@@ -264,6 +264,7 @@ export abstract class SqliteComponent<S> implements Component {
   private database: SqliteDatabase | undefined;
   private statements: S | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
 
   protected constructor(
     ctx: ComponentContext,
@@ -291,10 +292,15 @@ export abstract class SqliteComponent<S> implements Component {
     this.logger.debug({ file: this.file }, 'started');
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     if (this.phase === 'closed') return;
     try {
-      await this.beforeClose();
+      if (this.phase === 'started') await this.beforeClose();
     } finally {
       this.shutdown();
     }
@@ -303,7 +309,7 @@ export abstract class SqliteComponent<S> implements Component {
   destroy(): void {
     if (this.phase === 'closed') return;
     try {
-      this.beforeDestroy();
+      if (this.phase === 'started') this.beforeDestroy();
     } catch (err) {
       this.logger.warn({ err }, 'destroy cleanup failed');
     }
