@@ -83,10 +83,7 @@ async function start(configFile: string): Promise<number | 'running'> {
   const prepared = await prepareStart(ctx);
   if (!prepared.ok) return prepared.code;
   const { agent, logger } = prepared;
-  let stopping = false;
-  installSignals(agent, () => {
-    stopping = true;
-  });
+  installSignals(agent);
   process.on('uncaughtException', (err) => {
     logger.fatal({ err }, 'uncaught exception in the ops-agent');
     agent.destroy();
@@ -97,15 +94,13 @@ async function start(configFile: string): Promise<number | 'running'> {
     agent.destroy();
     process.exit(1);
   });
+  // 0: serving, or a signal arrived during start and the shutdown path owns the exit.
   const code = await runStart(prepared, ctx);
-  // A signal during start: the shutdown path owns the exit.
-  if (stopping) return 'running';
-  if (code !== 0) return code;
-  return 'running';
+  return code === 0 ? 'running' : code;
 }
 
 /** First SIGTERM/SIGINT drains and exits 0; a second one forces (exit 1). */
-function installSignals(agent: OpsAgent, onStop: () => void): void {
+function installSignals(agent: OpsAgent): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
@@ -114,7 +109,6 @@ function installSignals(agent: OpsAgent, onStop: () => void): void {
       process.exit(1);
     }
     signalled = true;
-    onStop();
     agent.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -29,7 +29,9 @@ export class OpsAgent {
   readonly #supervisor: Supervisor;
   readonly #admin: AdminServer;
   #lock: RunDirLock | undefined;
+  #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  #destroyed = false;
 
   constructor(options: OpsAgentOptions) {
     this.#o = options;
@@ -54,12 +56,22 @@ export class OpsAgent {
     });
   }
 
+  /** True once close() or destroy() began (a start failing after that is the shutdown, not an error). */
+  get closing(): boolean {
+    return this.#closing !== undefined || this.#destroyed;
+  }
+
   get admin(): AdminServer {
     return this.#admin;
   }
 
   /** Takes the run dir, serves admin.sock, forks the workers and waits until all are ready. */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.#starting ??= this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     const { config } = this.#o;
     this.#log.info(
       { config: config.source, runDir: config.runDir, stateDir: config.stateDir, workers: config.workers, apps: config.apps.map((a) => a.id) },
@@ -67,6 +79,7 @@ export class OpsAgent {
     );
     this.#lock = await prepareRunDir(config, this.#log, this.#o.pid);
     try {
+      if (this.closing) throw new Error('shutdown requested while starting');
       await this.#admin.start();
       await this.#supervisor.start();
       await applySocketOwners(config, this.#log);
@@ -85,6 +98,8 @@ export class OpsAgent {
     this.#closing ??= (async () => {
       this.#log.info('shutting down');
       await this.#supervisor.close(this.#o.shutdownTimeoutMs ?? 10_000);
+      // A start in progress fails once its workers are gone; let it undo its own steps first.
+      await this.#starting?.catch(() => undefined);
       await this.#admin.close();
       await this.#removeStaleSockets();
       await this.#lock?.release();
@@ -95,6 +110,7 @@ export class OpsAgent {
 
   /** Forced: SIGKILL workers and remove our files synchronously; the caller exits right after. */
   destroy(): void {
+    this.#destroyed = true;
     this.#supervisor.destroy();
     const files = [this.#o.config.adminSocket, ...(this.#lock ? [this.#lock.pidFile] : [])];
     for (const f of files) {

@@ -100,7 +100,8 @@ export class Supervisor {
 
   /** Forks every worker and resolves once all are ready; otherwise kills them and throws StartError. */
   async start(): Promise<void> {
-    if (this.#started || this.#stopping) throw new Error('Supervisor.start() called twice');
+    if (this.#stopping) throw new StartError('HEARTH_ERR_DRAINING', 'shutdown requested while starting');
+    if (this.#started) throw new Error('Supervisor.start() called twice');
     const handles = this.#slots.map((slot) => this.#fork(slot));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -281,6 +282,7 @@ export class Supervisor {
     const workerDeadline = Math.max(0, Math.floor(deadlineMs * 0.8));
     this.#log.info({ workers: live.map((h) => h.pid), deadlineMs: workerDeadline }, 'draining workers');
     for (const h of live) h.drain(workerDeadline);
+    this.#updateGauge();
     const allExited = await exitWithin(live, deadlineMs);
     if (!allExited) {
       const stragglers = live.filter((h) => h.alive);

@@ -51,6 +51,7 @@ export async function runStart(p: PreparedStart & { ok: true }, ctx: StartContex
   try {
     await p.agent.start();
   } catch (err) {
+    if (p.agent.closing) return 0; // a signal arrived while starting; the shutdown path exits
     const e = err as { code?: unknown; message?: unknown };
     p.logger.error({ err }, 'start failed');
     console.error(`hearth: cannot start: ${String(e.message)}`);

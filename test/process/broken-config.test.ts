@@ -52,8 +52,9 @@ for (const c of cases) {
     await writeFile(path.join(dir, 'short-token'), 'abc\n');
 
     const start = await runHearthCli(['start', '--config', file], c.env ? { env: c.env } : {});
-    t.is(start.code, 1, start.stderr);
-    t.true(start.stderr.includes(file), start.stderr);
+    const seen = `exit ${start.code ?? start.signal}\nstderr: ${start.stderr}\nstdout: ${start.stdout}`;
+    t.is(start.code, 1, seen);
+    t.true(start.stderr.includes(file), seen);
     t.regex(start.stderr, c.expect);
     t.is(start.stdout, '', 'no log line: nothing was started');
     await t.throwsAsync(access(path.join(dir, 'run')), { code: 'ENOENT' });
