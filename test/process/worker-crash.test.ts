@@ -14,7 +14,7 @@ test.after.always(async () => {
   await h?.stop();
 });
 
-test('a killed worker is replaced while the other keeps the sockets open', async (t) => {
+test.serial('a killed worker is replaced while the other keeps the sockets open', async (t) => {
   const http = h.socket('demo', 'http');
   const grpc = h.socket('demo', 'grpc');
   const inodes = { http: (await stat(http)).ino, grpc: (await stat(grpc)).ino };
@@ -50,4 +50,40 @@ test('a killed worker is replaced while the other keeps the sockets open', async
 
   const metrics = await h.admin('/metrics');
   t.regex(metrics.body, new RegExp(`hearth_ops_worker_restarts_total\\{slot="${victim.slot}"\\} 1`));
+});
+
+test.serial('a hung worker makes /metrics and /v1/status partial, never hung', async (t) => {
+  const before = await h.status();
+  const hung = before.workers[0];
+  if (!hung) return t.fail('no worker');
+  process.kill(hung.pid, 'SIGSTOP');
+  t.teardown(() => {
+    try {
+      process.kill(hung.pid, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+  });
+
+  const metrics = await h.admin('/metrics');
+  t.is(metrics.status, 200);
+  t.regex(metrics.body, /^hearth_worker_process_cpu_user_seconds_total /m, 'the other worker still answered');
+  t.regex(metrics.body, /^hearth_ops_ipc_failures_total\{request="metrics"\} [1-9]/m);
+
+  const s = await h.status();
+  const reported = s.workers.find((w) => w.pid === hung.pid);
+  t.regex(reported?.error ?? '', /did not answer status within \d+ ms/);
+  t.is(reported?.rssBytes, null);
+  t.false(s.ready);
+  const ready = await h.admin('/readyz');
+  t.is(ready.status, 503);
+  t.true(ready.body.includes(String(hung.pid)), ready.body);
+
+  // The app sockets stay served by the other worker meanwhile.
+  const client = new HttpClient(h.socket('demo', 'http'), { token: 'demo-token', keepAlive: false });
+  t.teardown(() => client.close());
+  t.is((await client.get('/v1.0/metadata')).status, 200);
+
+  process.kill(hung.pid, 'SIGCONT');
+  await waitFor('readiness after SIGCONT', async () => ((await h.admin('/readyz')).status === 200 ? true : undefined));
 });
