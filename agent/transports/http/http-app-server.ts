@@ -1,14 +1,14 @@
 // The HTTP/JSON transport: one fastify instance per app on <run>/apps/<id>/http.sock, with
 // Dapr-compatible paths so Dapr HTTP apps work unchanged. It only parses, authenticates, builds
 // the CallContext and renders; everything else is the RuntimeApi's job.
-import { once } from 'node:events';
 import { chmod, chown } from 'node:fs/promises';
-import type { Socket } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ERROR_CATALOG } from '../../errors/error-catalog.js';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { AppServer, TransportDeps } from '../transport-deps.js';
+import { ConnectionTracker } from './http-connections.js';
 import { genReqId, installRequestHooks } from './http-context.js';
 import { ERROR_CODE_HEADER, errorBody, renderError } from './http-errors.js';
 import { SseRegistry } from './http-sse.js';
@@ -21,12 +21,16 @@ import { registerSequencerRoutes } from './routes/sequencer-routes.js';
 import { registerStateRoutes } from './routes/state-routes.js';
 
 const SOCKET_MODE = 0o660;
+/** While draining, a keep-alive connection idle this long is closed (capped at half the grace). */
+const DRAIN_IDLE_MS = 1000;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with the server as `this`
+const netServerClose = NetServer.prototype.close;
 
 export class HttpAppServer implements AppServer {
   readonly #deps: TransportDeps;
   readonly #log: Logger;
   readonly #server: FastifyInstance;
-  readonly #sockets = new Set<Socket>();
+  readonly #connections: ConnectionTracker;
   readonly #sse = new SseRegistry();
   #closing = false;
   #closed: Promise<void> | undefined;
@@ -47,9 +51,10 @@ export class HttpAppServer implements AppServer {
       requestIdHeader: false,
       bodyLimit: deps.limits.maxBodyBytes,
       // A request arriving on a kept-alive connection while draining is still served, with
-      // `Connection: close`: during an upgrade it must not fail. Only healthz answers 503.
+      // `Connection: close`: during an upgrade it must not fail. Only healthz answers 503. Idle
+      // connections are closed by our drain (ConnectionTracker), not by fastify/Node at once.
       return503OnClosing: false,
-      forceCloseConnections: 'idle',
+      forceCloseConnections: false,
       // Keys are bounded by limits.maxKeyBytes in the RuntimeApi (HEARTH_ERR_INVALID_KEY), not by
       // the router's 100-character default (which would answer 404).
       routerOptions: { maxParamLength: 65_536 },
@@ -75,14 +80,12 @@ export class HttpAppServer implements AppServer {
     registerSequencerRoutes(server, deps);
     registerMetadataRoutes(server, deps, isClosing);
 
-    server.server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      deps.metrics.connections.inc({ app: deps.app.id, transport: 'http' });
-      socket.once('close', () => {
-        this.#sockets.delete(socket);
-        deps.metrics.connections.dec({ app: deps.app.id, transport: 'http' });
-      });
-    });
+    const labels = { app: deps.app.id, transport: 'http' } as const;
+    this.#connections = new ConnectionTracker(
+      server.server,
+      () => deps.metrics.connections.inc(labels),
+      () => deps.metrics.connections.dec(labels),
+    );
   }
 
   /** Listens on the app's http.sock (through the cluster primary in a worker), then sets mode and owner. */
@@ -104,9 +107,9 @@ export class HttpAppServer implements AppServer {
   }
 
   /**
-   * Healthz turns 503 at once; SSE streams end with a `close` event; idle keep-alive connections
-   * close now and busy ones after their response (`Connection: close`); after graceMs whatever
-   * is left is destroyed.
+   * Healthz turns 503 and SSE streams end (`close` event) at once; the socket stops accepting (in
+   * a cluster worker the other workers keep accepting on it); each connection closes at a request
+   * boundary (see ConnectionTracker); after graceMs whatever is left is destroyed.
    */
   close(graceMs: number): Promise<void> {
     this.#closed ??= this.#close(graceMs);
@@ -117,42 +120,48 @@ export class HttpAppServer implements AppServer {
     this.#closing = true;
     this.#sse.endAll('close', DRAINING_EVENT);
     const force = setTimeout(() => {
-      if (this.#sockets.size > 0) this.#log.warn({ connections: this.#sockets.size }, 'grace period over: destroying connections');
+      if (this.#connections.size > 0) this.#log.warn({ connections: this.#connections.size }, 'grace period over: destroying connections');
       this.#sse.destroyAll();
-      for (const s of this.#sockets) s.destroy();
+      this.#connections.destroyAll();
     }, graceMs);
     try {
-      await this.#server.close();
+      await this.#stopAccepting();
+      this.#connections.drain(Math.min(DRAIN_IDLE_MS, graceMs / 2));
+      await this.#connections.empty();
     } finally {
       clearTimeout(force);
     }
-    await this.#socketsClosed();
+    // fastify's own shutdown (onClose hooks); its server.close() finds the listener already closed.
+    await this.#server.close();
     this.#log.info('http transport closed');
+  }
+
+  /**
+   * net.Server's close, not http.Server's: the latter also destroys every idle keep-alive
+   * connection on the spot, racing clients that are reusing one.
+   */
+  #stopAccepting(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        netServerClose.call(this.#server.server, () => resolve());
+      } catch {
+        resolve();
+      }
+    });
   }
 
   destroy(): void {
     this.#closing = true;
     this.#sse.destroyAll();
-    for (const s of this.#sockets) s.destroy();
+    this.#connections.destroyAll();
     this.#closed ??= this.#server
       .close()
-      .then(() => this.#socketsClosed())
+      .then(() => this.#connections.empty())
       .catch((err: unknown) => this.#log.warn({ err }, 'close after destroy failed'));
   }
 
-  /** The server's 'close' can precede the sockets' own 'close' events by a tick: settle the count. */
-  async #socketsClosed(): Promise<void> {
-    await Promise.all(
-      [...this.#sockets].map((socket) => {
-        const closed = once(socket, 'close').then(() => undefined);
-        socket.destroy();
-        return closed;
-      }),
-    );
-  }
-
   connections(): number {
-    return this.#sockets.size;
+    return this.#connections.size;
   }
 
   /** Unparseable HTTP (bad request line, header overflow): answer with a coded 400 and hang up. */
