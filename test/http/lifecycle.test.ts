@@ -167,6 +167,27 @@ test('the socket is mode 0660', async (t) => {
   });
 });
 
+test('socket owner and group are applied when numeric (numbers or numeric strings)', async (t) => {
+  await withHarness(async (h) => {
+    // As root prove the chown happened; otherwise chown to ourselves (always allowed).
+    const root = process.getuid?.() === 0;
+    const uid = root ? 1 : (process.getuid?.() ?? 0);
+    const gid = root ? 2 : (process.getgid?.() ?? 0);
+    const app = { ...h.config.apps[0]!, socket: { owner: String(uid), group: gid }, httpSocket: path.join(h.dir, 'o.sock') };
+    const logger = createLogger({ level: 'silent' });
+    const server = new HttpAppServer({ app, apps: new AppRegistry(h.config.apps), api: h.api, metrics: new AgentMetrics(), logger, limits: h.config.limits });
+    await server.start();
+    try {
+      const s = await stat(app.httpSocket);
+      t.is(s.uid, uid);
+      t.is(s.gid, gid);
+      t.is(s.mode & 0o777, 0o660);
+    } finally {
+      await server.close(1000);
+    }
+  });
+});
+
 test('a handler that throws a non-Hearth error answers 500 HEARTH_ERR_INTERNAL and logs it with the request id', async (t) => {
   await withHarness(async (h) => {
     const broken: RuntimeApi = {
