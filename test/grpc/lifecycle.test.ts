@@ -139,3 +139,10 @@ test('metrics count each call by app, api, transport and code', async (t) => {
   t.regex(inFlight, /hearth_requests_in_flight\{app="other",transport="grpc"\} 0/);
   t.regex(await rt.metrics.registry.getSingleMetricAsString('hearth_connections'), /app="other",transport="grpc"\} 1/);
 });
+
+test('outside a cluster, a second server on a socket in use fails to start; the first keeps serving', async (t) => {
+  const rt = await start();
+  const err = await t.throwsAsync(rt.startServer('demo'));
+  t.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');
+  t.is((await rt.demo.clients.metadata.GetMetadata({})).appId, 'demo');
+});

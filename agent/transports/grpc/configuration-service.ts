@@ -26,8 +26,12 @@ export function configurationService(deps: TransportDeps, streams: StreamRegistr
         ended = true;
         streams.delete(entry);
         unsubscribe?.();
-        if (err === undefined) c.cancelled();
-        else call.emit('error', c.fail(err));
+        if (err === undefined) return c.cancelled();
+        try {
+          call.emit('error', c.fail(err));
+        } catch (e) {
+          c.ctx.logger.error({ err: e }, 'ending a configuration stream failed');
+        }
       };
       const entry: ActiveStream = { shutdown: async () => end(subscriptionClosed()) };
       call.on('cancelled', () => end());

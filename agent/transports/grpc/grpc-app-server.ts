@@ -73,13 +73,21 @@ export class GrpcAppServer implements AppServer {
     this.#injector = injector;
     this.#listener = listener;
     // In a cluster worker this asks the primary for the shared handle (SCHED_NONE).
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen({ path: app.grpcSocket }, () => {
-        listener.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen({ path: app.grpcSocket }, () => {
+          listener.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      // e.g. EADDRINUSE outside a cluster: leave the server startable again.
+      injector.destroy();
+      this.#injector = undefined;
+      this.#listener = undefined;
+      throw err;
+    }
     listener.on('error', (err) => this.#deps.logger.error({ err, app: app.id }, 'grpc listener error'));
     // Set right after listen; until then the socket directory's permissions keep others out.
     await chmod(app.grpcSocket, SOCKET_MODE);
