@@ -6,6 +6,18 @@ export const CONFIG_FORMAT_VERSIONS = [1] as const;
 export const BUILDING_BLOCKS = ['state', 'pubsub', 'lock', 'sequencer', 'configuration'] as const;
 export type BuildingBlock = (typeof BUILDING_BLOCKS)[number];
 
+/**
+ * Component types this build implements. The schema rejects any other, so `hearth validate`
+ * catches a typo before a worker starts; a test keeps this list and the registry in sync.
+ */
+export const COMPONENT_TYPES = [
+  'state.sqlite',
+  'pubsub.sqlite',
+  'lock.sqlite',
+  'sequencer.sqlite',
+  'configuration.file',
+] as const;
+
 export interface LimitsConfig {
   maxBodyBytes: number;
   maxKeyBytes: number;
@@ -141,7 +153,7 @@ export const configSchema: SchemaObject = {
         required: ['name', 'type'],
         properties: {
           name: { type: 'string', pattern: ID_PATTERN },
-          type: { type: 'string', pattern: '^(state|pubsub|lock|sequencer|configuration)\\.[a-z0-9-]+$' },
+          type: { type: 'string', enum: [...COMPONENT_TYPES] },
           shared: { type: 'boolean', default: false },
           metadata: { type: 'object', default: {}, required: [] },
         },

@@ -112,7 +112,7 @@ components:
   t.true(found.includes('limits.maxBodyBytes: must be >= 1024'));
   t.true(found.some((p) => p.startsWith('apps[0].id: must match pattern')));
   t.true(found.includes('apps[0].token: must NOT have fewer than 8 characters'));
-  t.true(found.some((p) => p.startsWith('components[0].type: must match pattern')));
+  t.true(found.some((p) => p.startsWith('components[0].type: must be one of')));
 });
 
 test('semantic problems: duplicates, missing token, unknown component in allow, socket path too long', async (t) => {

@@ -66,14 +66,29 @@ for (const c of cases) {
   });
 }
 
-test('a component type this build does not register: the workers report it, start exits 1, nothing keeps running', async (t) => {
+test('a component type this build does not implement is refused by validate and start, naming its path', async (t) => {
   const dir = await makeTempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'hearth.yaml');
   await writeFile(file, valid.replace('type: state.sqlite', 'type: state.nosuch'));
+  for (const command of ['validate', 'start']) {
+    const r = await runHearthCli([command, '--config', file]);
+    t.is(r.code, 1, r.stderr);
+    t.regex(r.stderr, /components\[0\]\.type: must be one of/);
+  }
+});
+
+test('a component that fails to start in the workers: start exits 1 naming it, nothing keeps running', async (t) => {
+  const dir = await makeTempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'hearth.yaml');
+  await writeFile(
+    file,
+    `${valid}  - name: settings\n    type: configuration.file\n    metadata: { path: ./missing-settings.yaml }\n`,
+  );
   const r = await runHearthCli(['start', '--config', file]);
   t.is(r.code, 1, r.stderr);
-  t.regex(r.stderr, /cannot start: worker \d \(pid \d+\) failed to start: .*unknown type "state\.nosuch"/);
+  t.regex(r.stderr, /cannot start: worker \d \(pid \d+\) failed to start: .*missing-settings\.yaml/);
   for (const f of ['run/admin.sock', 'run/hearth.pid', 'run/apps/demo/http.sock']) {
     await t.throwsAsync(access(path.join(dir, f)), { code: 'ENOENT' }, `${f} should not be left behind`);
   }
