@@ -6,6 +6,8 @@
 // createConnectionInjector rather than bindAsync: the listen goes through the cluster primary
 // exactly the same way (both were tried with 2 workers on one socket under SCHED_NONE), and owning
 // the net.Server gives connections() real connection counts, which grpc-js keeps private.
+// grpc-js 1.14's Server.drain(port) only knows bound ports; ConnectionInjector.drain(graceMs) is
+// its equivalent here (GOAWAY now, NGHTTP2_CANCEL after the grace time).
 //
 // Oversize messages: grpc-js rejects a message above limits.maxBodyBytes before any handler runs,
 // with RESOURCE_EXHAUSTED and details "Received message larger than max (<n> vs. <max>)" and no
