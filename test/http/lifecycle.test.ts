@@ -2,6 +2,7 @@
 // ending on drain, connection counting, request ids, metrics, no tokens in logs, internal errors.
 import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import type { DestinationStream } from 'pino';
@@ -52,7 +53,17 @@ test('logs carry app and requestId and never a token', async (t) => {
     await c.get('/v1.0/metadata', { token: 'wrong-token-xyz' });
     await c.get('/v1.0/metadata', { tokenHeader: 'dapr-api-token' });
     await h.other.client.get('/v1.0/metadata', { token: DEMO_TOKEN });
+    // A request Node cannot parse (its raw bytes include the token).
+    await new Promise<void>((resolve) => {
+      const s = net.connect(h.demo.socket);
+      s.on('close', () => resolve());
+      s.on('error', () => resolve());
+      s.resume();
+      s.end(`GET /v1.0/metadata HTTP/1.1\r\nauthorization: Bearer ${DEMO_TOKEN}\r\nbad header line\r\n\r\n`);
+    });
     const logs = h.logText();
+    t.regex(logs, /client error/);
+    t.false(logs.includes('rawPacket'), 'raw request bytes (with the token) are not logged');
     t.false(logs.includes(DEMO_TOKEN));
     t.false(logs.includes(OTHER_TOKEN));
     t.false(logs.includes('wrong-token-xyz'));

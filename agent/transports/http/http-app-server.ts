@@ -166,7 +166,8 @@ export class HttpAppServer implements AppServer {
 
   /** Unparseable HTTP (bad request line, header overflow): answer with a coded 400 and hang up. */
   #clientError(err: Error & { code?: string }, socket: Socket): void {
-    this.#log.debug({ err }, 'client error');
+    // Not `{ err }`: Node attaches the raw request bytes (rawPacket), which may hold a token.
+    this.#log.debug({ code: err.code, message: err.message }, 'client error');
     if (socket.writable && err.code !== 'ECONNRESET') {
       const herr = new HearthError('HEARTH_ERR_MALFORMED_REQUEST', `malformed HTTP request (${err.code ?? 'unknown'})`);
       const body = JSON.stringify(errorBody(herr));
