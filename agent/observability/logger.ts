@@ -11,6 +11,8 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["dapr-api-token"]',
   'metadata.authorization',
+  'err.rawPacket',
+  'rawPacket',
   'password',
   '*.password',
 ];
