@@ -20,7 +20,8 @@ function budgetCell(row: Row, budgets: readonly BudgetResult[]): string {
 function openLoopTable(rows: readonly Row[], latency: LatencyRow[], budgets: readonly BudgetResult[]): string {
   return table(
     ['scenario', 'transport', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'target/s', 'achieved/s', 'requests', 'errors',
-      'CPU % (server)', 'RSS MB (server)', 'added p50', 'added p90', 'added p99', 'p50 × floor', 'budget'],
+      'CPU % (server)', 'RSS MB (server)', 'added p50', 'added p90', 'added p99', 'p50 × floor',
+      'generator CPU % · send lag p99 ms', 'budget'],
     latency.map((r) => {
       const added = addedOverBaseline(r, rows);
       const floor = r.id === 'floor' ? null : p50Ratio(r, rows, 'floor');
@@ -28,20 +29,23 @@ function openLoopTable(rows: readonly Row[], latency: LatencyRow[], budgets: rea
       return [r.scenario, r.transport, ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), int(r.targetRate ?? 0), int(r.achievedRate),
         int(r.requests), int(r.errors), `${r.server.cpuPercent.toFixed(0)} (${r.server.label})`, mb(r.server.rssMb),
         added === null ? '' : `${signed(added.p50)} vs ${r.baselineId ?? ''}`, added === null ? '' : signed(added.p90),
-        added === null ? '' : signed(added.p99), floor === null ? '' : `${floor.toFixed(2)}×`, budgetCell(r, budgets)];
+        added === null ? '' : signed(added.p99), floor === null ? '' : `${floor.toFixed(2)}×`,
+        `${r.generatorCpuPercent.toFixed(0)} · ${r.sendLagMs === null ? '' : ms(r.sendLagMs.p99)}`, budgetCell(r, budgets)];
     }));
 }
 
 function closedLoopTable(rows: readonly Row[], closed: LatencyRow[]): string {
   return table(
-    ['scenario', 'transport', 'in flight', 'req/s', 'req/s per worker', 'vs bare server', 'p50 ms', 'p99 ms', 'requests',
-      'errors', 'CPU % (server)', 'RSS MB (server)'],
+    ['scenario', 'transport', 'in flight', 'req/s', 'req/s per worker', 'vs bare server', 'req/s per server core',
+      'p50 ms', 'p99 ms', 'requests', 'errors', 'CPU % (server)', 'CPU % (generator)', 'RSS MB (server)'],
     closed.map((r) => {
       const ratio = throughputRatio(r, rows);
+      const perCore = r.server.cpuPercent > 0 ? r.achievedRate / (r.server.cpuPercent / 100) : 0;
       return [r.scenario, r.transport, int(r.concurrency ?? 0), int(r.achievedRate),
         r.perWorkerRate === null ? '' : int(r.perWorkerRate), ratio === null ? '' : `${ratio.toFixed(2)}× ${r.baselineId ?? ''}`,
+        int(perCore),
         ms(r.latencyMs.p50), ms(r.latencyMs.p99), int(r.requests), int(r.errors),
-        `${r.server.cpuPercent.toFixed(0)} (${r.server.label})`, mb(r.server.rssMb)];
+        `${r.server.cpuPercent.toFixed(0)} (${r.server.label})`, r.generatorCpuPercent.toFixed(0), mb(r.server.rssMb)];
     }));
 }
 
