@@ -4,7 +4,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { callError, createGrpcClients, type CallError, type GrpcClients } from '../helpers/grpc-client.js';
+import { callError, createGrpcClients, type CallError, type DeliveryMsg, type GrpcClients, type SubscribeResponse } from '../helpers/grpc-client.js';
+import type { TestSubscription } from '../helpers/grpc-subscription.js';
 import { waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import { HttpClient, type HttpResponse } from '../helpers/http-client.js';
 
@@ -193,3 +194,46 @@ export function metricSum(samples: readonly Sample[], name: string, match: Reado
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Records every delivery a Subscribe stream gets and (unless told not to) acks it at once:
+ * for tests that care about which messages arrived and how often, not about their order.
+ */
+export class Collector {
+  readonly sub: TestSubscription;
+  readonly deliveries: DeliveryMsg[] = [];
+  readonly #counts = new Map<string, number>();
+
+  constructor(sub: TestSubscription, autoAck = true) {
+    this.sub = sub;
+    sub.stream.on('data', (r: SubscribeResponse) => {
+      const d = r.delivery;
+      if (r.response !== 'delivery' || !d) return;
+      this.deliveries.push(d);
+      this.#counts.set(d.messageId, (this.#counts.get(d.messageId) ?? 0) + 1);
+      if (autoAck) sub.ack(d.deliveryId);
+    });
+  }
+
+  count(messageId: string): number {
+    return this.#counts.get(messageId) ?? 0;
+  }
+
+  messageIds(): Set<string> {
+    return new Set(this.#counts.keys());
+  }
+}
+
+/** Waits (bounded) until the collectors together received every one of `messageIds`. */
+export async function receivedAll(collectors: readonly Collector[], messageIds: readonly string[], timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `${messageIds.length} messages`,
+    async () => {
+      const seen = new Set<string>();
+      for (const c of collectors) for (const id of c.messageIds()) seen.add(id);
+      return messageIds.every((id) => seen.has(id)) ? true : undefined;
+    },
+    timeoutMs,
+    50,
+  );
+}
