@@ -143,8 +143,8 @@ test('broken files: invalid YAML, half-written file, not a mapping, wrong versio
   t.deepEqual(await problems('version: 99\napps: []\n'), ['version: must be one of [1]']);
   t.true((await problems('apps: []\n')).includes('version: is required'));
   const err = await t.throwsAsync(loadConfig('/nonexistent/hearth.yaml'), { instanceOf: ConfigError });
-  t.regex(err!.problems[0]!, /^cannot read file/);
-  t.is(err!.code, 'HEARTH_ERR_CONFIG_INVALID');
+  t.regex(err?.problems[0] ?? '', /^cannot read file/);
+  t.is(err?.code, 'HEARTH_ERR_CONFIG_INVALID');
 });
 
 test('duplicate YAML keys are refused rather than silently overwritten', async (t) => {
