@@ -25,9 +25,10 @@ let connectionSeq = 0;
 /**
  * gRPC stubs on one HTTP/2 connection of their own: the stubs share it (same channel options,
  * global subchannel pool), and no other call of the test process does (the options differ).
+ * `token`: the app's by default, `null` for none.
  */
-export function grpcConnection(h: HearthProcess, app: string, token: string | undefined = tokenOf(app)): GrpcClients {
-  return createGrpcClients(h.socket(app, 'grpc'), token, { 'grpc.primary_user_agent': `hearth-e2e/${process.pid}/${++connectionSeq}` });
+export function grpcConnection(h: HearthProcess, app: string, token: string | null | undefined = tokenOf(app)): GrpcClients {
+  return createGrpcClients(h.socket(app, 'grpc'), token ?? undefined, { 'grpc.primary_user_agent': `hearth-e2e/${process.pid}/${++connectionSeq}` });
 }
 
 /** Closes what `open` returned when the test ends, pass or fail. */
