@@ -25,7 +25,13 @@ function workerRssBudget(limitMb: number, pick: (row: MemoryRow) => number[]): B
     if (memory.length === 0) return { status: 'not run', detail: 'idle-connections did not run', rowIds: [] };
     const worst = Math.max(...memory.flatMap(pick));
     const detail = memory.map((r) => `${r.transport}: ${pick(r).map((mb) => mb.toFixed(1)).join(' / ')} MB`).join('; ');
-    return { status: worst <= limitMb ? 'met' : 'MISSED', detail: `max ${worst.toFixed(1)} MB (${detail})`, rowIds: memory.map((r) => r.id) };
+    const perRow = Object.fromEntries(memory.map((r) => {
+      const rowWorst = Math.max(...pick(r));
+      return [r.id, { status: rowWorst <= limitMb ? 'met' : 'MISSED', detail: `max ${rowWorst.toFixed(1)} MB` } as const];
+    }));
+    return {
+      status: worst <= limitMb ? 'met' : 'MISSED', detail: `max ${worst.toFixed(1)} MB (${detail})`, rowIds: memory.map((r) => r.id), perRow,
+    };
   };
 }
 

@@ -13,15 +13,17 @@ function table(header: string[], body: string[][]): string {
 }
 
 function budgetCell(row: Row, budgets: readonly BudgetResult[]): string {
-  return budgets.filter((b) => b.rowIds.includes(row.id))
-    .map((b) => `${b.status === 'met' ? 'met' : b.status}: ${b.text.replace(/^Hearth /, '')} — ${b.detail}`).join('; ');
+  return budgets.filter((b) => b.rowIds.includes(row.id)).map((b) => {
+    const verdict = b.perRow?.[row.id] ?? b;
+    return `${verdict.status}: ${b.text.replace(/^Hearth /, '')} — ${verdict.detail}`;
+  }).join('; ');
 }
 
 function openLoopTable(rows: readonly Row[], latency: LatencyRow[], budgets: readonly BudgetResult[]): string {
   return table(
     ['scenario', 'transport', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'target/s', 'achieved/s', 'requests', 'errors',
       'CPU % (server)', 'RSS MB (server)', 'added p50', 'added p90', 'added p99', 'p50 × floor',
-      'generator CPU % · send lag p99 ms', 'budget'],
+      'generator CPU % · send lag p99 ms', 'load 1m', 'budget'],
     latency.map((r) => {
       const added = addedOverBaseline(r, rows);
       const floor = r.id === 'floor' ? null : p50Ratio(r, rows, 'floor');
@@ -30,7 +32,8 @@ function openLoopTable(rows: readonly Row[], latency: LatencyRow[], budgets: rea
         int(r.requests), int(r.errors), `${r.server.cpuPercent.toFixed(0)} (${r.server.label})`, mb(r.server.rssMb),
         added === null ? '' : `${signed(added.p50)} vs ${r.baselineId ?? ''}`, added === null ? '' : signed(added.p90),
         added === null ? '' : signed(added.p99), floor === null ? '' : `${floor.toFixed(2)}×`,
-        `${r.generatorCpuPercent.toFixed(0)} · ${r.sendLagMs === null ? '' : ms(r.sendLagMs.p99)}`, budgetCell(r, budgets)];
+        `${r.generatorCpuPercent.toFixed(0)} · ${r.sendLagMs === null ? '' : ms(r.sendLagMs.p99)}`, r.loadAverage1m.toFixed(2),
+        budgetCell(r, budgets)];
     }));
 }
 

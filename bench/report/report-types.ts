@@ -28,6 +28,8 @@ export interface LatencyRow {
   sendLagMs: { p50: number; p99: number; max: number } | null;
   /** CPU of the load generator process over the window, % of one core. */
   generatorCpuPercent: number;
+  /** The machine's 1-minute load average when the row ended (other work on a shared machine). */
+  loadAverage1m: number;
   server: UsageResult;
   errorSamples: string[];
 }
@@ -73,6 +75,8 @@ export interface BudgetResult {
   detail: string;
   /** Rows the budget is judged on (their budget column shows it). */
   rowIds: string[];
+  /** Per-row verdicts where each row is judged on its own figures (memory rows). */
+  perRow?: Record<string, { status: BudgetStatus; detail: string }>;
 }
 
 export interface MachineInfo {

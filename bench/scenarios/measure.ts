@@ -1,5 +1,6 @@
 // Runs one load job against a server and turns the result into a row: the parent samples the
 // server's CPU and RSS exactly over the window the load worker measures (its phase messages).
+import os from 'node:os';
 import { UsageMonitor, type ServerUnderTest, type UsageResult } from '../harness/usage-monitor.js';
 import { runLoad } from '../load/load-generator.js';
 import type { LoadResult, TargetSpec } from '../load/load-protocol.js';
@@ -58,7 +59,7 @@ export async function measureOpenLoop(ctx: ScenarioContext, server: ServerUnderT
     kind: 'latency', ...meta, mode: 'open', targetRate: s.rate, concurrency: null, connections: s.connections,
     achievedRate: result.achievedRate, perWorkerRate: null, requests: result.requests, errors: result.errors,
     latencyMs: result.latency, sendLagMs: lag === null ? null : { p50: lag.p50, p99: lag.p99, max: lag.max },
-    generatorCpuPercent: result.generatorCpuPercent,
+    generatorCpuPercent: result.generatorCpuPercent, loadAverage1m: os.loadavg()[0] ?? 0,
     server: usage, errorSamples: result.errorSamples,
   };
 }
@@ -78,6 +79,6 @@ export async function measureClosedLoop(ctx: ScenarioContext, server: ServerUnde
     connections: s.closedConcurrency, achievedRate: result.achievedRate,
     perWorkerRate: workers === null ? null : result.achievedRate / workers, requests: result.requests,
     errors: result.errors, latencyMs: result.latency, sendLagMs: null,
-    generatorCpuPercent: result.generatorCpuPercent, server: usage, errorSamples: result.errorSamples,
+    generatorCpuPercent: result.generatorCpuPercent, loadAverage1m: os.loadavg()[0] ?? 0, server: usage, errorSamples: result.errorSamples,
   };
 }

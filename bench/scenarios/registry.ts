@@ -8,15 +8,15 @@ import { idleConnectionsScenario } from './idle-connections.js';
 import { maxThroughputScenario } from './max-throughput.js';
 import { pendingScenarios } from './pending.js';
 import type { Scenario } from './scenario.js';
-import { stateGrpcScenario } from './state-grpc.js';
-import { stateHttpScenario } from './state-http.js';
+import { stateGrpcScenarios } from './state-grpc.js';
+import { stateHttpScenarios } from './state-http.js';
 
 export const scenarios: readonly Scenario[] = [
   floorScenario,
   grpcEchoScenario,
   fastifyEchoScenario,
-  stateGrpcScenario,
-  stateHttpScenario,
+  ...stateGrpcScenarios,
+  ...stateHttpScenarios,
   maxThroughputScenario,
   idleConnectionsScenario,
   ...pendingScenarios,

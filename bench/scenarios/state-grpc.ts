@@ -1,27 +1,27 @@
 // Hearth state get and save of 1 KB on the embedded SQLite store over grpc.sock, open loop at the
-// target rate; compared with the bare grpc-js echo.
+// target rate; compared with the bare grpc-js echo. One scenario per operation, so that
+// `--only state-grpc-get --profile` profiles one code path.
 import path from 'node:path';
 import { repoRoot } from '../harness/repo-root.js';
 import type { StateOp } from '../load/load-protocol.js';
-import type { Row } from '../report/report-types.js';
 import { measureOpenLoop } from './measure.js';
 import type { Scenario } from './scenario.js';
 
 export const PROTO_ROOT = path.join(repoRoot, 'proto');
 
-export const stateGrpcScenario: Scenario = {
-  id: 'state-grpc',
-  title: 'Hearth state get/save over gRPC',
-  requires: ['floor', 'grpc-echo'],
-  async run(ctx) {
-    const hearth = await ctx.env.hearth();
-    const rows: Row[] = [];
-    for (const op of ['get', 'save'] satisfies StateOp[]) {
-      rows.push(await measureOpenLoop(ctx, hearth, {
+function stateGrpc(op: StateOp): Scenario {
+  return {
+    id: `state-grpc-${op}`,
+    title: `Hearth state ${op} over gRPC`,
+    requires: ['floor', 'grpc-echo'],
+    async run(ctx) {
+      const hearth = await ctx.env.hearth();
+      return [await measureOpenLoop(ctx, hearth, {
         kind: 'hearth-grpc', op, socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token,
         payloadBytes: ctx.settings.payloadBytes,
-      }, { id: `hearth-grpc-${op}`, scenario: `Hearth state ${op} 1 KB (SQLite)`, transport: 'gRPC', baselineId: 'grpc-echo' }));
-    }
-    return rows;
-  },
-};
+      }, { id: `hearth-grpc-${op}`, scenario: `Hearth state ${op} 1 KB (SQLite)`, transport: 'gRPC', baselineId: 'grpc-echo' })];
+    },
+  };
+}
+
+export const stateGrpcScenarios: Scenario[] = [stateGrpc('get'), stateGrpc('save')];
