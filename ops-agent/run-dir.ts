@@ -6,13 +6,12 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HearthConfig } from '../agent/config/load-config.js';
+import { OpsError } from './ops-errors.js';
 
-export class RunDirError extends Error {
-  readonly code: string;
+export class RunDirError extends OpsError {
   constructor(code: 'HEARTH_ERR_RUN_DIR_IN_USE' | 'HEARTH_ERR_RUN_DIR_INVALID', message: string) {
-    super(message);
+    super(code, message);
     this.name = 'RunDirError';
-    this.code = code;
   }
 }
 

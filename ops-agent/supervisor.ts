@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { MetricJson, WorkerStatus } from '../upgrade/handoff-protocol.js';
 import type { OpsMetrics } from './ops-metrics.js';
 import { WorkerHandle, WorkerStartError, type WorkerState } from './worker-handle.js';
+import { OpsError, type OpsErrorCode } from './ops-errors.js';
 
 export interface BackoffOptions {
   readonly initialMs: number;
@@ -54,12 +55,10 @@ interface Slot {
   timer: NodeJS.Timeout | undefined;
 }
 
-export class StartError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
+export class StartError extends OpsError {
+  constructor(code: OpsErrorCode, message: string, details?: Record<string, unknown>) {
+    super(code, message, details);
     this.name = 'StartError';
-    this.code = code;
   }
 }
 
@@ -116,7 +115,8 @@ export class Supervisor {
           handles.map((h) =>
             h.ready.catch((err: unknown) => {
               const code = err instanceof WorkerStartError ? err.code : 'HEARTH_ERR_INTERNAL';
-              throw new StartError(code, `worker ${h.slot} (pid ${h.pid}) ${err instanceof WorkerStartError && code !== 'HEARTH_ERR_WORKER_EXITED' ? 'failed to start: ' : ''}${(err as Error).message}`);
+              const verb = code === 'HEARTH_ERR_WORKER_START_FAILED' ? 'failed to start: ' : '';
+              throw new StartError(code, `worker ${h.slot} (pid ${h.pid}) ${verb}${(err as Error).message}`, err instanceof WorkerStartError ? err.details : undefined);
             }),
           ),
         ),

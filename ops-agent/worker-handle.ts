@@ -12,6 +12,7 @@ import {
   type PrimaryMessage,
   type WorkerStatus,
 } from '../upgrade/handoff-protocol.js';
+import { OpsError } from './ops-errors.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
@@ -20,12 +21,11 @@ export interface WorkerExit {
   readonly signal: string | null;
 }
 
-export class WorkerStartError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
+/** A worker that never became ready; `details.workerCode` keeps the worker's own code. */
+export class WorkerStartError extends OpsError {
+  constructor(code: 'HEARTH_ERR_WORKER_EXITED' | 'HEARTH_ERR_WORKER_START_FAILED', message: string, workerCode?: string) {
+    super(code, message, workerCode === undefined ? undefined : { workerCode });
     this.name = 'WorkerStartError';
-    this.code = code;
   }
 }
 
@@ -140,7 +140,7 @@ export class WorkerHandle {
         return;
       case 'failed':
         this.#log.error({ code: m.code, reason: m.message }, 'worker failed to start');
-        this.#rejectReady(new WorkerStartError(m.code, m.message));
+        this.#rejectReady(new WorkerStartError('HEARTH_ERR_WORKER_START_FAILED', m.message, m.code));
         return;
       case 'status-response':
         this.#settle(m.requestId, m.type, m.status);

@@ -1,4 +1,6 @@
 // Usage text and the error that makes the CLI exit 2.
+import { OpsError } from '../ops-errors.js';
+
 export const USAGE = `Usage: hearth <command> [options]
 
 Commands:
@@ -14,10 +16,9 @@ Options:
 
 export const DEFAULT_CONFIG_FILE = '/etc/hearth/hearth.yaml';
 
-export class UsageError extends Error {
-  readonly code = 'HEARTH_ERR_USAGE';
+export class UsageError extends OpsError {
   constructor(message: string) {
-    super(message);
+    super('HEARTH_ERR_USAGE', message);
     this.name = 'UsageError';
   }
 }

@@ -6,34 +6,48 @@ import test from 'ava';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { ERROR_CATALOG, isErrorCode } from '../../agent/errors/error-catalog.js';
 import { HearthError, toHearthError } from '../../agent/errors/hearth-error.js';
+import { OPS_ERROR_CATALOG, isOpsErrorCode, type OpsErrorCode } from '../../ops-agent/ops-errors.js';
 import { repoRoot } from '../helpers/repo-root.js';
 
 interface DocRow {
   code: string;
   http: number;
-  grpc: string;
+  /** gRPC status name (app-facing table) or CLI exit status (ops-agent table). */
+  third: string;
 }
 
-async function docRows(): Promise<DocRow[]> {
+/** The code rows of the table under `## <heading>` in docs/errors.md. */
+async function docRows(heading: string): Promise<DocRow[]> {
   const text = await readFile(path.join(repoRoot, 'docs/errors.md'), 'utf8');
-  return text
+  const section = text.split(/^## /m).find((s) => s.startsWith(heading)) ?? '';
+  return section
     .split('\n')
     .filter((line) => line.startsWith('| `HEARTH_ERR_'))
     .map((line) => {
-      const [, code, http, grpc] = line.split('|').map((c) => c.trim());
-      return { code: code!.replaceAll('`', ''), http: Number(http), grpc: grpc! };
+      const [, code, http, third] = line.split('|').map((c) => c.trim());
+      return { code: (code ?? '').replaceAll('`', ''), http: Number(http), third: third ?? '' };
     });
 }
 
-test('every catalog code is documented with the same HTTP and gRPC status, and nothing else is', async (t) => {
-  const rows = await docRows();
+test('every app-facing code is documented with the same HTTP and gRPC status, and nothing else is', async (t) => {
+  const rows = await docRows('App-facing API');
   const grpcName = (n: number): string | undefined =>
     Object.entries(GrpcStatus).find(([, v]) => (v as number) === n)?.[0];
   t.deepEqual(rows.map((r) => r.code).sort(), Object.keys(ERROR_CATALOG).sort());
   for (const row of rows) {
     const spec = ERROR_CATALOG[row.code as keyof typeof ERROR_CATALOG];
     t.is(row.http, spec.http, `${row.code} HTTP status`);
-    t.is(row.grpc, grpcName(spec.grpc) ?? "?", `${row.code} gRPC status`);
+    t.is(row.third, grpcName(spec.grpc) ?? '?', `${row.code} gRPC status`);
+  }
+});
+
+test('every ops-agent code is documented with the same HTTP status and exit code, and nothing else is', async (t) => {
+  const rows = await docRows('Ops-agent and CLI');
+  t.deepEqual(rows.map((r) => r.code).sort(), Object.keys(OPS_ERROR_CATALOG).sort());
+  for (const row of rows) {
+    const spec = OPS_ERROR_CATALOG[row.code as OpsErrorCode];
+    t.is(row.http, spec.http, `${row.code} HTTP status`);
+    t.is(Number(row.third), spec.exit, `${row.code} exit status`);
   }
 });
 
@@ -46,15 +60,24 @@ test('catalog mappings are sane: HTTP 4xx/5xx and never gRPC OK', (t) => {
   }
 });
 
-test('every HEARTH_ERR_ code written in the source exists in the catalog', async (t) => {
+async function codesUsedIn(dirs: readonly string[]): Promise<Set<string>> {
   const used = new Set<string>();
-  for (const dir of ['agent', 'ops-agent', 'upgrade', 'sdk']) {
+  for (const dir of dirs) {
     for (const file of await listTs(path.join(repoRoot, dir))) {
       for (const m of (await readFile(file, 'utf8')).matchAll(/HEARTH_ERR_[A-Z_]+/g)) used.add(m[0]);
     }
   }
-  t.true(used.size > 5, 'found codes in source');
-  for (const code of used) t.true(isErrorCode(code), `${code} is used but not in the catalog`);
+  return used;
+}
+
+test('every HEARTH_ERR_ code written in the source exists in its process catalog', async (t) => {
+  const appFacing = await codesUsedIn(['agent', 'sdk']);
+  t.true(appFacing.size > 5, 'found codes in agent/');
+  for (const code of appFacing) t.true(isErrorCode(code), `${code} is used in agent/ but not in the catalog`);
+  // The ops-agent relays worker codes (a worker's `failed` message), so either catalog is valid there.
+  for (const code of await codesUsedIn(['ops-agent', 'upgrade'])) {
+    t.true(isOpsErrorCode(code) || isErrorCode(code), `${code} is used in ops-agent/ but in no catalog`);
+  }
 });
 
 test('toHearthError keeps a known code from a foreign error and hides unknown ones', (t) => {
