@@ -265,7 +265,11 @@ export class AgentRuntime {
     if (!metrics) return [];
     for (const c of this.#componentStatus()) metrics.componentHealthy.set({ component: c.name, type: c.type }, c.healthy ? 1 : 0);
     // prom-client's label values are Partial<Record<…>>; over JSON IPC they are plain records.
-    return (await metrics.registry.getMetricsAsJSON()) as unknown as MetricJson[];
+    const all = (await metrics.registry.getMetricsAsJSON()) as unknown as MetricJson[];
+    // JSON turns NaN and ±Infinity into null, and the ops-agent refuses the whole answer for one
+    // such value (then waits out its timeout and serves no worker metrics at all). Drop them:
+    // e.g. the event-loop lag mean is NaN when scraped again before the next lag sample.
+    return all.map((m) => ({ ...m, values: m.values.filter((v) => Number.isFinite(v.value)) }));
   }
 
   /** True when `p` fulfils within ms; false when it rejects (logged) or is still running. */
