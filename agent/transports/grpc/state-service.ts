@@ -50,7 +50,7 @@ export function stateService(deps: TransportDeps): grpc.UntypedServiceImplementa
       }),
     })),
 
-    ExecuteStateTransaction: unary(deps, 'state.transaction', async (ctx, req: ExecuteStateTransactionRequestMsg) => {
+    ExecuteStateTransaction: unary(deps, 'state.transact', async (ctx, req: ExecuteStateTransactionRequestMsg) => {
       const ops = req.operations.map((op, i): TransactionOp => {
         if (op.request === null) {
           throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `operations[${i}].request is required`);
