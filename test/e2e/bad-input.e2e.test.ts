@@ -363,3 +363,12 @@ test('no bad input was logged as an agent fault (error or fatal) or counted as H
     [],
   );
 });
+
+test('no token in any log line, after all those requests that carried one', async (t: T) => {
+  // The start banner prints the demo token on purpose (it is in the file in clear); log lines never.
+  const leaks = h
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{') && (line.includes(TOKENS.demo) || line.includes(TOKENS.other)));
+  t.deepEqual(leaks, []);
+});
