@@ -115,6 +115,8 @@ test.serial('an HTTP pull subscription survives kill -9 of a worker', async (t) 
   const victim = s.workers[0];
   if (!victim) return t.fail('no worker');
   process.kill(victim.pid, 'SIGKILL');
+  // Publish once it is gone (a connection it accepted while dying would just be reset).
+  await waitFor('the killed worker gone', async () => ((await h.status()).workers.some((w) => w.pid === victim.pid) ? undefined : true));
   const during = await publish(tp, 5, 'during');
 
   const seen = new Map<string, number>();
