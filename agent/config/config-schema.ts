@@ -62,6 +62,44 @@ export interface ComponentConfig {
   metadata: Record<string, unknown>;
 }
 
+export interface UpgradeConfig {
+  /** A new generation must report ready within this. */
+  readyTimeoutMs: number;
+  /** The old generation must exit within this after `drain`, or it is killed. */
+  drainTimeoutMs: number;
+  /** Keep this many installed versions (the active one always stays). */
+  keepVersions: number;
+  /** ed25519 public key (PEM); when set, every artifact must carry a valid signature. */
+  publicKeyFile?: string;
+  maxArtifactBytes: number;
+  /** Limits for unpacking an artifact. */
+  maxArtifactEntries: number;
+  maxUnpackedBytes: number;
+  downloadTimeoutMs: number;
+  downloadRetries: number;
+  /** Free memory required for a second generation = measured worker RSS × workers × this. */
+  memoryHeadroom: number;
+  /** Free disk required in the state dir, as a multiple of the artifact size. */
+  diskHeadroom: number;
+  /** A new version whose workers crash this many times within crashLoopWindowMs is rolled back. */
+  crashLoopRestarts: number;
+  crashLoopWindowMs: number;
+}
+
+export interface AdminTcpConfig {
+  host: string;
+  port: number;
+  /** Bearer token for the TCP listener (the Unix socket relies on its file permissions). */
+  token?: string;
+  tokenFile?: string;
+  tokenSha256?: string;
+}
+
+export interface AdminConfig {
+  /** Optional TCP listener for a fleet manager; off unless set. */
+  tcp?: AdminTcpConfig;
+}
+
 export interface RawHearthConfig {
   version: number;
   runDir: string;
@@ -70,6 +108,8 @@ export interface RawHearthConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   limits: LimitsConfig;
   pubsub: PubsubDefaults;
+  upgrade: UpgradeConfig;
+  admin: AdminConfig;
   apps: RawAppConfig[];
   components: ComponentConfig[];
 }
@@ -108,6 +148,47 @@ export const configSchema: SchemaObject = {
         ackDeadlineMs: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 30_000 },
         maxDeliveryAttempts: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
         maxInFlightPerStream: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+      },
+    },
+    upgrade: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        readyTimeoutMs: { type: 'integer', minimum: 1000, maximum: 600_000, default: 60_000 },
+        drainTimeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 30_000 },
+        keepVersions: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+        publicKeyFile: { type: 'string', minLength: 1 },
+        maxArtifactBytes: { type: 'integer', minimum: 1024, default: 512 * 1024 * 1024 },
+        maxArtifactEntries: { type: 'integer', minimum: 1, default: 200_000 },
+        maxUnpackedBytes: { type: 'integer', minimum: 1024, default: 2 * 1024 * 1024 * 1024 },
+        downloadTimeoutMs: { type: 'integer', minimum: 100, default: 120_000 },
+        downloadRetries: { type: 'integer', minimum: 0, maximum: 100, default: 3 },
+        memoryHeadroom: { type: 'number', minimum: 0, default: 1.5 },
+        diskHeadroom: { type: 'number', minimum: 0, default: 3 },
+        crashLoopRestarts: { type: 'integer', minimum: 1, default: 3 },
+        crashLoopWindowMs: { type: 'integer', minimum: 1000, default: 300_000 },
+      },
+    },
+    admin: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        tcp: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['port'],
+          properties: {
+            host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535 },
+            token: { type: 'string', minLength: 16 },
+            tokenFile: { type: 'string', minLength: 1 },
+            tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          },
+        },
       },
     },
     apps: {

@@ -14,6 +14,7 @@ import {
   type LimitsConfig,
   type PubsubDefaults,
   type RawHearthConfig,
+  type UpgradeConfig,
   type SocketConfig,
 } from './config-schema.js';
 
@@ -48,6 +49,10 @@ export interface HearthConfig {
   readonly logLevel: RawHearthConfig['logLevel'];
   readonly limits: Readonly<LimitsConfig>;
   readonly pubsub: Readonly<PubsubDefaults>;
+  /** publicKeyFile is absolute when set. */
+  readonly upgrade: Readonly<UpgradeConfig>;
+  /** The admin TCP listener, when configured; its token is kept only as sha256. */
+  readonly adminTcp: { readonly host: string; readonly port: number; readonly tokenSha256: string } | undefined;
   readonly apps: readonly AppConfig[];
   readonly components: readonly ResolvedComponentConfig[];
 }
@@ -148,6 +153,11 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
       }
     }
   }
+  let adminTcp: HearthConfig['adminTcp'];
+  if (raw.admin.tcp !== undefined) {
+    const tokenSha256 = await resolveToken(raw.admin.tcp, 'admin.tcp', baseDir, problems);
+    adminTcp = { host: raw.admin.tcp.host, port: raw.admin.tcp.port, tokenSha256: tokenSha256 ?? '' };
+  }
   if (problems.length > 0) throw new ConfigError(source, problems);
 
   return deepFreeze({
@@ -160,13 +170,18 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     logLevel: raw.logLevel,
     limits: raw.limits,
     pubsub: raw.pubsub,
+    upgrade: {
+      ...raw.upgrade,
+      ...(raw.upgrade.publicKeyFile === undefined ? {} : { publicKeyFile: path.resolve(baseDir, raw.upgrade.publicKeyFile) }),
+    },
+    adminTcp,
     apps,
     components,
   });
 }
 
 async function resolveToken(
-  app: RawHearthConfig['apps'][number],
+  app: { token?: string; tokenFile?: string; tokenSha256?: string },
   at: string,
   baseDir: string,
   problems: string[],

@@ -150,3 +150,26 @@ test('broken files: invalid YAML, half-written file, not a mapping, wrong versio
 test('duplicate YAML keys are refused rather than silently overwritten', async (t) => {
   t.regex((await problems('version: 1\nversion: 1\napps: []\n'))[0]!, /^not valid YAML/);
 });
+
+test('upgrade settings have defaults; publicKeyFile resolves against the file', async (t) => {
+  const config = await parseConfig(`${minimal}upgrade: { publicKeyFile: keys/hearth.pub, drainTimeoutMs: 5000 }\n`, '/etc/hearth/test.yaml');
+  t.is(config.upgrade.publicKeyFile, '/etc/hearth/keys/hearth.pub');
+  t.is(config.upgrade.drainTimeoutMs, 5000);
+  t.is(config.upgrade.keepVersions, 3);
+  t.is(config.upgrade.memoryHeadroom, 1.5);
+  t.is(config.adminTcp, undefined);
+});
+
+test('the admin TCP listener needs exactly one token, kept only as its hash', async (t) => {
+  const config = await parseConfig(
+    `${minimal}admin: { tcp: { port: 7070, token: fleet-manager-token-1 } }\n`,
+    '/etc/hearth/test.yaml',
+  );
+  t.deepEqual(config.adminTcp, { host: '127.0.0.1', port: 7070, tokenSha256: hashToken('fleet-manager-token-1') });
+  t.deepEqual(await problems(`${minimal}admin: { tcp: { port: 7070 } }\n`), [
+    'admin.tcp: exactly one of token, tokenFile, tokenSha256 is required (found 0)',
+  ]);
+  t.deepEqual(await problems(`${minimal}admin: { tcp: { port: 70000, token: fleet-manager-token-1 } }\n`), [
+    'admin.tcp.port: must be <= 65535',
+  ]);
+});
