@@ -76,10 +76,13 @@ export function installRequestHooks(server: FastifyInstance, deps: TransportDeps
     if (api !== undefined) {
       const length = Number(request.headers['content-length'] ?? 0);
       const finish = deps.metrics.begin(deps.app.id, api, 'http', Number.isFinite(length) ? length : 0);
+      // Counted from the socket: fastify hands content-length straight to writeHead, so the
+      // response object never holds it. Includes the status line and headers.
+      const socket = reply.raw.socket;
+      const writtenBefore = socket?.bytesWritten ?? 0;
       reply.raw.once('close', () => {
         const code = states.get(request)?.code ?? (reply.raw.writableFinished ? 'OK' : 'CANCELLED');
-        const out = Number(reply.raw.getHeader('content-length') ?? 0);
-        finish(code, Number.isFinite(out) ? out : 0);
+        finish(code, socket ? socket.bytesWritten - writtenBefore : 0);
       });
     }
     if (request.routeOptions.config.hearthPublic === true) {

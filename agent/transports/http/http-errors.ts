@@ -42,15 +42,16 @@ export function toHttpError(err: unknown): HearthError {
       cause: err,
     });
   }
+  const message = typeof e.message === 'string' ? e.message : undefined;
   if (typeof e.code === 'string' && e.code.startsWith('FST_')) {
     const mapped = FASTIFY_CODES[e.code];
-    const message = typeof e.message === 'string' ? e.message : undefined;
     if (mapped) return new HearthError(mapped, mapped === 'HEARTH_ERR_NOT_FOUND' ? undefined : message, undefined, { cause: err });
-    // Any other client-side fastify error (4xx) is the request's fault, not ours.
-    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-      const code: ErrorCode = e.statusCode === 413 ? 'HEARTH_ERR_BODY_TOO_LARGE' : 'HEARTH_ERR_MALFORMED_REQUEST';
-      return new HearthError(code, message, undefined, { cause: err });
-    }
+  }
+  // Any other client-side error fastify raised while reading the request (a 4xx: an FST_ code,
+  // or `aborted`/ECONNRESET when the client hangs up mid-body) is the request's fault, not ours.
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    const code: ErrorCode = e.statusCode === 413 ? 'HEARTH_ERR_BODY_TOO_LARGE' : 'HEARTH_ERR_MALFORMED_REQUEST';
+    return new HearthError(code, message, undefined, { cause: err });
   }
   return toHearthError(err);
 }
