@@ -4,7 +4,7 @@ import { BenchEnvironment } from './harness/bench-environment.js';
 import type { CleanupStack } from './harness/cleanup-stack.js';
 import { machineInfo } from './harness/machine-info.js';
 import { evaluateBudgets } from './report/budgets.js';
-import type { BenchReport, Row, RunSettings } from './report/report-types.js';
+import type { BenchReport, LatencyRow, Row, RunSettings } from './report/report-types.js';
 import type { Scenario } from './scenarios/scenario.js';
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -38,7 +38,9 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
   machine.loadAverageEnd = os.loadavg();
   let profiles: BenchReport['profiles'] = [];
   try {
-    profiles = env.profiles();
+    // Only the measured windows of rows served by the shared agent: no start-up, no warm-up.
+    const agentRows = rows.filter((r): r is LatencyRow => r.kind === 'latency' && r.server.label.startsWith('ops-agent'));
+    profiles = env.profiles(agentRows.map((r) => r.server.window));
   } catch (err) {
     failures.push({ scenario: 'profile', error: err instanceof Error ? err.message : String(err) });
   }

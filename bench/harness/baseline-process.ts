@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BaselineKind, BaselineReply } from '../servers/baseline-server.js';
 import type { CleanupStack } from './cleanup-stack.js';
-import { stopChild } from './child-stop.js';
+import { stopChild, waitForExit } from './child-stop.js';
 import { distBench, repoRoot } from './repo-root.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 
@@ -35,7 +35,10 @@ export async function startBaseline(kind: BaselineKind, cleanup: CleanupStack): 
   const socketPath = path.join(dir, `${kind}.sock`);
   const child = fork(path.join(distBench, 'servers', 'baseline-server.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const stop = async (): Promise<void> => {
-    await stopChild(child, 5_000);
+    // Disconnecting lets the server close and exit by itself (so `--cpu-prof` can write its
+    // profile); SIGTERM, then SIGKILL, by pid if it does not.
+    if (child.connected) child.disconnect();
+    if (!(await waitForExit(child, 3_000))) await stopChild(child, 5_000);
     rmSync(dir, { recursive: true, force: true });
   };
   const unregister = cleanup.add(`${kind} server`, stop);

@@ -4,7 +4,7 @@
 // runs under `node --cpu-prof` (the cluster passes execArgv on to its workers).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { summarizeCpuProfile, type ProfileSummary } from '../report/cpu-profile-summary.js';
+import { summarizeCpuProfile, type ProfileSummary, type TimeWindow } from '../report/cpu-profile-summary.js';
 import type { BaselineKind } from '../servers/baseline-server.js';
 import { startBaseline, type BaselineProcess } from './baseline-process.js';
 import type { CleanupStack } from './cleanup-stack.js';
@@ -55,8 +55,11 @@ export class BenchEnvironment {
     }
   }
 
-  /** After stopAll(): the CPU profiles the shared Hearth's processes wrote as they exited. */
-  profiles(): ProfileSummary[] {
+  /**
+   * After stopAll(): the CPU profiles the shared Hearth's processes wrote as they exited, counting
+   * only samples inside `windows` (the measured windows of its rows).
+   */
+  profiles(windows: readonly TimeWindow[]): ProfileSummary[] {
     const dir = this.#profileDir;
     if (dir === null) return [];
     const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
@@ -65,7 +68,7 @@ export class BenchEnvironment {
       const pid = Number(file.split('.')[3]);
       const role = pid === this.#hearthPid ? 'ops-agent' : 'agent worker';
       const json: unknown = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
-      return summarizeCpuProfile(json, path.relative(repoRoot, path.join(dir, file)), pid, role, repoRoot);
+      return summarizeCpuProfile(json, path.relative(repoRoot, path.join(dir, file)), pid, role, repoRoot, windows);
     }).sort((a, b) => b.busyMs - a.busyMs);
   }
 }

@@ -117,3 +117,12 @@ export function totalRssMb(sample: ProcSample): number {
   for (const value of sample.rssKb.values()) kb += value;
   return kb / 1024;
 }
+
+/** CPU of one pid between two samples, % of one core (0 when absent from either). */
+export function processCpuPercent(before: ProcSample, after: ProcSample, pid: number): number {
+  const start = before.ticks.get(pid);
+  const end = after.ticks.get(pid);
+  const seconds = (after.atMs - before.atMs) / 1000;
+  if (start === undefined || end === undefined || seconds <= 0) return 0;
+  return ((end - start) / clockTicksPerSecond() / seconds) * 100;
+}

@@ -1,7 +1,7 @@
 // Samples a server's process tree over one measured window: CPU from the first and last sample,
 // RSS at the end and its peak (sampled every `periodMs` in between).
 import { monoMs } from '../load/mono-clock.js';
-import { cpuPercent, sampleProcesses, totalRssMb, type ProcSample } from './proc-usage.js';
+import { cpuPercent, processCpuPercent, sampleProcesses, totalRssMb, type ProcSample } from './proc-usage.js';
 
 export interface ServerUnderTest {
   /** What the CPU/RSS columns cover, e.g. "ops-agent + 2 workers". */
@@ -18,7 +18,9 @@ export interface UsageResult {
   cpuPercent: number;
   rssMb: number;
   peakRssMb: number;
-  processes: { pid: number; rssMb: number }[];
+  processes: { pid: number; rssMb: number; cpuPercent: number }[];
+  /** The measured window on the monotonic clock (ms), also the clock of V8 CPU profiles. */
+  window: { startMs: number; endMs: number };
 }
 
 export class UsageMonitor {
@@ -49,7 +51,8 @@ export class UsageMonitor {
       cpuPercent: cpuPercent(first, last),
       rssMb: totalRssMb(last),
       peakRssMb: this.#peakRssMb,
-      processes: [...last.rssKb.entries()].map(([pid, kb]) => ({ pid, rssMb: kb / 1024 })),
+      processes: [...last.rssKb.entries()].map(([pid, kb]) => ({ pid, rssMb: kb / 1024, cpuPercent: processCpuPercent(first, last, pid) })),
+      window: { startMs: first.atMs, endMs: last.atMs },
     };
   }
 

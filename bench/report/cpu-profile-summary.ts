@@ -14,6 +14,7 @@ interface ProfileNode {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
@@ -39,7 +40,7 @@ export interface ProfileSummary {
 function isCpuProfile(value: unknown): value is CpuProfile {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return Array.isArray(v.nodes) && Array.isArray(v.samples) && Array.isArray(v.timeDeltas);
+  return typeof v.startTime === 'number' && Array.isArray(v.nodes) && Array.isArray(v.samples) && Array.isArray(v.timeDeltas);
 }
 
 /** node_modules package, node core, a V8 pseudo-frame, or the repo's top-level folder. */
@@ -62,16 +63,32 @@ function top(map: Map<string, number>, busyMs: number, n: number): ProfileEntry[
     .map(([name, ms]) => ({ name, ms, percent: busyMs > 0 ? (ms / busyMs) * 100 : 0 }));
 }
 
-export function summarizeCpuProfile(json: unknown, file: string, pid: number, role: string, repoRoot: string): ProfileSummary {
+export interface TimeWindow {
+  /** Monotonic clock, ms (V8 profile timestamps are monotonic microseconds). */
+  startMs: number;
+  endMs: number;
+}
+
+/**
+ * Self time of the samples inside `windows` (the measured windows of the rows; start-up and
+ * warm-up are left out), or of every sample when `windows` is empty.
+ */
+export function summarizeCpuProfile(json: unknown, file: string, pid: number, role: string, repoRoot: string,
+  windows: readonly TimeWindow[] = []): ProfileSummary {
   if (!isCpuProfile(json)) throw new Error(`${file} is not a V8 CPU profile`);
+  const inWindow = (us: number): boolean => windows.length === 0
+    || windows.some((w) => us >= w.startMs * 1000 && us <= w.endMs * 1000);
+  let at = json.startTime;
   const nodes = new Map(json.nodes.map((node) => [node.id, node]));
   const byPackage = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let busyMs = 0;
   for (let i = 0; i < json.samples.length; i++) {
     const node = nodes.get(json.samples[i] ?? -1);
-    const ms = (json.timeDeltas[i] ?? 0) / 1000;
-    if (node === undefined || node.callFrame.functionName === '(idle)') continue;
+    const deltaUs = json.timeDeltas[i] ?? 0;
+    at += deltaUs;
+    const ms = deltaUs / 1000;
+    if (node === undefined || node.callFrame.functionName === '(idle)' || !inWindow(at)) continue;
     busyMs += ms;
     const pkg = packageOf(node.callFrame, repoRoot);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + ms);

@@ -24,7 +24,8 @@ function logResult(ctx: ScenarioContext, meta: RowMeta, result: LoadResult, usag
   const l = result.latency;
   ctx.log(`[${meta.id}] ${result.requests} req, ${result.errors} errors, ${result.achievedRate.toFixed(0)} req/s; `
     + `p50 ${fmt(l.p50)} p90 ${fmt(l.p90)} p99 ${fmt(l.p99)} p99.9 ${fmt(l.p999)} ms; `
-    + `server CPU ${usage.cpuPercent.toFixed(0)}% RSS ${usage.rssMb.toFixed(0)} MB; generator CPU ${result.generatorCpuPercent.toFixed(0)}%`
+    + `server CPU ${usage.cpuPercent.toFixed(0)}% (${usage.processes.map((p) => p.cpuPercent.toFixed(0)).join('+')}) `
+    + `RSS ${usage.rssMb.toFixed(0)} MB; generator CPU ${result.generatorCpuPercent.toFixed(0)}%`
     + (result.sendLag === null ? '' : `, send lag p99 ${fmt(result.sendLag.p99)} ms`));
   for (const sample of result.errorSamples) ctx.log(`[${meta.id}]   error: ${sample}`);
 }
