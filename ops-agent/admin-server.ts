@@ -1,22 +1,31 @@
-// The management API on <run>/admin.sock (mode 0660): liveness, readiness, Prometheus metrics
-// aggregated across workers, and a JSON status. Every question to a worker has a timeout, so a
-// hung worker makes an answer partial, never late.
+// The management API on <run>/admin.sock (mode 0660) and, when configured, on a TCP port for a
+// fleet manager (every request there needs `authorization: Bearer <token>`; the socket relies on
+// its file mode). Liveness, readiness, Prometheus metrics aggregated across workers, a JSON
+// status, and the hand-off routes. Every question to a worker has a timeout, so a hung worker
+// makes an answer partial, never late. Errors are `{errorCode, message}` with the catalog's status.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod } from 'node:fs/promises';
-import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { HearthConfig } from '../agent/config/load-config.js';
+import { OPS_ERROR_CATALOG, isOpsErrorCode, type OpsErrorCode } from './ops-errors.js';
 import type { OpsMetrics } from './ops-metrics.js';
 import { unlinkIfPresent } from './run-dir.js';
-import { buildStatusReport, componentProblems, type OpsAgentIdentity, type StatusReport } from './status-report.js';
+import { buildStatusReport, componentProblems, type OpsAgentIdentity, type StatusReport, type UpgradeStatus } from './status-report.js';
 import type { Supervisor } from './supervisor.js';
+import type { UpgradeManager } from './upgrade/upgrade-manager.js';
+import { registerUpgradeRoutes } from './upgrade/upgrade-routes.js';
 
 export interface AdminServerOptions {
-  readonly config: HearthConfig;
+  /** The configuration in force (a reload replaces it). */
+  readonly config: () => HearthConfig;
   readonly supervisor: Supervisor;
   readonly metrics: OpsMetrics;
   readonly logger: Logger;
   readonly identity: OpsAgentIdentity;
+  readonly manager: UpgradeManager;
+  readonly upgradeStatus: () => UpgradeStatus;
   /** Per-worker answer timeout for status and metrics requests. */
   readonly ipcTimeoutMs?: number;
 }
@@ -24,44 +33,59 @@ export interface AdminServerOptions {
 export class AdminServer {
   readonly #o: AdminServerOptions;
   readonly #log: Logger;
-  readonly #app: FastifyInstance;
+  readonly #unix: FastifyInstance;
+  readonly #tcp: FastifyInstance | undefined;
+  readonly #socket: string;
   readonly #ipcTimeoutMs: number;
   #listening = false;
+  #tcpAddress: string | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: AdminServerOptions) {
     this.#o = options;
     this.#log = options.logger.child({ component: 'admin' });
     this.#ipcTimeoutMs = options.ipcTimeoutMs ?? 2_000;
-    // Typed as fastify's logger so the instance is the plain FastifyInstance.
-    const loggerInstance: FastifyBaseLogger = this.#log;
-    this.#app = fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }) });
-    this.#routes();
+    const config = options.config();
+    this.#socket = config.adminSocket;
+    this.#unix = this.#build(undefined);
+    this.#tcp = config.adminTcp ? this.#build(config.adminTcp.tokenSha256) : undefined;
+  }
+
+  /** host:port of the TCP listener once it listens. */
+  get tcpAddress(): string | undefined {
+    return this.#tcpAddress;
   }
 
   async start(): Promise<void> {
-    const socket = this.#o.config.adminSocket;
-    await this.#app.listen({ path: socket });
+    await this.#unix.listen({ path: this.#socket });
     this.#listening = true;
-    await chmod(socket, 0o660);
-    this.#log.info({ socket }, 'admin API listening');
+    await chmod(this.#socket, 0o660);
+    this.#log.info({ socket: this.#socket }, 'admin API listening');
+    const tcp = this.#o.config().adminTcp;
+    if (this.#tcp && tcp) {
+      await this.#tcp.listen({ host: tcp.host, port: tcp.port });
+      const a = this.#tcp.server.address();
+      this.#tcpAddress = a !== null && typeof a === 'object' ? `${a.address}:${a.port}` : `${tcp.host}:${tcp.port}`;
+      this.#log.info({ address: this.#tcpAddress }, 'admin API listening on TCP (bearer token required)');
+    }
   }
 
   /** Graceful; removes admin.sock. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#listening) await this.#app.close();
-      await unlinkIfPresent(this.#o.config.adminSocket);
+      if (this.#listening) await this.#unix.close();
+      if (this.#tcp) await this.#tcp.close();
+      await unlinkIfPresent(this.#socket);
     })();
     return this.#closing;
   }
 
   /** The full status, as GET /v1/status returns it. */
   async report(): Promise<StatusReport> {
-    const { supervisor, config, identity } = this.#o;
+    const { supervisor, identity } = this.#o;
     const reports = await supervisor.collectStatus(this.#ipcTimeoutMs);
     const problems = [...supervisor.readinessProblems(), ...componentProblems(reports, supervisor.generation)];
-    return buildStatusReport(identity, config, reports, problems);
+    return buildStatusReport(identity, this.#o.config(), reports, problems, supervisor.generation, this.#o.upgradeStatus());
   }
 
   async metricsText(): Promise<{ contentType: string; body: string }> {
@@ -77,8 +101,36 @@ export class AdminServer {
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 
-  #routes(): void {
-    const app = this.#app;
+  #build(tokenSha256: string | undefined): FastifyInstance {
+    // Typed as fastify's logger so the instance is the plain FastifyInstance.
+    const loggerInstance: FastifyBaseLogger = this.#log;
+    const app = fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 });
+    if (tokenSha256 !== undefined) {
+      const expected = Buffer.from(tokenSha256, 'hex');
+      app.addHook('onRequest', async (req, reply) => {
+        const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+        const given = createHash('sha256').update(m?.[1] ?? '', 'utf8').digest();
+        // Digests have the same length, so the comparison time says nothing about the token.
+        if (!m || !timingSafeEqual(given, expected)) {
+          return sendError(reply, 'HEARTH_ERR_UNAUTHENTICATED', m ? 'invalid admin token' : 'missing bearer token');
+        }
+        return undefined;
+      });
+    }
+    app.setErrorHandler((err: FastifyError, _req, reply) => {
+      const code: OpsErrorCode = err.validation
+        ? 'HEARTH_ERR_INVALID_ARGUMENT'
+        : isOpsErrorCode(err.code)
+          ? err.code
+          : (err.statusCode ?? 500) < 500
+            ? 'HEARTH_ERR_INVALID_ARGUMENT'
+            : 'HEARTH_ERR_INTERNAL';
+      if (code === 'HEARTH_ERR_INTERNAL') this.#log.error({ err }, 'admin request failed');
+      const status = code === 'HEARTH_ERR_INVALID_ARGUMENT' && err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : undefined;
+      return sendError(reply, code, err.message, status);
+    });
+    app.setNotFoundHandler((req, reply) => sendError(reply, 'HEARTH_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`));
+
     app.get('/healthz', async () => ({ status: 'ok', pid: this.#o.identity.pid }));
 
     app.get('/readyz', async (_req, reply) => {
@@ -91,6 +143,16 @@ export class AdminServer {
       return reply.type(m.contentType).send(m.body);
     });
 
-    app.get('/v1/status', async () => this.report());
+    app.get('/v1/status', async () => ({ ...(await this.report()), adminTcp: this.#tcpAddress ?? null }));
+    registerUpgradeRoutes(app, this.#o.manager, this.#log);
+    return app;
   }
+}
+
+function sendError(reply: FastifyReply, code: OpsErrorCode, message: string, status?: number): FastifyReply {
+  return reply
+    .code(status ?? OPS_ERROR_CATALOG[code].http)
+    .header('hearth-error-code', code)
+    .type('application/json')
+    .send({ errorCode: code, message });
 }

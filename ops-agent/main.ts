@@ -5,10 +5,12 @@
 import { parseArgs } from 'node:util';
 import { readBuildInfo } from './build-info.js';
 import type { OpsAgent } from './ops-agent.js';
+import { handoffCommand } from './cli/handoff-commands.js';
 import { prepareStart, runStart } from './cli/start-command.js';
 import { statusCommand } from './cli/status-command.js';
 import { DEFAULT_CONFIG_FILE, USAGE, UsageError } from './cli/usage.js';
 import { validateCommand } from './cli/validate-command.js';
+import { versionsCommand } from './cli/versions-command.js';
 
 const env = process.env;
 
@@ -31,20 +33,32 @@ async function main(argv: string[]): Promise<number | 'running'> {
       if (values.help) return help();
       return start(typeof values.config === 'string' ? values.config : DEFAULT_CONFIG_FILE);
     }
-    case 'status': {
+    case 'status':
+    case 'versions': {
+      const { values } = parse(rest, { ...TARGET, json: { type: 'boolean' } });
+      if (values.help) return help();
+      const o = { ...target(values), json: values.json === true, env };
+      return command === 'status' ? statusCommand(o) : versionsCommand(o);
+    }
+    case 'upgrade': {
       const { values } = parse(rest, {
-        config: { type: 'string', short: 'c' },
-        'run-dir': { type: 'string' },
-        json: { type: 'boolean' },
+        ...TARGET,
+        artifact: { type: 'string', short: 'a' },
+        sha256: { type: 'string' },
+        signature: { type: 'string' },
       });
       if (values.help) return help();
-      if (values.config !== undefined && values['run-dir'] !== undefined) throw new UsageError('give --config or --run-dir, not both');
-      return statusCommand({
-        configFile: str(values.config),
-        runDir: str(values['run-dir']),
-        json: values.json === true,
-        env,
-      });
+      const artifact = str(values.artifact);
+      const sha256 = str(values.sha256);
+      if (artifact === undefined || sha256 === undefined) throw new UsageError('upgrade needs --artifact and --sha256');
+      if (!/^[0-9a-fA-F]{64}$/.test(sha256)) throw new UsageError('--sha256 must be 64 hex digits');
+      return handoffCommand({ kind: 'upgrade', ...target(values), artifact, sha256, signatureFile: str(values.signature), env, cwd: process.cwd() });
+    }
+    case 'rollback':
+    case 'reload': {
+      const { values } = parse(rest, TARGET);
+      if (values.help) return help();
+      return handoffCommand({ kind: command, ...target(values), env, cwd: process.cwd() });
     }
     case 'validate': {
       const { values } = parse(rest, { config: { type: 'string', short: 'c' } });
@@ -59,6 +73,14 @@ async function main(argv: string[]): Promise<number | 'running'> {
 }
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/** How a CLI command finds the running agent. */
+const TARGET: Options = { config: { type: 'string', short: 'c' }, 'run-dir': { type: 'string' } };
+
+function target(values: Record<string, string | boolean | undefined>): { configFile: string | undefined; runDir: string | undefined } {
+  if (values.config !== undefined && values['run-dir'] !== undefined) throw new UsageError('give --config or --run-dir, not both');
+  return { configFile: str(values.config), runDir: str(values['run-dir']) };
+}
 
 function parse(args: string[], options: Options): { values: Record<string, string | boolean | undefined> } {
   try {
@@ -120,8 +142,10 @@ function installSignals(agent: OpsAgent): void {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // No reload yet: a stray SIGHUP (closed terminal) must not kill the daemon.
-  process.on('SIGHUP', () => undefined);
+  // `systemctl reload` convention: re-read the configuration through a hand-off (as `hearth reload`).
+  process.on('SIGHUP', () => {
+    if (!signalled) agent.reload();
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -1,13 +1,19 @@
-// The daemon put together: run dir, admin API, worker supervision, in the order that makes a
-// crash at any step recoverable, and shut down in reverse (STYLE 3).
+// The daemon put together: run dir, persisted upgrade state, admin API, worker supervision, the
+// upgrade manager, in the order that makes a crash at any step recoverable, and shut down in
+// reverse (STYLE 3).
 import { unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { HearthConfig } from '../agent/config/load-config.js';
+import { loadConfig, type HearthConfig } from '../agent/config/load-config.js';
 import { AdminServer } from './admin-server.js';
 import type { BuildInfo } from './build-info.js';
 import { OpsMetrics } from './ops-metrics.js';
-import { applySocketOwners, prepareRunDir, probeSocket, socketPaths, unlinkIfPresent, type RunDirLock } from './run-dir.js';
-import { Supervisor } from './supervisor.js';
+import { applySocketOwners, prepareAppDirs, prepareRunDir, probeSocket, socketPaths, unlinkIfPresent, type RunDirLock } from './run-dir.js';
+import type { UpgradeStatus } from './status-report.js';
+import { Supervisor, type GenerationSpec } from './supervisor.js';
+import { recoverAtStart } from './upgrade/startup-recovery.js';
+import { UpgradeManager } from './upgrade/upgrade-manager.js';
+import { UpgradeStateFile, type BuildRef } from './upgrade/upgrade-state.js';
+import type { VersionStore } from './upgrade/version-store.js';
 
 export interface OpsAgentOptions {
   readonly config: HearthConfig;
@@ -16,18 +22,25 @@ export interface OpsAgentOptions {
   readonly pid: number;
   /** Extra environment for workers (HEARTH_CONFIG is added here). */
   readonly workerEnv: Readonly<Record<string, string>>;
+  /** Environment for `${VAR}` substitution when a reload re-reads the configuration. */
+  readonly configEnv: Readonly<Record<string, string | undefined>>;
+  /** Installs artifacts; absent → upgrades are refused (reload and rollback still work). */
+  readonly store?: (config: HearthConfig, logger: Logger) => VersionStore;
   readonly readyTimeoutMs?: number;
   /** How long a graceful shutdown waits for workers before killing them. */
   readonly shutdownTimeoutMs?: number;
 }
 
-export const GENERATION = 1;
-
 export class OpsAgent {
   readonly #o: OpsAgentOptions;
   readonly #log: Logger;
   readonly #supervisor: Supervisor;
+  readonly #state: UpgradeStateFile;
+  readonly #store: VersionStore | undefined;
+  readonly #manager: UpgradeManager;
   readonly #admin: AdminServer;
+  readonly #ownBuild: BuildRef;
+  #config: HearthConfig;
   #lock: RunDirLock | undefined;
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -36,23 +49,39 @@ export class OpsAgent {
   constructor(options: OpsAgentOptions) {
     this.#o = options;
     this.#log = options.logger;
+    this.#config = options.config;
+    this.#ownBuild = { version: options.build.version, exec: options.build.workerExec };
     const metrics = new OpsMetrics();
     this.#supervisor = new Supervisor({
-      exec: options.build.workerExec,
-      workers: options.config.workers,
-      generation: GENERATION,
-      version: options.build.version,
-      env: { ...options.workerEnv, HEARTH_CONFIG: options.config.source },
       logger: options.logger,
       metrics,
       ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
     });
+    this.#state = new UpgradeStateFile(options.config.stateDir, options.logger);
+    this.#store = options.store?.(options.config, options.logger);
+    this.#manager = new UpgradeManager({
+      supervisor: this.#supervisor,
+      store: this.#store,
+      state: this.#state,
+      config: () => this.#config,
+      specFor: (build, generation, config) => this.#spec(build, generation, config),
+      loadConfig: () => loadConfig(this.#config.source, { env: options.configEnv }),
+      prepareConfig: (next) => prepareAppDirs(next, next.apps.filter((a) => !this.#config.apps.some((c) => c.id === a.id)).map((a) => a.id), this.#log),
+      commitConfig: async (next) => {
+        this.#config = next;
+        this.#log.level = next.logLevel;
+        await applySocketOwners(next, this.#log);
+      },
+      logger: options.logger,
+    });
     this.#admin = new AdminServer({
-      config: options.config,
+      config: () => this.#config,
       supervisor: this.#supervisor,
       metrics,
       logger: options.logger,
-      identity: { pid: options.pid, version: options.build.version, generation: GENERATION, startedAt: Date.now() },
+      identity: { pid: options.pid, version: options.build.version, startedAt: Date.now() },
+      manager: this.#manager,
+      upgradeStatus: () => this.#upgradeStatus(),
     });
   }
 
@@ -65,14 +94,30 @@ export class OpsAgent {
     return this.#admin;
   }
 
-  /** Takes the run dir, serves admin.sock, forks the workers and waits until all are ready. */
+  get config(): HearthConfig {
+    return this.#config;
+  }
+
+  /** Reload, as SIGHUP asks for it: the result is logged. */
+  reload(): void {
+    try {
+      this.#manager.reload(() => undefined).then(
+        (r) => this.#log.info({ result: r.result, code: r.code, message: r.message }, 'reload finished'),
+        (err: unknown) => this.#log.error({ err }, 'reload failed'),
+      );
+    } catch (err) {
+      this.#log.warn({ err }, 'reload refused');
+    }
+  }
+
+  /** Takes the run dir, serves admin.sock, forks the active build's workers and waits until all are ready. */
   start(): Promise<void> {
     this.#starting ??= this.#start();
     return this.#starting;
   }
 
   async #start(): Promise<void> {
-    const { config } = this.#o;
+    const config = this.#config;
     this.#log.info(
       { config: config.source, runDir: config.runDir, stateDir: config.stateDir, workers: config.workers, apps: config.apps.map((a) => a.id) },
       'starting',
@@ -80,8 +125,13 @@ export class OpsAgent {
     this.#lock = await prepareRunDir(config, this.#log, this.#o.pid);
     try {
       if (this.closing) throw new Error('shutdown requested while starting');
+      const { build, generation, fallback } = await recoverAtStart(this.#state, this.#store, this.#ownBuild, this.#log);
       await this.#admin.start();
-      await this.#supervisor.start();
+      const gen = await this.#supervisor.launch(this.#spec(build, generation, config));
+      this.#supervisor.activate(gen);
+      this.#manager.started(gen.number);
+      await this.#state.update((s) => ({ ...s, active: { ...build, generation: gen.number } }));
+      if (fallback) this.#log.warn({ fallback }, 'started a fallback build');
       await applySocketOwners(config, this.#log);
     } catch (err) {
       await this.#supervisor.close(2_000);
@@ -90,14 +140,32 @@ export class OpsAgent {
       await this.#lock.release();
       throw err;
     }
-    this.#log.info({ adminSocket: config.adminSocket }, 'hearth is ready');
+    this.#log.info({ adminSocket: config.adminSocket, adminTcp: this.#admin.tcpAddress }, 'hearth is ready');
+  }
+
+  #spec(build: BuildRef, generation: number, config: HearthConfig): GenerationSpec {
+    return {
+      generation,
+      version: build.version,
+      exec: build.exec,
+      workers: config.workers,
+      env: { ...this.#o.workerEnv, HEARTH_CONFIG: config.source },
+    };
+  }
+
+  #upgradeStatus(): UpgradeStatus {
+    const s = this.#state.state;
+    return { active: s.active, previous: s.previous, inProgress: s.inProgress ?? null, lastResult: s.lastResult ?? null };
   }
 
   /** Graceful: drain workers (bounded), close the admin API, remove admin.sock and the pid file. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#log.info('shutting down');
+      const handoff = this.#manager.close();
       await this.#supervisor.close(this.#o.shutdownTimeoutMs ?? 10_000);
+      // A hand-off in progress fails once its workers are gone; let it record that first.
+      await handoff;
       // A start in progress fails once its workers are gone; let it undo its own steps first.
       await this.#starting?.catch(() => undefined);
       await this.#admin.close();
@@ -112,7 +180,7 @@ export class OpsAgent {
   destroy(): void {
     this.#destroyed = true;
     this.#supervisor.destroy();
-    const files = [this.#o.config.adminSocket, ...(this.#lock ? [this.#lock.pidFile] : [])];
+    const files = [this.#config.adminSocket, ...(this.#lock ? [this.#lock.pidFile] : [])];
     for (const f of files) {
       try {
         unlinkSync(f);
@@ -124,7 +192,7 @@ export class OpsAgent {
 
   /** The primary unlinks a socket when its last worker leaves; this catches anything left over. */
   async #removeStaleSockets(): Promise<void> {
-    for (const p of socketPaths(this.#o.config)) {
+    for (const p of socketPaths(this.#config)) {
       try {
         if ((await probeSocket(p)) === 'stale') await unlinkIfPresent(p);
       } catch (err) {

@@ -5,7 +5,7 @@ import { chmod, chown, lstat, mkdir, open, readFile, unlink } from 'node:fs/prom
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { HearthConfig } from '../agent/config/load-config.js';
+import type { AppConfig, HearthConfig } from '../agent/config/load-config.js';
 import { OpsError } from './ops-errors.js';
 
 export class RunDirError extends OpsError {
@@ -39,42 +39,61 @@ export async function prepareRunDir(config: HearthConfig, logger: Logger, pid: n
   await mkdirMode(config.runDir, 0o755, false);
   const lock = await acquirePidFile(path.join(config.runDir, 'hearth.pid'), pid, config, logger);
   try {
-    for (const p of socketPaths(config)) {
-      const probe = await probeSocket(p);
-      switch (probe) {
-        case 'absent':
-          break;
-        case 'stale':
-          await unlinkIfPresent(p);
-          logger.warn({ socket: p }, 'removed stale socket left by a previous run (nothing was listening on it)');
-          break;
-        case 'live':
-          throw new RunDirError(
-            'HEARTH_ERR_RUN_DIR_IN_USE',
-            `another Hearth is already running on ${config.runDir}: ${p} accepts connections. Stop it first (hearth status --run-dir ${config.runDir}).`,
-          );
-        case 'not-socket':
-          throw new RunDirError('HEARTH_ERR_RUN_DIR_INVALID', `${p} exists and is not a socket; remove it or choose another runDir`);
-        case 'unknown':
-          throw new RunDirError('HEARTH_ERR_RUN_DIR_INVALID', `cannot tell whether ${p} is in use (no permission to connect); remove it or choose another runDir`);
-      }
-    }
-
+    await clearStaleSockets(config, socketPaths(config), logger);
     await mkdirMode(path.join(config.runDir, 'apps'), 0o755, false);
-    for (const app of config.apps) {
-      await mkdirMode(app.socketDir, 0o750, true);
-      const o = owners.get(app.id);
-      if (o && (o.uid !== -1 || o.gid !== -1)) {
-        if (isRoot) await chown(app.socketDir, o.uid, o.gid);
-        else logger.warn({ app: app.id }, 'apps[].socket owner/group ignored: not running as root');
-      }
-    }
+    await makeAppDirs(config.apps, owners, isRoot, logger);
     await mkdirMode(config.stateDir, 0o700, false);
   } catch (err) {
     await lock.release();
     throw err;
   }
   return lock;
+}
+
+/**
+ * For apps a reload adds while Hearth runs: their socket dirs (mode, owner) and no stale socket
+ * in the way, exactly as a start prepares them.
+ */
+export async function prepareAppDirs(config: HearthConfig, appIds: readonly string[], logger: Logger): Promise<void> {
+  const apps = config.apps.filter((a) => appIds.includes(a.id));
+  if (apps.length === 0) return;
+  await clearStaleSockets(config, apps.flatMap((a) => [a.grpcSocket, a.httpSocket, a.wireSocket]), logger);
+  await mkdirMode(path.join(config.runDir, 'apps'), 0o755, false);
+  await makeAppDirs(apps, await resolveOwners(config), process.getuid?.() === 0, logger);
+}
+
+async function makeAppDirs(apps: readonly AppConfig[], owners: Map<string, Owner>, isRoot: boolean, logger: Logger): Promise<void> {
+  for (const app of apps) {
+    await mkdirMode(app.socketDir, 0o750, true);
+    const o = owners.get(app.id);
+    if (o && (o.uid !== -1 || o.gid !== -1)) {
+      if (isRoot) await chown(app.socketDir, o.uid, o.gid);
+      else logger.warn({ app: app.id }, 'apps[].socket owner/group ignored: not running as root');
+    }
+  }
+}
+
+async function clearStaleSockets(config: HearthConfig, paths: readonly string[], logger: Logger): Promise<void> {
+  for (const p of paths) {
+    const probe = await probeSocket(p);
+    switch (probe) {
+      case 'absent':
+        break;
+      case 'stale':
+        await unlinkIfPresent(p);
+        logger.warn({ socket: p }, 'removed stale socket left by a previous run (nothing was listening on it)');
+        break;
+      case 'live':
+        throw new RunDirError(
+          'HEARTH_ERR_RUN_DIR_IN_USE',
+          `another Hearth is already running on ${config.runDir}: ${p} accepts connections. Stop it first (hearth status --run-dir ${config.runDir}).`,
+        );
+      case 'not-socket':
+        throw new RunDirError('HEARTH_ERR_RUN_DIR_INVALID', `${p} exists and is not a socket; remove it or choose another runDir`);
+      case 'unknown':
+        throw new RunDirError('HEARTH_ERR_RUN_DIR_INVALID', `cannot tell whether ${p} is in use (no permission to connect); remove it or choose another runDir`);
+    }
+  }
 }
 
 /** After the workers have bound the sockets (as this user), hands them to the app's owner/group. */

@@ -1,22 +1,23 @@
-// What `GET /v1/status` returns and `hearth status` prints: the ops-agent, its workers, each
-// app's connections summed across workers, and component health as every worker sees it.
+// What `GET /v1/status` returns and `hearth status` prints: the ops-agent, the active build and
+// generation, its workers (of every generation alive, during a hand-off both), each app's
+// connections summed across workers, component health as every worker sees it, and the hand-off
+// in progress and the last one's result.
 import type { HearthConfig } from '../agent/config/load-config.js';
-import type { WorkerReport } from './supervisor.js';
-import type { WorkerState } from './worker-handle.js';
+import type { WorkerInfo, WorkerReport } from './supervisor.js';
+import type { ActiveBuild, BuildRef, HandoffResult, InProgress } from './upgrade/upgrade-state.js';
 
-export interface StatusWorker {
-  readonly id: number;
-  readonly slot: number;
-  readonly pid: number;
-  readonly generation: number;
-  readonly version: string;
-  readonly state: WorkerState;
-  readonly uptimeMs: number;
+export interface StatusWorker extends WorkerInfo {
   /** null when the worker did not answer (see `error`). */
   readonly rssBytes: number | null;
   readonly heapUsedBytes: number | null;
-  readonly restarts: number;
   readonly error?: string;
+}
+
+export interface UpgradeStatus {
+  readonly active: ActiveBuild | null;
+  readonly previous: BuildRef | null;
+  readonly inProgress: InProgress | null;
+  readonly lastResult: HandoffResult | null;
 }
 
 export interface StatusApp {
@@ -37,8 +38,12 @@ export interface StatusComponent {
 
 export interface StatusReport {
   readonly pid: number;
+  /** The ops-agent's own build. */
   readonly version: string;
+  /** The active generation (the one readiness refers to). */
   readonly generation: number;
+  /** The build the active generation runs. */
+  readonly activeVersion: string;
   readonly uptimeMs: number;
   readonly configFile: string;
   readonly runDir: string;
@@ -49,12 +54,14 @@ export interface StatusReport {
   readonly workers: readonly StatusWorker[];
   readonly apps: readonly StatusApp[];
   readonly components: readonly StatusComponent[];
+  readonly upgrade: UpgradeStatus;
+  /** host:port of the admin TCP listener (added by the admin API), null when off. */
+  readonly adminTcp?: string | null;
 }
 
 export interface OpsAgentIdentity {
   readonly pid: number;
   readonly version: string;
-  readonly generation: number;
   readonly startedAt: number;
 }
 
@@ -79,6 +86,8 @@ export function buildStatusReport(
   config: HearthConfig,
   reports: readonly WorkerReport[],
   problems: readonly string[],
+  generation: number,
+  upgrade: UpgradeStatus,
 ): StatusReport {
   const workers: StatusWorker[] = reports.map((r) => ({
     ...r.info,
@@ -121,7 +130,8 @@ export function buildStatusReport(
   return {
     pid: me.pid,
     version: me.version,
-    generation: me.generation,
+    generation,
+    activeVersion: upgrade.active?.version ?? me.version,
     uptimeMs: Date.now() - me.startedAt,
     configFile: config.source,
     runDir: config.runDir,
@@ -132,5 +142,6 @@ export function buildStatusReport(
     workers,
     apps,
     components,
+    upgrade,
   };
 }

@@ -1,30 +1,28 @@
 // The cluster primary's worker supervision. With SCHED_NONE the primary binds each listener once
 // and every worker accepts on a duplicate of the same fd, so a crashed worker never closes a
-// socket: the others keep accepting while it is forked again with exponential backoff.
+// socket: the others keep accepting while it is forked again with exponential backoff. Workers
+// come in generations (one build each): a hand-off starts the next generation while the active
+// one still serves, makes it active, then retires the old one — the listeners stay bound
+// throughout because a listener closes only when the last worker using it has left.
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { MetricJson, WorkerStatus } from '../upgrade/handoff-protocol.js';
 import type { OpsMetrics } from './ops-metrics.js';
-import { WorkerHandle, WorkerStartError, type WorkerState } from './worker-handle.js';
-import { OpsError, type OpsErrorCode } from './ops-errors.js';
+import type { WorkerState } from './worker-handle.js';
+import {
+  DEFAULT_BACKOFF,
+  WorkerGeneration,
+  type BackoffOptions,
+  type GenerationSpec,
+  type RetireReport,
+} from './upgrade/worker-generation.js';
 
-export interface BackoffOptions {
-  readonly initialMs: number;
-  readonly maxMs: number;
-  /** A worker that stayed ready this long resets its slot's backoff. */
-  readonly stableMs: number;
-}
+export type { BackoffOptions, GenerationSpec, RetireReport };
 
 export interface SupervisorOptions {
-  /** dist/agent/main.js of the build to run. */
-  readonly exec: string;
-  readonly workers: number;
-  readonly generation: number;
-  readonly version: string;
-  /** Merged over the primary's environment for every fork. */
-  readonly env: Readonly<Record<string, string>>;
   readonly logger: Logger;
   readonly metrics: OpsMetrics;
+  /** Ready deadline of the first generation and of restarted workers. */
   readonly readyTimeoutMs?: number;
   readonly backoff?: Partial<BackoffOptions>;
 }
@@ -47,31 +45,25 @@ export interface WorkerReport {
   readonly error?: string;
 }
 
-interface Slot {
-  readonly index: number;
-  worker: WorkerHandle | undefined;
-  restarts: number;
-  delayMs: number;
-  timer: NodeJS.Timeout | undefined;
-}
+/** A worker of a generation that crashed while it was supposed to serve. */
+export type CrashListener = (gen: WorkerGeneration) => void;
 
-export class StartError extends OpsError {
-  constructor(code: OpsErrorCode, message: string, details?: Record<string, unknown>) {
-    super(code, message, details);
-    this.name = 'StartError';
-  }
+export interface LaunchOptions {
+  readonly readyTimeoutMs?: number;
+  /** How long a generation that failed gets to drain the workers that did become ready. */
+  readonly drainMs?: number;
+  /** Called once every worker is forked (before any is ready). */
+  readonly onForked?: (pids: number[]) => void;
 }
-
-const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 30_000, stableMs: 60_000 };
 
 export class Supervisor {
   readonly #o: SupervisorOptions;
   readonly #log: Logger;
   readonly #backoff: BackoffOptions;
   readonly #readyTimeoutMs: number;
-  readonly #slots: Slot[];
-  readonly #all = new Set<WorkerHandle>();
-  #started = false;
+  readonly #live = new Set<WorkerGeneration>();
+  readonly #crashListeners = new Set<CrashListener>();
+  #active: WorkerGeneration | undefined;
   #stopping = false;
   #closing: Promise<void> | undefined;
 
@@ -80,160 +72,118 @@ export class Supervisor {
     this.#log = options.logger.child({ component: 'supervisor' });
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
-    this.#slots = Array.from({ length: options.workers }, (_, i) => ({
-      index: i + 1,
-      worker: undefined,
-      restarts: 0,
-      delayMs: 0,
-      timer: undefined,
-    }));
     // Must be set before the first fork: the policy is frozen by setupPrimary(). SCHED_NONE makes
     // the primary bind and hand the same fd to every worker (DESIGN.md "Processes").
     cluster.schedulingPolicy = cluster.SCHED_NONE;
-    cluster.setupPrimary({ exec: options.exec, args: [], silent: false });
+  }
+
+  /** The generation serving (the one readiness and the status refer to). */
+  get active(): WorkerGeneration | undefined {
+    return this.#active;
   }
 
   get generation(): number {
-    return this.#o.generation;
+    return this.#active?.number ?? 0;
   }
 
-  /** Forks every worker and resolves once all are ready; otherwise kills them and throws StartError. */
-  async start(): Promise<void> {
-    if (this.#stopping) throw new StartError('HEARTH_ERR_DRAINING', 'shutdown requested while starting');
-    if (this.#started) throw new Error('Supervisor.start() called twice');
-    const handles = this.#slots.map((slot) => this.#fork(slot));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new StartError('HEARTH_ERR_TIMEOUT', `workers were not ready within ${this.#readyTimeoutMs} ms`)),
-        this.#readyTimeoutMs,
-      );
-    });
-    try {
-      await Promise.race([
-        Promise.all(
-          handles.map((h) =>
-            h.ready.catch((err: unknown) => {
-              const code = err instanceof WorkerStartError ? err.code : 'HEARTH_ERR_INTERNAL';
-              const verb = code === 'HEARTH_ERR_WORKER_START_FAILED' ? 'failed to start: ' : '';
-              throw new StartError(code, `worker ${h.slot} (pid ${h.pid}) ${verb}${(err as Error).message}`, err instanceof WorkerStartError ? err.details : undefined);
-            }),
-          ),
-        ),
-        timeout,
-      ]);
-    } catch (err) {
-      this.#stopping = true;
-      await this.#killAll(5_000);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (this.#stopping) throw new StartError('HEARTH_ERR_DRAINING', 'shutdown requested while starting');
-    this.#started = true;
-    this.#log.info({ workers: handles.map((h) => h.pid) }, 'all workers ready');
+  get stopping(): boolean {
+    return this.#stopping;
   }
 
-  #fork(slot: Slot): WorkerHandle {
-    const env = {
-      ...this.#o.env,
-      HEARTH_GENERATION: String(this.#o.generation),
-      HEARTH_VERSION: this.#o.version,
-    };
-    const worker = cluster.fork(env);
-    const handle = new WorkerHandle(worker, slot.index, this.#o.generation, this.#o.version, this.#log);
-    slot.worker = handle;
-    this.#all.add(handle);
-    this.#updateGauge();
-    this.#log.info({ slot: slot.index, pid: handle.pid, workerId: worker.id, restarts: slot.restarts }, 'worker forked');
+  onCrash(listener: CrashListener): () => void {
+    this.#crashListeners.add(listener);
+    return () => this.#crashListeners.delete(listener);
+  }
 
-    // A restarted worker that never becomes ready is killed, and its slot backs off further.
-    const readyTimer = setTimeout(() => {
-      if (handle.state === 'starting' && this.#started && !this.#stopping) {
-        this.#log.error({ slot: slot.index, pid: handle.pid, timeoutMs: this.#readyTimeoutMs }, 'worker not ready in time; killing it');
-        handle.kill('SIGKILL');
-      }
-    }, this.#readyTimeoutMs);
-    handle.ready.then(
-      () => {
-        clearTimeout(readyTimer);
-        this.#updateGauge();
+  /**
+   * Forks a generation next to whatever serves and resolves once all its workers are ready. On
+   * any failure it is stopped (ready workers drained within drainMs, the rest killed) before the
+   * error is thrown, so the active generation is left exactly as it was.
+   */
+  async launch(spec: GenerationSpec, options: LaunchOptions = {}): Promise<WorkerGeneration> {
+    if (this.#stopping) throw new Error('the supervisor is shutting down');
+    const gen = new WorkerGeneration(spec, {
+      logger: this.#log,
+      backoff: this.#backoff,
+      readyTimeoutMs: this.#readyTimeoutMs,
+      onChange: () => this.#updateGauge(),
+      onCrash: (g) => {
+        for (const l of this.#crashListeners) l(g);
       },
-      () => clearTimeout(readyTimer),
-    );
-    void handle.exited.then((exit) => {
-      clearTimeout(readyTimer);
-      this.#all.delete(handle);
-      this.#onExit(slot, handle, exit.code, exit.signal);
+      onRestart: (slot) => this.#o.metrics.workerRestarts.inc({ slot: String(slot) }),
+      onExit: (expected) => this.#o.metrics.workerExits.inc({ expected: String(expected) }),
     });
-    return handle;
+    this.#live.add(gen);
+    try {
+      await gen.start(options.readyTimeoutMs ?? this.#readyTimeoutMs, options.onForked);
+      if (this.#stopping) throw new Error('the supervisor is shutting down');
+    } catch (err) {
+      this.#log.warn({ generation: spec.generation, err }, 'generation failed to start; stopping it');
+      await gen.retire(options.drainMs ?? 5_000);
+      this.#live.delete(gen);
+      this.#updateGauge();
+      throw err;
+    }
+    return gen;
   }
 
-  #onExit(slot: Slot, handle: WorkerHandle, code: number | null, signal: string | null): void {
-    const uptimeMs = Date.now() - handle.forkedAt;
-    const expected = this.#stopping;
-    this.#o.metrics.workerExits.inc({ expected: String(expected) });
-    this.#updateGauge();
-    const fields = { slot: slot.index, pid: handle.pid, workerId: handle.worker.id, code, signal, uptimeMs };
-    if (expected) {
-      this.#log.info(fields, 'worker exited');
-    } else {
-      this.#log.error(fields, 'worker exited unexpectedly');
-    }
-    if (slot.worker === handle) slot.worker = undefined;
-    if (!this.#started || this.#stopping) return;
+  /** Makes `gen` the serving generation; returns the one it replaces. */
+  activate(gen: WorkerGeneration): WorkerGeneration | undefined {
+    const previous = this.#active;
+    this.#active = gen;
+    this.#log.info({ generation: gen.number, version: gen.version, replaces: previous?.number }, 'generation active');
+    return previous;
+  }
 
-    const stable = handle.readyAt !== undefined && Date.now() - handle.readyAt >= this.#backoff.stableMs;
-    slot.delayMs =
-      stable || slot.delayMs === 0 ? this.#backoff.initialMs : Math.min(slot.delayMs * 2, this.#backoff.maxMs);
-    slot.restarts += 1;
-    this.#o.metrics.workerRestarts.inc({ slot: String(slot.index) });
-    this.#log.warn({ slot: slot.index, delayMs: slot.delayMs, restarts: slot.restarts }, 'restarting worker');
-    slot.timer = setTimeout(() => {
-      slot.timer = undefined;
-      if (!this.#stopping) this.#fork(slot);
-    }, slot.delayMs);
+  /** Drains a generation within deadlineMs, then kills what is left; resolves when all exited. */
+  async retire(gen: WorkerGeneration, deadlineMs: number): Promise<RetireReport> {
+    const report = await gen.retire(deadlineMs);
+    this.#live.delete(gen);
+    if (this.#active === gen) this.#active = undefined;
+    this.#updateGauge();
+    this.#log.info({ generation: gen.number, ...report }, 'generation retired');
+    return report;
   }
 
   #updateGauge(): void {
     const g = this.#o.metrics.workers;
     g.reset();
-    for (const h of this.#all) g.inc({ state: h.state, generation: String(h.generation) });
+    for (const gen of this.#live) for (const h of gen.handles()) g.inc({ state: h.state, generation: String(h.generation) });
   }
 
-  /** Every live worker process, in slot order. */
+  /** Every live worker process of every generation, oldest generation first, in slot order. */
   workers(): WorkerInfo[] {
-    return [...this.#all]
-      .sort((a, b) => a.slot - b.slot || a.forkedAt - b.forkedAt)
-      .map((h) => ({
-        id: h.worker.id,
-        slot: h.slot,
-        pid: h.pid,
-        generation: h.generation,
-        version: h.version,
-        state: h.state,
-        uptimeMs: Date.now() - h.forkedAt,
-        restarts: this.#slots[h.slot - 1]?.restarts ?? 0,
-      }));
+    return [...this.#live]
+      .sort((a, b) => a.number - b.number)
+      .flatMap((gen) =>
+        gen.handles().map((h) => ({
+          id: h.worker.id,
+          slot: h.slot,
+          pid: h.pid,
+          generation: h.generation,
+          version: h.version,
+          state: h.state,
+          uptimeMs: Date.now() - h.forkedAt,
+          restarts: gen.restartsOf(h.slot),
+        })),
+      );
   }
 
   /** Why the active generation is not fully up (empty when it is); component health is checked by the caller. */
   readinessProblems(): string[] {
     if (this.#stopping) return ['shutting down'];
-    if (!this.#started) return ['starting'];
-    const problems: string[] = [];
-    for (const slot of this.#slots) {
-      const w = slot.worker;
-      if (!w) problems.push(`worker slot ${slot.index}: no worker (restarting, attempt ${slot.restarts})`);
-      else if (w.state !== 'ready') problems.push(`worker slot ${slot.index} (pid ${w.pid}): ${w.state}`);
-    }
-    return problems;
+    if (!this.#active) return ['starting'];
+    return this.#active.readinessProblems();
+  }
+
+  #handles(): Map<number, ReturnType<WorkerGeneration['handles']>[number]> {
+    return new Map([...this.#live].flatMap((g) => g.handles()).map((h) => [h.pid, h]));
   }
 
   /** Asks every live worker for its status; a worker that does not answer in time is reported, not waited for. */
   async collectStatus(timeoutMs: number): Promise<WorkerReport[]> {
     const infos = this.workers();
-    const byPid = new Map([...this.#all].map((h) => [h.pid, h]));
+    const byPid = this.#handles();
     return Promise.all(
       infos.map(async (info): Promise<WorkerReport> => {
         const h = byPid.get(info.pid);
@@ -250,7 +200,7 @@ export class Supervisor {
 
   /** prom-client JSON from every ready worker that answers in time. */
   async collectMetrics(timeoutMs: number): Promise<MetricJson[][]> {
-    const ready = [...this.#all].filter((h) => h.state === 'ready');
+    const ready = [...this.#handles().values()].filter((h) => h.state === 'ready');
     const results = await Promise.allSettled(ready.map((h) => h.metrics(timeoutMs)));
     const out: MetricJson[][] = [];
     for (const [i, r] of results.entries()) {
@@ -265,60 +215,20 @@ export class Supervisor {
   }
 
   /**
-   * Graceful: no more restarts, `drain` to every worker, wait up to deadlineMs for them to exit,
-   * then SIGKILL stragglers. Idempotent.
+   * Graceful: no more restarts, every generation drained within deadlineMs, stragglers SIGKILLed.
+   * Idempotent.
    */
   close(deadlineMs = 10_000): Promise<void> {
-    this.#closing ??= this.#drainAll(deadlineMs);
+    this.#closing ??= (async () => {
+      this.#stopping = true;
+      await Promise.all([...this.#live].map((g) => this.retire(g, deadlineMs)));
+    })();
     return this.#closing;
   }
 
-  async #drainAll(deadlineMs: number): Promise<void> {
-    this.#stopping = true;
-    this.#cancelRestarts();
-    const live = [...this.#all];
-    if (live.length === 0) return;
-    // Workers get most of the budget, so they exit on their own before we kill them.
-    const workerDeadline = Math.max(0, Math.floor(deadlineMs * 0.8));
-    this.#log.info({ workers: live.map((h) => h.pid), deadlineMs: workerDeadline }, 'draining workers');
-    for (const h of live) h.drain(workerDeadline);
-    this.#updateGauge();
-    const allExited = await exitWithin(live, deadlineMs);
-    if (!allExited) {
-      const stragglers = live.filter((h) => h.alive);
-      this.#log.warn({ workers: stragglers.map((h) => h.pid) }, 'workers did not exit in time; killing them');
-      await this.#killAll(5_000);
-    }
-  }
-
-  /** Forced: SIGKILL every worker now. */
+  /** Forced: SIGKILL every worker of every generation now. */
   destroy(): void {
     this.#stopping = true;
-    this.#cancelRestarts();
-    for (const h of this.#all) h.kill('SIGKILL');
-  }
-
-  async #killAll(waitMs: number): Promise<void> {
-    this.destroy();
-    await exitWithin([...this.#all], waitMs);
-  }
-
-  #cancelRestarts(): void {
-    for (const slot of this.#slots) {
-      if (slot.timer) clearTimeout(slot.timer);
-      slot.timer = undefined;
-    }
-  }
-}
-
-async function exitWithin(handles: readonly WorkerHandle[], ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([Promise.all(handles.map((h) => h.exited)).then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
+    for (const g of this.#live) g.destroy();
   }
 }

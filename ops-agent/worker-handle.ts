@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import {
+  HANDOFF_PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
   isHandoffEnvelope,
   parseWorkerMessage,
   primaryMessages,
@@ -23,7 +25,11 @@ export interface WorkerExit {
 
 /** A worker that never became ready; `details.workerCode` keeps the worker's own code. */
 export class WorkerStartError extends OpsError {
-  constructor(code: 'HEARTH_ERR_WORKER_EXITED' | 'HEARTH_ERR_WORKER_START_FAILED', message: string, workerCode?: string) {
+  constructor(
+    code: 'HEARTH_ERR_WORKER_EXITED' | 'HEARTH_ERR_WORKER_START_FAILED' | 'HEARTH_ERR_PROTOCOL_MISMATCH',
+    message: string,
+    workerCode?: string,
+  ) {
     super(code, message, workerCode === undefined ? undefined : { workerCode });
     this.name = 'WorkerStartError';
   }
@@ -47,6 +53,7 @@ export class WorkerHandle {
   #version: string;
   #protocol: number | undefined;
   #exit: WorkerExit | undefined;
+  #drained = false;
   readonly #log: Logger;
   readonly #pending = new Map<string, Pending>();
   /** Resolves on `ready`; rejects on `failed` or an exit before ready. */
@@ -117,17 +124,39 @@ export class WorkerHandle {
     return this.#state !== 'exited';
   }
 
+  /** The worker said `drained` before exiting (a graceful drain, not a kill). */
+  get drained(): boolean {
+    return this.#drained;
+  }
+
   #onMessage(raw: unknown): void {
     if (!isHandoffEnvelope(raw)) return;
     const parsed = parseWorkerMessage(raw);
     if (!parsed.ok) {
       this.#log.warn({ reason: parsed.reason }, 'ignoring invalid message from worker');
+      // A build that announces itself in a protocol we cannot read will never be understood:
+      // fail its start now instead of waiting out the ready deadline.
+      if (raw.type === 'ready' && this.#state === 'starting') {
+        this.#rejectReady(
+          new WorkerStartError('HEARTH_ERR_PROTOCOL_MISMATCH', `reported ready in hand-off protocol ${JSON.stringify(raw.hearth)}; this ops-agent reads ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`),
+        );
+      }
       return;
     }
     const m = parsed.message;
     switch (m.type) {
       case 'ready':
         if (this.#state !== 'starting') return;
+        if (!SUPPORTED_PROTOCOL_VERSIONS.includes(m.protocol)) {
+          this.#log.error({ version: m.version, protocol: m.protocol }, 'worker speaks another hand-off protocol');
+          this.#rejectReady(
+            new WorkerStartError(
+              'HEARTH_ERR_PROTOCOL_MISMATCH',
+              `build ${m.version} speaks hand-off protocol ${m.protocol}; this ops-agent speaks ${HANDOFF_PROTOCOL_VERSION}`,
+            ),
+          );
+          return;
+        }
         this.#state = 'ready';
         this.#readyAt = Date.now();
         this.#version = m.version;
@@ -149,6 +178,7 @@ export class WorkerHandle {
         this.#settle(m.requestId, m.type, m.metrics);
         return;
       case 'drained':
+        this.#drained = true;
         this.#log.info('worker drained');
         return;
     }

@@ -41,6 +41,7 @@ export async function prepareStart(ctx: StartContext): Promise<PreparedStart> {
     build,
     pid: ctx.pid,
     workerEnv,
+    configEnv: ctx.env,
     ...(readyTimeoutMs !== undefined ? { readyTimeoutMs } : {}),
   });
   return { ok: true, agent, config, logger, version: build.version };

@@ -1,12 +1,9 @@
 // `hearth status`: asks a running ops-agent (GET /v1/status on admin.sock) and prints a table,
 // or the JSON with --json. Exit 1 when no agent answers.
-import { access } from 'node:fs/promises';
-import path from 'node:path';
-import { loadConfig } from '../../agent/config/load-config.js';
 import { adminGet } from '../admin-client.js';
 import type { StatusReport } from '../status-report.js';
-import { printConfigError } from './config-errors.js';
-import { DEFAULT_CONFIG_FILE } from './usage.js';
+import type { HandoffResult } from '../upgrade/upgrade-state.js';
+import { notRunning, resolveAdminSocket } from './admin-target.js';
 
 export interface StatusOptions {
   readonly configFile?: string | undefined;
@@ -15,33 +12,15 @@ export interface StatusOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-const DEFAULT_RUN_DIR = '/run/hearth';
-
 export async function statusCommand(o: StatusOptions): Promise<number> {
-  let adminSocket: string;
-  if (o.runDir !== undefined) {
-    adminSocket = path.join(path.resolve(o.runDir), 'admin.sock');
-  } else {
-    const file = o.configFile ?? ((await exists(DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
-    if (file === undefined) {
-      adminSocket = path.join(DEFAULT_RUN_DIR, 'admin.sock');
-    } else {
-      try {
-        adminSocket = (await loadConfig(file, { env: o.env })).adminSocket;
-      } catch (err) {
-        return printConfigError(err);
-      }
-    }
-  }
-
+  const target = await resolveAdminSocket(o);
+  if (!target.ok) return target.code;
+  const adminSocket = target.socket;
   let res;
   try {
     res = await adminGet(adminSocket, '/v1/status');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' || code === 'ECONNREFUSED' ? 'no agent is listening' : (err as Error).message;
-    console.error(`hearth: not running (${adminSocket}: ${why})`);
-    return 1;
+    return notRunning(adminSocket, err);
   }
   if (res.status !== 200) {
     console.error(`hearth: ${adminSocket} answered ${res.status}: ${res.body}`);
@@ -59,6 +38,10 @@ export function formatStatus(s: StatusReport): string {
   const out: string[] = [];
   out.push(`Hearth ${s.version}  pid ${s.pid}  generation ${s.generation}  up ${duration(s.uptimeMs)}  ${s.ready ? 'READY' : 'NOT READY'}`);
   out.push(`config   ${s.configFile}`, `run dir  ${s.runDir}`, `state    ${s.stateDir}`);
+  const u = s.upgrade;
+  out.push(`active   ${s.activeVersion} (generation ${s.generation}${u.active?.dir ? `, ${u.active.dir}` : ", the ops-agent's own build"})  previous ${u.previous?.version ?? 'none'}`);
+  if (u.inProgress) out.push(`IN PROGRESS  ${u.inProgress.kind} to ${u.inProgress.toVersion}: ${u.inProgress.phase} (since ${u.inProgress.startedAt})`);
+  if (u.lastResult) out.push(...formatResult(u.lastResult));
   if (!s.ready) for (const p of s.problems) out.push(`  ! ${p}`);
 
   out.push('', 'Workers');
@@ -92,6 +75,15 @@ export function formatStatus(s: StatusReport): string {
   return out.join('\n');
 }
 
+function formatResult(r: HandoffResult): string[] {
+  const head = `last     ${r.kind} ${r.from} → ${r.to}: ${r.result === 'ok' ? 'OK' : `FAILED [${r.code ?? '?'}]`} at ${r.finishedAt}`;
+  const lines = [head];
+  if (r.reason) lines.push(`         reason: ${r.reason}`);
+  const phases = Object.entries(r.phases).map(([p, ms]) => `${p} ${ms} ms`);
+  if (phases.length > 0) lines.push(`         phases: ${phases.join(', ')}${r.handoffMs !== undefined ? `; hand-off ${r.handoffMs} ms` : ''}`);
+  return lines;
+}
+
 function table(head: string[], rows: string[][]): string[] {
   if (rows.length === 0) return ['  (none)'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -112,13 +104,4 @@ function duration(ms: number): string {
 function bytes(n: number): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`;
   return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
