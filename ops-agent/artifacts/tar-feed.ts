@@ -1,0 +1,96 @@
+// Feeds a gzipped tar file into a node-tar Parser or Unpack, the way both passes of
+// artifact-unpack.ts need it: our own gunzip with a cap on decompressed bytes, a stop on the first
+// violation, and node-tar and zlib failures turned into coded errors.
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { OpsError } from '../ops-errors.js';
+import { unsafe, type EntryLimits } from './tar-entry-rules.js';
+
+export interface TarSink {
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+}
+
+/** Longest wait for the extractor's pending writes after a failure, before the temp dir is removed. */
+const SETTLE_MS = 5000;
+
+/**
+ * Gunzips `file` into a node-tar parser. Decompressed bytes are capped (declared sizes plus
+ * generous header overhead), so a gzip bomb cannot keep us busy. A violation stops pass 1 at
+ * once; pass 2 (`drainOnViolation`) keeps feeding (its filter now skips everything) so the
+ * extractor finishes its pending writes before the caller removes the temp dir.
+ */
+export async function feed(
+  file: string,
+  sink: TarSink,
+  limits: EntryLimits,
+  stopped: () => OpsError | undefined,
+  tarCode: 'HEARTH_ERR_ARTIFACT_INVALID' | 'HEARTH_ERR_ARTIFACT_UNSAFE',
+  drainOnViolation: boolean,
+  signal?: AbortSignal,
+): Promise<void> {
+  const cap = limits.maxUnpackedBytes + limits.maxEntries * 4096 + 1024 * 1024;
+  let sinkError: Error | undefined;
+  let settled = false;
+  const finished = new Promise<void>((resolve, reject) => {
+    sink.on('close', () => {
+      settled = true;
+      resolve();
+    });
+    sink.on('error', (err) => {
+      settled = true;
+      sinkError ??= err as Error;
+      reject(sinkError);
+    });
+  });
+  finished.catch(() => undefined);
+  let ended = false;
+  const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
+    let bytes = 0;
+    for await (const chunk of source) {
+      bytes += chunk.length;
+      if (bytes > cap) throw unsafe(`the archive decompresses to more than ${cap} bytes`);
+      const flowing = sink.write(chunk);
+      if (sinkError !== undefined) throw sinkError;
+      const violation = stopped();
+      if (violation !== undefined && !drainOnViolation) throw violation;
+      if (!flowing) await Promise.race([new Promise<void>((resolve) => sink.once('drain', () => resolve())), finished]);
+    }
+    ended = true;
+    sink.end();
+    await finished;
+    const violation = stopped();
+    if (violation !== undefined) throw violation;
+  };
+  try {
+    if (signal) await pipeline(createReadStream(file), createGunzip(), consume, { signal });
+    else await pipeline(createReadStream(file), createGunzip(), consume);
+  } catch (err) {
+    if (!ended) {
+      try {
+        sink.end();
+      } catch {
+        // already failed; only the settle wait matters
+      }
+    }
+    if (!settled) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([finished.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
+      clearTimeout(timer);
+    }
+    throw feedError(err, tarCode, signal);
+  }
+}
+
+function feedError(err: unknown, tarCode: 'HEARTH_ERR_ARTIFACT_INVALID' | 'HEARTH_ERR_ARTIFACT_UNSAFE', signal: AbortSignal | undefined): unknown {
+  if (err instanceof OpsError || signal?.aborted === true) return err;
+  const e = err as NodeJS.ErrnoException & { tarCode?: string };
+  if (e.code?.startsWith('Z_') === true) return new OpsError('HEARTH_ERR_ARTIFACT_INVALID', `the artifact is not a valid gzip file: ${e.message}`);
+  if (typeof e.tarCode === 'string' || e.code?.startsWith('TAR_') === true) {
+    return new OpsError(tarCode, `the artifact is not a valid tar archive or was refused by the extractor: ${e.message}`);
+  }
+  return err;
+}
