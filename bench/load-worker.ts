@@ -17,7 +17,8 @@ const released = new Promise<void>((resolve) => {
 });
 
 function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
+  // The callback keeps a parent that already left (EPIPE) from becoming an uncaught error.
+  if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
 }
 
 async function runJob(job: LoadJob): Promise<void> {

@@ -23,6 +23,7 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
   const failures: BenchReport['failures'] = [];
   try {
     for (const scenario of selected) {
+      if (cleanup.closed) break; // a signal: stop starting things
       log(`== ${scenario.id}: ${scenario.title}`);
       try {
         rows.push(...await scenario.run({ settings, env, cleanup, log }));

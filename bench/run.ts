@@ -26,7 +26,7 @@ async function main(): Promise<number> {
     if (signalled) process.exit(130);
     signalled = true;
     log(`${signal}: stopping every process the bench started`);
-    void cleanup.runAll(log).finally(() => process.exit(130));
+    void cleanup.runAll(log, true).finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

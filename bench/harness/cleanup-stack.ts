@@ -5,9 +5,17 @@ export type Teardown = () => Promise<void>;
 export class CleanupStack {
   readonly #entries = new Map<number, { name: string; teardown: Teardown }>();
   #nextId = 0;
+  #closed = false;
 
-  /** Registers a teardown; the returned function unregisters it (call it after a normal stop). */
+  /**
+   * Registers a teardown; the returned function unregisters it (call it after a normal stop).
+   * Once runAll() has begun (a signal arrived), whatever registers is torn down at once.
+   */
   add(name: string, teardown: Teardown): () => void {
+    if (this.#closed) {
+      void teardown().catch(() => undefined);
+      return () => undefined;
+    }
     const id = this.#nextId++;
     this.#entries.set(id, { name, teardown });
     return () => {
@@ -19,8 +27,17 @@ export class CleanupStack {
     return this.#entries.size;
   }
 
-  /** Runs every teardown in reverse order; errors are reported, never thrown. Idempotent. */
-  async runAll(report: (message: string) => void): Promise<void> {
+  /** True once runAll(…, final) has begun: nothing new should start. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Runs every teardown in reverse order; errors are reported, never thrown. Idempotent. With
+   * `final` (a signal), the stack stays closed: later registrations are torn down at once.
+   */
+  async runAll(report: (message: string) => void, final = false): Promise<void> {
+    if (final) this.#closed = true;
     const entries = [...this.#entries.entries()].reverse();
     this.#entries.clear();
     for (const [, { name, teardown }] of entries) {

@@ -33,7 +33,7 @@ async function start(message: BaselineStart): Promise<RunningServer> {
 }
 
 function reply(message: BaselineReply): void {
-  if (process.connected) process.send?.(message);
+  if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
 }
 
 let running: RunningServer | null = null;
