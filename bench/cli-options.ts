@@ -1,12 +1,14 @@
 // `npm run bench -- [flags]`: parsed from an argv array handed in by run.ts.
 import type { RunSettings } from './report/report-types.js';
 
-export const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--rate N] [--duration S] [--warmup S]
+export const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--rate N] [--duration S] [--rounds N] [--warmup S]
                           [--connections N] [--concurrency N] [--idle-connections N] [--list] [--profile]
   --quick              short rows (4 s at the target rate, 3 s closed loop) instead of 60 s
   --only a,b           run these scenarios (and the baselines they need); --list shows them
   --rate N             open-loop requests per second (default 1000)
   --duration S         measured seconds per open-loop row (default 60, quick 4)
+  --rounds N           split each open-loop row into N rounds, interleaved with the other rows
+                       (default 6, quick 1): noise from other work lands on every row alike
   --warmup S           warm-up seconds excluded from the histogram (default 5, quick 1)
   --connections N      connections per open-loop row (default 16)
   --concurrency N      closed-loop requests in flight (default 32)
@@ -33,6 +35,7 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
     only: null,
     rate: 1000,
     durationMs: quick ? 4_000 : 60_000,
+    rounds: quick ? 1 : 6,
     warmupMs: quick ? 1_000 : 5_000,
     connections: 16,
     payloadBytes: 1024,
@@ -68,6 +71,9 @@ export function parseCliOptions(argv: readonly string[]): CliOptions {
         break;
       case '--duration':
         settings.durationMs = positive(flag, value(), 3_600) * 1000;
+        break;
+      case '--rounds':
+        settings.rounds = Math.round(positive(flag, value(), 600));
         break;
       case '--warmup':
         settings.warmupMs = positive(flag, value(), 600) * 1000;

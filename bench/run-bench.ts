@@ -1,15 +1,54 @@
-// Runs scenarios in order against shared servers and assembles the report. A failed scenario is
-// recorded and the run continues; every process started is stopped before this returns.
-import { BenchEnvironment } from './harness/bench-environment.js';
-import type { CleanupStack } from './harness/cleanup-stack.js';
-import { machineInfo } from './harness/machine-info.js';
-import { evaluateBudgets } from './report/budgets.js';
-import type { BenchReport, LatencyRow, Row, RunSettings } from './report/report-types.js';
-import type { Scenario } from './scenarios/scenario.js';
+// Runs the selected scenarios against shared servers and assembles the report: first every
+// fixed-rate row (declared by `rate` scenarios, measured interleaved in rounds), then the `custom`
+// scenarios in order. A failed scenario is recorded and the run goes on; every process started is
+// stopped before this returns.
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { BenchEnvironment } from './harness/bench-environment.js';
+import type { CleanupStack } from './harness/cleanup-stack.js';
+import { machineInfo } from './harness/machine-info.js';
 import { repoRoot } from './harness/repo-root.js';
+import { evaluateBudgets } from './report/budgets.js';
+import type { BenchReport, LatencyRow, Row, RunSettings } from './report/report-types.js';
+import { measureOpenLoopRows } from './scenarios/measure.js';
+import type { RateRowSpec, Scenario, ScenarioContext } from './scenarios/scenario.js';
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+async function runScenarios(ctx: ScenarioContext, selected: readonly Scenario[], rows: Row[],
+  failures: BenchReport['failures']): Promise<void> {
+  const fail = (scenario: string, error: string): void => {
+    failures.push({ scenario, error });
+    ctx.log(`!! ${scenario} failed: ${error}`);
+  };
+  const specs: RateRowSpec[] = [];
+  const owner = new Map<RateRowSpec, string>();
+  for (const scenario of selected) {
+    if (scenario.kind !== 'rate' || ctx.cleanup.closed) continue;
+    ctx.log(`== ${scenario.id}: ${scenario.title}`);
+    try {
+      for (const spec of await scenario.rows(ctx)) {
+        specs.push(spec);
+        owner.set(spec, scenario.id);
+      }
+    } catch (err) {
+      fail(scenario.id, messageOf(err));
+    }
+  }
+  if (specs.length > 0) {
+    rows.push(...await measureOpenLoopRows(ctx, specs, (spec, error) => fail(owner.get(spec) ?? spec.meta.id, error)));
+  }
+  for (const scenario of selected) {
+    if (scenario.kind !== 'custom' || ctx.cleanup.closed) continue; // closed: a signal, start nothing new
+    ctx.log(`== ${scenario.id}: ${scenario.title}`);
+    try {
+      rows.push(...await scenario.run(ctx));
+    } catch (err) {
+      fail(scenario.id, messageOf(err));
+    }
+  }
+}
 
 export async function runBench(settings: RunSettings, selected: readonly Scenario[], cleanup: CleanupStack,
   log: (message: string) => void): Promise<BenchReport> {
@@ -22,17 +61,7 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
   const rows: Row[] = [];
   const failures: BenchReport['failures'] = [];
   try {
-    for (const scenario of selected) {
-      if (cleanup.closed) break; // a signal: stop starting things
-      log(`== ${scenario.id}: ${scenario.title}`);
-      try {
-        rows.push(...await scenario.run({ settings, env, cleanup, log }));
-      } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
-        failures.push({ scenario: scenario.id, error });
-        log(`!! ${scenario.id} failed: ${error}`);
-      }
-    }
+    await runScenarios({ settings, env, cleanup, log }, selected, rows, failures);
   } finally {
     await env.stopAll();
   }
@@ -41,9 +70,9 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
   try {
     // Only the measured windows of rows served by the shared agent: no start-up, no warm-up.
     const agentRows = rows.filter((r): r is LatencyRow => r.kind === 'latency' && r.server.label.startsWith('ops-agent'));
-    profiles = env.profiles(agentRows.map((r) => r.server.window));
+    profiles = env.profiles(agentRows.flatMap((r) => r.server.windows));
   } catch (err) {
-    failures.push({ scenario: 'profile', error: err instanceof Error ? err.message : String(err) });
+    failures.push({ scenario: 'profile', error: messageOf(err) });
   }
   return {
     machine,

@@ -19,8 +19,8 @@ export interface UsageResult {
   rssMb: number;
   peakRssMb: number;
   processes: { pid: number; rssMb: number; cpuPercent: number }[];
-  /** The measured window on the monotonic clock (ms), also the clock of V8 CPU profiles. */
-  window: { startMs: number; endMs: number };
+  /** The measured windows on the monotonic clock (ms), also the clock of V8 CPU profiles. */
+  windows: { startMs: number; endMs: number }[];
 }
 
 export class UsageMonitor {
@@ -52,7 +52,7 @@ export class UsageMonitor {
       rssMb: totalRssMb(last),
       peakRssMb: this.#peakRssMb,
       processes: [...last.rssKb.entries()].map(([pid, kb]) => ({ pid, rssMb: kb / 1024, cpuPercent: processCpuPercent(first, last, pid) })),
-      window: { startMs: first.atMs, endMs: last.atMs },
+      windows: [{ startMs: first.atMs, endMs: last.atMs }],
     };
   }
 

@@ -1,5 +1,5 @@
 // HDR histogram of latencies in microseconds (3 significant digits), summarised in milliseconds.
-import { build, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import type { LatencySummary } from './load-protocol.js';
 
 /** 10 minutes in microseconds: anything slower is clamped (and is an outage, not a latency). */
@@ -17,6 +17,11 @@ export class LatencyRecorder {
   recordMs(ms: number): void {
     const us = Math.round(ms * 1000);
     this.#histogram.recordValue(Math.min(Math.max(us, 1), HIGHEST_US));
+  }
+
+  /** Adds a histogram encoded by summary() (rounds of one row measured apart). */
+  addEncoded(encoded: string): void {
+    if (encoded !== '') this.#histogram.add(decodeFromCompressedBase64(encoded));
   }
 
   get count(): number {

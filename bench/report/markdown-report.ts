@@ -82,7 +82,7 @@ export function renderMarkdown(report: BenchReport): string {
       + `load average ${m.loadAverageStart.map((v) => v.toFixed(2)).join(' ')} at start, `
       + `${m.loadAverageEnd.map((v) => v.toFixed(2)).join(' ')} at end.`,
     `Run: ${s.quick ? 'quick' : 'full'}${s.only === null ? '' : ` (only ${s.only.join(', ')})`}; open loop ${s.rate} req/s × `
-      + `${s.durationMs / 1000} s after ${s.warmupMs / 1000} s warm-up, ${s.connections} connections, ${s.payloadBytes} B payloads; `
+      + `${s.durationMs / 1000} s per row in ${s.rounds} interleaved round${s.rounds === 1 ? '' : 's'} after ${s.warmupMs / 1000} s warm-up, ${s.connections} connections, ${s.payloadBytes} B payloads; `
       + `closed loop ${s.closedConcurrency} in flight × ${s.closedDurationMs / 1000} s; ${s.idleConnections} idle connections. `
       + `${report.startedAt} → ${report.finishedAt}.`,
     '',

@@ -97,7 +97,9 @@ export interface RunSettings {
   quick: boolean;
   only: string[] | null;
   rate: number;
+  /** Measured time per open-loop row, split into `rounds` interleaved rounds. */
   durationMs: number;
+  rounds: number;
   warmupMs: number;
   connections: number;
   payloadBytes: number;

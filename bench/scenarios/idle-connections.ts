@@ -59,6 +59,7 @@ async function measureIdle(ctx: ScenarioContext, transport: 'gRPC' | 'HTTP'): Pr
 }
 
 export const idleConnectionsScenario: Scenario = {
+  kind: 'custom',
   id: 'idle-connections',
   title: 'idle RSS and 1,000 concurrent app connections',
   requires: [],

@@ -7,6 +7,7 @@ import type { Scenario } from './scenario.js';
 import { PROTO_ROOT } from './state-grpc.js';
 
 export const maxThroughputScenario: Scenario = {
+  kind: 'custom',
   id: 'max-throughput',
   title: 'closed-loop maximum throughput of state get',
   requires: [],

@@ -4,6 +4,7 @@ import type { Scenario } from './scenario.js';
 
 function pending(id: string, scenario: string, issue: string, note: string): Scenario {
   return {
+    kind: 'custom',
     id,
     title: `${scenario} (pending ${issue})`,
     requires: [],

@@ -4,22 +4,26 @@
 import path from 'node:path';
 import { repoRoot } from '../harness/repo-root.js';
 import type { StateOp } from '../load/load-protocol.js';
-import { measureOpenLoop } from './measure.js';
 import type { Scenario } from './scenario.js';
 
 export const PROTO_ROOT = path.join(repoRoot, 'proto');
 
 function stateGrpc(op: StateOp): Scenario {
   return {
+    kind: 'rate',
     id: `state-grpc-${op}`,
     title: `Hearth state ${op} over gRPC`,
     requires: ['floor', 'grpc-echo'],
-    async run(ctx) {
+    async rows(ctx) {
       const hearth = await ctx.env.hearth();
-      return [await measureOpenLoop(ctx, hearth, {
-        kind: 'hearth-grpc', op, socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token,
-        payloadBytes: ctx.settings.payloadBytes,
-      }, { id: `hearth-grpc-${op}`, scenario: `Hearth state ${op} 1 KB (SQLite)`, transport: 'gRPC', baselineId: 'grpc-echo' })];
+      return [{
+        server: hearth,
+        target: {
+          kind: 'hearth-grpc', op, socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token,
+          payloadBytes: ctx.settings.payloadBytes,
+        },
+        meta: { id: `hearth-grpc-${op}`, scenario: `Hearth state ${op} 1 KB (SQLite)`, transport: 'gRPC', baselineId: 'grpc-echo' },
+      }];
     },
   };
 }

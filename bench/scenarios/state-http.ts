@@ -2,19 +2,21 @@
 // paths), open loop at the target rate; compared with the bare fastify echo. One scenario per
 // operation, like state-grpc.ts.
 import type { StateOp } from '../load/load-protocol.js';
-import { measureOpenLoop } from './measure.js';
 import type { Scenario } from './scenario.js';
 
 function stateHttp(op: StateOp): Scenario {
   return {
+    kind: 'rate',
     id: `state-http-${op}`,
     title: `Hearth state ${op} over HTTP`,
     requires: ['floor', 'fastify-echo'],
-    async run(ctx) {
+    async rows(ctx) {
       const hearth = await ctx.env.hearth();
-      return [await measureOpenLoop(ctx, hearth, {
-        kind: 'hearth-http', op, socketPath: hearth.httpSocket, token: hearth.token, payloadBytes: ctx.settings.payloadBytes,
-      }, { id: `hearth-http-${op}`, scenario: `Hearth state ${op} 1 KB (SQLite)`, transport: 'HTTP', baselineId: 'fastify-echo' })];
+      return [{
+        server: hearth,
+        target: { kind: 'hearth-http', op, socketPath: hearth.httpSocket, token: hearth.token, payloadBytes: ctx.settings.payloadBytes },
+        meta: { id: `hearth-http-${op}`, scenario: `Hearth state ${op} 1 KB (SQLite)`, transport: 'HTTP', baselineId: 'fastify-echo' },
+      }];
     },
   };
 }

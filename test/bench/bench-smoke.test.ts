@@ -1,6 +1,7 @@
-// Smoke test of the benchmark harness (issue #7): a ~1.5 s floor row and, when the agent is built,
-// one short Hearth row, through the same code `npm run bench` runs. It asserts that rows and a
-// well-formed report come out — never a timing threshold (the numbers belong to bench/results/).
+// Smoke test of the benchmark harness (issue #7): a 2 s floor row and, when the agent is built, one
+// short Hearth row, each in two interleaved rounds, through the same code `npm run bench` runs. It
+// asserts that rows and a well-formed report come out — never a timing threshold (the numbers
+// belong to bench/results/).
 import { existsSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { CleanupStack } from '../../bench/harness/cleanup-stack.js';
@@ -10,14 +11,14 @@ import { renderMarkdown } from '../../bench/report/markdown-report.js';
 import type { LatencyRow, RunSettings } from '../../bench/report/report-types.js';
 import { runBench } from '../../bench/run-bench.js';
 import { floorScenario } from '../../bench/scenarios/floor.js';
-import { measureOpenLoop } from '../../bench/scenarios/measure.js';
 import type { Scenario } from '../../bench/scenarios/scenario.js';
 
 const settings: RunSettings = {
   quick: true,
   only: ['smoke'],
   rate: 200,
-  durationMs: 1_500,
+  durationMs: 2_000,
+  rounds: 2,
   warmupMs: 300,
   connections: 4,
   payloadBytes: 1024,
@@ -28,14 +29,17 @@ const settings: RunSettings = {
 };
 
 const hearthHttpGet: Scenario = {
+  kind: 'rate',
   id: 'smoke-hearth',
   title: 'one short Hearth state get over HTTP',
   requires: [],
-  async run(ctx) {
+  async rows(ctx) {
     const hearth = await ctx.env.hearth();
-    return [await measureOpenLoop(ctx, hearth,
-      { kind: 'hearth-http', op: 'get', socketPath: hearth.httpSocket, token: hearth.token, payloadBytes: ctx.settings.payloadBytes },
-      { id: 'smoke-hearth-http-get', scenario: 'Hearth state get', transport: 'HTTP', baselineId: null })];
+    return [{
+      server: hearth,
+      target: { kind: 'hearth-http', op: 'get', socketPath: hearth.httpSocket, token: hearth.token, payloadBytes: ctx.settings.payloadBytes },
+      meta: { id: 'smoke-hearth-http-get', scenario: 'Hearth state get', transport: 'HTTP', baselineId: 'floor' },
+    }];
   },
 };
 
@@ -47,6 +51,7 @@ function assertRow(t: ExecutionContext, row: LatencyRow | undefined, id: string)
   t.is(row.latencyMs.count, row.requests);
   t.true(Number.isFinite(row.latencyMs.p99) && row.latencyMs.p99 >= row.latencyMs.p50);
   t.true(row.server.rssMb > 0, `${id}: server RSS sampled`);
+  t.is(row.server.windows.length, settings.rounds, `${id}: one measured window per round`);
 }
 
 test('the harness produces a floor row, a Hearth row and a well-formed report', async (t) => {
