@@ -7,6 +7,7 @@ import type { GrpcClients } from '../helpers/grpc-client.js';
 import { subscribe, type TestSubscription } from '../helpers/grpc-subscription.js';
 import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
+import type { CloudEvent, PulledDelivery, PullResult } from '../helpers/pubsub-wire.js';
 import {
   assertGrpcError,
   assertHttpError,
@@ -36,37 +37,6 @@ test.after.always(async () => {
   for (const x of [g, c, otherHttp, otherGrpc]) x?.close();
   await h?.stop();
 });
-
-interface CloudEvent {
-  specversion: string;
-  id: string;
-  source: string;
-  type: string;
-  topic: string;
-  pubsubname: string;
-  time: string;
-  datacontenttype: string;
-  data?: unknown;
-  data_base64?: string;
-  traceparent?: string;
-}
-
-interface PulledDelivery {
-  deliveryId: string;
-  messageId: string;
-  topic: string;
-  pubsubName: string;
-  attempt: number;
-  contentType: string;
-  metadata: Record<string, string>;
-  data?: unknown;
-  dataBase64?: string;
-}
-
-interface PullResult {
-  subscription: string;
-  deliveries: PulledDelivery[];
-}
 
 /** A subscription stream closed when the test ends. */
 function sub(t: { teardown(fn: () => void): void }, clients: GrpcClients, initial: Record<string, unknown>): TestSubscription {

@@ -1,12 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
-import { startInProcessRuntime, type InProcessRuntime } from '../helpers/in-process-runtime.js';
+import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
 
-let rt: InProcessRuntime;
+let rt: GrpcHarness;
 const MAX_BODY = 64 * 1024;
 test.before(async () => {
-  rt = await startInProcessRuntime({ limits: { maxKeyBytes: 64, maxBulkKeys: 5, maxTransactionOps: 3, maxBodyBytes: MAX_BODY } });
+  rt = await startGrpcHarness({ limits: { maxKeyBytes: 64, maxBulkKeys: 5, maxTransactionOps: 3, maxBodyBytes: MAX_BODY } });
 });
 test.after.always(async () => {
   await rt?.close();

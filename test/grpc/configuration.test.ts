@@ -2,11 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError, type ConfigurationItem } from '../helpers/grpc-client.js';
-import { startInProcessRuntime, type InProcessRuntime } from '../helpers/in-process-runtime.js';
+import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
 
-let rt: InProcessRuntime;
+let rt: GrpcHarness;
 test.before(async () => {
-  rt = await startInProcessRuntime();
+  rt = await startGrpcHarness();
 });
 test.after.always(async () => {
   await rt?.close();

@@ -2,11 +2,11 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
 import { subscribe } from '../helpers/grpc-subscription.js';
-import { startInProcessRuntime, type InProcessRuntime } from '../helpers/in-process-runtime.js';
+import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
 
-let rt: InProcessRuntime;
+let rt: GrpcHarness;
 test.before(async () => {
-  rt = await startInProcessRuntime();
+  rt = await startGrpcHarness();
 });
 test.after.always(async () => {
   await rt?.close();

@@ -2,12 +2,12 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
 import { subscribe } from '../helpers/grpc-subscription.js';
-import { startInProcessRuntime, type InProcessRuntime } from '../helpers/in-process-runtime.js';
+import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
 
 // Each test closes servers, so each gets its own runtime.
-const runtimes: InProcessRuntime[] = [];
-const start = async (): Promise<InProcessRuntime> => {
-  const rt = await startInProcessRuntime();
+const runtimes: GrpcHarness[] = [];
+const start = async (): Promise<GrpcHarness> => {
+  const rt = await startGrpcHarness();
   runtimes.push(rt);
   return rt;
 };

@@ -4,11 +4,12 @@ import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
 import { RawSubscribeStream } from '../helpers/raw-grpc-stream.js';
 import { subscribe, TestSubscription } from '../helpers/grpc-subscription.js';
-import { startInProcessRuntime, type InProcessRuntime } from '../helpers/in-process-runtime.js';
+import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import type { CloudEvent } from '../helpers/pubsub-wire.js';
 
-let rt: InProcessRuntime;
+let rt: GrpcHarness;
 test.before(async () => {
-  rt = await startInProcessRuntime();
+  rt = await startGrpcHarness();
 });
 test.after.always(async () => {
   await rt?.close();
@@ -16,20 +17,6 @@ test.after.always(async () => {
 
 const P = 'pubsub';
 const topic = (): string => `t-${randomUUID().slice(0, 8)}`;
-
-interface CloudEvent {
-  specversion: string;
-  id: string;
-  source: string;
-  type: string;
-  topic: string;
-  pubsubname: string;
-  time: string;
-  datacontenttype: string;
-  data?: unknown;
-  data_base64?: string;
-  traceparent?: string;
-}
 
 test('publish wraps JSON in a CloudEvents 1.0 envelope; ready comes first', async (t) => {
   const tp = topic();

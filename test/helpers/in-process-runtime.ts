@@ -1,11 +1,11 @@
-// An in-process agent for the gRPC tests: real embedded components (SQLite, file configuration)
-// in a temp dir, the real RuntimeApi, one GrpcAppServer per app on real Unix sockets, and real
-// grpc-js clients. Apps: `demo` (everything allowed) and `other` (not `private`, topics
-// `orders` and `other.*` only).
+// The core the in-process harnesses (in-process-grpc.ts, in-process-http.ts) build on: real
+// embedded components (SQLite, file configuration) in a temp dir and the real RuntimeApi, with no
+// transport. Apps: `demo` (everything allowed) and `other` (not `private`, topics `orders` and
+// `other.*` only).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { DestinationStream } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { AppRegistry } from '../../agent/apps/app-registry.js';
 import { createRuntimeApi } from '../../agent/building-blocks/create-runtime-api.js';
 import type { RuntimeApi } from '../../agent/building-blocks/runtime-api.js';
@@ -13,23 +13,12 @@ import { ComponentRegistry } from '../../agent/components/component-registry.js'
 import { ComponentSet } from '../../agent/components/component-set.js';
 import { registerEmbeddedComponents } from '../../agent/components/setup.js';
 import type { LimitsConfig, PubsubDefaults } from '../../agent/config/config-schema.js';
-import { parseConfig, type HearthConfig } from '../../agent/config/load-config.js';
+import { parseConfig, type AppConfig, type HearthConfig } from '../../agent/config/load-config.js';
 import { createLogger } from '../../agent/observability/logger.js';
 import { AgentMetrics } from '../../agent/observability/metrics.js';
-import { GrpcAppServer } from '../../agent/transports/grpc/grpc-app-server.js';
-import { createGrpcClients, type GrpcClients } from './grpc-client.js';
 
 export const DEMO_TOKEN = 'demo-token-0123456789';
 export const OTHER_TOKEN = 'other-token-9876543210';
-
-export interface RuntimeApp {
-  readonly id: string;
-  readonly token: string;
-  readonly socket: string;
-  readonly server: GrpcAppServer;
-  /** Clients carrying the app's token; closed by close(). */
-  readonly clients: GrpcClients;
-}
 
 export interface RuntimeOptions {
   readonly limits?: Partial<LimitsConfig>;
@@ -38,26 +27,38 @@ export interface RuntimeOptions {
   readonly configurationItems?: string;
 }
 
-export interface InProcessRuntime {
+/** What every harness exposes, whatever its transport. */
+export interface InProcessBase {
   readonly dir: string;
   readonly config: HearthConfig;
   readonly api: RuntimeApi;
   readonly metrics: AgentMetrics;
+  /** The file behind the `appconfig` configuration store. */
   readonly configurationFile: string;
-  readonly demo: RuntimeApp;
-  readonly other: RuntimeApp;
-  /** Every log line so far (JSON text). */
+  /** Every log line written so far (JSON text), for redaction checks. */
   logText(): string;
-  /** More clients for a socket, e.g. with another app's token or none; closed by close(). */
-  clients(socket: string, token?: string): GrpcClients;
-  /** Starts another server for an app (as the next generation would), e.g. after closing one. */
-  startServer(appId: string): Promise<GrpcAppServer>;
+  /** Runs every cleanup, last registered first, best effort. */
   close(): Promise<void>;
+}
+
+/** The core a transport harness builds on. */
+export interface RuntimeCore extends InProcessBase {
+  readonly apps: AppRegistry;
+  readonly logger: Logger;
+  /** Registers a cleanup for close(). */
+  defer(cleanup: () => Promise<void> | void): void;
+}
+
+/** What the transports' harnesses set differently. */
+export interface CoreSettings {
+  readonly logLevel: string;
+  /** The generation the RuntimeApi reports. */
+  readonly generation: number;
 }
 
 const DEFAULT_ITEMS = 'greeting: hello\nfeature:\n  value: "on"\n  version: "7"\n  metadata:\n    owner: ops\n';
 
-export async function startInProcessRuntime(options: RuntimeOptions = {}): Promise<InProcessRuntime> {
+export async function startRuntimeCore(options: RuntimeOptions, settings: CoreSettings): Promise<RuntimeCore> {
   // Short: socket paths must fit sun_path (~107 bytes).
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hx-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rm(dir, { recursive: true, force: true })];
@@ -77,7 +78,7 @@ export async function startInProcessRuntime(options: RuntimeOptions = {}): Promi
 
     const lines: string[] = [];
     const destination: DestinationStream = { write: (s: string) => void lines.push(s) };
-    const logger = createLogger({ level: 'debug', destination });
+    const logger = createLogger({ level: settings.logLevel, destination });
 
     const registry = new ComponentRegistry();
     registerEmbeddedComponents(registry);
@@ -90,45 +91,38 @@ export async function startInProcessRuntime(options: RuntimeOptions = {}): Promi
     });
     cleanups.push(() => components.close());
 
-    const api = createRuntimeApi({ components, config, version: '0.0.0-test', generation: 3 });
-    const metrics = new AgentMetrics();
-    const apps = new AppRegistry(config.apps);
-    const made: GrpcClients[] = [];
-    cleanups.push(() => made.forEach((c) => c.close()));
-    const clients = (socket: string, token?: string): GrpcClients => {
-      const c = createGrpcClients(socket, token);
-      made.push(c);
-      return c;
-    };
-
-    const startServer = async (appId: string): Promise<GrpcAppServer> => {
-      const server = new GrpcAppServer({ app: apps.require(appId), apps, api, metrics, logger, limits: config.limits });
-      cleanups.push(() => server.close(1000));
-      await server.start();
-      return server;
-    };
-
-    const started: Record<string, RuntimeApp> = {};
-    for (const app of config.apps) {
-      const server = await startServer(app.id);
-      const token = app.id === 'demo' ? DEMO_TOKEN : OTHER_TOKEN;
-      started[app.id] = { id: app.id, token, socket: app.grpcSocket, server, clients: clients(app.grpcSocket, token) };
-    }
     return {
       dir,
       config,
-      api,
-      metrics,
+      api: createRuntimeApi({ components, config, version: '0.0.0-test', generation: settings.generation }),
+      metrics: new AgentMetrics(),
+      apps: new AppRegistry(config.apps),
+      logger,
       configurationFile,
-      demo: started.demo!,
-      other: started.other!,
       logText: () => lines.join(''),
-      clients,
-      startServer,
+      defer: (cleanup) => void cleanups.push(cleanup),
       close,
     };
   } catch (err) {
     await close();
+    throw err;
+  }
+}
+
+/**
+ * Starts one thing per app (`start` gets the app and its token), in config order; on a failure
+ * closes the core (and what was started) before rethrowing.
+ */
+export async function startApps<App>(
+  core: RuntimeCore,
+  start: (app: AppConfig, token: string) => Promise<App>,
+): Promise<{ readonly demo: App; readonly other: App }> {
+  try {
+    const started: Record<string, App> = {};
+    for (const app of core.config.apps) started[app.id] = await start(app, app.id === 'demo' ? DEMO_TOKEN : OTHER_TOKEN);
+    return { demo: started.demo!, other: started.other! };
+  } catch (err) {
+    await core.close();
     throw err;
   }
 }

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
 import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import type { CloudEvent, PullResult } from '../helpers/pubsub-wire.js';
 
 const test = anyTest as TestFn<{ h: HttpHarness }>;
 
@@ -11,35 +12,6 @@ test.before(async (t) => {
 test.after.always(async (t) => {
   await t.context.h?.close();
 });
-
-interface PulledDelivery {
-  deliveryId: string;
-  messageId: string;
-  topic: string;
-  attempt: number;
-  contentType: string;
-  metadata: Record<string, string>;
-  data?: unknown;
-  dataBase64?: string;
-}
-
-interface PullResult {
-  subscription: string;
-  deliveries: PulledDelivery[];
-}
-
-interface CloudEvent {
-  specversion: string;
-  id: string;
-  source: string;
-  type: string;
-  topic: string;
-  pubsubname: string;
-  datacontenttype: string;
-  data?: unknown;
-  data_base64?: string;
-  traceparent?: string;
-}
 
 const uniq = (p: string): string => `${p}-${randomUUID().slice(0, 8)}`;
 
