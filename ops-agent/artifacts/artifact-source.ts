@@ -144,7 +144,7 @@ async function attemptDownload(url: URL, part: string, options: FetchOptions): P
     await truncate(part, 0);
     have = 0;
   }
-  const { req, res } = await request(url, have, options);
+  const { req, res, cut } = await request(url, have, options);
   try {
     let total: number | undefined;
     if (res.statusCode === 206 && have > 0) {
@@ -188,7 +188,7 @@ async function attemptDownload(url: URL, part: string, options: FetchOptions): P
       }
     } catch (err) {
       if (err instanceof OpsError) throw err;
-      throw new AttemptError(`connection failed after ${written} bytes${total === undefined ? '' : ` of ${total}`}: ${errText(err)}`, true);
+      throw new AttemptError(`connection failed after ${written} bytes${total === undefined ? '' : ` of ${total}`}: ${cut.reason ?? errText(err)}`, true);
     } finally {
       await out.close().catch(() => undefined);
     }
@@ -204,6 +204,8 @@ async function attemptDownload(url: URL, part: string, options: FetchOptions): P
 interface Exchange {
   req: http.ClientRequest;
   res: http.IncomingMessage;
+  /** Why we destroyed the request (a timeout), which the body reader only sees as "aborted". */
+  cut: { reason?: string };
 }
 
 /** GET with redirects followed; the timeout covers the whole attempt and any idle period. */
@@ -213,9 +215,14 @@ function request(url: URL, from: number, options: FetchOptions, redirects = 0): 
     const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'hearth-ops-agent' };
     if (from > 0) headers.range = `bytes=${from}-`;
     const req = client.get(url, { headers, agent: false, ...(options.signal ? { signal: options.signal } : {}) });
-    const deadline = setTimeout(() => req.destroy(new Error(`no complete answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const cut: { reason?: string } = {};
+    const stop = (reason: string): void => {
+      cut.reason ??= reason;
+      req.destroy(new Error(reason));
+    };
+    const deadline = setTimeout(() => stop(`attempt not complete within ${options.timeoutMs} ms`), options.timeoutMs);
     req.once('close', () => clearTimeout(deadline));
-    req.setTimeout(options.timeoutMs, () => req.destroy(new Error(`connection idle for ${options.timeoutMs} ms`)));
+    req.setTimeout(options.timeoutMs, () => stop(`connection idle for ${options.timeoutMs} ms`));
     req.on('error', (err) => reject(new AttemptError(errText(err), true)));
     req.once('response', (res) => {
       // Body errors surface through the reader; this keeps a late one from being unhandled.
@@ -235,7 +242,7 @@ function request(url: URL, from: number, options: FetchOptions, redirects = 0): 
         if (next.protocol !== 'http:' && next.protocol !== 'https:') return reject(new AttemptError(`redirect to unsupported scheme ${next.protocol}`, false));
         return resolve(request(next, from, options, redirects + 1));
       }
-      resolve({ req, res });
+      resolve({ req, res, cut });
     });
   });
 }

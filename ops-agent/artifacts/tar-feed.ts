@@ -48,7 +48,17 @@ export async function feed(
   });
   finished.catch(() => undefined);
   let ended = false;
+  // pipeline() may report the AbortError of the stages it tears down instead of ours.
+  let ours: unknown;
   const consume = async (source: AsyncIterable<Buffer>): Promise<void> => {
+    try {
+      await consumeAll(source);
+    } catch (err) {
+      ours = err;
+      throw err;
+    }
+  };
+  const consumeAll = async (source: AsyncIterable<Buffer>): Promise<void> => {
     let bytes = 0;
     for await (const chunk of source) {
       bytes += chunk.length;
@@ -81,7 +91,7 @@ export async function feed(
       await Promise.race([finished.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
       clearTimeout(timer);
     }
-    throw feedError(err, tarCode, signal);
+    throw feedError(ours ?? err, tarCode, signal);
   }
 }
 

@@ -19,7 +19,8 @@ import { HANDOFF_PROTOCOL_VERSION } from '../../upgrade/handoff-protocol.js';
 import { repoRoot } from '../helpers/repo-root.js';
 
 export const TEST_VERSION = '9.0.0-test';
-export const PACKAGE_SCRIPT = path.join(repoRoot, 'dist', 'scripts', 'package-artifact.js');
+export const repoDist = path.join(repoRoot, 'dist');
+export const PACKAGE_SCRIPT = path.join(repoDist, 'scripts', 'package-artifact.js');
 export const silentLogger = pino({ level: 'silent' });
 
 export interface BuiltArtifact {
