@@ -125,9 +125,13 @@ export class HttpAppServer implements AppServer {
       this.#connections.destroyAll();
     }, graceMs);
     try {
-      await this.#stopAccepting();
+      // net.Server's close calls back only once every connection has ended, so the idle ones must
+      // be told to go first; awaiting it before drain() kept each idle keep-alive connection
+      // until the grace period destroyed it.
+      const stopped = this.#stopAccepting();
       this.#connections.drain(Math.min(DRAIN_IDLE_MS, graceMs / 2));
       await this.#connections.empty();
+      await stopped;
     } finally {
       clearTimeout(force);
     }
