@@ -19,7 +19,7 @@ export interface HandoffCommandOptions extends AdminTarget {
 }
 
 export async function handoffCommand(o: HandoffCommandOptions): Promise<number> {
-  const target = await resolveAdminSocket(o);
+  const target = await resolveAdminSocket({ ...o, lenient: true });
   if (!target.ok) return target.code;
   let body: Record<string, string> | undefined;
   if (o.kind === 'upgrade') {

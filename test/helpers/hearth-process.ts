@@ -78,6 +78,11 @@ export function defaultTestConfig(workers = 2): Record<string, unknown> {
   };
 }
 
+/** The test default with `over` merged in, as startHearth builds it (for rewriting the file before a reload). */
+export function testConfig(over: Record<string, unknown> = {}, workers?: number): Record<string, unknown> {
+  return deepMerge(defaultTestConfig(workers), over);
+}
+
 export async function makeTempDir(): Promise<string> {
   // Short on purpose: socket paths must stay under ~107 bytes.
   return mkdtemp(path.join(os.tmpdir(), 'hx-'));
