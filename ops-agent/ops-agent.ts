@@ -5,6 +5,7 @@ import { unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { loadConfig, type HearthConfig } from '../agent/config/load-config.js';
 import { AdminServer } from './admin-server.js';
+import { ArtifactStore } from './artifacts/artifact-store.js';
 import type { BuildInfo } from './build-info.js';
 import { OpsMetrics } from './ops-metrics.js';
 import { applySocketOwners, prepareAppDirs, prepareRunDir, probeSocket, socketPaths, unlinkIfPresent, type RunDirLock } from './run-dir.js';
@@ -24,7 +25,7 @@ export interface OpsAgentOptions {
   readonly workerEnv: Readonly<Record<string, string>>;
   /** Environment for `${VAR}` substitution when a reload re-reads the configuration. */
   readonly configEnv: Readonly<Record<string, string | undefined>>;
-  /** Installs artifacts; absent → upgrades are refused (reload and rollback still work). */
+  /** Installs artifacts (default: the ArtifactStore under the state dir). */
   readonly store?: (config: HearthConfig, logger: Logger) => VersionStore;
   readonly readyTimeoutMs?: number;
   /** How long a graceful shutdown waits for workers before killing them. */
@@ -36,7 +37,8 @@ export class OpsAgent {
   readonly #log: Logger;
   readonly #supervisor: Supervisor;
   readonly #state: UpgradeStateFile;
-  readonly #store: VersionStore | undefined;
+  readonly #newStore: (config: HearthConfig, logger: Logger) => VersionStore;
+  #store: { readonly config: HearthConfig; readonly store: VersionStore } | undefined;
   readonly #manager: UpgradeManager;
   readonly #admin: AdminServer;
   readonly #ownBuild: BuildRef;
@@ -58,10 +60,10 @@ export class OpsAgent {
       ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
     });
     this.#state = new UpgradeStateFile(options.config.stateDir, options.logger);
-    this.#store = options.store?.(options.config, options.logger);
+    this.#newStore = options.store ?? ((config, logger) => new ArtifactStore({ stateDir: config.stateDir, upgrade: config.upgrade, logger }));
     this.#manager = new UpgradeManager({
       supervisor: this.#supervisor,
-      store: this.#store,
+      store: () => this.#versionStore(),
       state: this.#state,
       config: () => this.#config,
       specFor: (build, generation, config) => this.#spec(build, generation, config),
@@ -125,7 +127,7 @@ export class OpsAgent {
     this.#lock = await prepareRunDir(config, this.#log, this.#o.pid);
     try {
       if (this.closing) throw new Error('shutdown requested while starting');
-      const { build, generation, fallback } = await recoverAtStart(this.#state, this.#store, this.#ownBuild, this.#log);
+      const { build, generation, fallback } = await recoverAtStart(this.#state, this.#versionStore(), this.#ownBuild, this.#log);
       await this.#admin.start();
       const gen = await this.#supervisor.launch(this.#spec(build, generation, config));
       this.#supervisor.activate(gen);
@@ -141,6 +143,12 @@ export class OpsAgent {
       throw err;
     }
     this.#log.info({ adminSocket: config.adminSocket, adminTcp: this.#admin.tcpAddress }, 'hearth is ready');
+  }
+
+  /** The store for the configuration in force (a reload may change its limits and key). */
+  #versionStore(): VersionStore {
+    if (this.#store?.config !== this.#config) this.#store = { config: this.#config, store: this.#newStore(this.#config, this.#log) };
+    return this.#store.store;
   }
 
   #spec(build: BuildRef, generation: number, config: HearthConfig): GenerationSpec {

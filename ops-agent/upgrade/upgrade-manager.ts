@@ -18,8 +18,8 @@ import type { GenerationSpec, WorkerGeneration } from './worker-generation.js';
 
 export interface UpgradeManagerOptions {
   readonly supervisor: Supervisor;
-  /** Absent in a build without the artifact store: upgrades are refused, the rest works. */
-  readonly store: VersionStore | undefined;
+  /** The artifact store for the configuration in force. */
+  readonly store: () => VersionStore;
   readonly state: UpgradeStateFile;
   /** The configuration in force. */
   readonly config: () => HearthConfig;
@@ -43,6 +43,13 @@ interface Busy {
 interface Outcome extends HandoffDone {
   readonly to: BuildRef;
 }
+
+const INSTALL_PHASES: Readonly<Record<string, string>> = {
+  download: 'fetching the artifact',
+  verify: 'checking its sha256 (and signature) before anything is unpacked',
+  unpack: 'unpacking into a temporary directory',
+  install: 'moving it into place',
+};
 
 type Body = (clock: PhaseClock, setTo: (version: string) => void) => Promise<Outcome>;
 
@@ -70,19 +77,17 @@ export class UpgradeManager {
 
   /** Downloads, verifies and installs an artifact, then hands off to it. */
   upgrade(request: InstallRequest, sink: ProgressSink): Promise<FinalEvent> {
-    const store = this.#o.store;
-    if (!store) throw new OpsError('HEARTH_ERR_INTERNAL', 'this build has no artifact store; upgrades are not available');
+    const store = this.#o.store();
     return this.#begin('upgrade', request.source, sink, async (clock, setTo) => {
       let artifactBytes: number | undefined;
       clock.enter('download', `fetching ${request.source}`);
       const installed = await store.install(
         request,
         (p) => {
-          clock.enter(p.phase, p.detail);
-          if (p.phase === 'download' && p.bytes !== undefined) {
-            artifactBytes = Math.max(artifactBytes ?? 0, p.total ?? p.bytes);
-            clock.bytes(p.bytes, p.total);
-          }
+          if (clock.current !== p.phase) clock.enter(p.phase, p.detail ?? INSTALL_PHASES[p.phase]);
+          else if (p.detail !== undefined) clock.note(p.detail);
+          if (p.bytes !== undefined) clock.bytes(p.bytes, p.total);
+          if (p.phase === 'download' && p.bytes !== undefined) artifactBytes = Math.max(artifactBytes ?? 0, p.total ?? p.bytes);
         },
         this.#abort.signal,
       );
@@ -126,7 +131,7 @@ export class UpgradeManager {
   /** Installed versions (newest last as the store lists them), the active one and the previous one. */
   async versions(): Promise<{ active: BuildRef | null; previous: BuildRef | null; installed: readonly InstalledVersion[] }> {
     const s = this.#o.state.state;
-    const installed = this.#o.store ? await this.#o.store.list() : [];
+    const installed = await this.#o.store().list();
     return { active: s.active, previous: s.previous, installed };
   }
 
@@ -235,7 +240,7 @@ export class UpgradeManager {
       return { result: 'failed', code, message, kind, from, to, phases };
     }
 
-    clock.enter('done');
+    clock.enter('done', 'recording the result, pruning old versions');
     const fromBuild = state.state.active;
     const active = { ...outcome.to, generation: outcome.gen.number };
     const previous = kind === 'reload' ? state.state.previous : fromBuild && stripGeneration(fromBuild);
@@ -260,10 +265,8 @@ export class UpgradeManager {
   }
 
   async #prune(active: string, previous: string | undefined): Promise<void> {
-    const store = this.#o.store;
-    if (!store) return;
     try {
-      await store.prune(this.#o.config().upgrade.keepVersions, previous === undefined ? [active] : [active, previous]);
+      await this.#o.store().prune(this.#o.config().upgrade.keepVersions, previous === undefined ? [active] : [active, previous]);
     } catch (err) {
       this.#log.warn({ err }, 'pruning old versions failed');
     }
