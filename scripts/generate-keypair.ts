@@ -3,6 +3,7 @@
 // DIR/hearth-signing.key (PKCS8 PEM, mode 0600: keep it off the hosts) and DIR/hearth-signing.pub
 // (SPKI PEM: what `upgrade.publicKeyFile` points at). Existing files are never overwritten.
 import { generateKeyPairSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,9 +25,13 @@ async function main(): Promise<number> {
   }
   const dir = path.resolve(values.out);
   await mkdir(dir, { recursive: true });
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const keyFile = path.join(dir, 'hearth-signing.key');
   const pubFile = path.join(dir, 'hearth-signing.pub');
+  // Checked together first, so a refusal never leaves a new key beside an old public key.
+  for (const f of [keyFile, pubFile]) {
+    if (existsSync(f)) throw new Error(`${f} already exists; not overwriting a key pair`);
+  }
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   // 'wx': fail if it exists, so a key in use is never replaced by accident.
   await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
   await writeFile(pubFile, publicKey.export({ type: 'spki', format: 'pem' }), { mode: 0o644, flag: 'wx' });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { UpgradeConfig } from '../../agent/config/config-schema.js';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '../../upgrade/handoff-protocol.js';
-import { OpsError } from '../ops-errors.js';
+import { isOpsErrorCode, OpsError } from '../ops-errors.js';
 import { isValidVersion, parseManifest, type ArtifactManifest, type HostPlatform } from './artifact-manifest.js';
 import { isSha256Hex } from './artifact-signature.js';
 import { abortError, fetchArtifact, parseSource, redact } from './artifact-source.js';
@@ -71,7 +71,15 @@ export class ArtifactStore {
 
   /** Fetches, verifies (before anything is unpacked), unpacks and installs; one install at a time. */
   install(req: InstallRequest, onProgress: (p: InstallProgress) => void, signal?: AbortSignal): Promise<InstalledVersion> {
-    const run = this.queue.then(() => this.installNow(req, onProgress, signal));
+    const run = this.queue.then(() =>
+      this.installNow(req, onProgress, signal).catch((err: unknown) => {
+        // Always a coded error: an uncoded one (EACCES, EIO…) is a problem of this host.
+        if (isOpsErrorCode((err as { code?: unknown }).code)) throw err;
+        if (signal?.aborted === true) throw abortError(signal, 'HEARTH_ERR_INTERNAL');
+        this.logger.error({ err, source: redact(req.source) }, 'artifact install failed');
+        throw new OpsError('HEARTH_ERR_INTERNAL', `artifact install failed: ${(err as Error).message}`);
+      }),
+    );
     this.queue = run.catch(() => undefined);
     return run;
   }

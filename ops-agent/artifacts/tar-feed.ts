@@ -20,8 +20,9 @@ const SETTLE_MS = 5000;
 /**
  * Gunzips `file` into a node-tar parser. Decompressed bytes are capped (declared sizes plus
  * generous header overhead), so a gzip bomb cannot keep us busy. A violation stops pass 1 at
- * once; pass 2 (`drainOnViolation`) keeps feeding (its filter now skips everything) so the
- * extractor finishes its pending writes before the caller removes the temp dir.
+ * once; pass 2 (`extracting`) keeps feeding (its filter now skips everything), and after any
+ * failure waits (bounded) for the extractor's 'close', so no pending write lands after the caller
+ * removed the temp dir (recover() at the next start removes one that outlived the bound).
  */
 export async function feed(
   file: string,
@@ -29,19 +30,16 @@ export async function feed(
   limits: EntryLimits,
   stopped: () => OpsError | undefined,
   tarCode: 'HEARTH_ERR_ARTIFACT_INVALID' | 'HEARTH_ERR_ARTIFACT_UNSAFE',
-  drainOnViolation: boolean,
+  extracting: boolean,
   signal?: AbortSignal,
 ): Promise<void> {
   const cap = limits.maxUnpackedBytes + limits.maxEntries * 4096 + 1024 * 1024;
   let sinkError: Error | undefined;
-  let settled = false;
+  // 'close' comes once the extractor has finished its pending writes, even after an error.
+  const closed = new Promise<void>((resolve) => sink.on('close', () => resolve()));
   const finished = new Promise<void>((resolve, reject) => {
-    sink.on('close', () => {
-      settled = true;
-      resolve();
-    });
+    void closed.then(resolve);
     sink.on('error', (err) => {
-      settled = true;
       sinkError ??= err as Error;
       reject(sinkError);
     });
@@ -66,7 +64,7 @@ export async function feed(
       const flowing = sink.write(chunk);
       if (sinkError !== undefined) throw sinkError;
       const violation = stopped();
-      if (violation !== undefined && !drainOnViolation) throw violation;
+      if (violation !== undefined && !extracting) throw violation;
       if (!flowing) await Promise.race([new Promise<void>((resolve) => sink.once('drain', () => resolve())), finished]);
     }
     ended = true;
@@ -86,9 +84,9 @@ export async function feed(
         // already failed; only the settle wait matters
       }
     }
-    if (!settled) {
+    if (extracting) {
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([finished.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
+      await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_MS)))]);
       clearTimeout(timer);
     }
     throw feedError(ours ?? err, tarCode, signal);
@@ -98,7 +96,10 @@ export async function feed(
 function feedError(err: unknown, tarCode: 'HEARTH_ERR_ARTIFACT_INVALID' | 'HEARTH_ERR_ARTIFACT_UNSAFE', signal: AbortSignal | undefined): unknown {
   if (err instanceof OpsError || signal?.aborted === true) return err;
   const e = err as NodeJS.ErrnoException & { tarCode?: string };
+  // node-tar reports a failed write as a TAR_ENTRY_ERROR carrying the errno: a disk problem, not the archive's.
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') return new OpsError('HEARTH_ERR_PREFLIGHT_DISK', `out of disk while unpacking: ${e.message}`);
   if (e.code?.startsWith('Z_') === true) return new OpsError('HEARTH_ERR_ARTIFACT_INVALID', `the artifact is not a valid gzip file: ${e.message}`);
+  if (typeof e.errno === 'number' || e.syscall !== undefined) return err;
   if (typeof e.tarCode === 'string' || e.code?.startsWith('TAR_') === true) {
     return new OpsError(tarCode, `the artifact is not a valid tar archive or was refused by the extractor: ${e.message}`);
   }

@@ -191,6 +191,23 @@ test('an aborted download stops with the abort reason code and installs nothing'
   await assertInstalledExactly(t, stateDir, [], dir);
 });
 
+test('an abort during the unpack removes the temp dir and keeps the reason code', async (t) => {
+  const { dir, stateDir, store } = await makeStore(t);
+  const a = await miniArtifact(dir, '3.5.0', 512 * 1024);
+  const controller = new AbortController();
+  const err = await t.throwsAsync(
+    store.install(
+      { source: a.file, sha256: a.sha256 },
+      (p) => {
+        if (p.phase === 'unpack') controller.abort(new OpsError('HEARTH_ERR_TIMEOUT', 'upgrade deadline passed'));
+      },
+      controller.signal,
+    ),
+  );
+  t.is(codeOf(err), 'HEARTH_ERR_TIMEOUT');
+  await assertInstalledExactly(t, stateDir, [], dir);
+});
+
 test('sources: relative paths, unknown schemes and bad sha256 are invalid arguments', async (t) => {
   const { store } = await makeStore(t);
   for (const [source, sha256] of [
