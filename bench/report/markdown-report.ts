@@ -1,6 +1,6 @@
 // Renders a run as markdown: the same text goes to stdout and to bench/results/<date>-<commit>.md.
 import { addedOverBaseline, p50Ratio, throughputRatio } from './derived.js';
-import type { BenchReport, BudgetResult, LatencyRow, MemoryRow, PendingRow, Row } from './report-types.js';
+import type { BenchReport, BudgetResult, LatencyRow, MemoryRow, PendingRow, ProcessMemoryRow, Row } from './report-types.js';
 
 const ms = (value: number): string => value.toFixed(3);
 const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
@@ -74,6 +74,7 @@ export function renderMarkdown(report: BenchReport): string {
   const closed = latency.filter((r) => r.mode === 'closed');
   const memory = rows.filter((r): r is MemoryRow => r.kind === 'memory');
   const pending = rows.filter((r): r is PendingRow => r.kind === 'pending');
+  const floor = rows.filter((r): r is ProcessMemoryRow => r.kind === 'process-memory');
   const lag = open.filter((r) => r.sendLagMs !== null).map((r) => r.sendLagMs?.p99 ?? 0);
   const out: string[] = [
     `# Hearth benchmark — ${m.date} — ${m.commit}${m.dirty ? ' (uncommitted changes)' : ''}`,
@@ -94,6 +95,10 @@ export function renderMarkdown(report: BenchReport): string {
   if (lag.length > 0) out.push('', `Generator health: requests left at most ${ms(Math.max(...lag))} ms late (p99 of send lag, worst row).`);
   if (closed.length > 0) out.push('', '## Maximum throughput (closed loop)', '', closedLoopTable(rows, closed));
   if (memory.length > 0) out.push('', '## Memory: idle agent and concurrent app connections', '', memoryTable(memory, budgets));
+  if (floor.length > 0) {
+    out.push('', '## Memory floor: a Node process before it serves anything', '',
+      table(['process', 'RSS MB', 'PSS MB'], floor.map((r) => [r.scenario, mb(r.rssMb), mb(r.pssMb)])));
+  }
   out.push('', '## Budgets (issue #7)', '', table(['budget', 'status', 'detail'], budgets.map((b) => [b.text, b.status, b.detail])));
   if (pending.length > 0) out.push('', '## Not run yet', '', pendingTable(pending));
   if (report.failures.length > 0) {

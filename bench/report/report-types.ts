@@ -55,6 +55,16 @@ export interface MemoryRow {
   errorSamples: string[];
 }
 
+/** One process (or the largest of a set) at rest: the memory floor. */
+export interface ProcessMemoryRow {
+  kind: 'process-memory';
+  id: string;
+  scenario: string;
+  processes: number;
+  rssMb: number;
+  pssMb: number;
+}
+
 export interface PendingRow {
   kind: 'pending';
   id: string;
@@ -64,7 +74,7 @@ export interface PendingRow {
   note: string;
 }
 
-export type Row = LatencyRow | MemoryRow | PendingRow;
+export type Row = LatencyRow | MemoryRow | ProcessMemoryRow | PendingRow;
 
 export type BudgetStatus = 'met' | 'MISSED' | 'pending' | 'not run';
 

@@ -6,6 +6,7 @@ import { floorScenario } from './floor.js';
 import { grpcEchoScenario } from './grpc-echo.js';
 import { idleConnectionsScenario } from './idle-connections.js';
 import { maxThroughputScenario } from './max-throughput.js';
+import { memoryFloorScenario } from './memory-floor.js';
 import { pendingScenarios } from './pending.js';
 import type { Scenario } from './scenario.js';
 import { stateGrpcScenarios } from './state-grpc.js';
@@ -19,6 +20,7 @@ export const scenarios: readonly Scenario[] = [
   ...stateHttpScenarios,
   maxThroughputScenario,
   idleConnectionsScenario,
+  memoryFloorScenario,
   ...pendingScenarios,
 ];
 
