@@ -121,6 +121,7 @@ test.serial('five consecutive upgrades a → b → a → b → a under load: no 
   t.log(`failures: ${load.failures.length}`);
   for (const f of load.failures.slice(0, 40)) t.log(`  ${f.kind} ${f.op} [sent in "${f.phaseAtStart}", failed in "${f.phaseAtEnd}" after ${f.ms} ms]: ${f.error}`);
   t.is(load.failures.length, 0, 'every request succeeded');
+  t.true(spanning.some((p) => p.ok && p.lastOnConnection), 'a slow pull in flight at a drain was answered 200 by the draining generation');
   for (let g = 1; g <= 6; g++) t.true(load.servedBy(g) > 0, `generation ${g} served requests`);
 });
 
