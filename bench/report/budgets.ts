@@ -2,6 +2,7 @@
 // timing assertions in tests. Budgets whose scenario lands later say which issue adds it.
 import { latencyRow, p50Ratio } from './derived.js';
 import type { BudgetResult, MemoryRow, Row } from './report-types.js';
+import { upgradeFailuresVerdict, upgradePeakVerdict } from './upgrade-budgets.js';
 
 interface BudgetDef {
   id: string;
@@ -76,8 +77,8 @@ export const budgetDefs: readonly BudgetDef[] = [
     text: 'worker RSS ≤ 120 MB with 1,000 app connections',
     evaluate: workerRssBudget(120, (r) => r.workerRssWithConnectionsMb),
   },
-  { id: 'upgrade-peak', text: 'upgrade peak RSS ≤ 2× steady', evaluate: pending('#3', 'hot upgrade') },
-  { id: 'upgrade-failures', text: 'zero failed requests during upgrades', evaluate: pending('#3', 'hot upgrade') },
+  { id: 'upgrade-peak', text: 'upgrade peak RSS ≤ 2× steady', evaluate: upgradePeakVerdict },
+  { id: 'upgrade-failures', text: 'zero failed requests during upgrades', evaluate: upgradeFailuresVerdict },
   { id: 'failover', text: 'failover ≤ 1 s', evaluate: pending('#5', 'SDK failover') },
 ];
 

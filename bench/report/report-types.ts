@@ -32,6 +32,30 @@ export interface LatencyRow {
   loadAverage1m: number;
   server: UsageResult;
   errorSamples: string[];
+  /** Rows measured across hot upgrades (scenarios/upgrade-under-load.ts). */
+  upgrade?: UpgradeFigures;
+}
+
+/** What a row measured across hot upgrades adds: each hand-off and the memory of both generations. */
+export interface UpgradeFigures {
+  upgrades: {
+    version: string;
+    result: 'ok' | 'failed';
+    /** New generation ready → old generation exited (the agent's own figure). */
+    handoffMs: number | null;
+    phases: Record<string, number>;
+    /** Highest total RSS (ops-agent + every worker) sampled during this upgrade, and its split. */
+    peakRssMb: number;
+    peakPrimaryMb: number;
+    peakOldGenerationMb: number;
+    peakNewGenerationMb: number;
+    ms: number;
+  }[];
+  /** Mean total RSS under the same load before the first upgrade. */
+  steadyRssMb: number;
+  peakRssMb: number;
+  /** Share of the load window spent inside an upgrade. */
+  upgradeShare: number;
 }
 
 export interface MemoryRow {

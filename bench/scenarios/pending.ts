@@ -23,7 +23,5 @@ export const pendingScenarios: Scenario[] = [
     'Kafka pub/sub component'),
   pending('invoke', 'two-agent invoke vs direct app-to-app, 1 KB, 1,000 req/s, 16 connections', '#5',
     'service invocation over wire and gRPC; budget: added p50 ≤ 0.2 ms, p99 ≤ 1 ms'),
-  pending('upgrade', 'upgrade under load: failed requests, hand-off time, peak RSS of both generations', '#3',
-    'hot upgrade; budgets: zero failed requests, peak ≤ 2× steady'),
   pending('failover', 'failover time to a sibling agent', '#5', 'SDK failover; budget: ≤ 1 s'),
 ];

@@ -11,6 +11,7 @@ import { pendingScenarios } from './pending.js';
 import type { Scenario } from './scenario.js';
 import { stateGrpcScenarios } from './state-grpc.js';
 import { stateHttpScenarios } from './state-http.js';
+import { upgradeUnderLoadScenario } from './upgrade-under-load.js';
 
 export const scenarios: readonly Scenario[] = [
   floorScenario,
@@ -21,6 +22,7 @@ export const scenarios: readonly Scenario[] = [
   maxThroughputScenario,
   idleConnectionsScenario,
   memoryFloorScenario,
+  upgradeUnderLoadScenario,
   ...pendingScenarios,
 ];
 
