@@ -28,6 +28,8 @@ import type { AppServer, TransportDeps } from './transports/transport-deps.js';
 
 /** Used when the worker drains on its own (SIGTERM) rather than on the ops-agent's request. */
 export const DEFAULT_DRAIN_DEADLINE_MS = 10_000;
+/** How long a worker that failed to start gives the connections it may already hold. */
+const FAILED_START_CLOSE_MS = 5_000;
 
 export interface AgentRuntimeOptions {
   readonly configFile: string;
@@ -79,11 +81,14 @@ export class AgentRuntime {
       await this.#startAll();
       await this.#selfCheck();
     } catch (err) {
-      this.destroy();
       const e = toHearthError(err);
       // Config errors keep their own code; everything else is what the catalog makes of it.
       const code = (err as { code?: unknown }).code === 'HEARTH_ERR_CONFIG_INVALID' ? 'HEARTH_ERR_CONFIG_INVALID' : e.code;
+      // The ops-agent learns first (it stops waiting and lets this worker leave by itself). Our
+      // listeners may already share the live sockets and hold connections the kernel gave us:
+      // they are closed at a request boundary, as in a drain, never reset.
       await this.#sendQuietly(workerMessages.failed(code, (err as Error).message ?? String(err)));
+      await this.close(FAILED_START_CLOSE_MS);
       throw err;
     }
     if (this.#state !== 'starting') return; // drained or destroyed while starting
@@ -113,6 +118,9 @@ export class AgentRuntime {
       logger: this.#log,
     });
     this.#components = components;
+    // Before any listener joins the shared sockets: a worker that cannot serve never takes a connection.
+    const unhealthy = this.#componentProblems();
+    if (unhealthy.length > 0) throw new Error(`self-check failed: ${unhealthy.join('; ')}`);
     const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation });
     const apps = new AppRegistry(config.apps);
 
@@ -134,10 +142,7 @@ export class AgentRuntime {
 
   /** The worker reports ready only when every component is healthy and every socket is bound. */
   async #selfCheck(): Promise<void> {
-    const problems: string[] = [];
-    for (const c of this.#componentStatus()) {
-      if (!c.healthy) problems.push(`component ${c.type}/${c.name} is unhealthy${c.detail ? `: ${c.detail}` : ''}`);
-    }
+    const problems = this.#componentProblems();
     for (const s of this.#servers) {
       for (const socket of s.sockets) {
         try {
@@ -148,6 +153,12 @@ export class AgentRuntime {
       }
     }
     if (problems.length > 0) throw new Error(`self-check failed: ${problems.join('; ')}`);
+  }
+
+  #componentProblems(): string[] {
+    return this.#componentStatus()
+      .filter((c) => !c.healthy)
+      .map((c) => `component ${c.type}/${c.name} is unhealthy${c.detail ? `: ${c.detail}` : ''}`);
   }
 
   /** Routes one IPC message from the ops-agent. Anything that is not a valid Hearth message is logged and dropped. */

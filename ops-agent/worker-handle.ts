@@ -54,6 +54,7 @@ export class WorkerHandle {
   #protocol: number | undefined;
   #exit: WorkerExit | undefined;
   #drained = false;
+  #failed = false;
   readonly #log: Logger;
   readonly #pending = new Map<string, Pending>();
   /** Resolves on `ready`; rejects on `failed` or an exit before ready. */
@@ -124,6 +125,11 @@ export class WorkerHandle {
     return this.#state !== 'exited';
   }
 
+  /** The worker said `failed`: it closes what it started and exits by itself. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
   /** The worker said `drained` before exiting (a graceful drain, not a kill). */
   get drained(): boolean {
     return this.#drained;
@@ -168,6 +174,7 @@ export class WorkerHandle {
         this.#resolveReady();
         return;
       case 'failed':
+        this.#failed = true;
         this.#log.error({ code: m.code, reason: m.message }, 'worker failed to start');
         this.#rejectReady(new WorkerStartError('HEARTH_ERR_WORKER_START_FAILED', m.message, m.code));
         return;

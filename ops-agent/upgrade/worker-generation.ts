@@ -205,8 +205,9 @@ export class WorkerGeneration {
 
   /**
    * Graceful and bounded: no more restarts; ready workers get `drain` with most of the budget
-   * (their own bounded close needs a moment on top), workers that never became ready are killed
-   * at once; whoever is alive at deadlineMs is SIGKILLed. Resolves when every worker has exited.
+   * (their own bounded close needs a moment on top), workers that reported `failed` are leaving
+   * by themselves, workers that said nothing yet are killed at once; whoever is alive at
+   * deadlineMs is SIGKILLed. Resolves when every worker has exited.
    * Idempotent.
    */
   retire(deadlineMs: number): Promise<RetireReport> {
@@ -225,10 +226,12 @@ export class WorkerGeneration {
     for (const h of live) {
       if (h.state === 'ready') {
         h.drain(workerDeadline);
-      } else if (h.alive) {
+      } else if (h.alive && !h.failed) {
+        // Never said ready or failed: hung or still loading; nothing to wait for.
         killed.push(h.pid);
         h.kill('SIGKILL');
       }
+      // A worker that said `failed` closes its listeners gracefully and exits by itself (bounded below).
     }
     this.#h.onChange();
     if (!(await exitWithin(live, deadlineMs))) {
