@@ -104,7 +104,13 @@ export class AdminServer {
   #build(tokenSha256: string | undefined): FastifyInstance {
     // Typed as fastify's logger so the instance is the plain FastifyInstance.
     const loggerInstance: FastifyBaseLogger = this.#log;
-    const app = fastify({ loggerInstance, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 64 * 1024 });
+    const app = fastify({
+      loggerInstance,
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: 64 * 1024,
+      // Unknown fields are an error, not silently dropped (fastify's default strips them).
+      ajv: { customOptions: { removeAdditional: false } },
+    });
     if (tokenSha256 !== undefined) {
       const expected = Buffer.from(tokenSha256, 'hex');
       app.addHook('onRequest', async (req, reply) => {

@@ -9,7 +9,8 @@ import { stringify as toYaml } from 'yaml';
 import { adminPostStream } from '../../ops-agent/admin-client.js';
 import type { FinalEvent, ProgressEvent } from '../../ops-agent/upgrade/progress.js';
 import { STATE_FILE, type UpgradeState } from '../../ops-agent/upgrade/upgrade-state.js';
-import { createGrpcClients, type GrpcClients } from './grpc-client.js';
+import { createGrpcClients, type GrpcClients, type SubscribeResponse } from './grpc-client.js';
+import { TestSubscription } from './grpc-subscription.js';
 import { runHearthCli, testConfig, waitFor, type CliResult, type HearthProcess, type StatusJson } from './hearth-process.js';
 import { HttpClient } from './http-client.js';
 
@@ -180,4 +181,79 @@ async function expect200(c: HttpClient): Promise<void> {
 /** The phases of a finished hand-off, in order, from its progress lines. */
 export function phasesOf(call: HandoffCall): string[] {
   return Object.keys(call.final?.phases ?? {});
+}
+
+export interface StreamEndRecord {
+  readonly code: number;
+  readonly hearthCode: string | undefined;
+}
+
+/**
+ * A pub/sub consumer that survives hand-offs the way an app should: one gRPC Subscribe stream at
+ * a time, every delivery acked and counted, and when the stream ends (a draining worker ends it
+ * with UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED) it subscribes again on the same channel,
+ * which reconnects to whichever generation serves.
+ */
+export class ResubscribingConsumer {
+  readonly ends: StreamEndRecord[] = [];
+  readonly errors: string[] = [];
+  readonly #clients: GrpcClients;
+  readonly #initial: Record<string, unknown>;
+  readonly #counts = new Map<string, number>();
+  #current: TestSubscription | undefined;
+  #stopped = false;
+
+  constructor(h: HearthProcess, initial: Record<string, unknown>, app = 'demo', token = `${app}-token`) {
+    this.#clients = createGrpcClients(h.socket(app, 'grpc'), token, { 'grpc.primary_user_agent': `upgrade-consumer/${Math.random()}` });
+    this.#initial = initial;
+  }
+
+  /** Resolves once the first stream is ready. */
+  async start(): Promise<void> {
+    await this.#subscribe();
+  }
+
+  async #subscribe(): Promise<void> {
+    for (let attempt = 0; !this.#stopped; attempt++) {
+      const sub = new TestSubscription(this.#clients, this.#initial);
+      this.#current = sub;
+      sub.stream.on('data', (r: SubscribeResponse) => {
+        const d = r.delivery;
+        if (r.response !== 'delivery' || !d) return;
+        this.#counts.set(d.messageId, (this.#counts.get(d.messageId) ?? 0) + 1);
+        sub.ack(d.deliveryId);
+      });
+      try {
+        await sub.ready;
+        // From here on, its end (a drain) is answered by subscribing again.
+        void sub.ended.then((end) => {
+          if (this.#stopped || this.#current !== sub) return;
+          this.ends.push({ code: end.code, hearthCode: end.hearthCode });
+          return this.#subscribe();
+        }).catch((err: unknown) => this.errors.push((err as Error).message));
+        return;
+      } catch {
+        // ended before ready (e.g. reached a worker just as it drained): try again shortly
+        if (attempt > 50) throw new Error('could not resubscribe');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  received(): ReadonlySet<string> {
+    return new Set(this.#counts.keys());
+  }
+
+  /** Deliveries beyond the first of each message (at-least-once redeliveries). */
+  duplicates(): number {
+    let n = 0;
+    for (const c of this.#counts.values()) n += c - 1;
+    return n;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#current?.cancel();
+    this.#clients.close();
+  }
 }
