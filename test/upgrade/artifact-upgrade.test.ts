@@ -100,6 +100,33 @@ test.serial('a second version: versions lists both; rollback returns to the prev
   t.deepEqual(state.history.slice(-3).map((x) => `${x.kind}:${x.to}:${x.result}`), ['upgrade:1.0.0-a:ok', 'upgrade:1.0.0-b:ok', 'rollback:1.0.0-a:ok']);
 });
 
+test.serial('an old worker that crashes during an upgrade is forked again from the old build, and the upgrade completes', async (t) => {
+  const before = await h.status();
+  t.is(before.activeVersion, '1.0.0-a');
+  const victim = pidsOf(before)[0];
+  if (victim === undefined) return t.fail('no worker');
+  let killed = false;
+  const r = await adminHandoff(h, 'upgrade', { artifact: b.file, sha256: b.sha256 }, (line) => {
+    // While the new build is starting, one worker of the old generation dies.
+    if (line.phase === 'ready' && !killed) {
+      killed = true;
+      process.kill(victim, 'SIGKILL');
+    }
+  });
+  t.true(killed);
+  t.is(r.final?.result, 'ok', JSON.stringify(r.final));
+  // cluster.setupPrimary({ exec }) is process-wide: the replacement must still run 1.0.0-a.
+  const forked = h
+    .output()
+    .split('\n')
+    .filter((l) => l.includes('"msg":"worker forked"') && l.includes(`"generation":${before.generation},`) && l.includes('"restarts":1'));
+  t.true(forked.length >= 1, 'the old generation restarted its slot');
+  for (const l of forked) t.regex(l, /"exec":"[^"]*\/versions\/1\.0\.0-a\/dist\/agent\/main\.js"/);
+  const s = await h.status();
+  t.is(s.activeVersion, '1.0.0-b');
+  for (const w of s.workers) t.is(w.version, '1.0.0-b');
+});
+
 test.serial('disk preflight: too little free disk for the artifact is HEARTH_ERR_PREFLIGHT_DISK with the numbers; nothing changes', async (t) => {
   // diskHeadroom comes from the configuration in force: apply it with a reload first.
   await writeConfig(h, { upgrade: { drainTimeoutMs: 5000, diskHeadroom: 1_000_000_000 } });
