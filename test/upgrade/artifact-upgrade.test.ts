@@ -1,12 +1,17 @@
 // `hearth upgrade` to builds made by the packaging script, on a real `hearth start`: the new build
 // serves on every worker, versions lists what is installed, rollback hands back, and a host
 // without room (disk preflight) is refused before anything is forked.
+import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
 import { packageBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
 import { makeTempDir, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { repoRoot } from '../helpers/repo-root.js';
 import { adminHandoff, alive, hearthCli, pidsOf, readState, RequestLoop, socketInodes, writeConfig } from '../helpers/upgrade-helpers.js';
 
+const run = promisify(execFile);
 let h: HearthProcess;
 let out: string;
 let a: BuiltArtifact;
@@ -144,6 +149,27 @@ test.serial('disk preflight: too little free disk for the artifact is HEARTH_ERR
   t.deepEqual(pidsOf(after), pidsOf(before));
   t.is(after.activeVersion, before.activeVersion);
   t.is(after.upgrade.lastResult?.code, 'HEARTH_ERR_PREFLIGHT_DISK');
+});
+
+test.serial('with a public key configured, `hearth upgrade --signature` is required and verified', async (t) => {
+  const keys = path.join(out, 'keys');
+  await run(process.execPath, [path.join(repoRoot, 'dist/scripts/generate-keypair.js'), '--out', keys]);
+  const sig = path.join(out, 'a.sig');
+  await run(process.execPath, [path.join(repoRoot, 'dist/scripts/sign-artifact.js'), '--key', path.join(keys, 'hearth-signing.key'), '--artifact', a.file, '--out', sig]);
+  await writeConfig(h, { upgrade: { drainTimeoutMs: 5000, publicKeyFile: path.join(keys, 'hearth-signing.pub') } });
+  t.teardown(async () => {
+    await writeConfig(h, { upgrade: { drainTimeoutMs: 5000 } });
+    await adminHandoff(h, 'reload');
+  });
+  t.is((await adminHandoff(h, 'reload')).final?.result, 'ok');
+
+  const unsigned = await hearthCli(h, ['upgrade', '--artifact', a.file, '--sha256', a.sha256]);
+  t.is(unsigned.code, 1);
+  t.regex(unsigned.stderr, /\[HEARTH_ERR_ARTIFACT_SIGNATURE\]/);
+  const signed = await hearthCli(h, ['upgrade', '--artifact', path.relative(h.dir, a.file), '--sha256', a.sha256, '--signature', sig]);
+  t.is(signed.code, 0, `${signed.stdout}\n${signed.stderr}`);
+  t.regex(signed.stdout, /sha256 and signature ok/);
+  t.is((await h.status()).activeVersion, '1.0.0-a');
 });
 
 test.serial('a wrong sha256 is refused by the store and nothing changes; a malformed request is 400', async (t) => {
