@@ -37,3 +37,33 @@ export function throughputRatio(row: LatencyRow, rows: readonly Row[]): number |
   const base = latencyRow(rows, row.baselineId);
   return base === null || base.achievedRate === 0 ? null : row.achievedRate / base.achievedRate;
 }
+
+function median(values: number[]): number | null {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return null;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? null) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+/**
+ * Median over rounds of (this row's round p50 ÷ the baseline's same-round p50): rounds i of both
+ * ran back to back, so slow-moving interference from other work cancels in each ratio, and the
+ * median ignores the odd round it did not. Null without at least two rounds on both sides.
+ */
+export function pairedP50Ratio(row: LatencyRow | null, rows: readonly Row[], baseId: string): number | null {
+  const base = latencyRow(rows, baseId);
+  const a = row?.rounds ?? [];
+  const b = base?.rounds ?? [];
+  if (a.length < 2 || a.length !== b.length) return null;
+  return median(a.flatMap((round, i) => {
+    const other = b[i];
+    return other !== undefined && other.p50 > 0 ? [round.p50 / other.p50] : [];
+  }));
+}
+
+/** Smallest, median and largest p50 over a row's rounds. */
+export function roundP50Spread(row: LatencyRow): { min: number; median: number; max: number } | null {
+  const p50s = (row.rounds ?? []).map((r) => r.p50);
+  const mid = median(p50s);
+  return mid === null || p50s.length < 2 ? null : { min: Math.min(...p50s), median: mid, max: Math.max(...p50s) };
+}

@@ -1,5 +1,5 @@
 // Renders a run as markdown: the same text goes to stdout and to bench/results/<date>-<commit>.md.
-import { addedOverBaseline, p50Ratio, throughputRatio } from './derived.js';
+import { addedOverBaseline, p50Ratio, pairedP50Ratio, roundP50Spread, throughputRatio } from './derived.js';
 import type { BenchReport, BudgetResult, LatencyRow, MemoryRow, PendingRow, ProcessMemoryRow, Row } from './report-types.js';
 
 const ms = (value: number): string => value.toFixed(3);
@@ -22,16 +22,21 @@ function budgetCell(row: Row, budgets: readonly BudgetResult[]): string {
 function openLoopTable(rows: readonly Row[], latency: LatencyRow[], budgets: readonly BudgetResult[]): string {
   return table(
     ['scenario', 'transport', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'target/s', 'achieved/s', 'requests', 'errors',
-      'CPU % (server)', 'RSS MB (server)', 'added p50', 'added p90', 'added p99', 'p50 × floor',
+      'CPU % (server)', 'RSS MB (server)', 'added p50', 'added p90', 'added p99', 'p50 × floor', 'round p50 min / median / max',
+      'p50 × baseline, median of rounds',
       'generator CPU % · send lag p99 ms', 'load 1m', 'budget'],
     latency.map((r) => {
       const added = addedOverBaseline(r, rows);
       const floor = r.id === 'floor' ? null : p50Ratio(r, rows, 'floor');
+      const spread = roundP50Spread(r);
+      const paired = r.baselineId === null ? null : pairedP50Ratio(r, rows, r.baselineId);
       const l = r.latencyMs;
       return [r.scenario, r.transport, ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999), int(r.targetRate ?? 0), int(r.achievedRate),
         int(r.requests), int(r.errors), `${r.server.cpuPercent.toFixed(0)} (${r.server.label})`, mb(r.server.rssMb),
         added === null ? '' : `${signed(added.p50)} vs ${r.baselineId ?? ''}`, added === null ? '' : signed(added.p90),
         added === null ? '' : signed(added.p99), floor === null ? '' : `${floor.toFixed(2)}×`,
+        spread === null ? '' : `${ms(spread.min)} / ${ms(spread.median)} / ${ms(spread.max)}`,
+        paired === null ? '' : `${paired.toFixed(2)}× ${r.baselineId ?? ''}`,
         `${r.generatorCpuPercent.toFixed(0)} · ${r.sendLagMs === null ? '' : ms(r.sendLagMs.p99)}`, r.loadAverage1m.toFixed(2),
         budgetCell(r, budgets)];
     }));

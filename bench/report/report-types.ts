@@ -32,6 +32,8 @@ export interface LatencyRow {
   loadAverage1m: number;
   server: UsageResult;
   errorSamples: string[];
+  /** Open loop in interleaved rounds: each round's own figures (round i of every row ran back to back). */
+  rounds?: RoundFigures[];
   /** Rows measured across hot upgrades (scenarios/upgrade-under-load.ts). */
   upgrade?: UpgradeFigures;
 }
@@ -56,6 +58,15 @@ export interface UpgradeFigures {
   peakRssMb: number;
   /** Share of the load window spent inside an upgrade. */
   upgradeShare: number;
+}
+
+export interface RoundFigures {
+  p50: number;
+  p99: number;
+  requests: number;
+  errors: number;
+  sendLagP99: number | null;
+  loadAverage1m: number;
 }
 
 export interface MemoryRow {

@@ -7,7 +7,7 @@ import { UsageMonitor, type ServerUnderTest, type UsageResult } from '../harness
 import { runLoad } from '../load/load-generator.js';
 import type { LoadResult, TargetSpec } from '../load/load-protocol.js';
 import { mergeLoadResults, mergeUsage } from '../load/merge-results.js';
-import type { LatencyRow } from '../report/report-types.js';
+import type { LatencyRow, RoundFigures } from '../report/report-types.js';
 import type { RateRowSpec, RowMeta, ScenarioContext } from './scenario.js';
 
 const DRAIN_TIMEOUT_MS = 10_000;
@@ -63,8 +63,8 @@ export async function measureOpenLoopRows(ctx: ScenarioContext, specs: readonly 
   const s = ctx.settings;
   const rounds = Math.max(1, Math.min(s.rounds, Math.floor(s.durationMs / 1000)));
   const roundMs = Math.round(s.durationMs / rounds);
-  const done = new Map<RateRowSpec, { results: LoadResult[]; usages: UsageResult[] }>(
-    specs.map((spec) => [spec, { results: [], usages: [] }]));
+  const done = new Map<RateRowSpec, { results: LoadResult[]; usages: UsageResult[]; rounds: RoundFigures[] }>(
+    specs.map((spec) => [spec, { results: [], usages: [], rounds: [] }]));
   ctx.log(`open loop ${s.rate} req/s, ${s.connections} connections: ${specs.length} rows × ${rounds} rounds of `
     + `${roundMs / 1000} s (+${s.warmupMs / 1000} s warm-up in round 1, ${LATER_ROUND_WARMUP_MS / 1000} s after)`);
   for (let round = 0; round < rounds && !ctx.cleanup.closed; round++) {
@@ -77,6 +77,10 @@ export async function measureOpenLoopRows(ctx: ScenarioContext, specs: readonly 
         }, ctx.cleanup, onPhase));
         acc.results.push(result);
         acc.usages.push(usage);
+        acc.rounds.push({
+          p50: result.latency.p50, p99: result.latency.p99, requests: result.requests, errors: result.errors,
+          sendLagP99: result.sendLag?.p99 ?? null, loadAverage1m: os.loadavg()[0] ?? 0,
+        });
         logResult(ctx, rounds > 1 ? `${spec.meta.id} ${round + 1}/${rounds}` : spec.meta.id, result, usage);
       } catch (err) {
         done.delete(spec);
@@ -88,7 +92,7 @@ export async function measureOpenLoopRows(ctx: ScenarioContext, specs: readonly 
     const result = mergeLoadResults(acc.results);
     const usage = mergeUsage(acc.usages);
     if (rounds > 1) logResult(ctx, `${spec.meta.id} all rounds`, result, usage);
-    return openLoopRow(ctx, spec.meta, result, usage);
+    return { ...openLoopRow(ctx, spec.meta, result, usage), rounds: acc.rounds };
   });
 }
 
