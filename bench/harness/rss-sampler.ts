@@ -1,13 +1,12 @@
-// VmRSS of an agent's processes (the ops-agent and its direct children, the workers of every
-// generation alive) every `periodMs`, kept per pid so a window can be split afterwards into the
-// primary, the generation that was serving before a hand-off and the one that replaced it.
+// VmRSS and CPU ticks of an agent's processes (the ops-agent and its direct children, the workers
+// of every generation alive) every `periodMs`, kept per pid so a window can be split afterwards
+// into the primary, the generation that was serving before a hand-off and the one that replaced
+// it — and so CPU counts workers that came and went in between, which a first/last comparison
+// of the process tree misses.
 import { monoMs } from '../load/mono-clock.js';
-import { childPids, readRssKb } from './proc-usage.js';
+import { childPids, clockTicksPerSecond, sampleProcesses, type ProcSample } from './proc-usage.js';
 
-export interface RssSample {
-  readonly atMs: number;
-  readonly rssKb: ReadonlyMap<number, number>;
-}
+export type RssSample = ProcSample;
 
 export interface RssPeak {
   readonly atMs: number;
@@ -21,12 +20,16 @@ export interface RssPeak {
 }
 
 const mb = (kb: number): number => kb / 1024;
+/** A new worker's memory grows over seconds: finding it within this is soon enough. */
+const RESCAN_MS = 200;
 
 export class RssSampler {
   readonly #rootPid: number;
   readonly #periodMs: number;
   readonly #samples: RssSample[] = [];
   #timer: NodeJS.Timeout | undefined;
+  #children: number[] = [];
+  #scannedAt = -Infinity;
 
   constructor(rootPid: number, periodMs = 50) {
     this.#rootPid = rootPid;
@@ -46,15 +49,38 @@ export class RssSampler {
   }
 
   sample(): RssSample {
-    const rssKb = new Map<number, number>();
-    // Workers of every generation are direct children of the cluster primary: one /proc scan.
-    for (const pid of [this.#rootPid, ...childPids(this.#rootPid)]) {
-      const kb = readRssKb(pid);
-      if (kb !== null) rssKb.set(pid, kb);
+    // Workers of every generation are direct children of the cluster primary. Finding them scans
+    // all of /proc, so it is done every RESCAN_MS; the known pids are read at every sample.
+    const now = monoMs();
+    if (now - this.#scannedAt >= RESCAN_MS) {
+      this.#children = childPids(this.#rootPid);
+      this.#scannedAt = now;
     }
-    const s = { atMs: monoMs(), rssKb };
+    const s = sampleProcesses([this.#rootPid, ...this.#children], now);
     this.#samples.push(s);
     return s;
+  }
+
+  /**
+   * CPU over a window, % of one core: per pid, its last ticks minus its first in the window (a
+   * worker forked during the window counts from zero; one that exited counts up to its last sample).
+   */
+  cpuPercent(fromMs: number, toMs: number): number {
+    const window = this.between(fromMs, toMs);
+    const first = window[0];
+    const last = window.at(-1);
+    if (first === undefined || last === undefined || last.atMs <= first.atMs) return 0;
+    const start = new Map<number, number>();
+    const end = new Map<number, number>();
+    for (const s of window) {
+      for (const [pid, ticks] of s.ticks) {
+        if (!start.has(pid)) start.set(pid, s === first ? ticks : 0);
+        end.set(pid, ticks);
+      }
+    }
+    let ticks = 0;
+    for (const [pid, t] of end) ticks += t - (start.get(pid) ?? 0);
+    return (ticks / clockTicksPerSecond() / ((last.atMs - first.atMs) / 1000)) * 100;
   }
 
   /** Samples taken in [fromMs, toMs]. */

@@ -153,7 +153,8 @@ async function measure(ctx: ScenarioContext, hearth: HearthInstance, artifacts: 
   }
   const outcomes = await Promise.allSettled(loads);
   rss.stop();
-  const usage = monitor.end();
+  // The monitor compares the first and last process tree; workers replaced in between are counted here.
+  const usage = { ...monitor.end(), cpuPercent: rss.cpuPercent(windowStart, monoMs()) };
   if (upgradeError !== undefined) throw upgradeError;
   const results = outcomes.map((o) => {
     if (o.status === 'rejected') throw o.reason instanceof Error ? o.reason : new Error(String(o.reason));
