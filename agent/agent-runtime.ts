@@ -125,6 +125,8 @@ export class AgentRuntime {
     const apps = new AppRegistry(config.apps);
 
     for (const app of config.apps) {
+      // A drain that arrived while starting: listen on nothing more (what listens is closing).
+      if (this.#state !== 'starting') throw new Error('drain requested while starting');
       // Transports bind `component` and `app` on their own child loggers.
       const deps: TransportDeps = { app, apps, api, metrics, logger: this.#log, limits: config.limits };
       const servers: AppServers = {

@@ -55,6 +55,7 @@ export class WorkerHandle {
   #exit: WorkerExit | undefined;
   #drained = false;
   #failed = false;
+  #listening = false;
   readonly #log: Logger;
   readonly #pending = new Map<string, Pending>();
   /** Resolves on `ready`; rejects on `failed` or an exit before ready. */
@@ -96,6 +97,8 @@ export class WorkerHandle {
       });
     });
     worker.on('message', (message: unknown) => this.#onMessage(message));
+    // The primary handed it a shared listener: from now on the kernel may give it connections.
+    worker.on('listening', () => (this.#listening = true));
     // IPC write errors (channel closing) surface here; the exit handler does the bookkeeping.
     worker.on('error', (err: Error) => this.#log.warn({ err }, 'worker IPC error'));
   }
@@ -123,6 +126,11 @@ export class WorkerHandle {
 
   get alive(): boolean {
     return this.#state !== 'exited';
+  }
+
+  /** It has joined at least one shared listener (so it may hold connections). */
+  get listening(): boolean {
+    return this.#listening;
   }
 
   /** The worker said `failed`: it closes what it started and exits by itself. */

@@ -205,9 +205,9 @@ export class WorkerGeneration {
 
   /**
    * Graceful and bounded: no more restarts; ready workers get `drain` with most of the budget
-   * (their own bounded close needs a moment on top), workers that reported `failed` are leaving
-   * by themselves, workers that said nothing yet are killed at once; whoever is alive at
-   * deadlineMs is SIGKILLed. Resolves when every worker has exited.
+   * (their own bounded close needs a moment on top), and so do starting workers that already
+   * joined a listener; workers that reported `failed` are leaving by themselves; workers that
+   * hold no listener are killed at once; whoever is alive at deadlineMs is SIGKILLed. Resolves when every worker has exited.
    * Idempotent.
    */
   retire(deadlineMs: number): Promise<RetireReport> {
@@ -224,14 +224,19 @@ export class WorkerGeneration {
     const workerDeadline = Math.max(0, Math.floor(deadlineMs * 0.8));
     if (live.length > 0) this.#log.info({ workers: live.map((h) => h.pid), deadlineMs, workerDeadlineMs: workerDeadline }, 'draining workers');
     for (const h of live) {
-      if (h.state === 'ready') {
+      if (!h.alive || h.failed) {
+        // A worker that said `failed` closes its listeners gracefully and exits by itself (bounded below).
+        continue;
+      }
+      if (h.state === 'ready' || h.listening) {
+        // Still starting but already accepting on a shared socket: it may hold connections, so it
+        // drains like a ready one (and is killed at the deadline if it cannot).
         h.drain(workerDeadline);
-      } else if (h.alive && !h.failed) {
-        // Never said ready or failed: hung or still loading; nothing to wait for.
+      } else {
+        // Holds no connection yet (never joined a listener): nothing to wait for.
         killed.push(h.pid);
         h.kill('SIGKILL');
       }
-      // A worker that said `failed` closes its listeners gracefully and exits by itself (bounded below).
     }
     this.#h.onChange();
     if (!(await exitWithin(live, deadlineMs))) {
