@@ -119,7 +119,9 @@ export async function runHearthCli(
   child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const timer = setTimeout(() => killGroup(child, 'SIGKILL'), options.timeoutMs ?? 30_000);
-  const [code, signal] = await exitOf(child);
+  // 'close', not 'exit': only then has everything the child wrote been read (under load the
+  // output can still be in the pipes when 'exit' fires).
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
   clearTimeout(timer);
   finishGroup(child);
   return { code, signal, stdout, stderr };
