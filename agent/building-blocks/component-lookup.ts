@@ -1,22 +1,11 @@
 // The view of the configured components the API layer needs. `ComponentSet` satisfies it
 // structurally; keeping it here lets the building blocks depend on the shape, not the wiring.
-import type { BuildingBlock } from '../config/config-schema.js';
-import type { Component } from '../components/component.js';
+import type { ComponentEntry } from '../components/component-set.js';
 import type { ConfigurationStore } from '../components/configuration-store.js';
 import type { LockStore } from '../components/lock-store.js';
 import type { PubSubBroker } from '../components/pubsub-broker.js';
 import type { SequencerStore } from '../components/sequencer-store.js';
 import type { StateStore } from '../components/state-store.js';
-
-export interface ComponentEntry {
-  readonly name: string;
-  /** e.g. `state.sqlite`. */
-  readonly type: string;
-  readonly block: BuildingBlock;
-  /** Keys are not namespaced per app. */
-  readonly shared: boolean;
-  readonly component: Component;
-}
 
 export interface ComponentLookup {
   state(name: string): StateStore | undefined;
