@@ -98,6 +98,21 @@ test('a group consumed from two processes gets every message published by both',
   await Promise.all([exited(a.proc), exited(b.proc)]);
 });
 
+test('several processes opening the same fresh database at once all succeed (WAL switch races)', async (t) => {
+  // Every worker of a generation opens the file at the same moment; switching a fresh file to WAL
+  // can return SQLITE_BUSY without waiting on the busy timeout, which once failed a start in CI.
+  for (let round = 0; round < 4; round++) {
+    const dir = await temp.make();
+    const kids = Array.from({ length: 5 }, () => new Child(['open', dir]));
+    await Promise.all(kids.map((k) => k.next('ready')));
+    for (const k of kids) k.send({ type: 'go' });
+    await waitFor(() => kids.every((k) => k.messages.some((m) => m.type === 'opened' || m.type === 'open-failed')), 60_000, 'every child to open');
+    const failures = kids.flatMap((k) => k.of('open-failed').map((m) => m.error));
+    t.deepEqual(failures, [], `round ${round}`);
+    await Promise.all(kids.map((k) => exited(k.proc)));
+  }
+});
+
 test('data written by a process that is then SIGKILLed is still there', async (t) => {
   const dir = await temp.make();
   const child = new Child(['write', dir, '50']);

@@ -14,6 +14,17 @@ export const DEFAULT_DB_FILE = 'hearth.db';
 const BUSY_TIMEOUT_MS = 5000;
 /** Attempts after busy_timeout already expired; each waits a little longer (async, not blocking). */
 const BUSY_RETRIES = 5;
+/**
+ * Opening can return SQLITE_BUSY without consulting the busy handler: switching a fresh file to WAL,
+ * or WAL recovery, while another process does the same (every worker of a generation opens the
+ * file at once). Opening is retried with backoff for this long before the worker gives up.
+ */
+const OPEN_DEADLINE_MS = 10_000;
+
+/** Blocks the thread; only used while opening, before the worker serves anything. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 /**
  * Schema migrations, applied in order; `user_version` records how many ran. Append only: a newer
@@ -146,7 +157,7 @@ export class SqliteDatabase {
     }
     let database: SqliteDatabase;
     try {
-      database = new SqliteDatabase(abs, logger.child({ sqlite: abs }));
+      database = SqliteDatabase.openWithRetry(abs, logger.child({ sqlite: abs }));
     } catch (err) {
       const mapped = toBackendError(err, abs);
       if (mapped instanceof HearthError) throw mapped;
@@ -156,6 +167,19 @@ export class SqliteDatabase {
     }
     cache.set(abs, { database, refs: 1 });
     return database;
+  }
+
+  private static openWithRetry(file: string, logger: Logger): SqliteDatabase {
+    const deadline = Date.now() + OPEN_DEADLINE_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return new SqliteDatabase(file, logger);
+      } catch (err) {
+        if (!isBusy(err) || Date.now() >= deadline) throw err;
+        logger.debug({ attempt, code: (err as { code?: unknown }).code }, 'sqlite busy while opening; retrying');
+        sleepSync(Math.min(25 * attempt, 250));
+      }
+    }
   }
 
   /** Drops one reference; the connection closes (checkpointing the WAL) with the last one. */
