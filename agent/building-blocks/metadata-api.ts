@@ -11,6 +11,7 @@ const CAPABILITIES: Readonly<Record<BuildingBlock, readonly string[]>> = {
   lock: ['LEASE'],
   sequencer: ['STRICTLY_INCREASING'],
   configuration: ['SUBSCRIBE'],
+  registry: [],
 };
 
 /** Component contracts are versioned with the API, as Dapr reports `v1`. */
@@ -21,7 +22,8 @@ export function createMetadataApi(deps: ApiDeps): MetadataApi {
     get(ctx) {
       const components: ComponentInfo[] = deps.components
         .list()
-        .filter((c) => AppRegistry.canUseComponent(ctx.app, c.name))
+        // The registry is the agent's own (discovery for invoke), not an app-facing component.
+        .filter((c) => c.block !== 'registry' && AppRegistry.canUseComponent(ctx.app, c.name))
         .map((c) => ({
           name: c.name,
           type: c.type,

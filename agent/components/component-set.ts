@@ -10,6 +10,7 @@ import type { ConfigurationStore } from './configuration-store.js';
 import type { LockStore } from './lock-store.js';
 import type { PubSubBroker } from './pubsub-broker.js';
 import type { SequencerStore } from './sequencer-store.js';
+import type { ServiceRegistry } from './service-registry.js';
 import type { StateStore } from './state-store.js';
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
@@ -21,6 +22,7 @@ const BLOCK_METHODS: Record<BuildingBlock, readonly string[]> = {
   lock: ['tryLock', 'unlock', 'keepAlive'],
   sequencer: ['next'],
   configuration: ['get', 'subscribe'],
+  registry: ['register', 'deregister', 'lookup', 'agents'],
 };
 
 export interface ComponentSetBase {
@@ -121,6 +123,10 @@ export class ComponentSet {
 
   configuration(name: string): ConfigurationStore | undefined {
     return this.find('configuration', name) as ConfigurationStore | undefined;
+  }
+
+  registry(name: string): ServiceRegistry | undefined {
+    return this.find('registry', name) as ServiceRegistry | undefined;
   }
 
   list(): ComponentEntry[] {

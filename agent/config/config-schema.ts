@@ -3,7 +3,8 @@
 import type { SchemaObject } from 'ajv';
 
 export const CONFIG_FORMAT_VERSIONS = [1] as const;
-export const BUILDING_BLOCKS = ['state', 'pubsub', 'lock', 'sequencer', 'configuration'] as const;
+/** `registry` is internal (service discovery for invoke); apps never address it. */
+export const BUILDING_BLOCKS = ['state', 'pubsub', 'lock', 'sequencer', 'configuration', 'registry'] as const;
 export type BuildingBlock = (typeof BUILDING_BLOCKS)[number];
 
 /**

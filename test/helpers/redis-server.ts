@@ -1,0 +1,137 @@
+// A real `redis-server` (Debian package) per test file, on a free localhost port in a temp dir.
+// Tests never skip when it is missing: they fail and say what to install (CI installs it).
+// stop()/restart() keep the port, so clients can reconnect to "the same" server after an outage.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const live = new Set<ChildProcess>();
+// Never leave a redis-server behind, even when a test file fails or times out.
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+export function requireBinary(bin: string, debPackage: string): string {
+  const found = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  const file = found.stdout.trim();
+  if (found.status !== 0 || file === '') {
+    throw new Error(`${bin} not found: install it (apt-get install -y ${debPackage}); .ci/run does`);
+  }
+  return file;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${port} within ${timeoutMs} ms`);
+    await sleep(25);
+  }
+}
+
+export class RedisServer {
+  readonly port: number;
+  readonly dir: string;
+  private proc: ChildProcess | undefined;
+  private output = '';
+  private extraArgs: readonly string[] = [];
+
+  private constructor(port: number, dir: string) {
+    this.port = port;
+    this.dir = dir;
+  }
+
+  /** Starts a fresh, empty, non-persistent server. `args` are extra redis-server options. */
+  static async start(args: readonly string[] = []): Promise<RedisServer> {
+    requireBinary('redis-server', 'redis-server');
+    const server = new RedisServer(await freePort(), mkdtempSync(path.join(os.tmpdir(), 'hr-')));
+    server.extraArgs = args;
+    await server.launch();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  private async launch(): Promise<void> {
+    const proc = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.proc = proc;
+    live.add(proc);
+    proc.once('exit', () => live.delete(proc));
+    proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    try {
+      await waitForPort(this.port, 10_000);
+    } catch (err) {
+      proc.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${this.output}`);
+    }
+  }
+
+  /** Runs `redis-cli -p <port> …args` and returns its stdout (the cross-check client). */
+  cli(...args: string[]): string {
+    requireBinary('redis-cli', 'redis-server');
+    const r = spawnSync('redis-cli', ['-p', String(this.port), '--no-raw', ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Like cli() but with --raw output (values as they are, one per line). */
+  cliRaw(...args: string[]): string {
+    const r = spawnSync('redis-cli', ['-p', String(this.port), '--raw', ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Kills the server (SIGKILL: an outage, not a shutdown) and waits for it to exit. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || !this.running) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Starts the server again on the same port (empty: it does not persist). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  /** Stops the server and removes its directory. Idempotent. */
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
