@@ -1,0 +1,105 @@
+// Lifecycle shared by the Redis components: acquire the shared connection on start (without
+// failing the worker when Redis is down), map every client error to the catalog, release on close.
+import type { Logger } from 'pino';
+import { HearthError } from '../../errors/hearth-error.js';
+import type { Component, ComponentContext, ComponentHealth } from '../component.js';
+import { RedisConnection, redisConnectionOptions, toRedisError, type RedisClient, type RedisConnectionOptions } from './redis-connection.js';
+
+type Phase = 'new' | 'started' | 'closed';
+
+export abstract class RedisComponent implements Component {
+  protected readonly name: string;
+  protected readonly logger: Logger;
+  /** Prepended to every Redis key this component writes (metadata.keyPrefix, default ''). */
+  protected readonly keyPrefix: string;
+  private readonly options: RedisConnectionOptions;
+  private connection: RedisConnection | undefined;
+  private phase: Phase = 'new';
+
+  protected constructor(ctx: ComponentContext) {
+    this.name = ctx.config.name;
+    this.logger = ctx.logger.child({ component: ctx.config.name, type: ctx.config.type });
+    this.options = redisConnectionOptions(ctx);
+    const prefix = ctx.config.metadata.keyPrefix;
+    if (prefix !== undefined && typeof prefix !== 'string') {
+      throw new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${this.name}": metadata.keyPrefix must be a string`);
+    }
+    this.keyPrefix = prefix ?? '';
+  }
+
+  async start(): Promise<void> {
+    if (this.phase === 'started') return;
+    if (this.phase === 'closed') throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `component "${this.name}" is closed`);
+    this.connection = RedisConnection.acquire(this.options, this.logger);
+    this.phase = 'started';
+    await this.connection.connect();
+    await this.afterStart();
+  }
+
+  /** Hook for subclasses (e.g. subscribe connections); runs after the shared connection is up or gave up waiting. */
+  protected async afterStart(): Promise<void> {
+    // nothing by default
+  }
+
+  /** Hook for subclasses: stop timers and extra connections before the shared one is released. */
+  protected async beforeClose(): Promise<void> {
+    // nothing by default
+  }
+
+  /** Hook for subclasses: synchronous forced cleanup. */
+  protected onDestroy(): void {
+    // nothing by default
+  }
+
+  async close(): Promise<void> {
+    if (this.phase !== 'started') {
+      this.phase = 'closed';
+      return;
+    }
+    this.phase = 'closed';
+    try {
+      await this.beforeClose();
+    } finally {
+      this.connection?.release();
+      this.connection = undefined;
+    }
+  }
+
+  destroy(): void {
+    if (this.phase === 'closed' && this.connection === undefined) return;
+    this.phase = 'closed';
+    try {
+      this.onDestroy();
+    } finally {
+      this.connection?.release();
+      this.connection = undefined;
+    }
+  }
+
+  health(): ComponentHealth {
+    if (this.phase !== 'started' || !this.connection) return { healthy: false, detail: `component is ${this.phase}` };
+    return this.connection.health();
+  }
+
+  /** The shared connection; throws HEARTH_ERR_BACKEND_UNAVAILABLE before start or after close. */
+  protected get redis(): RedisConnection {
+    if (this.phase !== 'started' || !this.connection) {
+      throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `component "${this.name}" is not started`);
+    }
+    return this.connection;
+  }
+
+  protected get client(): RedisClient {
+    return this.redis.client;
+  }
+
+  /** Runs one client call and maps what it throws (HearthErrors pass through). */
+  protected async call<T>(fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    const client = this.client;
+    try {
+      return await fn(client);
+    } catch (err) {
+      throw toRedisError(err, this.name);
+    }
+  }
+}
