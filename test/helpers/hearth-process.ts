@@ -26,6 +26,11 @@ export interface StartHearthOptions {
   readonly keepDir?: boolean;
   /** Bound on the wait for /readyz (default 60 s). */
   readonly readyTimeoutMs?: number;
+  /**
+   * What start waits for: `ready` (default) is /readyz 200; `serving` is workers answering status
+   * with their components, ready or not (for a start while a backend is down).
+   */
+  readonly readyWhen?: 'ready' | 'serving';
 }
 
 export interface HearthProcess {
@@ -233,7 +238,7 @@ class RunningHearth implements HearthProcess {
         throw new Error(`hearth start exited with code ${code} before it was ready; output:\n${this.#output}`);
       }
       try {
-        if ((await this.admin('/readyz')).status === 200) return;
+        if (await this.#startedEnough()) return;
       } catch {
         // not listening yet
       }
@@ -245,6 +250,14 @@ class RunningHearth implements HearthProcess {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  async #startedEnough(): Promise<boolean> {
+    if ((this.#options.readyWhen ?? 'ready') === 'ready') return (await this.admin('/readyz')).status === 200;
+    const r = await this.admin('/v1/status');
+    if (r.status !== 200) return false;
+    const s = JSON.parse(r.body) as StatusJson;
+    return s.workers.length > 0 && s.components.length > 0;
   }
 
   #append(d: string): void {
