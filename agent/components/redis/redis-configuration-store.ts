@@ -57,6 +57,7 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
   private readFailing = false;
   private subscriberError: string | undefined;
   private notificationsWarned = false;
+  private notifying: Promise<void> | undefined;
 
   constructor(ctx: ComponentContext) {
     super(ctx);
@@ -173,8 +174,14 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
     return subscribed;
   }
 
+  /** Both connections coming back run this; one at a time (else both read '' and both log the SET). */
+  private ensureNotifications(): Promise<void> {
+    this.notifying ??= this.enableNotifications().finally(() => (this.notifying = undefined));
+    return this.notifying;
+  }
+
   /** Adds the event classes we need to what is already set; never removes anyone else's flags. */
-  private async ensureNotifications(): Promise<void> {
+  private async enableNotifications(): Promise<void> {
     if (!this.enableKeyspaceNotifications || this.closed) return;
     try {
       const reply = await this.client.config('GET', 'notify-keyspace-events');
