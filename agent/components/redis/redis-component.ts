@@ -5,7 +5,8 @@ import { HearthError } from '../../errors/hearth-error.js';
 import type { Component, ComponentContext, ComponentHealth } from '../component.js';
 import { RedisConnection, redisConnectionOptions, toRedisError, type RedisClient, type RedisConnectionOptions } from './redis-connection.js';
 
-type Phase = 'new' | 'started' | 'closed';
+/** `closing`: beforeClose() runs and may still use the connection (a last deregister, a commit). */
+type Phase = 'new' | 'started' | 'closing' | 'closed';
 
 export abstract class RedisComponent implements Component {
   protected readonly name: string;
@@ -15,6 +16,7 @@ export abstract class RedisComponent implements Component {
   private readonly options: RedisConnectionOptions;
   private connection: RedisConnection | undefined;
   private phase: Phase = 'new';
+  private closing: Promise<void> | undefined;
 
   protected constructor(ctx: ComponentContext) {
     this.name = ctx.config.name;
@@ -51,15 +53,21 @@ export abstract class RedisComponent implements Component {
     // nothing by default
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     if (this.phase !== 'started') {
       this.phase = 'closed';
       return;
     }
-    this.phase = 'closed';
+    this.phase = 'closing';
     try {
       await this.beforeClose();
     } finally {
+      this.phase = 'closed';
       this.connection?.release();
       this.connection = undefined;
     }
@@ -83,7 +91,7 @@ export abstract class RedisComponent implements Component {
 
   /** The shared connection; throws HEARTH_ERR_BACKEND_UNAVAILABLE before start or after close. */
   protected get redis(): RedisConnection {
-    if (this.phase !== 'started' || !this.connection) {
+    if ((this.phase !== 'started' && this.phase !== 'closing') || !this.connection) {
       throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `component "${this.name}" is not started`);
     }
     return this.connection;

@@ -49,14 +49,15 @@ function bad(ctx: ComponentContext, key: string, what: string): HearthError {
   return new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${ctx.config.name}": metadata.${key} ${what}`);
 }
 
-function optString(ctx: ComponentContext, key: string): string | undefined {
+/** Metadata readers for the Redis components: each names the key in its HEARTH_ERR_CONFIG_INVALID. */
+export function optString(ctx: ComponentContext, key: string): string | undefined {
   const v = ctx.config.metadata[key];
   if (v === undefined || v === '') return undefined;
   if (typeof v !== 'string') throw bad(ctx, key, 'must be a string');
   return v;
 }
 
-function optInt(ctx: ComponentContext, key: string, fallback: number, min = 1): number {
+export function optInt(ctx: ComponentContext, key: string, fallback: number, min = 1): number {
   const v = ctx.config.metadata[key];
   if (v === undefined || v === '') return fallback;
   const n = typeof v === 'string' ? Number(v) : v;
@@ -64,7 +65,7 @@ function optInt(ctx: ComponentContext, key: string, fallback: number, min = 1): 
   return n;
 }
 
-function optBool(ctx: ComponentContext, key: string, fallback: boolean): boolean {
+export function optBool(ctx: ComponentContext, key: string, fallback: boolean): boolean {
   const v = ctx.config.metadata[key];
   if (v === undefined || v === '') return fallback;
   if (v === true || v === 'true') return true;
