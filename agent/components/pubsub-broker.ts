@@ -21,6 +21,17 @@ export interface BrokerDelivery {
   readonly attempt: number;
 }
 
+/**
+ * Metadata every broker adds to a message it moves to the dead-letter topic (after
+ * maxDeliveryAttempts); the rest of the original metadata is kept.
+ */
+export const DEAD_LETTER_METADATA = {
+  originalTopic: 'hearth.deadletter.original-topic',
+  originalMessageId: 'hearth.deadletter.original-message-id',
+  attempts: 'hearth.deadletter.attempts',
+  group: 'hearth.deadletter.group',
+} as const;
+
 export interface SubscribeOptions {
   /** Consumer group: `<appId>||<subscription>`, shared by every worker and generation. */
   readonly group: string;

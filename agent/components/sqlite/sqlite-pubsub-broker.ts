@@ -6,23 +6,16 @@ import { randomUUID } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
-import type {
-  BrokerDelivery,
-  BrokerSubscription,
-  PublishMessage,
-  PubSubBroker,
-  SubscribeOptions,
+import {
+  DEAD_LETTER_METADATA,
+  type BrokerDelivery,
+  type BrokerSubscription,
+  type PublishMessage,
+  type PubSubBroker,
+  type SubscribeOptions,
 } from '../pubsub-broker.js';
 import { SqliteComponent, metadataInt } from './sqlite-database.js';
 import { SqliteConsumer } from './sqlite-consumer.js';
-
-/** Metadata added to a message moved to the dead-letter topic. */
-export const DEAD_LETTER_METADATA = {
-  originalTopic: 'hearth.deadletter.original-topic',
-  originalMessageId: 'hearth.deadletter.original-message-id',
-  attempts: 'hearth.deadletter.attempts',
-  group: 'hearth.deadletter.group',
-} as const;
 
 const DELIVERY_ID = /^[1-9][0-9]{0,15}$/;
 const GC_BATCH = 1000;
