@@ -161,8 +161,14 @@ function toStored(fields: ItemFields): StoredState | undefined {
     value: data,
     etag: version ? version.toString('latin1') : '0',
     contentType: contentType ? contentType.toString('utf8') : undefined,
-    expiresAt: expiresAt ? Number(expiresAt.toString('latin1')) : undefined,
+    expiresAt: expiresAt ? epochMs(expiresAt) : undefined,
   };
+}
+
+/** A foreign writer's garbage in expiresAt reads as "no expiry reported", not NaN. */
+function epochMs(field: Buffer): number | undefined {
+  const n = Number(field.toString('latin1'));
+  return Number.isFinite(n) ? n : undefined;
 }
 
 function ttlMs(ttlSeconds: number | undefined): number {
