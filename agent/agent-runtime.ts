@@ -18,7 +18,7 @@ import { AppRegistry } from './apps/app-registry.js';
 import { createRuntimeApi } from './building-blocks/create-runtime-api.js';
 import { ComponentRegistry } from './components/component-registry.js';
 import { ComponentSet } from './components/component-set.js';
-import { registerEmbeddedComponents } from './components/setup.js';
+import { registerAllComponents } from './components/setup.js';
 import { loadConfig, type HearthConfig } from './config/load-config.js';
 import { toHearthError } from './errors/hearth-error.js';
 import { AgentMetrics } from './observability/metrics.js';
@@ -110,7 +110,7 @@ export class AgentRuntime {
     this.#metrics = metrics;
 
     const registry = new ComponentRegistry();
-    registerEmbeddedComponents(registry);
+    registerAllComponents(registry);
     const components = await ComponentSet.start(config.components, registry, {
       stateDir: config.stateDir,
       configDir: path.dirname(config.source),

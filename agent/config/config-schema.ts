@@ -17,6 +17,11 @@ export const COMPONENT_TYPES = [
   'lock.sqlite',
   'sequencer.sqlite',
   'configuration.file',
+  'state.redis',
+  'lock.redis',
+  'sequencer.redis',
+  'configuration.redis',
+  'registry.redis',
 ] as const;
 
 export interface LimitsConfig {

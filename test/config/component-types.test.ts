@@ -3,10 +3,10 @@
 import test from 'ava';
 import { COMPONENT_TYPES } from '../../agent/config/config-schema.js';
 import { ComponentRegistry } from '../../agent/components/component-registry.js';
-import { registerEmbeddedComponents } from '../../agent/components/setup.js';
+import { registerAllComponents } from '../../agent/components/setup.js';
 
 test('every component type the schema accepts is registered, and nothing else is', (t) => {
   const registry = new ComponentRegistry();
-  registerEmbeddedComponents(registry);
+  registerAllComponents(registry);
   t.deepEqual([...registry.types()].sort(), [...COMPONENT_TYPES].sort());
 });

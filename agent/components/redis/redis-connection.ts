@@ -303,6 +303,10 @@ function describe(o: RedisConnectionOptions): string {
 export function toRedisError(err: unknown, component: string): HearthError {
   if (err instanceof HearthError) return err;
   const message = (err as Error | null)?.message ?? String(err);
+  // Another type of value sits at the item's name: a data conflict, not an outage.
+  if (message.startsWith('WRONGTYPE')) {
+    return new HearthError('HEARTH_ERR_INTERNAL', `redis (${component}): ${message}`, { component }, { cause: err });
+  }
   if (/timed? ?out/i.test(message)) {
     return new HearthError('HEARTH_ERR_TIMEOUT', `redis (${component}): ${message}`, { component }, { cause: err });
   }
