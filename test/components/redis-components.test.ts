@@ -280,6 +280,18 @@ test('redis state: an item written by redis-cli in the layout is readable and it
   }
 });
 
+test('redis state: a value of another type at the item\'s name is INTERNAL (a data conflict), not BACKEND_UNAVAILABLE', async (t) => {
+  const store = await started(RedisStateStore, 'state.redis');
+  try {
+    server.cli('SET', 'demo||plain-string', 'not a hash');
+    await t.throwsAsync(store.get('demo||plain-string'), { code: 'HEARTH_ERR_INTERNAL' });
+    await t.throwsAsync(store.set(set('demo||plain-string', 'x')), { code: 'HEARTH_ERR_INTERNAL' });
+    t.true(store.health().healthy, 'one bad key does not make the component unhealthy');
+  } finally {
+    await store.close();
+  }
+});
+
 test('redis lock: redis-cli sees the lock key with its owner and lease; unlock removes it', async (t) => {
   const lock = await started(RedisLockStore, 'lock.redis');
   try {
