@@ -1,21 +1,15 @@
 // Builds the client for a target: the one place that knows each target's requests and checks.
+import http from 'node:http';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { BenchClient } from './bench-client.js';
 import { loadService, openGrpcClient, unaryMethod, type ProtoObject, type UnaryCallSpec } from './grpc-unary.js';
+import { bufferOfLength, openHearthGrpcClient, SAVE_KEYS } from './hearth-grpc-client.js';
 import { httpRequest, openHttpClient, type HttpRequestSpec } from './http-client.js';
+import { openKafkaDirectClient } from './kafka-direct-client.js';
 import { openRawEchoClient } from './raw-echo-client.js';
-import http from 'node:http';
+import { openRedisDirectClient } from './redis-direct-client.js';
 import type { StateOp, TargetSpec } from '../load/load-protocol.js';
-
-/** Distinct save keys per transport, reused round-robin so the store does not grow. */
-const SAVE_KEYS = 1024;
-const STATE_PROTO = 'hearth/runtime/v1/state.proto';
-
-function bufferOfLength(value: unknown, bytes: number): string | null {
-  if (!Buffer.isBuffer(value)) return 'payload is not bytes';
-  return value.length === bytes ? null : `payload of ${value.length} bytes, expected ${bytes}`;
-}
 
 function grpcEchoSpec(protoPath: string, payloadBytes: number): UnaryCallSpec {
   const service = loadService(path.basename(protoPath), [path.dirname(protoPath)], 'hearth.bench.v1.Echo');
@@ -25,27 +19,6 @@ function grpcEchoSpec(protoPath: string, payloadBytes: number): UnaryCallSpec {
     request: () => ({ payload }),
     check: (res: ProtoObject) => bufferOfLength(res.payload, payloadBytes),
     metadata: new grpc.Metadata(),
-  };
-}
-
-function hearthGrpcSpec(op: StateOp, protoRoot: string, token: string, payloadBytes: number): UnaryCallSpec {
-  const service = loadService(STATE_PROTO, [protoRoot], 'hearth.runtime.v1.State');
-  const metadata = new grpc.Metadata();
-  metadata.set('authorization', `Bearer ${token}`);
-  const value = Buffer.alloc(payloadBytes, 0x61);
-  if (op === 'get') {
-    return {
-      method: unaryMethod(service, 'GetState'),
-      request: () => ({ storeName: 'default', key: 'bench-get-grpc' }),
-      check: (res) => (res.found === true ? bufferOfLength(res.data, payloadBytes) : 'key not found'),
-      metadata,
-    };
-  }
-  return {
-    method: unaryMethod(service, 'SaveState'),
-    request: (n) => ({ storeName: 'default', states: [{ key: `bench-save-grpc-${n % SAVE_KEYS}`, value }] }),
-    check: () => null,
-    metadata,
   };
 }
 
@@ -82,19 +55,7 @@ function httpEchoSpec(payloadBytes: number): HttpRequestSpec {
 }
 
 /** Saves the key the get rows read, through the same transport. */
-async function seedGetKey(target: Extract<TargetSpec, { kind: 'hearth-grpc' | 'hearth-http' }>): Promise<void> {
-  if (target.kind === 'hearth-grpc') {
-    const saver = await openGrpcClient(target.socketPath, 1, {
-      ...hearthGrpcSpec('save', target.protoRoot, target.token, target.payloadBytes),
-      request: () => ({ storeName: 'default', states: [{ key: 'bench-get-grpc', value: Buffer.alloc(target.payloadBytes, 0x61) }] }),
-    });
-    try {
-      await new Promise<void>((resolve, reject) => saver.send(0, (err) => (err ? reject(err) : resolve())));
-    } finally {
-      await saver.close();
-    }
-    return;
-  }
+async function seedHttpGetKey(target: Extract<TargetSpec, { kind: 'hearth-http' }>): Promise<void> {
   const agent = new http.Agent({ keepAlive: false });
   const save = hearthHttpSpec('save', target.token, target.payloadBytes);
   const value = JSON.stringify('a'.repeat(target.payloadBytes));
@@ -117,12 +78,15 @@ export async function createClient(target: TargetSpec, connections: number): Pro
       return openHttpClient(target.socketPath, connections, spec, spec);
     }
     case 'hearth-grpc':
-      if (target.op === 'get') await seedGetKey(target);
-      return openGrpcClient(target.socketPath, connections, hearthGrpcSpec(target.op, target.protoRoot, target.token, target.payloadBytes));
+      return openHearthGrpcClient(target, connections);
     case 'hearth-http': {
-      if (target.op === 'get') await seedGetKey(target);
+      if (target.op === 'get') await seedHttpGetKey(target);
       const spec = hearthHttpSpec(target.op, target.token, target.payloadBytes);
       return openHttpClient(target.socketPath, connections, spec, spec);
     }
+    case 'redis-direct':
+      return openRedisDirectClient(target, connections);
+    case 'kafka-direct':
+      return openKafkaDirectClient(target, connections);
   }
 }

@@ -1,14 +1,16 @@
 // The servers a run shares between scenarios, started on first use and stopped at the end: the
-// three baselines and one long-lived Hearth for the load rows. Scenarios that need a fresh agent
-// (idle memory) start their own with startHearth(). With a profile directory, the shared Hearth
-// runs under `node --cpu-prof` (the cluster passes execArgv on to its workers).
+// three baselines, one long-lived Hearth for the load rows, and for the Redis and Kafka rows a
+// redis-server, the mock Kafka cluster and a second Hearth configured with them. Scenarios that
+// need a fresh agent (idle memory) start their own with startHearth(). With a profile directory,
+// the shared Hearths run under `node --cpu-prof` (the cluster passes execArgv on to its workers).
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { summarizeCpuProfile, type ProfileSummary, type TimeWindow } from '../report/cpu-profile-summary.js';
 import type { BaselineKind } from '../servers/baseline-server.js';
 import { startBaseline, type BaselineProcess } from './baseline-process.js';
+import { startKafka, startRedis, type KafkaBackend, type RedisBackend } from './bench-backends.js';
 import type { CleanupStack } from './cleanup-stack.js';
-import { startHearth, type HearthInstance } from './hearth-instance.js';
+import { startHearth, type HearthComponent, type HearthInstance } from './hearth-instance.js';
 import { repoRoot } from './repo-root.js';
 
 export class BenchEnvironment {
@@ -16,7 +18,11 @@ export class BenchEnvironment {
   readonly #profileDir: string | null;
   readonly #baselines = new Map<BaselineKind, Promise<BaselineProcess>>();
   #hearth: Promise<HearthInstance> | null = null;
-  #hearthPid: number | null = null;
+  #redis: Promise<RedisBackend> | null = null;
+  #kafka: Promise<KafkaBackend> | null = null;
+  #hearthBackends: Promise<HearthInstance> | null = null;
+  /** Root pid → role, for naming the CPU profiles of the shared Hearths. */
+  readonly #hearthRoles = new Map<number, string>();
 
   constructor(cleanup: CleanupStack, profileDir: string | null = null) {
     this.#cleanup = cleanup;
@@ -34,30 +40,63 @@ export class BenchEnvironment {
 
   /** The shared Hearth; a failed start is remembered (every Hearth row reports the same error). */
   hearth(): Promise<HearthInstance> {
-    if (this.#hearth === null) {
-      const dir = this.#profileDir;
-      this.#hearth = startHearth(this.#cleanup, { execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
-      this.#hearth.then((h) => {
-        this.#hearthPid = h.rootPid;
-      }, () => undefined);
-    }
+    this.#hearth ??= this.#startShared('ops-agent', []);
     return this.#hearth;
   }
 
+  redis(): Promise<RedisBackend> {
+    this.#redis ??= startRedis(this.#cleanup);
+    return this.#redis;
+  }
+
+  kafka(): Promise<KafkaBackend> {
+    this.#kafka ??= startKafka(this.#cleanup);
+    return this.#kafka;
+  }
+
+  /**
+   * The shared Hearth of the Redis and Kafka rows: the SQLite defaults plus a state store `redis`
+   * (state.redis) and a pubsub `kafka` (pubsub.kafka) on the bench's own servers. Idempotence is
+   * off because the mock cluster cannot serve InitProducerId (issue #4). Like hearth(), a failed
+   * start — say, a component type this build does not register — fails every row that uses it.
+   */
+  hearthBackends(): Promise<HearthInstance> {
+    this.#hearthBackends ??= (async () => {
+      const [redis, kafka] = await Promise.all([this.redis(), this.kafka()]);
+      return this.#startShared('ops-agent (Redis/Kafka)', [
+        { name: 'redis', type: 'state.redis', metadata: { url: redis.url } },
+        { name: 'kafka', type: 'pubsub.kafka', metadata: { brokers: kafka.brokers.join(','), idempotent: false } },
+      ]);
+    })();
+    return this.#hearthBackends;
+  }
+
+  async #startShared(role: string, components: HearthComponent[]): Promise<HearthInstance> {
+    const dir = this.#profileDir;
+    const hearth = await startHearth(this.#cleanup, { execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`], components });
+    this.#hearthRoles.set(hearth.rootPid, role);
+    return hearth;
+  }
+
   async stopAll(): Promise<void> {
-    const all: Promise<{ stop(): Promise<void> }>[] = [...this.#baselines.values()];
-    if (this.#hearth !== null) all.push(this.#hearth);
+    // Newest first: each Hearth before the backends it talks to, the backends before the baselines.
+    const all: (Promise<{ stop(): Promise<void> }> | null)[] = [...this.#baselines.values(), this.#redis, this.#kafka,
+      this.#hearth, this.#hearthBackends];
     this.#baselines.clear();
     this.#hearth = null;
+    this.#hearthBackends = null;
+    this.#redis = null;
+    this.#kafka = null;
     for (const started of all.reverse()) {
+      if (started === null) continue;
       const server = await started.catch(() => null);
       await server?.stop();
     }
   }
 
   /**
-   * After stopAll(): the CPU profiles the shared Hearth's processes wrote as they exited, counting
-   * only samples inside `windows` (the measured windows of its rows).
+   * After stopAll(): the CPU profiles the shared Hearths' processes wrote as they exited, counting
+   * only samples inside `windows` (the measured windows of their rows).
    */
   profiles(windows: readonly TimeWindow[]): ProfileSummary[] {
     const dir = this.#profileDir;
@@ -66,7 +105,7 @@ export class BenchEnvironment {
     return files.map((file) => {
       // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile
       const pid = Number(file.split('.')[3]);
-      const role = pid === this.#hearthPid ? 'ops-agent' : 'agent worker';
+      const role = this.#hearthRoles.get(pid) ?? 'agent worker';
       const json: unknown = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
       return summarizeCpuProfile(json, path.relative(repoRoot, path.join(dir, file)), pid, role, repoRoot, windows);
     }).sort((a, b) => b.busyMs - a.busyMs);

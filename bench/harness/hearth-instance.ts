@@ -27,7 +27,17 @@ const TOKEN = 'demo-token';
 const READY_TIMEOUT_MS = 60_000;
 const OUTPUT_TAIL_LINES = 40;
 
-function configYaml(runDir: string, stateDir: string, workers: number): string {
+/** A component declared in the config, as in the `components:` list of hearth.yaml. */
+export interface HearthComponent {
+  name: string;
+  type: string;
+  metadata?: Record<string, unknown>;
+}
+
+const SQLITE_DEFAULTS: readonly HearthComponent[] = ['state', 'pubsub', 'lock', 'sequencer']
+  .map((block) => ({ name: 'default', type: `${block}.sqlite` }));
+
+function configYaml(runDir: string, stateDir: string, workers: number, components: readonly HearthComponent[]): string {
   return [
     'version: 1',
     `runDir: ${JSON.stringify(runDir)}`,
@@ -37,7 +47,8 @@ function configYaml(runDir: string, stateDir: string, workers: number): string {
     'apps:',
     `  - { id: ${APP_ID}, token: ${TOKEN} }`,
     'components:',
-    ...['state', 'pubsub', 'lock', 'sequencer'].map((block) => `  - { name: default, type: ${block}.sqlite }`),
+    // JSON is YAML: metadata values keep their types and need no quoting rules of their own.
+    ...[...SQLITE_DEFAULTS, ...components].map((c) => `  - ${JSON.stringify(c)}`),
     '',
   ].join('\n');
 }
@@ -68,6 +79,8 @@ export interface HearthOptions {
   workers?: number;
   /** Node flags for the ops-agent; the cluster forwards them to the workers (e.g. --cpu-prof). */
   execArgv?: string[];
+  /** Components declared after the SQLite defaults (all named `default`), e.g. a Redis state store. */
+  components?: readonly HearthComponent[];
 }
 
 export async function startHearth(cleanup: CleanupStack, options: HearthOptions = {}): Promise<HearthInstance> {
@@ -76,7 +89,7 @@ export async function startHearth(cleanup: CleanupStack, options: HearthOptions 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hb-'));
   const runDir = path.join(dir, 'run');
   const configPath = path.join(dir, 'hearth.yaml');
-  writeFileSync(configPath, configYaml(runDir, path.join(dir, 'state'), workers));
+  writeFileSync(configPath, configYaml(runDir, path.join(dir, 'state'), workers, options.components ?? []));
   const child = spawn(process.execPath, [...(options.execArgv ?? []), HEARTH_MAIN, 'start', '--config', configPath], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],

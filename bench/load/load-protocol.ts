@@ -7,10 +7,21 @@ export type TargetSpec =
   | { kind: 'raw-echo'; socketPath: string; payloadBytes: number }
   | { kind: 'grpc-echo'; socketPath: string; protoPath: string; payloadBytes: number }
   | { kind: 'http-echo'; socketPath: string; payloadBytes: number }
-  | { kind: 'hearth-grpc'; op: StateOp; socketPath: string; protoRoot: string; token: string; payloadBytes: number }
-  | { kind: 'hearth-http'; op: StateOp; socketPath: string; token: string; payloadBytes: number };
+  | HearthGrpcTarget
+  | { kind: 'hearth-http'; op: StateOp; socketPath: string; token: string; payloadBytes: number }
+  /** Baseline: the app on ioredis, straight to the redis-server Hearth's Redis rows use. */
+  | { kind: 'redis-direct'; op: StateOp; url: string; payloadBytes: number }
+  /** Baseline: the app's own kafkajs producer, straight to the cluster Hearth's Kafka rows use. */
+  | { kind: 'kafka-direct'; brokers: string[]; topic: string; payloadBytes: number };
 
 export type StateOp = 'get' | 'save';
+
+interface HearthGrpcCommon { kind: 'hearth-grpc'; socketPath: string; protoRoot: string; token: string; payloadBytes: number }
+
+/** Hearth's gRPC API: a state get or save on the store `storeName`, or a publish on `pubsubName`. */
+export type HearthGrpcTarget =
+  | HearthGrpcCommon & { op: StateOp; storeName: string }
+  | HearthGrpcCommon & { op: 'publish'; pubsubName: string; topic: string };
 
 /** Open loop: requests at fixed intervals from the start, latency from the intended send time. */
 export interface OpenLoopJob {

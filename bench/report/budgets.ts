@@ -1,6 +1,6 @@
 // The budgets of issue #7, judged on the rows of one run. Goals the suite reports against; never
 // timing assertions in tests. Budgets whose scenario lands later say which issue adds it.
-import { latencyRow, p50Ratio, pairedP50Ratio } from './derived.js';
+import { addedOverBaseline, latencyRow, p50Ratio, pairedAddedP50, pairedP50Ratio } from './derived.js';
 import type { BudgetResult, MemoryRow, Row } from './report-types.js';
 import { upgradeFailuresVerdict, upgradePeakVerdict } from './upgrade-budgets.js';
 
@@ -11,6 +11,7 @@ interface BudgetDef {
 }
 
 const x = (ratio: number): string => `${ratio.toFixed(2)}×`;
+const plusMs = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms.toFixed(3)} ms`;
 
 function pending(issue: string, what: string): BudgetDef['evaluate'] {
   return () => ({ status: 'pending', detail: `needs ${what} (${issue})`, rowIds: [] });
@@ -34,6 +35,32 @@ function workerRssBudget(limitMb: number, pick: (row: MemoryRow) => number[]): B
       status: worst <= limitMb ? 'met' : 'MISSED', detail: `max ${worst.toFixed(1)} MB (${detail})`, rowIds: memory.map((r) => r.id), perRow,
     };
   };
+}
+
+/**
+ * Hearth's Redis get and save against direct ioredis on the same server. Judged on the median of
+ * the per-round differences when there are rounds (robust to other work on the machine), on the
+ * whole-run p50s otherwise; both are shown.
+ */
+function redisAdded(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
+  const limitMs = 0.1;
+  const perRow: NonNullable<BudgetResult['perRow']> = {};
+  const details: string[] = [];
+  for (const op of ['get', 'save'] as const) {
+    const row = latencyRow(rows, `hearth-redis-${op}`);
+    const added = row === null ? null : addedOverBaseline(row, rows);
+    if (row === null || added === null) continue;
+    const paired = pairedAddedP50(row, rows, `redis-direct-${op}`);
+    const judged = paired ?? added.p50;
+    const detail = `${op} ${paired === null ? '' : `median of per-round p50 differences ${plusMs(paired)}; `}`
+      + `whole run ${plusMs(added.p50)}`;
+    perRow[row.id] = { status: judged <= limitMs ? 'met' : 'MISSED', detail };
+    details.push(detail);
+  }
+  const ids = Object.keys(perRow);
+  if (ids.length === 0) return { status: 'not run', detail: 'needs the state-redis and redis-direct rows', rowIds: [] };
+  const missed = ids.some((id) => perRow[id]?.status === 'MISSED');
+  return { status: missed ? 'MISSED' : 'met', detail: details.join('; '), rowIds: ids, perRow };
 }
 
 export const budgetDefs: readonly BudgetDef[] = [
@@ -76,7 +103,7 @@ export const budgetDefs: readonly BudgetDef[] = [
     },
   },
   { id: 'invoke-added', text: 'two-agent invoke over wire: added p50 ≤ 0.2 ms, p99 ≤ 1 ms', evaluate: pending('#5', 'service invocation') },
-  { id: 'redis-added', text: 'state through Hearth on Redis: added p50 ≤ 0.1 ms', evaluate: pending('#4', 'the Redis state component') },
+  { id: 'redis-added', text: 'state through Hearth on Redis: added p50 ≤ 0.1 ms', evaluate: redisAdded },
   { id: 'idle-worker-rss', text: 'idle worker RSS ≤ 60 MB', evaluate: workerRssBudget(60, (r) => r.workerRssIdleMb) },
   {
     id: 'connections-worker-rss',

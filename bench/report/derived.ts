@@ -61,6 +61,21 @@ export function pairedP50Ratio(row: LatencyRow | null, rows: readonly Row[], bas
   }));
 }
 
+/**
+ * Median over rounds of (this row's round p50 − the baseline's same-round p50), in ms: the
+ * difference counterpart of pairedP50Ratio. Null without at least two rounds on both sides.
+ */
+export function pairedAddedP50(row: LatencyRow | null, rows: readonly Row[], baseId: string): number | null {
+  const base = latencyRow(rows, baseId);
+  const a = row?.rounds ?? [];
+  const b = base?.rounds ?? [];
+  if (a.length < 2 || a.length !== b.length) return null;
+  return median(a.flatMap((round, i) => {
+    const other = b[i];
+    return other === undefined ? [] : [round.p50 - other.p50];
+  }));
+}
+
 /** Smallest, median and largest p50 over a row's rounds. */
 export function roundP50Spread(row: LatencyRow): { min: number; median: number; max: number } | null {
   const p50s = (row.rounds ?? []).map((r) => r.p50);

@@ -34,7 +34,7 @@ async function measureIdle(ctx: ScenarioContext, transport: 'gRPC' | 'HTTP'): Pr
       + `total ${rssBeforeMb.toFixed(1)} MB; opening ${connections} ${transport} connections`);
     const payloadBytes = ctx.settings.payloadBytes;
     const target: TargetSpec = transport === 'gRPC'
-      ? { kind: 'hearth-grpc', op: 'get', socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token, payloadBytes }
+      ? { kind: 'hearth-grpc', op: 'get', storeName: 'default', socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token, payloadBytes }
       : { kind: 'hearth-http', op: 'get', socketPath: hearth.httpSocket, token: hearth.token, payloadBytes };
     const { hold, value } = await holdConnections({
       type: 'hold-connections', target, connections, openTimeoutMs: 30_000, holdTimeoutMs: 120_000,

@@ -24,7 +24,7 @@ export const maxThroughputScenario: Scenario = {
       { id: 'max-fastify-echo', scenario: 'max throughput: bare fastify echo', transport: 'HTTP', baselineId: null }, 1));
     const hearth = await ctx.env.hearth();
     rows.push(await measureClosedLoop(ctx, hearth,
-      { kind: 'hearth-grpc', op: 'get', socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token, payloadBytes },
+      { kind: 'hearth-grpc', op: 'get', storeName: 'default', socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token, payloadBytes },
       { id: 'max-hearth-grpc-get', scenario: 'max throughput: Hearth state get', transport: 'gRPC', baselineId: 'max-grpc-echo' },
       hearth.workers));
     rows.push(await measureClosedLoop(ctx, hearth,

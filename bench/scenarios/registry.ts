@@ -8,9 +8,11 @@ import { idleConnectionsScenario } from './idle-connections.js';
 import { maxThroughputScenario } from './max-throughput.js';
 import { memoryFloorScenario } from './memory-floor.js';
 import { pendingScenarios } from './pending.js';
+import { kafkaDirectScenario, publishKafkaScenario } from './publish-kafka.js';
 import type { Scenario } from './scenario.js';
 import { stateGrpcScenarios } from './state-grpc.js';
 import { stateHttpScenarios } from './state-http.js';
+import { redisDirectScenario, stateRedisScenario } from './state-redis.js';
 import { upgradeUnderLoadScenario } from './upgrade-under-load.js';
 
 export const scenarios: readonly Scenario[] = [
@@ -19,6 +21,10 @@ export const scenarios: readonly Scenario[] = [
   fastifyEchoScenario,
   ...stateGrpcScenarios,
   ...stateHttpScenarios,
+  redisDirectScenario,
+  stateRedisScenario,
+  kafkaDirectScenario,
+  publishKafkaScenario,
   maxThroughputScenario,
   idleConnectionsScenario,
   memoryFloorScenario,

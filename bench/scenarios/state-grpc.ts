@@ -19,7 +19,7 @@ function stateGrpc(op: StateOp): Scenario {
       return [{
         server: hearth,
         target: {
-          kind: 'hearth-grpc', op, socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token,
+          kind: 'hearth-grpc', op, storeName: 'default', socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token,
           payloadBytes: ctx.settings.payloadBytes,
         },
         meta: { id: `hearth-grpc-${op}`, scenario: `Hearth state ${op} 1 KB (SQLite)`, transport: 'gRPC', baselineId: 'grpc-echo' },

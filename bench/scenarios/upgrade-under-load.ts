@@ -45,7 +45,7 @@ interface Transport {
 function transports(ctx: ScenarioContext, hearth: HearthInstance): Transport[] {
   const payloadBytes = ctx.settings.payloadBytes;
   return [
-    { name: 'gRPC', id: 'upgrade-grpc', op: 'state get 1 KB', target: { kind: 'hearth-grpc', op: 'get', socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token, payloadBytes } },
+    { name: 'gRPC', id: 'upgrade-grpc', op: 'state get 1 KB', target: { kind: 'hearth-grpc', op: 'get', storeName: 'default', socketPath: hearth.grpcSocket, protoRoot: PROTO_ROOT, token: hearth.token, payloadBytes } },
     { name: 'HTTP', id: 'upgrade-http', op: 'state save 1 KB', target: { kind: 'hearth-http', op: 'save', socketPath: hearth.httpSocket, token: hearth.token, payloadBytes } },
   ];
 }
