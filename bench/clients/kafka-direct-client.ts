@@ -5,6 +5,9 @@
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { errorOf, inBatches, once, type BenchClient, type Done } from './bench-client.js';
 
+/** pubsub.kafka's producer retries (agent/components/kafka/kafka-options.ts CLIENT_RETRY). */
+const RETRY = { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 };
+
 export interface KafkaDirectTarget {
   brokers: string[];
   topic: string;
@@ -19,7 +22,9 @@ export async function openKafkaDirectClient(target: KafkaDirectTarget, connectio
   const messages = [{ value: Buffer.alloc(target.payloadBytes, 0x61) }];
   try {
     await inBatches(connections, 16, async (i) => {
-      const producer = kafka.producer({ idempotent: false, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+      const producer = kafka.producer({
+        idempotent: false, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: RETRY,
+      });
       producers[i] = producer;
       await producer.connect();
       // One message each before timing starts: the topic's metadata is fetched on first use.
