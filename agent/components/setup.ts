@@ -1,7 +1,8 @@
 // Registers the component types this build implements. The entry point calls these explicitly
-// (STYLE.md 4): the embedded ones need no server, the Redis (and Kafka) ones connect to the user's.
+// (STYLE.md 4): the embedded ones need no server, the Redis and Kafka ones connect to the user's.
 import type { ComponentRegistry } from './component-registry.js';
 import { FileConfigurationStore } from './file/file-configuration-store.js';
+import { KafkaPubSubBroker } from './kafka/kafka-pubsub-broker.js';
 import { RedisConfigurationStore } from './redis/redis-configuration-store.js';
 import { RedisLockStore } from './redis/redis-lock-store.js';
 import { RedisSequencerStore } from './redis/redis-sequencer-store.js';
@@ -28,8 +29,13 @@ export function registerRedisComponents(registry: ComponentRegistry): void {
   registry.register('registry.redis', (ctx) => new RedisServiceRegistry(ctx));
 }
 
+export function registerKafkaComponents(registry: ComponentRegistry): void {
+  registry.register('pubsub.kafka', (ctx) => new KafkaPubSubBroker(ctx));
+}
+
 /** Every component type of this build: what a worker registers and the schema accepts. */
 export function registerAllComponents(registry: ComponentRegistry): void {
   registerEmbeddedComponents(registry);
   registerRedisComponents(registry);
+  registerKafkaComponents(registry);
 }

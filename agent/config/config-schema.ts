@@ -22,6 +22,7 @@ export const COMPONENT_TYPES = [
   'sequencer.redis',
   'configuration.redis',
   'registry.redis',
+  'pubsub.kafka',
 ] as const;
 
 export interface LimitsConfig {
