@@ -13,8 +13,7 @@
 //   current end and that offset is committed before it is fetched, and whenStarted() resolves
 //   only once every partition of the topic has a committed offset. So a message published after
 //   subscribe() returned is never skipped, whichever worker ends up owning its partition.
-// - Commits are coalesced (one in flight; requests meanwhile share the next) and only believed
-//   when kafkajs reports them (its commitOffsets silently does nothing while not running).
+// - Commits (kafka-offsets.ts) are requested after every change and coalesced.
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, ConsumerCrashEvent, ConsumerGroupJoinEvent, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -24,7 +23,8 @@ import { GroupDispatcher, type DispatcherHooks } from './kafka-dispatcher.js';
 import { toKafkaError } from './kafka-errors.js';
 import { kafkaGroupId } from './kafka-message.js';
 import { CLIENT_RETRY, type KafkaOptions } from './kafka-options.js';
-import { PartitionState, parseLedger, type Commit } from './kafka-partition.js';
+import { GroupCommitter, readCommitted, readEnds } from './kafka-offsets.js';
+import { PartitionState, parseLedger } from './kafka-partition.js';
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
@@ -59,13 +59,13 @@ export class GroupConsumer {
   private generation = 0;
   private epochs = 0;
   private joined = false;
+  /** Crashes since the last successful join (restart backoff). */
+  private crashes = 0;
   private problem: string | undefined;
   private readonly paused = new Set<number>();
   private startFixed = false;
   private readonly startWaiters = new Set<() => void>();
-  private commitEvents = 0;
-  private pendingCommit: Promise<boolean> | undefined;
-  private commitTail: Promise<unknown> = Promise.resolve();
+  private readonly committer: GroupCommitter;
   private commitRetry: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -81,14 +81,11 @@ export class GroupConsumer {
       { onChange: () => this.onChange(), deadLetter: deps.deadLetter },
       this.logger,
     );
+    this.committer = new GroupCommitter(deps.kafkaTopic, this.dispatcher.partitions, () => (this.joined ? this.consumer : undefined), this.logger);
   }
 
   get group(): string {
     return this.dispatcher.group;
-  }
-
-  get running(): boolean {
-    return this.phase === 'running';
   }
 
   /** Starts connecting and joining in the background (retried until stop). */
@@ -111,7 +108,7 @@ export class GroupConsumer {
     while (!this.startFixed) {
       if (this.phase !== 'running') throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `subscription to "${this.dispatcher.options.topic}" closed`);
       try {
-        const committed = await this.committedOffsets();
+        const committed = await readCommitted(await this.deps.admin(), this.groupId, this.deps.kafkaTopic);
         if (committed.size > 0 && [...committed.values()].every((c) => c.offset >= 0)) {
           this.startFixed = true;
           break;
@@ -139,7 +136,7 @@ export class GroupConsumer {
       const deadline = sleep(waitMs);
       try {
         this.dispatcher.releaseAll();
-        if (this.joined) await Promise.race([this.commit(), deadline]);
+        if (this.joined) await Promise.race([this.committer.commit(), deadline]);
         await Promise.race([this.consumer?.disconnect().catch((err: unknown) => this.logger.debug({ err }, 'disconnect failed')), deadline]);
       } finally {
         this.shutdown();
@@ -213,10 +210,19 @@ export class GroupConsumer {
       heartbeatInterval: o.heartbeatIntervalMs,
       maxWaitTimeInMs: o.fetchMaxWaitMs,
       allowAutoTopicCreation: o.allowAutoTopicCreation,
-      retry: { ...CLIENT_RETRY, retries: 3, maxRetryTime: 2000, restartOnFailure: async () => this.phase === 'running' },
+      retry: {
+        ...CLIENT_RETRY,
+        retries: 3,
+        maxRetryTime: 2000,
+        // kafkajs restarts a crashed consumer after this resolves: back off while Kafka stays away.
+        restartOnFailure: async () => {
+          await sleep(backoff(this.crashes++));
+          return this.phase === 'running';
+        },
+      },
     });
     consumer.on(consumer.events.GROUP_JOIN, (e: ConsumerGroupJoinEvent) => this.onJoin(e.payload.memberAssignment[this.deps.kafkaTopic] ?? []));
-    consumer.on(consumer.events.COMMIT_OFFSETS, () => this.commitEvents++);
+    consumer.on(consumer.events.COMMIT_OFFSETS, this.committer.onCommitted);
     consumer.on(consumer.events.CRASH, (e: ConsumerCrashEvent) => this.onCrash(consumer, e.payload.error, e.payload.restart));
     return consumer;
   }
@@ -224,6 +230,7 @@ export class GroupConsumer {
   private onJoin(assigned: number[]): void {
     const generation = ++this.generation;
     this.joined = true;
+    this.crashes = 0;
     this.problem = undefined;
     const mine = new Set(assigned);
     for (const p of [...this.dispatcher.partitions.keys()]) {
@@ -262,7 +269,7 @@ export class GroupConsumer {
     for (let attempt = 0; ; attempt++) {
       if (generation !== this.generation || this.phase !== 'running') return;
       try {
-        const committed = await this.committedOffsets();
+        const committed = await readCommitted(await this.deps.admin(), this.groupId, this.deps.kafkaTopic);
         let latest: Map<number, number> | undefined;
         for (const p of assigned) {
           const c = committed.get(p) ?? { offset: -1, metadata: null };
@@ -278,7 +285,7 @@ export class GroupConsumer {
             fresh = new PartitionState(p, ++this.epochs, c.offset, parseLedger(c.metadata, c.offset));
             fresh.committed = { offset: c.offset, ledger: c.metadata ?? '' };
           } else {
-            latest ??= await this.latestOffsets();
+            latest ??= await readEnds(await this.deps.admin(), this.deps.kafkaTopic);
             fresh = new PartitionState(p, ++this.epochs, latest.get(p) ?? 0);
           }
           this.dispatcher.partitions.set(p, fresh);
@@ -286,7 +293,7 @@ export class GroupConsumer {
         if (generation !== this.generation) return;
         // A new group's start must be in Kafka before anything is fetched (see the header).
         const unpinned = assigned.some((p) => this.dispatcher.partitions.get(p)?.committed === undefined);
-        if (unpinned && !(await this.commit())) throw new Error('committing the start offsets failed');
+        if (unpinned && !(await this.committer.commit())) throw new Error('committing the start offsets failed');
         if (generation !== this.generation || this.phase !== 'running') return;
         for (const p of assigned) {
           const st = this.dispatcher.partitions.get(p);
@@ -316,7 +323,12 @@ export class GroupConsumer {
   private onChange(): void {
     if (this.phase !== 'running') return;
     this.updatePauses();
-    if ([...this.dispatcher.partitions.values()].some((st) => st.active && st.wantedCommit())) this.requestCommit();
+    for (const st of this.dispatcher.partitions.values()) {
+      if (st.active && st.dirty) {
+        this.requestCommit();
+        return;
+      }
+    }
   }
 
   private updatePauses(): void {
@@ -352,7 +364,7 @@ export class GroupConsumer {
   }
 
   private requestCommit(): void {
-    this.commit().then(
+    this.committer.commit().then(
       (ok) => {
         if (!ok && this.phase === 'running' && !this.commitRetry) {
           this.commitRetry = setTimeout(() => {
@@ -364,63 +376,6 @@ export class GroupConsumer {
       },
       (err: unknown) => this.logger.debug({ err }, 'commit failed'),
     );
-  }
-
-  /** Commits every partition that wants it; coalesced. True when nothing is left to commit. */
-  private commit(): Promise<boolean> {
-    if (this.pendingCommit) return this.pendingCommit;
-    const next = this.commitTail.then(() => {
-      this.pendingCommit = undefined;
-      return this.commitOnce();
-    });
-    this.pendingCommit = next;
-    this.commitTail = next.catch(() => false);
-    return next;
-  }
-
-  private async commitOnce(): Promise<boolean> {
-    const consumer = this.consumer;
-    const wanted: { st: PartitionState; commit: Commit }[] = [];
-    for (const st of this.dispatcher.partitions.values()) {
-      const commit = st.wantedCommit();
-      if (commit) wanted.push({ st, commit });
-    }
-    if (wanted.length === 0) return true;
-    if (!consumer || !this.joined) return false;
-    const before = this.commitEvents;
-    try {
-      await consumer.commitOffsets(
-        wanted.map(({ st, commit }) => ({
-          topic: this.deps.kafkaTopic,
-          partition: st.partition,
-          offset: String(commit.offset),
-          metadata: commit.ledger,
-        })),
-      );
-    } catch (err) {
-      this.logger.debug({ err }, 'offset commit failed; will retry');
-      return false;
-    }
-    if (this.commitEvents === before) return false;
-    for (const { st, commit } of wanted) st.committed = commit;
-    return true;
-  }
-
-  private async committedOffsets(): Promise<Map<number, { offset: number; metadata: string | null }>> {
-    const admin = await this.deps.admin();
-    const topics = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.deps.kafkaTopic] });
-    const out = new Map<number, { offset: number; metadata: string | null }>();
-    for (const t of topics) {
-      if (t.topic !== this.deps.kafkaTopic) continue;
-      for (const p of t.partitions) out.set(p.partition, { offset: Number(p.offset), metadata: p.metadata });
-    }
-    return out;
-  }
-
-  private async latestOffsets(): Promise<Map<number, number>> {
-    const admin = await this.deps.admin();
-    const offsets = await admin.fetchTopicOffsets(this.deps.kafkaTopic);
-    return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
   }
 
   private waitStartEvent(ms: number): Promise<void> {

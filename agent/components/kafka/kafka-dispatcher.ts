@@ -196,7 +196,7 @@ export class GroupDispatcher {
     if (!st) return;
     for (const e of st.outstanding.values()) this.unlease(e);
     st.outstanding.clear();
-    st.ready.length = 0;
+    st.ready.clear();
     this.partitions.delete(partition);
   }
 
@@ -248,11 +248,16 @@ export class GroupDispatcher {
 
   /** The next ready message, partitions taken in turn so one busy partition cannot starve the rest. */
   private takeReady(): { st: PartitionState; entry: Entry } | undefined {
-    const states = [...this.partitions.values()].filter((st) => st.active && st.ready.length > 0);
-    if (states.length === 0) return undefined;
-    const st = states[this.nextPartition++ % states.length];
-    const entry = st?.ready.shift();
-    return st && entry ? { st, entry } : undefined;
+    let n = 0;
+    for (const st of this.partitions.values()) if (st.active && st.ready.length > 0) n++;
+    if (n === 0) return undefined;
+    let k = this.nextPartition++ % n;
+    for (const st of this.partitions.values()) {
+      if (!st.active || st.ready.length === 0 || k-- > 0) continue;
+      const entry = st.ready.shift();
+      return entry ? { st, entry } : undefined;
+    }
+    return undefined;
   }
 
   /** Leases `entry` to `holder`, or dead-letters it when its attempts are used up. */
@@ -263,6 +268,7 @@ export class GroupDispatcher {
       return undefined;
     }
     entry.attempts++;
+    st.dirty = true; // the ledger records the attempt
     entry.state = 'leased';
     entry.holder = holder;
     holder.inFlight++;
@@ -341,7 +347,9 @@ export class GroupDispatcher {
 
   private wakeReadyWaiters(): void {
     if (this.readyWaiters.size === 0) return;
-    if (![...this.partitions.values()].some((st) => st.active && st.ready.length > 0) && !this.closed) return;
+    let any = this.closed;
+    for (const st of this.partitions.values()) any ||= st.active && st.ready.length > 0;
+    if (!any) return;
     const waiters = [...this.readyWaiters];
     this.readyWaiters.clear();
     for (const w of waiters) w();

@@ -58,17 +58,48 @@ export function parseLedger(metadata: string | null | undefined, offset: number)
   return out;
 }
 
+/** FIFO with O(1) shift (Array#shift copies once a queue is large). */
+export class Queue<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
 export class PartitionState {
   /** Next offset expected from the fetcher. */
   fetchedThrough: number;
   /** Fetched and not done, in offset order (offsets arrive ascending; Map keeps insertion order). */
   readonly outstanding = new Map<number, Entry>();
   /** Ready to hand out: fresh messages in offset order, redeliveries appended. */
-  readonly ready: Entry[] = [];
+  readonly ready = new Queue<Entry>();
   /** What Kafka holds for this group and partition as far as we know; undefined: nothing yet. */
   committed: Commit | undefined;
   /** Reconciled with Kafka in the current generation: may fetch, hand out and commit. */
   active = false;
+  /** Something the commit (offset or ledger) depends on changed since the last commit attempt. */
+  dirty = false;
   /** Acked offsets above the commit point (acked out of order), for the ledger. */
   private readonly doneAbove = new Set<number>();
   /** The previous owner's ledger for offsets not fetched yet. */
@@ -96,6 +127,7 @@ export class PartitionState {
     const offset = Number(record.offset);
     if (!Number.isSafeInteger(offset) || offset < this.fetchedThrough) return undefined;
     this.fetchedThrough = offset + 1;
+    this.dirty = true;
     const prior = this.prior.get(offset);
     this.prior.delete(offset);
     if (prior === 0) {
@@ -120,7 +152,10 @@ export class PartitionState {
 
   /** The fetcher got past `next - 1` (control records and compacted gaps carry no message). */
   skipTo(next: number): void {
-    if (Number.isSafeInteger(next) && next > this.fetchedThrough) this.fetchedThrough = next;
+    if (Number.isSafeInteger(next) && next > this.fetchedThrough) {
+      this.fetchedThrough = next;
+      this.dirty = true;
+    }
   }
 
   /** Acked or dead-lettered: no longer outstanding. */
@@ -128,6 +163,7 @@ export class PartitionState {
     if (this.outstanding.get(entry.offset) !== entry) return;
     this.outstanding.delete(entry.offset);
     if (entry.offset > this.frontier()) this.doneAbove.add(entry.offset);
+    this.dirty = true;
   }
 
   /** Is `entry` still this partition's outstanding message (not acked, not dropped)? */

@@ -3,6 +3,11 @@
 // load; the idempotent producer allows one request in flight per broker). Every publish is bounded
 // by publishTimeoutMs; once a send fails because Kafka is unreachable, publishes fail at once with
 // HEARTH_ERR_BACKEND_UNAVAILABLE until a background probe reaches the cluster again.
+//
+// Idempotence with short retries: kafkajs rolls a partition's sequence number back when a produce
+// request fails, so after a request that Kafka did write but never answered, the next (different)
+// batch would reuse its sequence and be dropped by the broker as a duplicate. So a producer whose
+// send failed is replaced: the new one gets a new producer id on connect and its own sequences.
 import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { HearthError } from '../../errors/hearth-error.js';
@@ -46,7 +51,7 @@ function isOutage(err: unknown): boolean {
 }
 
 export class KafkaPublisher {
-  private readonly producer: Producer;
+  private producer: Producer;
   private readonly queue: Pending[] = [];
   private connected = false;
   /** Why Kafka is considered unreachable; undefined while it is reachable. */
@@ -56,20 +61,14 @@ export class KafkaPublisher {
   private closed = false;
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly options: KafkaOptions,
     /** Reaches the cluster without producing (a metadata request). */
     private readonly probe: () => Promise<void>,
     private readonly name: string,
     private readonly logger: Logger,
   ) {
-    this.producer = kafka.producer({
-      idempotent: options.idempotent,
-      // kafkajs requires one request in flight for the idempotent producer's ordering guarantee.
-      maxInFlightRequests: options.idempotent ? 1 : undefined,
-      allowAutoTopicCreation: options.allowAutoTopicCreation,
-      retry: CLIENT_RETRY,
-    });
+    this.producer = this.createProducer();
   }
 
   /** Connects in the background; waits for the first attempt only up to `waitMs`. */
@@ -158,8 +157,27 @@ export class KafkaPublisher {
     } catch (err) {
       const error = toKafkaError(err, this.name, 'publish');
       for (const p of batch) this.settle(p, error);
+      if (this.options.idempotent) this.replaceProducer();
       if (isOutage(err)) this.markDown(error.message);
     }
+  }
+
+  private createProducer(): Producer {
+    return this.kafka.producer({
+      idempotent: this.options.idempotent,
+      // kafkajs requires one request in flight for the idempotent producer's ordering guarantee.
+      maxInFlightRequests: this.options.idempotent ? 1 : undefined,
+      allowAutoTopicCreation: this.options.allowAutoTopicCreation,
+      retry: CLIENT_RETRY,
+    });
+  }
+
+  /** A fresh producer id and sequences (see the header); the old one may still be retrying. */
+  private replaceProducer(): void {
+    const old = this.producer;
+    this.producer = this.createProducer();
+    this.connected = false;
+    old.disconnect().catch((err: unknown) => this.logger.debug({ err }, 'disconnecting the replaced producer failed'));
   }
 
   private settle(p: Pending, err: HearthError | undefined): void {
