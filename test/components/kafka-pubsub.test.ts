@@ -266,6 +266,20 @@ test('kafka (mock broker: idempotence off): a dead-lettered message carries the 
   }
 });
 
+test('kafka (mock broker: idempotence ON, which it cannot serve): start does not fail, health says why, publishing fails fast with BACKEND_UNAVAILABLE', async (t) => {
+  // The mock names controller 0, which is no broker, so InitProducerId cannot be sent anywhere.
+  const broker = await startBroker({ idempotent: true, connectionTimeoutMs: 500 });
+  try {
+    await waitFor(() => /Broker 0 not found/.test(broker.health().detail ?? ''), 20_000, 'health to explain');
+    t.false(broker.health().healthy);
+    await t.throwsAsync(broker.publish({ topic: uniq('idem'), data: Buffer.from('x'), contentType: 'text/plain', metadata: {}, key: undefined }), {
+      code: 'HEARTH_ERR_BACKEND_UNAVAILABLE',
+    });
+  } finally {
+    await broker.close();
+  }
+});
+
 test('kafka: bad metadata is CONFIG_INVALID naming the key', (t) => {
   const cases: [Record<string, unknown>, string][] = [
     [{ brokers: undefined }, 'metadata.brokers'],

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { BrokerDelivery, SubscribeOptions } from '../pubsub-broker.js';
 import { GroupDispatcher, type DispatcherHooks } from './kafka-dispatcher.js';
-import { toKafkaError } from './kafka-errors.js';
+import { kafkaErrorText } from './kafka-errors.js';
 import { kafkaGroupId } from './kafka-message.js';
 import { CLIENT_RETRY, type KafkaOptions } from './kafka-options.js';
 import { GroupCommitter, readCommitted, readEnds } from './kafka-offsets.js';
@@ -118,7 +118,7 @@ export class GroupConsumer {
       }
       const left = deadline - Date.now();
       if (left <= 0) {
-        const why = this.problem ?? (last ? toKafkaError(last, this.deps.name, 'joining the group').message : 'the consumer group did not start in time');
+        const why = this.problem ?? (last ? kafkaErrorText(last) : 'the consumer group did not start in time');
         throw new HearthError(
           'HEARTH_ERR_BACKEND_UNAVAILABLE',
           `component "${this.deps.name}": cannot start consumer group for topic "${this.dispatcher.options.topic}": ${why}`,
@@ -194,7 +194,7 @@ export class GroupConsumer {
         await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, eachBatch: (payload) => this.eachBatch(payload) });
         return;
       } catch (err) {
-        this.problem = `cannot connect: ${toKafkaError(err, this.deps.name, 'connect').message}`;
+        this.problem = `cannot connect: ${kafkaErrorText(err)}`;
         this.logger.debug({ err }, 'consumer connect failed; retrying');
         await consumer.disconnect().catch(() => undefined);
         await sleep(backoff(attempt));
@@ -252,7 +252,7 @@ export class GroupConsumer {
     // One warning per outage; the restarts while Kafka stays away are debug detail.
     if (this.problem === undefined) this.logger.warn({ err: error, restart }, 'Kafka consumer crashed; restarting');
     else this.logger.debug({ err: error, restart }, 'Kafka consumer crashed again');
-    this.problem = `consumer crashed (${error.name}: ${error.message}); restarting`;
+    this.problem = `consumer crashed (${kafkaErrorText(error)}); restarting`;
     if (!restart) {
       // kafkajs gives up on errors it deems fatal; a new consumer retries for as long as we run.
       this.consumer = undefined;

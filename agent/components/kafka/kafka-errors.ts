@@ -20,13 +20,18 @@ function rootCause(err: unknown): KafkaJsErrorShape {
 const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 const INVALID = new Set(['INVALID_TOPIC_EXCEPTION', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
 
+/** What went wrong, in the words of the innermost kafkajs error (for logs and health details). */
+export function kafkaErrorText(err: unknown): string {
+  const message = rootCause(err).message;
+  return typeof message === 'string' ? message : String(err);
+}
+
 export function toKafkaError(err: unknown, component: string, what: string): HearthError {
   if (err instanceof HearthError) return err;
   const root = rootCause(err);
   const type = typeof root.type === 'string' ? root.type : '';
   const name = typeof root.name === 'string' ? root.name : '';
-  const message = typeof root.message === 'string' ? root.message : String(err);
-  const text = `component "${component}": ${what} failed: ${message}`;
+  const text = `component "${component}": ${what} failed: ${kafkaErrorText(err)}`;
   if (TOO_LARGE.has(type)) return new HearthError('HEARTH_ERR_BODY_TOO_LARGE', text, undefined, { cause: err });
   if (INVALID.has(type)) return new HearthError('HEARTH_ERR_INVALID_ARGUMENT', text, undefined, { cause: err });
   if (name === 'KafkaJSRequestTimeoutError' || type === 'REQUEST_TIMED_OUT') {

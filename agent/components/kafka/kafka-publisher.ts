@@ -12,7 +12,7 @@ import type { Kafka, Message, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentHealth } from '../component.js';
-import { toKafkaError } from './kafka-errors.js';
+import { kafkaErrorText, toKafkaError } from './kafka-errors.js';
 import { CLIENT_RETRY, type KafkaOptions } from './kafka-options.js';
 
 const MAX_BATCH_MESSAGES = 500;
@@ -105,7 +105,7 @@ export class KafkaPublisher {
 
   health(): ComponentHealth {
     if (this.closed) return { healthy: false, detail: 'closed' };
-    if (this.down !== undefined) return { healthy: false, detail: `producer: ${this.down}` };
+    if (this.down !== undefined) return { healthy: false, detail: `producer cannot reach Kafka: ${this.down}` };
     return { healthy: true };
   }
 
@@ -158,7 +158,7 @@ export class KafkaPublisher {
       const error = toKafkaError(err, this.name, 'publish');
       for (const p of batch) this.settle(p, error);
       if (this.options.idempotent) this.replaceProducer();
-      if (isOutage(err)) this.markDown(error.message);
+      if (isOutage(err)) this.markDown(kafkaErrorText(err));
     }
   }
 
@@ -216,7 +216,7 @@ export class KafkaPublisher {
             this.down = undefined;
             return;
           } catch (err) {
-            this.down = toKafkaError(err, this.name, 'connect').message;
+            this.down = kafkaErrorText(err);
           }
           await new Promise((resolve) => setTimeout(resolve, wait).unref());
           wait = Math.min(wait * 2, PROBE_MAX_MS);

@@ -219,7 +219,8 @@ export class KafkaPubSubBroker implements PubSubBroker {
 
   private async unsubscribe(sub: KafkaSubscription): Promise<void> {
     const consumer = sub.consumer;
-    consumer.dispatcher.removeTarget(sub);
+    const returned = consumer.dispatcher.removeTarget(sub);
+    if (returned > 0) this.logger.debug({ group: consumer.group, returned }, 'closed subscription returned its unacked deliveries');
     if (this.idle(consumer, Date.now())) await this.stopConsumer(`${consumer.group}\n${sub.options.topic}`, consumer);
   }
 
