@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import {
   isHandoffEnvelope,
   parsePrimaryMessage,
+  STRICT_START_ENV,
   workerMessages,
   type ComponentStatus,
   type ConnectionCounts,
@@ -37,6 +38,12 @@ export interface AgentRuntimeOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly generation: number;
   readonly version: string;
+  /**
+   * Refuse to report ready while a component is unhealthy (a hand-off target proving itself).
+   * Otherwise a remote backend that is down leaves the worker serving, degraded and unready in
+   * /readyz, until the backend returns. Default: STRICT_START_ENV in `env` is `1`.
+   */
+  readonly strictStart?: boolean;
   readonly logger: Logger;
   /** Sends one message to the ops-agent; resolves once written. No-op when run standalone. */
   readonly send: (message: WorkerMessage) => Promise<void>;
@@ -119,8 +126,7 @@ export class AgentRuntime {
     });
     this.#components = components;
     // Before any listener joins the shared sockets: a worker that cannot serve never takes a connection.
-    const unhealthy = this.#componentProblems();
-    if (unhealthy.length > 0) throw new Error(`self-check failed: ${unhealthy.join('; ')}`);
+    this.#checkComponents();
     const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation });
     const apps = new AppRegistry(config.apps);
 
@@ -142,9 +148,11 @@ export class AgentRuntime {
     }
   }
 
-  /** The worker reports ready only when every component is healthy and every socket is bound. */
+  /** The worker reports ready only when every socket is bound (and, in a strict start, every component is healthy). */
   async #selfCheck(): Promise<void> {
-    const problems = this.#componentProblems();
+    // Components again (one may have failed since): strictly only; a lenient start logged them already.
+    if (this.#strict) this.#checkComponents();
+    const problems: string[] = [];
     for (const s of this.#servers) {
       for (const socket of s.sockets) {
         try {
@@ -155,6 +163,18 @@ export class AgentRuntime {
       }
     }
     if (problems.length > 0) throw new Error(`self-check failed: ${problems.join('; ')}`);
+  }
+
+  get #strict(): boolean {
+    return this.#o.strictStart ?? this.#o.env[STRICT_START_ENV] === '1';
+  }
+
+  /** Throws in a strict start; otherwise logs what is unhealthy (the worker serves degraded and recovers). */
+  #checkComponents(): void {
+    const unhealthy = this.#componentProblems();
+    if (unhealthy.length === 0) return;
+    if (this.#strict) throw new Error(`self-check failed: ${unhealthy.join('; ')}`);
+    this.#log.warn({ problems: unhealthy }, 'starting with unhealthy components: their calls fail with a coded error until the backend returns');
   }
 
   #componentProblems(): string[] {

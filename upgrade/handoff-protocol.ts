@@ -6,6 +6,15 @@
 //
 // This module imports nothing from agent/ or ops-agent/ (DESIGN.md "Folders").
 
+/**
+ * Environment variable the primary sets to `1` on the workers of a generation it hands off to
+ * (upgrade, reload, rollback) while that generation starts: such a worker reports ready only when
+ * every component is healthy, so a new build or configuration that cannot reach its backends is
+ * rolled back. Without it (first start, restart after a crash) a worker whose remote backend is
+ * down still starts — degraded, unready in /readyz — and recovers when the backend returns.
+ */
+export const STRICT_START_ENV = 'HEARTH_STRICT_START';
+
 /** The version this build writes. */
 export const HANDOFF_PROTOCOL_VERSION = 1;
 /** The versions this build reads. */
@@ -21,7 +30,7 @@ interface Envelope {
 
 // ---- worker → primary ----
 
-/** The worker is fully up: every listener bound, every component healthy, self-check passed. */
+/** The worker is fully up: every listener bound, self-check passed (every component healthy in a strict start). */
 export interface ReadyMessage extends Envelope {
   readonly type: 'ready';
   /** Build version (package.json) of the worker. */

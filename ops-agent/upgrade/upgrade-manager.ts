@@ -182,7 +182,7 @@ export class UpgradeManager {
       config,
       upgrade: this.#o.config().upgrade,
       generation,
-      spec: this.#o.specFor(target, generation, config),
+      spec: { ...this.#o.specFor(target, generation, config), strictStart: true },
       ...(artifactBytes !== undefined ? { artifactBytes } : {}),
       ipcTimeoutMs: this.#o.ipcTimeoutMs ?? 2_000,
       ...(onSwitched ? { onSwitched } : {}),

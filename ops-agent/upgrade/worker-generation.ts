@@ -6,6 +6,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { WorkerHandle, WorkerStartError } from '../worker-handle.js';
 import { OpsError, type OpsErrorCode } from '../ops-errors.js';
+import { STRICT_START_ENV } from '../../upgrade/handoff-protocol.js';
 
 export interface BackoffOptions {
   readonly initialMs: number;
@@ -25,6 +26,8 @@ export interface GenerationSpec {
   readonly workers: number;
   /** Merged over the primary's environment for every fork (HEARTH_CONFIG included). */
   readonly env: Readonly<Record<string, string>>;
+  /** A hand-off target: its first workers must find every component healthy (STRICT_START_ENV). */
+  readonly strictStart?: boolean;
 }
 
 export interface GenerationHooks {
@@ -135,7 +138,9 @@ export class WorkerGeneration {
     const { spec } = this;
     // Process-wide: set right before this fork so it runs this generation's build.
     cluster.setupPrimary({ exec: spec.exec, args: [], silent: false });
-    const worker = cluster.fork({ ...spec.env, HEARTH_GENERATION: String(spec.generation), HEARTH_VERSION: spec.version });
+    // Strict only while the generation proves itself; a later restart must not crash-loop on a backend outage.
+    const strict = spec.strictStart === true && this.#phase !== 'serving' ? '1' : '0';
+    const worker = cluster.fork({ ...spec.env, HEARTH_GENERATION: String(spec.generation), HEARTH_VERSION: spec.version, [STRICT_START_ENV]: strict });
     const handle = new WorkerHandle(worker, slot.index, spec.generation, spec.version, this.#log);
     slot.worker = handle;
     this.#all.add(handle);
