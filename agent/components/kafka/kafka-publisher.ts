@@ -18,7 +18,7 @@ import { CLIENT_RETRY, type KafkaOptions } from './kafka-options.js';
 const MAX_BATCH_MESSAGES = 500;
 const MAX_QUEUED = 10_000;
 const PROBE_MIN_MS = 250;
-const PROBE_MAX_MS = 5000;
+const PROBE_MAX_MS = 2000;
 
 interface Pending {
   readonly topic: string;
