@@ -6,6 +6,10 @@
 // say so. Hearth publishes as an app does by default, the 1 KB wrapped in a CloudEvents envelope
 // (data_base64), so the added latency includes building it. The Hearth row samples the mock broker
 // too, so the CPU columns of the two differ by Hearth's own cost.
+// Caveat, seen on this bench: the mock answers late once requests queue on one connection (three
+// concurrent sends on one kafkajs producer take 2–55 ms, one alone 0.3 ms), and in some runs the
+// direct row settles at a p50 of ~16 ms (16 connections × 1 ms between their requests) — such a run
+// understates the added latency. The rounds' p50s show it; compare several rounds or runs.
 import { alongside } from '../harness/bench-backends.js';
 import type { Scenario } from './scenario.js';
 import { PROTO_ROOT } from './state-grpc.js';
