@@ -1,11 +1,12 @@
 // The management API on <run>/admin.sock (mode 0660) and, when configured, on a TCP port for a
-// fleet manager (every request there needs `authorization: Bearer <token>`; the socket relies on
-// its file mode). Liveness, readiness, Prometheus metrics aggregated across workers, a JSON
-// status, and the hand-off routes. Every question to a worker has a timeout, so a hung worker
-// makes an answer partial, never late. Errors are `{errorCode, message}` with the catalog's status.
+// fleet manager (every request there needs `authorization: Bearer <token>`, except the two probe
+// routes below; the socket relies on its file mode). Liveness, readiness, Prometheus metrics
+// aggregated across workers, a JSON status, and the hand-off routes. Every question to a worker
+// has a timeout, so a hung worker makes an answer partial, never late. Errors are
+// `{errorCode, message}` with the catalog's status.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { chmod } from 'node:fs/promises';
-import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { HearthConfig } from '../agent/config/load-config.js';
@@ -16,6 +17,16 @@ import { buildStatusReport, componentProblems, type OpsAgentIdentity, type Statu
 import type { Supervisor } from './supervisor.js';
 import type { UpgradeManager } from './upgrade/upgrade-manager.js';
 import { registerUpgradeRoutes } from './upgrade/upgrade-routes.js';
+
+/**
+ * Routes the TCP listener answers without a token, for the kubelet's httpGet probes (see
+ * kubernetes/daemonset.yaml): a probe cannot send a secret without writing it into the manifest,
+ * and an exec probe would start a Node process (~44 MB, ~0.1 s of CPU) in the agent's container
+ * every few seconds. Unauthenticated, they say only whether the agent is alive / ready — no pid, no
+ * `problems` — and cost what an authenticated call costs. Every other route still needs the token;
+ * a request that sends a wrong token is refused here too.
+ */
+export const UNAUTHENTICATED_PROBE_ROUTES: readonly string[] = ['/healthz', '/readyz'];
 
 export interface AdminServerOptions {
   /** The configuration in force (a reload replaces it). */
@@ -40,6 +51,10 @@ export class AdminServer {
   #listening = false;
   #tcpAddress: string | undefined;
   #closing: Promise<void> | undefined;
+  /** Probe requests on TCP that carried no token: they get the status alone. */
+  readonly #anonymous = new WeakSet<FastifyRequest>();
+  /** One readiness round at a time: concurrent /readyz share it (the TCP probes are unauthenticated). */
+  #readiness: Promise<StatusReport> | undefined;
 
   constructor(options: AdminServerOptions) {
     this.#o = options;
@@ -114,6 +129,10 @@ export class AdminServer {
     if (tokenSha256 !== undefined) {
       const expected = Buffer.from(tokenSha256, 'hex');
       app.addHook('onRequest', async (req, reply) => {
+        if (req.headers.authorization === undefined && isProbe(req)) {
+          this.#anonymous.add(req);
+          return undefined;
+        }
         const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
         const given = createHash('sha256').update(m?.[1] ?? '', 'utf8').digest();
         // Digests have the same length, so the comparison time says nothing about the token.
@@ -137,11 +156,12 @@ export class AdminServer {
     });
     app.setNotFoundHandler((req, reply) => sendError(reply, 'HEARTH_ERR_NOT_FOUND', `no route ${req.method} ${req.url}`));
 
-    app.get('/healthz', async () => ({ status: 'ok', pid: this.#o.identity.pid }));
+    app.get('/healthz', async (req) => (this.#anonymous.has(req) ? { status: 'ok' } : { status: 'ok', pid: this.#o.identity.pid }));
 
-    app.get('/readyz', async (_req, reply) => {
-      const r = await this.report();
-      return reply.code(r.ready ? 200 : 503).send({ ready: r.ready, problems: r.problems });
+    app.get('/readyz', async (req, reply) => {
+      this.#readiness ??= this.report().finally(() => (this.#readiness = undefined));
+      const r = await this.#readiness;
+      return reply.code(r.ready ? 200 : 503).send(this.#anonymous.has(req) ? { ready: r.ready } : { ready: r.ready, problems: r.problems });
     });
 
     app.get('/metrics', async (_req, reply) => {
@@ -153,6 +173,11 @@ export class AdminServer {
     registerUpgradeRoutes(app, this.#o.manager, this.#log);
     return app;
   }
+}
+
+/** GET (or the HEAD fastify derives from it) of a probe route; unknown routes are not probes. */
+function isProbe(req: FastifyRequest): boolean {
+  return (req.method === 'GET' || req.method === 'HEAD') && UNAUTHENTICATED_PROBE_ROUTES.includes(req.routeOptions.url ?? '');
 }
 
 function sendError(reply: FastifyReply, code: OpsErrorCode, message: string, status?: number): FastifyReply {

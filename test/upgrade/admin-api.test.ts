@@ -1,6 +1,7 @@
 // The management API around the hand-off: coded JSON errors, the TCP listener for a fleet manager
-// (bearer token, compared as a hash), the memory preflight refusing a reload with numbers, and
-// requests that cannot begin (nothing to roll back to).
+// (bearer token, compared as a hash; the kubelet's probes answered without one, status alone), the
+// memory preflight refusing a reload with numbers, and requests that cannot begin (nothing to roll
+// back to).
 import http from 'node:http';
 import test from 'ava';
 import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
@@ -41,8 +42,8 @@ function tcpRequest(method: string, urlPath: string, token?: string): Promise<{ 
   });
 }
 
-test('the TCP listener requires the bearer token on every route: 401 HEARTH_ERR_UNAUTHENTICATED without it', async (t) => {
-  for (const route of ['/healthz', '/v1/status', '/v1/versions', '/metrics']) {
+test('the TCP listener requires the bearer token on every route but the probes: 401 HEARTH_ERR_UNAUTHENTICATED without it', async (t) => {
+  for (const route of ['/v1/status', '/v1/versions', '/metrics', '/nope', '/healthz/x']) {
     const none = await tcpRequest('GET', route);
     t.is(none.status, 401, route);
     t.is(none.code, 'HEARTH_ERR_UNAUTHENTICATED');
@@ -50,11 +51,35 @@ test('the TCP listener requires the bearer token on every route: 401 HEARTH_ERR_
     const wrong = await tcpRequest('GET', route, `${FLEET_TOKEN}x`);
     t.is(wrong.status, 401, route);
   }
-  for (const kind of ['reload', 'rollback']) t.is((await tcpRequest('POST', `/v1/${kind}`)).status, 401);
+  for (const kind of ['reload', 'rollback', 'upgrade']) t.is((await tcpRequest('POST', `/v1/${kind}`)).status, 401);
+  // Only GET/HEAD of a probe route is let through: another method on it is not a probe.
+  for (const route of ['/healthz', '/readyz']) t.is((await tcpRequest('POST', route)).status, 401, route);
   const ok = await tcpRequest('GET', '/v1/status', FLEET_TOKEN);
   t.is(ok.status, 200, ok.body);
   t.is((JSON.parse(ok.body) as { pid: number }).pid, h.pid);
   t.is((await tcpRequest('GET', '/healthz', FLEET_TOKEN)).status, 200);
+});
+
+test('the TCP listener answers the kubelet probes without a token, with the status alone (no pid, no problems)', async (t) => {
+  // As a kubelet httpGet probe sends them: no authorization header.
+  const health = await tcpRequest('GET', '/healthz');
+  t.is(health.status, 200, health.body);
+  t.deepEqual(JSON.parse(health.body), { status: 'ok' });
+  const ready = await tcpRequest('GET', '/readyz?verbose=1');
+  t.is(ready.status, 200, ready.body);
+  t.deepEqual(JSON.parse(ready.body), { ready: true });
+  t.is((await tcpRequest('HEAD', '/readyz')).status, 200);
+  // With the token, the same routes answer in full; a wrong token is refused, not downgraded.
+  t.deepEqual(JSON.parse((await tcpRequest('GET', '/healthz', FLEET_TOKEN)).body), { status: 'ok', pid: h.pid });
+  t.deepEqual(JSON.parse((await tcpRequest('GET', '/readyz', FLEET_TOKEN)).body), { ready: true, problems: [] });
+  for (const route of ['/healthz', '/readyz']) {
+    const wrong = await tcpRequest('GET', route, `${FLEET_TOKEN}x`);
+    t.is(wrong.status, 401, route);
+    t.is(wrong.code, 'HEARTH_ERR_UNAUTHENTICATED');
+  }
+  // The Unix socket is unchanged: its file mode is the authentication.
+  t.deepEqual(JSON.parse((await h.admin('/healthz')).body), { status: 'ok', pid: h.pid });
+  t.deepEqual(JSON.parse((await h.admin('/readyz')).body), { ready: true, problems: [] });
 });
 
 test('unknown routes are 404 HEARTH_ERR_NOT_FOUND; a malformed upgrade body is 400 HEARTH_ERR_INVALID_ARGUMENT', async (t) => {
