@@ -17,8 +17,8 @@
 # `systemctl edit hearth` drop-ins survive every reinstall. systemd searches /usr/local/lib for
 # units, tmpfiles.d and sysusers.d alike.
 #
-# With --root / (the default) this must run as root and, unless --no-enable, then applies
-# sysusers and tmpfiles, reloads systemd and enables and starts hearth. With another --root it
+# With --root / (the default) this must run as root and, unless --no-enable (or systemd is not
+# running), then applies sysusers and tmpfiles, reloads systemd and enables and starts hearth. With another --root it
 # only builds the tree (an image, or a test).
 #
 # This installs the *bootstrap* build. Upgrading a running host is the ops-agent's job
@@ -82,8 +82,10 @@ CHANGED=0   # anything written by this run
 WROTE=0     # the last install_file wrote its file
 changed() { CHANGED=1; say "$*"; }
 
-# Systemd's own tools act only on the live system, and only when asked to.
-can_enable() { [ "$LIVE" -eq 1 ] && [ "$ENABLE" -eq 1 ] && command -v systemctl >/dev/null 2>&1; }
+# Systemd's own tools act only on the live system, only when asked to, and only when systemd runs
+# it (/run/systemd/system is sd_booted()'s test: not in a container or chroot without systemd).
+systemd_runs() { command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; }
+can_enable() { [ "$LIVE" -eq 1 ] && [ "$ENABLE" -eq 1 ] && systemd_runs; }
 
 # install_file SRC DEST MODE: writes DEST (temp file + rename) unless it already has these bytes and mode.
 install_file() {
@@ -104,7 +106,7 @@ install_file() {
 
 uninstall() {
   local removed=0
-  if [ "$LIVE" -eq 1 ] && command -v systemctl >/dev/null 2>&1; then
+  if [ "$LIVE" -eq 1 ] && systemd_runs; then
     if systemctl cat hearth.service >/dev/null 2>&1; then
       say "stopping and disabling hearth.service (its workers drain first)"
       systemctl disable --now hearth.service || die "systemctl disable --now hearth failed"
@@ -118,7 +120,7 @@ uninstall() {
     rm -f "$CLI_LINK"; say "removed $CLI_LINK"; removed=1
   fi
   if [ -e "$OPT" ]; then rm -rf "$OPT"; say "removed $OPT"; removed=1; fi
-  if [ "$LIVE" -eq 1 ] && command -v systemctl >/dev/null 2>&1 && [ "$removed" -eq 1 ]; then
+  if [ "$LIVE" -eq 1 ] && systemd_runs && [ "$removed" -eq 1 ]; then
     systemctl daemon-reload
     say "systemd reloaded"
   fi
@@ -132,7 +134,7 @@ uninstall() {
     fi
   done
   # A uid that owned files is not handed out again by removing it; `userdel hearth` if you must.
-  [ "$PURGE" -eq 1 ] && say "kept the hearth user and group"
+  if [ "$PURGE" -eq 1 ]; then say "kept the hearth user and group"; fi
   if [ "$removed" -eq 0 ]; then say "nothing to remove: hearth is not installed under ${ROOT:-/}"; else say "hearth uninstalled"; fi
 }
 
@@ -261,7 +263,7 @@ if can_enable; then
     changed "started hearth.service (systemctl status hearth; hearth status)"
   fi
 else
-  if [ "$LIVE" -eq 0 ]; then why="--root $ROOT"; elif [ "$ENABLE" -eq 0 ]; then why=--no-enable; else why="no systemctl"; fi
+  if [ "$LIVE" -eq 0 ]; then why="--root $ROOT"; elif [ "$ENABLE" -eq 0 ]; then why=--no-enable; else why="systemd is not running here"; fi
   say "not enabled ($why): on the host run systemd-sysusers, systemd-tmpfiles --create, systemctl daemon-reload, systemctl enable --now hearth"
 fi
 
