@@ -33,7 +33,6 @@ export function socketPaths(config: HearthConfig): string[] {
  * serves it, and removes sockets that nobody listens on any more.
  */
 export async function prepareRunDir(config: HearthConfig, logger: Logger, pid: number): Promise<RunDirLock> {
-  const isRoot = process.getuid?.() === 0;
   const owners = await resolveOwners(config);
 
   await mkdirMode(config.runDir, 0o755, false);
@@ -41,7 +40,7 @@ export async function prepareRunDir(config: HearthConfig, logger: Logger, pid: n
   try {
     await clearStaleSockets(config, socketPaths(config), logger);
     await mkdirMode(path.join(config.runDir, 'apps'), 0o755, false);
-    await makeAppDirs(config.apps, owners, isRoot, logger);
+    await makeAppDirs(config.apps, owners, logger);
     await mkdirMode(config.stateDir, 0o700, false);
   } catch (err) {
     await lock.release();
@@ -59,17 +58,40 @@ export async function prepareAppDirs(config: HearthConfig, appIds: readonly stri
   if (apps.length === 0) return;
   await clearStaleSockets(config, apps.flatMap((a) => [a.grpcSocket, a.httpSocket, a.wireSocket]), logger);
   await mkdirMode(path.join(config.runDir, 'apps'), 0o755, false);
-  await makeAppDirs(apps, await resolveOwners(config), process.getuid?.() === 0, logger);
+  await makeAppDirs(apps, await resolveOwners(config), logger);
 }
 
-async function makeAppDirs(apps: readonly AppConfig[], owners: Map<string, Owner>, isRoot: boolean, logger: Logger): Promise<void> {
+export interface ProcessIds {
+  readonly uid: number;
+  readonly gid: number;
+  readonly groups: readonly number[];
+}
+
+function processIds(): ProcessIds {
+  return { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1, groups: process.getgroups?.() ?? [] };
+}
+
+/**
+ * The part of an app's socket owner/group this process may apply, by chown(2)'s rules: root
+ * anything; any other user (the systemd unit runs as `hearth`) only a group it is a member of, on
+ * files it owns. Undefined when the request cannot be honoured (the caller warns).
+ */
+export function applicableOwner(o: Owner, me: ProcessIds): Owner | undefined {
+  if (me.uid === 0) return o;
+  if (o.uid !== -1 && o.uid !== me.uid) return undefined;
+  if (o.gid !== -1 && o.gid !== me.gid && !me.groups.includes(o.gid)) return undefined;
+  return { uid: -1, gid: o.gid };
+}
+
+async function makeAppDirs(apps: readonly AppConfig[], owners: Map<string, Owner>, logger: Logger): Promise<void> {
+  const me = processIds();
   for (const app of apps) {
     await mkdirMode(app.socketDir, 0o750, true);
     const o = owners.get(app.id);
-    if (o && (o.uid !== -1 || o.gid !== -1)) {
-      if (isRoot) await chown(app.socketDir, o.uid, o.gid);
-      else logger.warn({ app: app.id }, 'apps[].socket owner/group ignored: not running as root');
-    }
+    if (!o || (o.uid === -1 && o.gid === -1)) continue;
+    const allowed = applicableOwner(o, me);
+    if (allowed) await chown(app.socketDir, allowed.uid, allowed.gid);
+    else logger.warn({ app: app.id, owner: o.uid, group: o.gid }, 'apps[].socket owner/group ignored: needs root, or (for a group) membership of that group');
   }
 }
 
@@ -98,14 +120,16 @@ async function clearStaleSockets(config: HearthConfig, paths: readonly string[],
 
 /** After the workers have bound the sockets (as this user), hands them to the app's owner/group. */
 export async function applySocketOwners(config: HearthConfig, logger: Logger): Promise<void> {
-  if (process.getuid?.() !== 0) return;
   const owners = await resolveOwners(config);
+  const me = processIds();
   for (const app of config.apps) {
     const o = owners.get(app.id);
     if (!o || (o.uid === -1 && o.gid === -1)) continue;
+    const allowed = applicableOwner(o, me);
+    if (!allowed) continue; // makeAppDirs already warned
     for (const p of [app.grpcSocket, app.httpSocket, app.wireSocket]) {
       try {
-        await chown(p, o.uid, o.gid);
+        await chown(p, allowed.uid, allowed.gid);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err, socket: p }, 'cannot chown socket');
       }
@@ -205,7 +229,7 @@ async function unlinkIfPresent(p: string): Promise<void> {
 
 export { unlinkIfPresent };
 
-interface Owner {
+export interface Owner {
   readonly uid: number;
   readonly gid: number;
 }
