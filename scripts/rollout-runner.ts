@@ -137,11 +137,14 @@ export class Rollout {
       if (stop) return this.#stopRest(batches.slice(i + 1), stop);
       if (i === batches.length - 1) break;
       if (o.pauseMs > 0 && !this.#interrupted.aborted) {
-        this.#out(`pause ${o.pauseMs} ms before ${batches[i + 1]?.name ?? ''}, then re-check the ${done.length} host(s) done so far`);
+        this.#out(`pause ${seconds(o.pauseMs)} before ${batches[i + 1]?.name ?? ''}, then re-check the ${done.length} host(s) done so far`);
         await sleep(o.pauseMs, this.#interrupted);
         if (!this.#interrupted.aborted) {
           // A build that crash-loops after its switch is rolled back by the host: catch it here.
-          await Promise.all(done.filter((t) => this.#outcomes.get(t.entry.name)?.result === 'ok').map((t) => this.#verify(t, 0)));
+          const still = done.filter((t) => this.#outcomes.get(t.entry.name)?.result === 'ok');
+          await Promise.all(still.map((t) => this.#verify(t, 0)));
+          const healthy = still.filter((t) => this.#outcomes.get(t.entry.name)?.result === 'ok').length;
+          this.#out(`re-check: ${healthy} of ${still.length} host(s) still on their new version and ready`);
           const after = this.#tooManyFailures(batch);
           if (after) return this.#stopRest(batches.slice(i + 1), after);
         }
@@ -262,6 +265,12 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/** A pause as the operator wrote it: 5 min, 30 s, 0.5 s. */
+function seconds(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** Resolves after ms, or at once when `signal` aborts. */

@@ -144,7 +144,7 @@ test.serial('a build that fails its self-check: the canary fails with the code, 
 });
 
 test.serial('canary 1 + batch 2: every host ends on the new version, canary first, exit 0', async (t) => {
-  const r = await rolloutJson(t, [...common, ...upgradeTo(good), '--canary', '1', '--batch-size', '2']);
+  const r = await rolloutJson(t, [...common, ...upgradeTo(good), '--canary', '1', '--batch-size', '2', '--pause', '500ms']);
   t.is(r.code, 0, r.stderr);
   const [a, b, c] = agents as [Agent, Agent, Agent];
   t.true(r.report.ok);
@@ -160,6 +160,8 @@ test.serial('canary 1 + batch 2: every host ends on the new version, canary firs
   }
   // With --json the progress lines go to stderr, still one per phase and host.
   t.regex(r.stderr, new RegExp(`^${b.address}\\s+\\[drain\\]`, 'm'));
+  // After the pause the canary is looked at again before the batch starts.
+  t.regex(r.stderr, /pause 0\.5 s before batch 1, then re-check the 1 host\(s\) done so far\nre-check: 1 of 1 host\(s\) still on their new version and ready\n== batch 1/);
 
   const after = await snapshot();
   for (const s of after) {
