@@ -13,13 +13,12 @@
 // with RESOURCE_EXHAUSTED and details "Received message larger than max (<n> vs. <max>)" and no
 // hearth-error-code trailer (it bypasses interceptors). Clients should read RESOURCE_EXHAUSTED
 // without a code as HEARTH_ERR_BODY_TOO_LARGE.
-import { chmod, chown, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatusMap } from 'grpc-health-check';
-import { HearthError } from '../../errors/hearth-error.js';
 import type { AppServer, TransportDeps } from '../transport-deps.js';
 import { configurationService } from './configuration-service.js';
 import { lockService } from './lock-service.js';
@@ -30,8 +29,8 @@ import { sequencerService } from './sequencer-service.js';
 import { stateService } from './state-service.js';
 import { StreamRegistry } from './stream-registry.js';
 import { instrumentService } from './wire-codec.js';
+import { applySocketAccess } from '../socket-access.js';
 
-const SOCKET_MODE = 0o660;
 
 export class GrpcAppServer implements AppServer {
   readonly #deps: TransportDeps;
@@ -92,10 +91,7 @@ export class GrpcAppServer implements AppServer {
     }
     listener.on('error', (err) => this.#deps.logger.error({ err, app: app.id }, 'grpc listener error'));
     // Set right after listen; until then the socket directory's permissions keep others out.
-    await chmod(app.grpcSocket, SOCKET_MODE);
-    const uid = numericId(app.socket.owner, 'owner');
-    const gid = numericId(app.socket.group, 'group');
-    if (uid !== undefined || gid !== undefined) await chown(app.grpcSocket, uid ?? -1, gid ?? -1);
+    await applySocketAccess(app.grpcSocket, app, this.#deps.logger);
   }
 
   close(graceMs: number): Promise<void> {
@@ -162,13 +158,3 @@ export class GrpcAppServer implements AppServer {
   }
 }
 
-/**
- * Socket owner/group as numeric ids. Names would need getpwnam(3), which Node lacks; parsing
- * /etc/passwd misses NSS sources (LDAP, systemd DynamicUser), so names are refused clearly.
- */
-function numericId(value: string | number | undefined, what: 'owner' | 'group'): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value === 'number') return value;
-  if (/^\d+$/.test(value)) return Number(value);
-  throw new HearthError('HEARTH_ERR_CONFIG_INVALID', `socket.${what} "${value}": only numeric ids are supported`);
-}

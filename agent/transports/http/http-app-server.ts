@@ -1,7 +1,6 @@
 // The HTTP/JSON transport: one fastify instance per app on <run>/apps/<id>/http.sock, with
 // Dapr-compatible paths so Dapr HTTP apps work unchanged. It only parses, authenticates, builds
 // the CallContext and renders; everything else is the RuntimeApi's job.
-import { chmod, chown } from 'node:fs/promises';
 import { Server as NetServer, type Socket } from 'node:net';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -19,8 +18,8 @@ import { registerMetadataRoutes } from './routes/metadata-routes.js';
 import { registerPubSubRoutes } from './routes/pubsub-routes.js';
 import { registerSequencerRoutes } from './routes/sequencer-routes.js';
 import { registerStateRoutes } from './routes/state-routes.js';
+import { applySocketAccess } from '../socket-access.js';
 
-const SOCKET_MODE = 0o660;
 /** While draining, a keep-alive connection idle this long is closed (capped at half the grace). */
 const DRAIN_IDLE_MS = 1000;
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with the server as `this`
@@ -93,12 +92,7 @@ export class HttpAppServer implements AppServer {
     const { app } = this.#deps;
     await this.#server.listen({ path: app.httpSocket });
     try {
-      await chmod(app.httpSocket, SOCKET_MODE);
-      const uid = numericId(app.socket.owner);
-      const gid = numericId(app.socket.group);
-      if (uid !== undefined || gid !== undefined) await chown(app.httpSocket, uid ?? -1, gid ?? -1);
-      const named = [app.socket.owner, app.socket.group].filter((v) => v !== undefined && numericId(v) === undefined);
-      if (named.length > 0) this.#log.debug({ socket: app.httpSocket }, 'socket owner/group given by name: left to the ops-agent');
+      await applySocketAccess(app.httpSocket, app, this.#log);
     } catch (err) {
       this.destroy();
       throw new Error(`cannot set mode/owner of ${app.httpSocket}: ${(err as Error).message}`, { cause: err });
@@ -185,9 +179,3 @@ export class HttpAppServer implements AppServer {
   }
 }
 
-/** Owner/group as a uid/gid: numbers, or numeric strings. Names are resolved by the ops-agent. */
-function numericId(v: string | number | undefined): number | undefined {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^\d+$/.test(v)) return Number(v);
-  return undefined;
-}
