@@ -5,6 +5,7 @@ import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import si from 'systeminformation';
 import { OpsError } from '../ops-errors.js';
+import { cgroupMemory, type CgroupPaths } from './cgroup-memory.js';
 
 export interface PreflightInput {
   /** RSS of each active worker that answered (bytes). */
@@ -16,6 +17,8 @@ export interface PreflightInput {
   /** The artifact's size; absent for a reload or rollback (nothing new lands on disk). */
   readonly artifactBytes?: number;
   readonly diskHeadroom: number;
+  /** Where to read the cgroup's memory limit (tests point it at a fake tree). */
+  readonly cgroupPaths?: CgroupPaths;
 }
 
 export interface PreflightReport {
@@ -32,12 +35,17 @@ export async function preflight(input: PreflightInput): Promise<PreflightReport>
   const known = input.workerRss.filter((n) => Number.isFinite(n) && n > 0);
   const perWorker = known.length === 0 ? 0 : known.reduce((a, b) => a + b, 0) / known.length;
   const requiredMemory = Math.ceil(perWorker * input.workers * input.memoryHeadroom);
-  const availableMemory = (await si.mem()).available;
+  const hostAvailable = (await si.mem()).available;
+  // Under a cgroup limit (systemd MemoryMax, a Kubernetes limit) the limit is what OOM-kills.
+  const cgroup = await cgroupMemory(input.cgroupPaths);
+  const limited = cgroup !== undefined && cgroup.availableBytes < hostAvailable;
+  const availableMemory = limited ? cgroup.availableBytes : hostAvailable;
   if (requiredMemory > availableMemory) {
+    const where = limited ? ` under the memory limit of cgroup ${cgroup.cgroup} (${mib(cgroup.limitBytes)})` : '';
     throw new OpsError(
       'HEARTH_ERR_PREFLIGHT_MEMORY',
       `not enough free memory for a second generation: needs ${mib(requiredMemory)} (${input.workers} worker(s) × ${mib(perWorker)} RSS × ${input.memoryHeadroom}), ` +
-        `${mib(availableMemory)} available, ${mib(requiredMemory - availableMemory)} missing`,
+        `${mib(availableMemory)} available${where}, ${mib(requiredMemory - availableMemory)} missing`,
       { requiredBytes: requiredMemory, availableBytes: availableMemory },
     );
   }
