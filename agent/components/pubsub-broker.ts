@@ -1,3 +1,4 @@
+import { HearthError } from '../errors/hearth-error.js';
 import type { Component } from './component.js';
 
 export interface PublishMessage {
@@ -68,4 +69,15 @@ export interface PubSubBroker extends Component {
   /** Group-level ack/nack: works from any worker, whichever consumer received the delivery. */
   ack(group: string, deliveryId: string): Promise<void>;
   nack(group: string, deliveryId: string, delayMs: number): Promise<void>;
+}
+
+/** Every broker refuses the same malformed subscriptions with the same code. */
+export function validateSubscribeOptions(o: SubscribeOptions): void {
+  const bad = (field: string): never => {
+    throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `subscription ${field} must be a positive integer`);
+  };
+  if (!o.group || !o.topic) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'subscription group and topic are required');
+  if (!Number.isInteger(o.ackDeadlineMs) || o.ackDeadlineMs <= 0) bad('ackDeadlineMs');
+  if (!Number.isInteger(o.maxDeliveryAttempts) || o.maxDeliveryAttempts <= 0) bad('maxDeliveryAttempts');
+  if (!Number.isInteger(o.maxInFlight) || o.maxInFlight <= 0) bad('maxInFlight');
 }

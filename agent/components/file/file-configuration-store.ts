@@ -10,15 +10,13 @@ import { parse as parseYaml } from 'yaml';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext, ComponentHealth } from '../component.js';
 import type { ConfigurationItem, ConfigurationItems, ConfigurationStore } from '../configuration-store.js';
+import { diffItems, notifySubscribers, type ConfigurationSubscriber } from '../configuration-changes.js';
 
 const DEBOUNCE_MS = 100;
 const DEFAULT_POLL_MS = 2000;
 const ITEM_KEYS = new Set(['value', 'version', 'metadata']);
 
-interface Subscriber {
-  readonly keys: ReadonlySet<string>;
-  readonly onChange: (items: ConfigurationItems) => void;
-}
+type Subscriber = ConfigurationSubscriber;
 
 type Phase = 'new' | 'started' | 'closed';
 
@@ -193,20 +191,9 @@ export class FileConfigurationStore implements ConfigurationStore {
     if (this.lastError !== undefined) this.logger.info({ file: this.file }, 'configuration file is valid again');
     this.lastError = undefined;
     this.lastText = text;
-    const changed = diff(this.items, next);
+    const changed = diffItems(this.items, next);
     this.items = next;
-    if (Object.keys(changed).length === 0) return;
-    this.logger.info({ changed: Object.keys(changed).length }, 'configuration changed');
-    for (const sub of [...this.subscribers]) {
-      const mine: ConfigurationItems = {};
-      for (const [k, v] of Object.entries(changed)) if (sub.keys.size === 0 || sub.keys.has(k)) mine[k] = v;
-      if (Object.keys(mine).length === 0) continue;
-      try {
-        sub.onChange(mine);
-      } catch (err) {
-        this.logger.error({ err }, 'configuration subscriber threw');
-      }
-    }
+    notifySubscribers(this.subscribers, changed, this.logger);
   }
 }
 
@@ -216,24 +203,7 @@ async function statKey(file: string): Promise<string> {
   return `${s.ino}:${s.size}:${s.mtimeMs}`;
 }
 
-function diff(prev: ReadonlyMap<string, ConfigurationItem>, next: ReadonlyMap<string, ConfigurationItem>): ConfigurationItems {
-  const changed: ConfigurationItems = {};
-  for (const [k, item] of next) {
-    const old = prev.get(k);
-    if (!old || old.value !== item.value || old.version !== item.version || !sameMetadata(old.metadata, item.metadata)) {
-      changed[k] = item;
-    }
-  }
-  for (const [k, old] of prev) {
-    if (!next.has(k)) changed[k] = { ...old, deleted: true };
-  }
-  return changed;
-}
 
-function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
-}
 
 /** Parses the whole file or throws naming the offending key; never returns a partial result. */
 export function parseItems(text: string, file: string): ReadonlyMap<string, ConfigurationItem> {

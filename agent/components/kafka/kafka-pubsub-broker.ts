@@ -22,6 +22,7 @@ import {
   type PublishMessage,
   type PubSubBroker,
   type SubscribeOptions,
+  validateSubscribeOptions,
 } from '../pubsub-broker.js';
 import { GroupConsumer } from './kafka-consumer.js';
 import { parseDeliveryId, unknownDelivery } from './kafka-dispatcher.js';
@@ -84,7 +85,7 @@ export class KafkaPubSubBroker implements PubSubBroker {
   }
 
   async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void): Promise<BrokerSubscription> {
-    validateOptions(options);
+    validateSubscribeOptions(options);
     const consumer = await this.consumerFor(options);
     const sub = new KafkaSubscription(consumer, options, deliver, (s) => this.unsubscribe(s));
     consumer.dispatcher.addTarget(sub);
@@ -103,7 +104,7 @@ export class KafkaPubSubBroker implements PubSubBroker {
   }
 
   async pull(options: SubscribeOptions, max: number, waitMs: number): Promise<BrokerDelivery[]> {
-    validateOptions(options);
+    validateSubscribeOptions(options);
     const consumer = await this.consumerFor(options);
     consumer.lastPullAt = Date.now();
     await consumer.whenStarted(this.options.subscribeTimeoutMs);
@@ -283,12 +284,3 @@ export class KafkaPubSubBroker implements PubSubBroker {
   }
 }
 
-function validateOptions(o: SubscribeOptions): void {
-  const bad = (field: string): never => {
-    throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `subscription ${field} must be a positive integer`);
-  };
-  if (!o.group || !o.topic) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'subscription group and topic are required');
-  if (!Number.isInteger(o.ackDeadlineMs) || o.ackDeadlineMs <= 0) bad('ackDeadlineMs');
-  if (!Number.isInteger(o.maxDeliveryAttempts) || o.maxDeliveryAttempts <= 0) bad('maxDeliveryAttempts');
-  if (!Number.isInteger(o.maxInFlight) || o.maxInFlight <= 0) bad('maxInFlight');
-}

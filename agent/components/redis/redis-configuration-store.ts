@@ -22,6 +22,7 @@ import type { ComponentContext } from '../component.js';
 import type { ConfigurationItem, ConfigurationItems, ConfigurationStore } from '../configuration-store.js';
 import { RedisComponent } from './redis-component.js';
 import type { RedisClient } from './redis-connection.js';
+import { diffItems, notifySubscribers, type ConfigurationSubscriber, type ItemSnapshot } from '../configuration-changes.js';
 
 export const DEFAULT_CONFIGURATION_HASH = 'hearth:configuration';
 const DEFAULT_POLL_MS = 5000;
@@ -33,12 +34,9 @@ const NEEDED_EVENT_FLAGS = ['K', 'h', 'g', 'x', 'e'];
 const COVERED_BY_A = new Set(['h', 'g', 'x', 'e']);
 const ITEM_KEYS = new Set(['value', 'version', 'metadata']);
 
-interface Subscriber {
-  readonly keys: ReadonlySet<string>;
-  readonly onChange: (items: ConfigurationItems) => void;
-}
+type Subscriber = ConfigurationSubscriber;
 
-type Snapshot = ReadonlyMap<string, ConfigurationItem>;
+type Snapshot = ItemSnapshot;
 
 export class RedisConfigurationStore extends RedisComponent implements ConfigurationStore {
   private readonly hashKey: string;
@@ -246,19 +244,8 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
     const prev = this.snapshot;
     this.snapshot = next;
     if (prev === undefined || this.closed) return;
-    const changed = diff(prev, next);
-    if (Object.keys(changed).length === 0) return;
-    this.logger.info({ changed: Object.keys(changed).length }, 'configuration changed');
-    for (const sub of [...this.subscribers]) {
-      const mine: ConfigurationItems = {};
-      for (const [k, v] of Object.entries(changed)) if (sub.keys.size === 0 || sub.keys.has(k)) mine[k] = v;
-      if (Object.keys(mine).length === 0) continue;
-      try {
-        sub.onChange(mine);
-      } catch (err) {
-        this.logger.error({ err }, 'configuration subscriber threw');
-      }
-    }
+    const changed = diffItems(prev, next);
+    notifySubscribers(this.subscribers, changed, this.logger);
   }
 
   private bad(key: string, what: string): HearthError {
@@ -346,19 +333,4 @@ function hashValue(value: string): string {
 }
 
 /** Changed and added items as they are now; removed ones as `deleted` with value '' and their last version. */
-function diff(prev: Snapshot, next: Snapshot): ConfigurationItems {
-  const changed: ConfigurationItems = {};
-  for (const [k, item] of next) {
-    const old = prev.get(k);
-    if (!old || old.value !== item.value || old.version !== item.version || !sameMetadata(old.metadata, item.metadata)) changed[k] = item;
-  }
-  for (const [k, old] of prev) {
-    if (!next.has(k)) changed[k] = Object.freeze({ value: '', version: old.version, metadata: Object.freeze({}), deleted: true });
-  }
-  return changed;
-}
 
-function sameMetadata(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
-  const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
-}

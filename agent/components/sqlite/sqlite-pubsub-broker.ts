@@ -13,6 +13,7 @@ import {
   type PublishMessage,
   type PubSubBroker,
   type SubscribeOptions,
+  validateSubscribeOptions,
 } from '../pubsub-broker.js';
 import { SqliteComponent, metadataInt } from './sqlite-database.js';
 import { SqliteConsumer } from './sqlite-consumer.js';
@@ -128,7 +129,7 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
   }
 
   async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void): Promise<BrokerSubscription> {
-    validateOptions(options);
+    validateSubscribeOptions(options);
     await this.registerGroup(options);
     const consumer = new SqliteConsumer(this, options, deliver, this.pollIntervalMs, this.logger);
     this.consumers.add(consumer);
@@ -137,7 +138,7 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
   }
 
   async pull(options: SubscribeOptions, max: number, waitMs: number): Promise<BrokerDelivery[]> {
-    validateOptions(options);
+    validateSubscribeOptions(options);
     await this.registerGroup(options);
     const limit = Math.min(Math.floor(max), options.maxInFlight);
     if (!(limit > 0)) return [];
@@ -363,15 +364,6 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
   }
 }
 
-function validateOptions(o: SubscribeOptions): void {
-  const bad = (field: string): never => {
-    throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `subscription ${field} must be a positive integer`);
-  };
-  if (!o.group || !o.topic) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'subscription group and topic are required');
-  if (!Number.isInteger(o.ackDeadlineMs) || o.ackDeadlineMs <= 0) bad('ackDeadlineMs');
-  if (!Number.isInteger(o.maxDeliveryAttempts) || o.maxDeliveryAttempts <= 0) bad('maxDeliveryAttempts');
-  if (!Number.isInteger(o.maxInFlight) || o.maxInFlight <= 0) bad('maxInFlight');
-}
 
 function parseDeliveryId(group: string, deliveryId: string): number {
   if (!DELIVERY_ID.test(deliveryId)) throw unknownDelivery(group, deliveryId);
