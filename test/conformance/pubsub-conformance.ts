@@ -364,6 +364,33 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
     });
   });
 
+  test(`${name} pubsub: a late nack from a holder whose lease expired does not disturb the redelivery's new holder`, async (t) => {
+    await withStore(makeStore, async (broker) => {
+      const topic = uniq('topic');
+      const group = uniq('g');
+      const opts = options(topic, group, { ackDeadlineMs: 500 });
+      t.deepEqual(await broker.pull(opts, 10, 0), []);
+      const id = await publish(broker, topic, 'slow');
+      const first: BrokerDelivery[] = [];
+      await waitFor(async () => {
+        first.push(...(await broker.pull(opts, 1, 1000)));
+        return first.length >= 1;
+      });
+      // The first holder is too slow: its lease runs out and the message is leased again.
+      const second: BrokerDelivery[] = [];
+      await waitFor(async () => {
+        second.push(...(await broker.pull(opts, 1, 1000)));
+        return second.length >= 1;
+      });
+      t.is(second[0]?.messageId, id);
+      t.is(second[0]?.attempt, 2);
+      // Its nack arrives now: it must not hand the message out a third time under the new lease.
+      await t.throwsAsync(broker.nack(group, first[0]?.deliveryId ?? '', 0), { code: 'HEARTH_ERR_UNKNOWN_DELIVERY' });
+      t.deepEqual(await broker.pull({ ...opts, ackDeadlineMs: 30_000 }, 10, 200), []);
+      await broker.ack(group, second[0]?.deliveryId ?? '');
+    });
+  });
+
   test(`${name} pubsub: pull waits for a message published meanwhile and honours max`, async (t) => {
     await withStore(makeStore, async (broker) => {
       const topic = uniq('topic');

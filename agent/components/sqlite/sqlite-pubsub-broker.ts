@@ -18,7 +18,13 @@ import {
 import { SqliteComponent, metadataInt } from './sqlite-database.js';
 import { SqliteConsumer } from './sqlite-consumer.js';
 
-const DELIVERY_ID = /^[1-9][0-9]{0,15}$/;
+/**
+ * `<message rowid>.<attempt>`: the attempt makes a nack from a holder whose lease expired (and
+ * whose message was meanwhile handed to someone else) miss, instead of resetting the new holder's
+ * lease. A bare rowid (the format before the attempt was added, held by a client across an
+ * upgrade) still acks and nacks without that check.
+ */
+const DELIVERY_ID = /^([1-9][0-9]{0,15})(?:\.([1-9][0-9]{0,9}))?$/;
 const GC_BATCH = 1000;
 const DEAD_LETTER_BATCH = 100;
 
@@ -44,7 +50,7 @@ interface Statements {
   >;
   message: Statement<[number], MessageRow>;
   ack: Statement<[string, string, number]>;
-  nack: Statement<[number, string, string, number]>;
+  nack: Statement<[number, string, string, number, number | null, number | null]>;
   release: Statement<[number, string]>;
   gc: Statement<[string, number, number]>;
 }
@@ -107,7 +113,7 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
       ack: db.prepare('DELETE FROM pubsub_deliveries WHERE component = ? AND group_name = ? AND message_rowid = ?'),
       nack: db.prepare(
         `UPDATE pubsub_deliveries SET lease_owner = NULL, available_at = ?
-         WHERE component = ? AND group_name = ? AND message_rowid = ?`,
+         WHERE component = ? AND group_name = ? AND message_rowid = ? AND (? IS NULL OR attempts = ?)`,
       ),
       release: db.prepare('UPDATE pubsub_deliveries SET lease_owner = NULL, available_at = ? WHERE lease_owner = ?'),
       gc: db.prepare(
@@ -156,7 +162,8 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
 
   async ack(group: string, deliveryId: string): Promise<void> {
     const st = this.st;
-    const rowid = parseDeliveryId(group, deliveryId);
+    // A late ack from an earlier attempt still settles the message: it was processed.
+    const { rowid } = parseDeliveryId(group, deliveryId);
     const changes = await this.sqlite.write(() => st.ack.run(this.name, group, rowid).changes);
     if (changes === 0) throw unknownDelivery(group, deliveryId);
     this.wakeGroup(group);
@@ -164,9 +171,9 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
 
   async nack(group: string, deliveryId: string, delayMs: number): Promise<void> {
     const st = this.st;
-    const rowid = parseDeliveryId(group, deliveryId);
+    const { rowid, attempt } = parseDeliveryId(group, deliveryId);
     const availableAt = Date.now() + Math.max(0, delayMs);
-    const changes = await this.sqlite.write(() => st.nack.run(availableAt, this.name, group, rowid).changes);
+    const changes = await this.sqlite.write(() => st.nack.run(availableAt, this.name, group, rowid, attempt, attempt).changes);
     if (changes === 0) throw unknownDelivery(group, deliveryId);
     this.wakeGroup(group);
   }
@@ -215,7 +222,7 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
           continue;
         }
         out.push({
-          deliveryId: String(row.message_rowid),
+          deliveryId: `${row.message_rowid}.${row.attempts}`,
           messageId: msg.message_id,
           topic: msg.topic,
           data: msg.data,
@@ -365,9 +372,10 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
 }
 
 
-function parseDeliveryId(group: string, deliveryId: string): number {
-  if (!DELIVERY_ID.test(deliveryId)) throw unknownDelivery(group, deliveryId);
-  return Number(deliveryId);
+function parseDeliveryId(group: string, deliveryId: string): { rowid: number; attempt: number | null } {
+  const m = DELIVERY_ID.exec(deliveryId);
+  if (!m) throw unknownDelivery(group, deliveryId);
+  return { rowid: Number(m[1]), attempt: m[2] === undefined ? null : Number(m[2]) };
 }
 
 function unknownDelivery(group: string, deliveryId: string): HearthError {
