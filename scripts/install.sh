@@ -161,6 +161,8 @@ ACTUAL=$(sha256sum "$ARTIFACT" | cut -d' ' -f1)
 if [ -z "$NODE" ]; then NODE=$(command -v node || true); fi
 [ -n "$NODE" ] || die "node not found on PATH: install Node.js 20 (Debian: apt-get install nodejs) or give --node PATH"
 case "$NODE" in /*) ;; *) NODE=$(cd "$(dirname "$NODE")" && pwd)/$(basename "$NODE") ;; esac
+# The path is written into the service's start wrapper: only characters that need no quoting.
+case "$NODE" in *[!A-Za-z0-9/._+-]*) die "node path $NODE has characters the start wrapper cannot hold safely; use a plain path (e.g. a symlink)" ;; esac
 [ -x "$NODE" ] || die "$NODE is not executable"
 
 # manifest.json (docs/artifacts.md): name, version, platform/arch and Node ABI must fit this node.

@@ -250,12 +250,16 @@ function count(v: string | undefined, flag: string, dflt: number, min: number): 
 }
 
 /** `500ms`, `30s`, `5m`, `1h`; a bare number is seconds. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function duration(v: string | undefined, flag: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m?.[2] ?? 's'] ?? 1000;
   const ms = m ? Math.round(Number(m[1]) * unit) : NaN;
   if (!Number.isFinite(ms) || ms < min) throw usage(`${flag} must be a duration like 500ms, 30s, 5m or 1h, not "${v}"`);
+  // Node's timers overflow past 2^31 − 1 ms (~24.8 days) and would fire at once.
+  if (ms > MAX_TIMER_MS) throw usage(`${flag} must be at most ${MAX_TIMER_MS} ms (about 24 days), not "${v}"`);
   return ms;
 }
 

@@ -139,6 +139,10 @@ test('a missing artifact, a malformed --sha256 and an unknown option are clear e
   const malformed = await installSh(['--artifact', v1.file, '--sha256', 'abc', '--root', root]);
   t.is(malformed.code, 1);
   t.regex(malformed.stderr, /--sha256 must be 64 hex digits/);
+  // The node path is written into the service's start wrapper: characters that would need quoting are refused.
+  const quoted = await installSh(['--artifact', v1.file, '--sha256', v1.sha256, '--root', root, '--node', '/opt/my "node"/bin/node']);
+  t.is(quoted.code, 1);
+  t.regex(quoted.stderr, /characters the start wrapper cannot hold safely/);
   const unknown = await installSh(['--frobnicate']);
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /unknown argument: --frobnicate[\s\S]*usage: install\.sh/);

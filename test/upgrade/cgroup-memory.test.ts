@@ -54,6 +54,15 @@ test('v1: the memory controller\'s limit; the v1 "unlimited" value is no limit',
   t.is(await cgroupMemory(unlimited), undefined);
 });
 
+test('reclaimable file cache (memory.stat inactive_file) does not count as used', async (t) => {
+  const paths = await tree('v2cache', '0::/hearth\n', {
+    'hearth/memory.max': `${1024 * MiB}\n`,
+    'hearth/memory.current': `${900 * MiB}\n`,
+    'hearth/memory.stat': `anon ${300 * MiB}\nfile ${600 * MiB}\ninactive_file ${500 * MiB}\nactive_file ${100 * MiB}\n`,
+  });
+  t.deepEqual(await cgroupMemory(paths), { availableBytes: 624 * MiB, limitBytes: 1024 * MiB, cgroup: '/hearth' });
+});
+
 test('no cgroupfs: no limit', async (t) => {
   t.is(await cgroupMemory({ procSelfCgroup: path.join(dir, 'absent'), cgroupRoot: path.join(dir, 'absent-root') }), undefined);
 });

@@ -105,6 +105,7 @@ export class GroupConsumer {
   async whenStarted(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last: unknown;
+    if (this.phase !== 'running') throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `subscription to "${this.dispatcher.options.topic}" closed`);
     while (!this.startFixed) {
       if (this.phase !== 'running') throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `subscription to "${this.dispatcher.options.topic}" closed`);
       try {

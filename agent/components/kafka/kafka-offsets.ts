@@ -62,6 +62,9 @@ export class GroupCommitter {
   private async commitOnce(): Promise<boolean> {
     const wanted: { st: PartitionState; commit: Commit }[] = [];
     for (const st of this.partitions.values()) {
+      // Not yet reconciled after a (re)join: another worker may have owned it and committed further
+      // meanwhile; committing our old position would move the group backwards. Stays dirty.
+      if (!st.active && st.committed !== undefined) continue;
       // A partition never committed yet is a new group's start: it must reach Kafka.
       if (!st.dirty && st.committed !== undefined) continue;
       st.dirty = false;

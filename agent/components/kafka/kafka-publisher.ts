@@ -115,6 +115,8 @@ export class KafkaPublisher {
     const deadline = new Promise((resolve) => setTimeout(resolve, waitMs).unref());
     await Promise.race([this.sending ?? Promise.resolve(), deadline]);
     this.failQueued('closed');
+    // A reconnect still in progress could otherwise finish after the disconnect and leave sockets open.
+    await Promise.race([this.recovering ?? Promise.resolve(), deadline]);
     await Promise.race([this.producer.disconnect().catch(() => undefined), deadline]);
   }
 

@@ -86,7 +86,12 @@ export class KafkaPubSubBroker implements PubSubBroker {
 
   async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void): Promise<BrokerSubscription> {
     validateSubscribeOptions(options);
-    const consumer = await this.consumerFor(options);
+    const key = `${options.group}\n${options.topic}`;
+    let consumer = await this.consumerFor(options);
+    // While consumerFor's promise settled, the group's last local subscription may have closed and
+    // begun stopping this consumer (stopConsumer drops it from the map at once): take a live one.
+    // Checked and attached in one synchronous step, so no stop can slip in between.
+    while (this.consumers.get(key) !== consumer) consumer = await this.consumerFor(options);
     const sub = new KafkaSubscription(consumer, options, deliver, (s) => this.unsubscribe(s));
     consumer.dispatcher.addTarget(sub);
     try {

@@ -93,6 +93,7 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
   protected override async afterStart(): Promise<void> {
     // The baseline first, so a change made right after start() is a difference, not the baseline.
     await this.refresh();
+    if (this.closed) return; // closed while the first read ran
     this.pollTimer = setInterval(() => this.triggerRefresh(), this.pollMs);
     this.pollTimer.unref();
     // The shared client reconnecting after an outage: catch up at once rather than at the next poll.
