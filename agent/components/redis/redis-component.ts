@@ -91,10 +91,15 @@ export abstract class RedisComponent implements Component {
 
   /** The shared connection; throws HEARTH_ERR_BACKEND_UNAVAILABLE before start or after close. */
   protected get redis(): RedisConnection {
+    this.assertStarted();
+    return this.connection as RedisConnection;
+  }
+
+  /** Throws HEARTH_ERR_BACKEND_UNAVAILABLE unless started (or closing: beforeClose() may still call). */
+  protected assertStarted(): void {
     if ((this.phase !== 'started' && this.phase !== 'closing') || !this.connection) {
       throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `component "${this.name}" is not started`);
     }
-    return this.connection;
   }
 
   protected get client(): RedisClient {

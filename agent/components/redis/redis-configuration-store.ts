@@ -21,7 +21,7 @@ import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import type { ConfigurationItem, ConfigurationItems, ConfigurationStore } from '../configuration-store.js';
 import { RedisComponent } from './redis-component.js';
-import type { RedisClient } from './redis-connection.js';
+import { optBool, optInt, type RedisClient } from './redis-connection.js';
 import { diffItems, notifySubscribers, type ConfigurationSubscriber, type ItemSnapshot } from '../configuration-changes.js';
 
 export const DEFAULT_CONFIGURATION_HASH = 'hearth:configuration';
@@ -63,8 +63,8 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
     const hash = md.hash ?? DEFAULT_CONFIGURATION_HASH;
     if (typeof hash !== 'string' || hash.length === 0) throw this.bad('hash', 'must be a non-empty string');
     this.hashKey = `${this.keyPrefix}${hash}`;
-    this.enableKeyspaceNotifications = this.optBool(md.enableKeyspaceNotifications, 'enableKeyspaceNotifications', true);
-    this.pollMs = this.optPositiveInt(md.pollIntervalMs, 'pollIntervalMs', DEFAULT_POLL_MS);
+    this.enableKeyspaceNotifications = optBool(ctx, 'enableKeyspaceNotifications', true);
+    this.pollMs = optInt(ctx, 'pollIntervalMs', DEFAULT_POLL_MS);
   }
 
   async get(keys: readonly string[]): Promise<ConfigurationItems> {
@@ -253,20 +253,7 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
     return new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${this.name}": metadata.${key} ${what}`);
   }
 
-  private optBool(v: unknown, key: string, fallback: boolean): boolean {
-    if (v === undefined || v === '') return fallback;
-    if (v === true || v === 'true') return true;
-    if (v === false || v === 'false') return false;
-    throw this.bad(key, 'must be true or false');
-  }
 
-  private optPositiveInt(v: unknown, key: string, fallback: number): number {
-    if (v === undefined || v === '') return fallback;
-    // Strings too: `${VAR}` substitution in the configuration always yields strings.
-    const n = typeof v === 'string' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) throw this.bad(key, 'must be a positive integer');
-    return n;
-  }
 }
 
 async function withTimeout(p: Promise<void>, ms: number): Promise<void> {

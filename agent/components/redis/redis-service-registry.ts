@@ -19,7 +19,7 @@ import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import type { AgentRecord, AgentRegistration, ServiceRegistry } from '../service-registry.js';
 import { RedisComponent } from './redis-component.js';
-import { toRedisError, type RedisClient, type RedisConnection } from './redis-connection.js';
+import { optInt } from './redis-connection.js';
 
 const DEFAULT_TTL_MS = 15_000;
 const MIN_TTL_MS = 100;
@@ -92,17 +92,10 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
   private readonly announced = new Map<string, Announcement>();
   /** Writes (register, heartbeat, deregister) run one at a time, so a late heartbeat never undoes a deregister. */
   private writes: Promise<unknown> = Promise.resolve();
-  /** Kept until the connection is released: close() still deregisters after the base class marked us closed. */
-  private liveConnection: RedisConnection | undefined;
 
   constructor(ctx: ComponentContext) {
     super(ctx);
-    const raw = ctx.config.metadata.ttlMs ?? DEFAULT_TTL_MS;
-    const ttl = typeof raw === 'string' ? Number(raw) : raw;
-    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < MIN_TTL_MS) {
-      throw new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${this.name}": metadata.ttlMs must be an integer >= ${MIN_TTL_MS}`);
-    }
-    this.ttlMs = ttl;
+    this.ttlMs = optInt(ctx, 'ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
     this.base = `${this.keyPrefix}{hearth:registry}`;
   }
 
@@ -113,7 +106,7 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
    */
   async register(registration: AgentRegistration): Promise<void> {
     const reg = validRegistration(registration);
-    this.writer();
+    this.assertStarted();
     const previous = this.announced.get(reg.agentId);
     if (previous) clearInterval(previous.timer);
     const timer = setInterval(() => this.heartbeat(reg.agentId), Math.max(1, Math.floor(this.ttlMs / 3)));
@@ -146,15 +139,11 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
     return this.read(this.agentsKey());
   }
 
-  protected override async afterStart(): Promise<void> {
-    this.liveConnection = this.redis;
-  }
-
   /** Withdraws what this instance announced (best effort, bounded by the command timeout), then stops. */
   protected override async beforeClose(): Promise<void> {
     const ids = [...this.announced.keys()];
     const done = Promise.allSettled(ids.map((id) => this.deregister(id)));
-    const bound = this.liveConnection?.options.commandTimeoutMs ?? 0;
+    const bound = this.redis.options.commandTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), bound);
@@ -175,7 +164,6 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
   private stopAll(): void {
     for (const a of this.announced.values()) clearInterval(a.timer);
     this.announced.clear();
-    this.liveConnection = undefined;
   }
 
   private heartbeat(agentId: string): void {
@@ -199,12 +187,12 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
 
   private async write(reg: AgentRegistration): Promise<void> {
     const keys = [this.agentKey(reg.agentId), this.agentsKey(), ...reg.appIds.map((app) => this.appKey(app))];
-    await this.exec((c) => c.eval(REGISTER_LUA, keys.length, ...keys, reg.agentId, JSON.stringify(reg), this.ttlMs, this.appKey('')));
+    await this.call((c) => c.eval(REGISTER_LUA, keys.length, ...keys, reg.agentId, JSON.stringify(reg), this.ttlMs, this.appKey('')));
   }
 
   private async remove(agentId: string, knownApps: readonly string[]): Promise<void> {
     const keys = [this.agentKey(agentId), this.agentsKey(), ...knownApps.map((app) => this.appKey(app))];
-    await this.exec((c) => c.eval(DEREGISTER_LUA, keys.length, ...keys, agentId, this.appKey('')));
+    await this.call((c) => c.eval(DEREGISTER_LUA, keys.length, ...keys, agentId, this.appKey('')));
   }
 
   /** The records of an index's members that are still alive, most recent heartbeat first. */
@@ -226,20 +214,7 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
     return run;
   }
 
-  /** The client for writes; throws the coded error before start and after close/destroy. */
-  private writer(): RedisClient {
-    if (!this.liveConnection) throw new HearthError('HEARTH_ERR_BACKEND_UNAVAILABLE', `component "${this.name}" is not started`);
-    return this.liveConnection.client;
-  }
 
-  private async exec<T>(fn: (client: RedisClient) => Promise<T>): Promise<T> {
-    const client = this.writer();
-    try {
-      return await fn(client);
-    } catch (err) {
-      throw toRedisError(err, this.name);
-    }
-  }
 
   private agentKey(agentId: string): string {
     return `${this.base}:agent:${agentId}`;
