@@ -46,34 +46,34 @@ function median(values: number[]): number | null {
 }
 
 /**
- * Median over rounds of (this row's round p50 ÷ the baseline's same-round p50): rounds i of both
- * ran back to back, so slow-moving interference from other work cancels in each ratio, and the
+ * Median over rounds of combine(this row's round p50, the baseline's same-round p50): rounds i of
+ * both ran back to back, so slow-moving interference from other work cancels in each pair, and the
  * median ignores the odd round it did not. Null without at least two rounds on both sides.
  */
-export function pairedP50Ratio(row: LatencyRow | null, rows: readonly Row[], baseId: string): number | null {
-  const base = latencyRow(rows, baseId);
+function pairedP50(
+  row: LatencyRow | null,
+  rows: readonly Row[],
+  baseId: string,
+  combine: (p50: number, baseP50: number) => number | null,
+): number | null {
   const a = row?.rounds ?? [];
-  const b = base?.rounds ?? [];
+  const b = latencyRow(rows, baseId)?.rounds ?? [];
   if (a.length < 2 || a.length !== b.length) return null;
   return median(a.flatMap((round, i) => {
     const other = b[i];
-    return other !== undefined && other.p50 > 0 ? [round.p50 / other.p50] : [];
+    const v = other === undefined ? null : combine(round.p50, other.p50);
+    return v === null ? [] : [v];
   }));
 }
 
-/**
- * Median over rounds of (this row's round p50 − the baseline's same-round p50), in ms: the
- * difference counterpart of pairedP50Ratio. Null without at least two rounds on both sides.
- */
+/** Median over rounds of this row's p50 ÷ the baseline's same-round p50. */
+export function pairedP50Ratio(row: LatencyRow | null, rows: readonly Row[], baseId: string): number | null {
+  return pairedP50(row, rows, baseId, (p50, base) => (base > 0 ? p50 / base : null));
+}
+
+/** Median over rounds of this row's p50 − the baseline's same-round p50, in ms. */
 export function pairedAddedP50(row: LatencyRow | null, rows: readonly Row[], baseId: string): number | null {
-  const base = latencyRow(rows, baseId);
-  const a = row?.rounds ?? [];
-  const b = base?.rounds ?? [];
-  if (a.length < 2 || a.length !== b.length) return null;
-  return median(a.flatMap((round, i) => {
-    const other = b[i];
-    return other === undefined ? [] : [round.p50 - other.p50];
-  }));
+  return pairedP50(row, rows, baseId, (p50, base) => p50 - base);
 }
 
 /** Smallest, median and largest p50 over a row's rounds. */
