@@ -2,11 +2,9 @@
 // mock Kafka cluster, started with the very helpers the component tests use (test/helpers/; the
 // bench tsconfig compiles test/ too), so the bench and the tests agree on how these servers run.
 // Each is registered on the cleanup stack, and its process is sampled like any server under test.
-import { readFileSync } from 'node:fs';
 import { KafkaMock } from '../../test/helpers/kafka-mock.js';
 import { RedisServer } from '../../test/helpers/redis-server.js';
 import type { CleanupStack } from './cleanup-stack.js';
-import { childPids } from './proc-usage.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export interface RedisBackend extends ServerUnderTest {
@@ -22,21 +20,9 @@ export interface KafkaBackend extends ServerUnderTest {
   stop(): Promise<void>;
 }
 
-function cmdline(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-  } catch {
-    return '';
-  }
-}
 
-/**
- * The helpers keep their child process private: find it among this process's children by its
- * command line (redis-server retitles itself `redis-server 127.0.0.1:<port>`).
- */
-function ownChildPid(what: string, matches: (cmd: string) => boolean): number {
-  const pid = childPids(process.pid).find((p) => matches(cmdline(p)));
-  if (pid === undefined) throw new Error(`${what} started, but no child process of the bench looks like it`);
+function pidOf(what: string, pid: number | undefined): number {
+  if (pid === undefined) throw new Error(`${what} started, but has no running process`);
   return pid;
 }
 
@@ -58,7 +44,7 @@ export async function startRedis(cleanup: CleanupStack): Promise<RedisBackend> {
   const server = await RedisServer.start();
   const unregister = cleanup.add('redis-server', () => server.close());
   try {
-    const pid = ownChildPid('redis-server', (cmd) => cmd.startsWith('redis-server') && cmd.includes(`:${server.port}`));
+    const pid = pidOf('redis-server', server.pid);
     return {
       ...sampled('redis-server', pid),
       url: server.url,
@@ -79,7 +65,7 @@ export async function startKafka(cleanup: CleanupStack): Promise<KafkaBackend> {
   const unregister = cleanup.add('kafka mock cluster', () => mock.close());
   const created = new Map<string, Promise<void>>();
   try {
-    const pid = ownChildPid('kafka mock cluster', (cmd) => cmd.includes('hearth-kafka-mock'));
+    const pid = pidOf('kafka mock cluster', mock.pid);
     return {
       ...sampled('kafka mock', pid),
       brokers: mock.brokers,

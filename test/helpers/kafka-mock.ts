@@ -78,6 +78,11 @@ export class KafkaMock {
     return new KafkaMock(proc, m[1], lines);
   }
 
+  /** The mock cluster's pid (for the bench's CPU and RSS sampling). */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   /** The brokers as a list, for kafkajs `brokers`. */
   get brokers(): string[] {
     return this.bootstrap.split(',');
