@@ -2,13 +2,11 @@
 // unknown keys rejected so a typo is not silently ignored, and the kafkajs client configuration
 // built from the result. Retries are deliberately short: an app call must fail fast while Kafka is
 // down, and the component's own loops (consumer restarts, health probes) do the long waiting.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import type { KafkaConfig, RetryOptions, SASLOptions } from 'kafkajs';
 import type { Logger } from 'pino';
-import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
+import { MetadataReader } from '../component-metadata.js';
 import { kafkaLogCreator, kafkaLogLevel } from './kafka-log.js';
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -61,52 +59,6 @@ const KEYS = new Set([
 ]);
 
 const TOPIC_PREFIX = /^[A-Za-z0-9._-]*$/;
-
-class MetadataReader {
-  constructor(private readonly ctx: ComponentContext) {}
-
-  bad(key: string, what: string): HearthError {
-    return new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${this.ctx.config.name}": metadata.${key} ${what}`, { key });
-  }
-
-  raw(key: string): unknown {
-    const v = this.ctx.config.metadata[key];
-    return v === '' ? undefined : v;
-  }
-
-  string(key: string): string | undefined {
-    const v = this.raw(key);
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string') throw this.bad(key, 'must be a string');
-    return v;
-  }
-
-  int(key: string, fallback: number, min = 1): number {
-    const v = this.raw(key);
-    if (v === undefined) return fallback;
-    const n = typeof v === 'string' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw this.bad(key, `must be an integer >= ${min}`);
-    return n;
-  }
-
-  bool(key: string, fallback: boolean): boolean {
-    const v = this.raw(key);
-    if (v === undefined) return fallback;
-    if (v === true || v === 'true') return true;
-    if (v === false || v === 'false') return false;
-    throw this.bad(key, 'must be true or false');
-  }
-
-  file(key: string): Buffer | undefined {
-    const f = this.string(key);
-    if (f === undefined) return undefined;
-    try {
-      return readFileSync(path.resolve(this.ctx.configDir, f));
-    } catch (err) {
-      throw this.bad(key, `cannot be read: ${(err as Error).message}`);
-    }
-  }
-}
 
 function parseBrokers(r: MetadataReader): string[] {
   const v = r.raw('brokers');

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { Component, ComponentContext, ComponentHealth } from '../component.js';
+import { MetadataReader } from '../component-metadata.js';
 import { RedisConnection, redisConnectionOptions, toRedisError, type RedisClient, type RedisConnectionOptions } from './redis-connection.js';
 
 /** `closing`: beforeClose() runs and may still use the connection (a last deregister, a commit). */
@@ -22,11 +23,7 @@ export abstract class RedisComponent implements Component {
     this.name = ctx.config.name;
     this.logger = ctx.logger.child({ component: ctx.config.name, type: ctx.config.type });
     this.options = redisConnectionOptions(ctx);
-    const prefix = ctx.config.metadata.keyPrefix;
-    if (prefix !== undefined && typeof prefix !== 'string') {
-      throw new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${this.name}": metadata.keyPrefix must be a string`);
-    }
-    this.keyPrefix = prefix ?? '';
+    this.keyPrefix = new MetadataReader(ctx).string('keyPrefix') ?? '';
   }
 
   async start(): Promise<void> {

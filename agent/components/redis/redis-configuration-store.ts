@@ -21,7 +21,8 @@ import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import type { ConfigurationItem, ConfigurationItems, ConfigurationStore } from '../configuration-store.js';
 import { RedisComponent } from './redis-component.js';
-import { optBool, optInt, type RedisClient } from './redis-connection.js';
+import { MetadataReader } from '../component-metadata.js';
+import type { RedisClient } from './redis-connection.js';
 import { diffItems, notifySubscribers, type ConfigurationSubscriber, type ItemSnapshot } from '../configuration-changes.js';
 
 export const DEFAULT_CONFIGURATION_HASH = 'hearth:configuration';
@@ -63,8 +64,9 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
     const hash = md.hash ?? DEFAULT_CONFIGURATION_HASH;
     if (typeof hash !== 'string' || hash.length === 0) throw this.bad('hash', 'must be a non-empty string');
     this.hashKey = `${this.keyPrefix}${hash}`;
-    this.enableKeyspaceNotifications = optBool(ctx, 'enableKeyspaceNotifications', true);
-    this.pollMs = optInt(ctx, 'pollIntervalMs', DEFAULT_POLL_MS);
+    const r = new MetadataReader(ctx);
+    this.enableKeyspaceNotifications = r.bool('enableKeyspaceNotifications', true);
+    this.pollMs = r.int('pollIntervalMs', DEFAULT_POLL_MS);
   }
 
   async get(keys: readonly string[]): Promise<ConfigurationItems> {

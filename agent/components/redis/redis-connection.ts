@@ -8,6 +8,7 @@ import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { Logger } from 'pino';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext, ComponentHealth } from '../component.js';
+import { MetadataReader } from '../component-metadata.js';
 
 export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
 
@@ -45,47 +46,23 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
 export type RedisClient = Redis | Cluster;
 
-function bad(ctx: ComponentContext, key: string, what: string): HearthError {
-  return new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${ctx.config.name}": metadata.${key} ${what}`);
-}
 
-/** Metadata readers for the Redis components: each names the key in its HEARTH_ERR_CONFIG_INVALID. */
-export function optString(ctx: ComponentContext, key: string): string | undefined {
-  const v = ctx.config.metadata[key];
-  if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string') throw bad(ctx, key, 'must be a string');
-  return v;
-}
 
-export function optInt(ctx: ComponentContext, key: string, fallback: number, min = 1): number {
-  const v = ctx.config.metadata[key];
-  if (v === undefined || v === '') return fallback;
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw bad(ctx, key, `must be an integer >= ${min}`);
-  return n;
-}
 
-export function optBool(ctx: ComponentContext, key: string, fallback: boolean): boolean {
-  const v = ctx.config.metadata[key];
-  if (v === undefined || v === '') return fallback;
-  if (v === true || v === 'true') return true;
-  if (v === false || v === 'false') return false;
-  throw bad(ctx, key, 'must be true or false');
-}
 
 /** `host:port` strings (comma-separated or a list) or `{host, port}` objects. */
-function parseNodes(ctx: ComponentContext, key: string): RedisNode[] {
-  const v = ctx.config.metadata[key];
+function parseNodes(r: MetadataReader, key: string): RedisNode[] {
+  const v = r.raw(key);
   if (v === undefined || v === '') return [];
   const items: unknown[] = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : Array.isArray(v) ? v : [v];
   return items.map((item, i) => {
     if (typeof item === 'string') {
       const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(item);
-      if (!m) throw bad(ctx, `${key}[${i}]`, `"${item}" is not host:port`);
+      if (!m) throw r.bad(`${key}[${i}]`, `"${item}" is not host:port`);
       return { host: m[1] ?? '', port: Number(m[2]) };
     }
     const o = item as { host?: unknown; port?: unknown } | null;
-    if (typeof o?.host !== 'string' || typeof o.port !== 'number') throw bad(ctx, `${key}[${i}]`, 'must be host:port or {host, port}');
+    if (typeof o?.host !== 'string' || typeof o.port !== 'number') throw r.bad(`${key}[${i}]`, 'must be host:port or {host, port}');
     return { host: o.host, port: o.port };
   });
 }
@@ -97,28 +74,29 @@ function parseNodes(ctx: ComponentContext, key: string): RedisNode[] {
  * Secrets come from the config file's `${ENV}` substitution, never from a default.
  */
 export function redisConnectionOptions(ctx: ComponentContext): RedisConnectionOptions {
-  const url = optString(ctx, 'url');
-  const nodes = parseNodes(ctx, 'nodes');
-  const modeRaw = optString(ctx, 'mode') ?? 'standalone';
+  const r = new MetadataReader(ctx);
+  const url = r.string('url');
+  const nodes = parseNodes(r, 'nodes');
+  const modeRaw = r.string('mode') ?? 'standalone';
   if (modeRaw !== 'standalone' && modeRaw !== 'sentinel' && modeRaw !== 'cluster') {
-    throw bad(ctx, 'mode', 'must be standalone, sentinel or cluster');
+    throw r.bad('mode', 'must be standalone, sentinel or cluster');
   }
   const mode: RedisMode = modeRaw;
-  if (mode === 'standalone' && url === undefined) throw bad(ctx, 'url', 'is required (redis://host:port, rediss://… or a socket path)');
-  if (mode !== 'standalone' && nodes.length === 0) throw bad(ctx, 'nodes', `is required in ${mode} mode (host:port, …)`);
-  const sentinelName = optString(ctx, 'sentinelName');
-  if (mode === 'sentinel' && sentinelName === undefined) throw bad(ctx, 'sentinelName', 'is required in sentinel mode');
+  if (mode === 'standalone' && url === undefined) throw r.bad('url', 'is required (redis://host:port, rediss://… or a socket path)');
+  if (mode !== 'standalone' && nodes.length === 0) throw r.bad('nodes', `is required in ${mode} mode (host:port, …)`);
+  const sentinelName = r.string('sentinelName');
+  if (mode === 'sentinel' && sentinelName === undefined) throw r.bad('sentinelName', 'is required in sentinel mode');
   const resolveFile = (key: string): string | undefined => {
-    const f = optString(ctx, key);
+    const f = r.string(key);
     return f === undefined ? undefined : path.resolve(ctx.configDir, f);
   };
-  const tlsOn = optBool(ctx, 'tls', url?.startsWith('rediss://') ?? false);
+  const tlsOn = r.bool('tls', url?.startsWith('rediss://') ?? false);
   const tls: TlsFiles | undefined = tlsOn
     ? {
         ca: resolveFile('tlsCaFile'),
         cert: resolveFile('tlsCertFile'),
         key: resolveFile('tlsKeyFile'),
-        rejectUnauthorized: optBool(ctx, 'tlsRejectUnauthorized', true),
+        rejectUnauthorized: r.bool('tlsRejectUnauthorized', true),
       }
     : undefined;
   return {
@@ -126,12 +104,12 @@ export function redisConnectionOptions(ctx: ComponentContext): RedisConnectionOp
     url,
     nodes,
     sentinelName,
-    username: optString(ctx, 'username'),
-    password: optString(ctx, 'password'),
-    db: optInt(ctx, 'db', 0, 0),
+    username: r.string('username'),
+    password: r.string('password'),
+    db: r.int('db', 0, 0),
     tls,
-    connectTimeoutMs: optInt(ctx, 'connectTimeoutMs', DEFAULT_CONNECT_TIMEOUT_MS),
-    commandTimeoutMs: optInt(ctx, 'commandTimeoutMs', DEFAULT_COMMAND_TIMEOUT_MS),
+    connectTimeoutMs: r.int('connectTimeoutMs', DEFAULT_CONNECT_TIMEOUT_MS),
+    commandTimeoutMs: r.int('commandTimeoutMs', DEFAULT_COMMAND_TIMEOUT_MS),
   };
 }
 

@@ -19,7 +19,7 @@ import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import type { AgentRecord, AgentRegistration, ServiceRegistry } from '../service-registry.js';
 import { RedisComponent } from './redis-component.js';
-import { optInt } from './redis-connection.js';
+import { MetadataReader } from '../component-metadata.js';
 
 const DEFAULT_TTL_MS = 15_000;
 const MIN_TTL_MS = 100;
@@ -95,7 +95,7 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
 
   constructor(ctx: ComponentContext) {
     super(ctx);
-    this.ttlMs = optInt(ctx, 'ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
+    this.ttlMs = new MetadataReader(ctx).int('ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
     this.base = `${this.keyPrefix}{hearth:registry}`;
   }
 
