@@ -106,15 +106,17 @@ export class RedisServer {
 
   /** Runs `redis-cli -p <port> …args` and returns its stdout (the cross-check client). */
   cli(...args: string[]): string {
-    requireBinary('redis-cli', 'redis-server');
-    const r = spawnSync('redis-cli', ['-p', String(this.port), '--no-raw', ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')} failed: ${r.stderr}`);
-    return r.stdout;
+    return this.redisCli('--no-raw', args);
   }
 
   /** Like cli() but with --raw output (values as they are, one per line). */
   cliRaw(...args: string[]): string {
-    const r = spawnSync('redis-cli', ['-p', String(this.port), '--raw', ...args], { encoding: 'utf8' });
+    return this.redisCli('--raw', args);
+  }
+
+  private redisCli(mode: '--raw' | '--no-raw', args: readonly string[]): string {
+    requireBinary('redis-cli', 'redis-server');
+    const r = spawnSync('redis-cli', ['-p', String(this.port), mode, ...args], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')} failed: ${r.stderr}`);
     return r.stdout;
   }
