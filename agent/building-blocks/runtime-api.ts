@@ -16,6 +16,10 @@ export interface CallContext {
   readonly transport: Transport;
   /** Child logger bound to app and request id. */
   readonly logger: Logger;
+  /** Absolute deadline (Date.now() ms) from the caller's budget; absent = none. */
+  readonly deadline?: number | undefined;
+  /** W3C trace context the caller sent. */
+  readonly traceparent?: string | undefined;
 }
 
 export type Metadata = Readonly<Record<string, string>>;
@@ -151,6 +155,91 @@ export interface MetadataApi {
   get(ctx: CallContext): AgentMetadata;
 }
 
+// ---- invoke ----
+export interface InvokeParams {
+  readonly appId: string;
+  readonly method: string;
+  readonly data: Buffer;
+  readonly contentType?: string | undefined;
+  /** Passed to the target; `hearth-*` keys are reserved. */
+  readonly metadata?: Metadata | undefined;
+  /** The caller says the call may run more than once (retries, hedging). */
+  readonly idempotent?: boolean | undefined;
+  readonly httpVerb?: string | undefined;
+}
+
+export interface InvokeResult {
+  readonly data: Buffer;
+  readonly contentType: string;
+  readonly metadata: Metadata;
+}
+
+/** One invocation pushed down an app's callback stream. */
+export interface CallbackInvocation {
+  readonly id: string;
+  readonly method: string;
+  readonly data: Buffer;
+  readonly contentType: string;
+  readonly metadata: Metadata;
+  readonly callerAppId: string;
+  /** Remaining budget in ms when pushed; 0 = none. */
+  readonly deadlineMs: number;
+  readonly traceparent: string;
+  readonly httpVerb: string;
+}
+
+/** The app's answer to one CallbackInvocation. */
+export type CallbackOutcome =
+  | { readonly ok: true; readonly result: InvokeResult }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+/** A transport's end of an open callback stream (gRPC AppCallback.Connect or its wire twin). */
+export interface CallbackSink {
+  /** Writes one invocation to the app. */
+  push(invocation: CallbackInvocation): void;
+}
+
+/** What registering a callback stream returns to the transport that holds it. */
+export interface CallbackRegistration {
+  readonly instanceId: string;
+  /** The app answered invocation `id`. Unknown or late ids are ignored (logged). */
+  complete(id: string, outcome: CallbackOutcome): void;
+  /** The stream ended: its pending invocations fail with HEARTH_ERR_APP_UNAVAILABLE. Idempotent. */
+  close(): void;
+}
+
+export interface CallbackOptions {
+  readonly methods?: readonly string[] | undefined;
+  /** 0 or absent = the default. */
+  readonly maxConcurrency?: number | undefined;
+}
+
+/**
+ * An invocation that an authenticated peer (a sibling agent over TCP+TLS, or another worker of
+ * this agent) forwards: the caller was verified by the agent it came through, and `localOnly`
+ * keeps it from being forwarded again.
+ */
+export interface ForwardedInvocation {
+  /** `host`: from a sibling agent — this worker's instances, then other workers'. `worker`: from another worker — this worker's only. */
+  readonly scope: 'host' | 'worker';
+  readonly callerAppId: string;
+  readonly params: InvokeParams;
+  /** Absolute deadline (Date.now() ms); absent = none. */
+  readonly deadline?: number | undefined;
+  readonly traceparent?: string | undefined;
+  readonly requestId: string;
+  readonly logger: Logger;
+}
+
+export interface InvokeApi {
+  /** ACLs (caller's allow.apps, target's allow.callers), deadline, then local or remote delivery. */
+  invoke(ctx: CallContext, params: InvokeParams): Promise<InvokeResult>;
+  /** An app opened a callback stream on this worker. */
+  registerCallback(ctx: CallContext, sink: CallbackSink, options: CallbackOptions): CallbackRegistration;
+  /** Delivers to an instance of the target on this host only (callback streams of this or a peer worker). */
+  deliverForwarded(invocation: ForwardedInvocation): Promise<InvokeResult>;
+}
+
 export interface RuntimeApi {
   readonly state: StateApi;
   readonly pubsub: PubSubApi;
@@ -158,4 +247,5 @@ export interface RuntimeApi {
   readonly lock: LockApi;
   readonly sequencer: SequencerApi;
   readonly metadata: MetadataApi;
+  readonly invoke: InvokeApi;
 }

@@ -50,6 +50,114 @@ export interface AppAllowConfig {
   topics: string[];
   /** App ids the app may invoke; `*` for all. */
   apps: string[];
+  /** App ids that may invoke this app; `*` for all (the default). */
+  callers: string[];
+}
+
+/** Per-app quotas, enforced by each worker process; 0 = unlimited. */
+export interface QuotaConfig {
+  /** Calls in progress at once (streams count while open). */
+  maxInFlight: number;
+  requestsPerSecond: number;
+  /** Request bytes per second. */
+  bytesPerSecond: number;
+  /** Token-bucket depth for the two rates, in seconds of the rate. */
+  burstSeconds: number;
+}
+
+export interface HedgePolicy {
+  enabled: boolean;
+  /** Send a backup request once the first has taken longer than this percentile of the target's latency. */
+  percentile: number;
+  /** Never hedge earlier than this. */
+  minDelayMs: number;
+  /** Backup requests stay under this share of requests. */
+  budgetPercent: number;
+}
+
+export interface OutlierPolicy {
+  /** An endpoint failing this many calls in a row is ejected. */
+  consecutiveFailures: number;
+  /** First ejection time; doubles for each repeated ejection, up to 10×. */
+  ejectionMs: number;
+  /** Never eject more than this share of a target's endpoints. */
+  maxEjectedPercent: number;
+}
+
+export interface BreakerPolicy {
+  /** Opens when this share of calls in the window failed... */
+  failureRatio: number;
+  /** ...and the window holds at least this many calls. */
+  minRequests: number;
+  windowMs: number;
+  /** Open for this long, then half-open: one probe call decides. */
+  openMs: number;
+}
+
+/** How calls to one target app are governed (invoke.defaults, overridden by invoke.targets.<appId>). */
+export interface InvokePolicy {
+  /** Deadline of a call that carries none. */
+  timeoutMs: number;
+  /** Tries in total for a retryable call (1 = no retry). */
+  maxAttempts: number;
+  /** Retries stay under this share of requests. */
+  retryBudgetPercent: number;
+  /** First retry backoff; doubles per attempt, with jitter. */
+  retryBackoffMs: number;
+  hedge: HedgePolicy;
+  outlier: OutlierPolicy;
+  breaker: BreakerPolicy;
+}
+
+export interface InvokeConfig {
+  defaults: InvokePolicy;
+  /** Per target app: any subset of InvokePolicy (nested objects merge field by field). */
+  targets: Record<string, DeepPartial<InvokePolicy>>;
+  /** Invocations one callback stream gets at once unless it asks for fewer or more. */
+  callbackConcurrency: number;
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export interface SiblingPeerConfig {
+  /** Shown in logs and metrics; defaults to host:port. */
+  name?: string;
+  host: string;
+  port: number;
+  /** Apps known to run behind this peer; empty = ask it (it answers HEARTH_ERR_APP_UNAVAILABLE when it has none). */
+  apps: string[];
+}
+
+export interface SiblingTlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** CA bundle that signs sibling certificates; when absent, the system store. */
+  caFile?: string;
+  /** Mutual TLS: callers must present a certificate signed by caFile. */
+  requireClientCert: boolean;
+  /** Name checked in the peers' certificates; default: the host dialled. */
+  serverName?: string;
+}
+
+export interface SiblingsConfig {
+  /** This agent's id in the registry and in forwarded calls; default: the host name. */
+  agentId?: string;
+  /** The agent-to-agent listener (wire protocol over TLS). Off unless set. */
+  listen?: { host: string; port: number };
+  /** Address other agents dial to reach this one (registry); default: listen host and port. */
+  advertise?: { host: string; port: number };
+  tls?: SiblingTlsConfig;
+  /** Cluster token agents present to each other when not authenticated by a client certificate. */
+  token?: string;
+  tokenFile?: string;
+  tokenSha256?: string;
+  /** The static sibling list. */
+  peers: SiblingPeerConfig[];
+  /** A registry component (registry.redis) that lists the agents of each app. */
+  registry?: string;
+  /** Connections kept to each sibling; calls are multiplexed over them. */
+  poolSize: number;
+  connectTimeoutMs: number;
 }
 
 export interface RawAppConfig {
@@ -59,6 +167,7 @@ export interface RawAppConfig {
   tokenSha256?: string;
   socket?: SocketConfig;
   allow: AppAllowConfig;
+  quota: QuotaConfig;
 }
 
 export interface ComponentConfig {
@@ -117,11 +226,48 @@ export interface RawHearthConfig {
   pubsub: PubsubDefaults;
   upgrade: UpgradeConfig;
   admin: AdminConfig;
+  invoke: InvokeConfig;
+  siblings: SiblingsConfig;
   apps: RawAppConfig[];
   components: ComponentConfig[];
 }
 
 const ID_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+
+/** The shape of an invoke policy; `withDefaults` fills in defaults (invoke.defaults) or not (targets). */
+function invokePolicySchema(withDefaults: boolean): SchemaObject {
+  const d = <T>(value: T): { default?: T } => (withDefaults ? { default: value } : {});
+  const obj = (properties: Record<string, SchemaObject>): SchemaObject => ({
+    type: 'object',
+    additionalProperties: false,
+    required: [],
+    ...d({}),
+    properties,
+  });
+  return obj({
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 3_600_000, ...d(30_000) },
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 10, ...d(3) },
+    retryBudgetPercent: { type: 'number', minimum: 0, maximum: 100, ...d(10) },
+    retryBackoffMs: { type: 'integer', minimum: 0, maximum: 60_000, ...d(25) },
+    hedge: obj({
+      enabled: { type: 'boolean', ...d(true) },
+      percentile: { type: 'number', minimum: 50, maximum: 99.9, ...d(95) },
+      minDelayMs: { type: 'integer', minimum: 0, maximum: 60_000, ...d(5) },
+      budgetPercent: { type: 'number', minimum: 0, maximum: 100, ...d(10) },
+    }),
+    outlier: obj({
+      consecutiveFailures: { type: 'integer', minimum: 1, maximum: 1000, ...d(5) },
+      ejectionMs: { type: 'integer', minimum: 100, maximum: 3_600_000, ...d(10_000) },
+      maxEjectedPercent: { type: 'number', minimum: 0, maximum: 100, ...d(50) },
+    }),
+    breaker: obj({
+      failureRatio: { type: 'number', exclusiveMinimum: 0, maximum: 1, ...d(0.5) },
+      minRequests: { type: 'integer', minimum: 1, maximum: 100_000, ...d(20) },
+      windowMs: { type: 'integer', minimum: 100, maximum: 3_600_000, ...d(10_000) },
+      openMs: { type: 'integer', minimum: 100, maximum: 3_600_000, ...d(5_000) },
+    }),
+  });
+}
 
 /** Validated with ajv (useDefaults, strict); `RawHearthConfig` is the shape it guarantees. */
 export const configSchema: SchemaObject = {
@@ -198,6 +344,77 @@ export const configSchema: SchemaObject = {
         },
       },
     },
+    invoke: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        defaults: invokePolicySchema(true),
+        targets: { type: 'object', default: {}, propertyNames: { pattern: ID_PATTERN }, additionalProperties: invokePolicySchema(false) },
+        callbackConcurrency: { type: 'integer', minimum: 1, maximum: 100_000, default: 64 },
+      },
+    },
+    siblings: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      required: [],
+      properties: {
+        agentId: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' },
+        listen: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['port'],
+          properties: {
+            host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535 },
+          },
+        },
+        advertise: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['host', 'port'],
+          properties: {
+            host: { type: 'string', minLength: 1 },
+            port: { type: 'integer', minimum: 1, maximum: 65535 },
+          },
+        },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certFile', 'keyFile'],
+          properties: {
+            certFile: { type: 'string', minLength: 1 },
+            keyFile: { type: 'string', minLength: 1 },
+            caFile: { type: 'string', minLength: 1 },
+            requireClientCert: { type: 'boolean', default: false },
+            serverName: { type: 'string', minLength: 1 },
+          },
+        },
+        token: { type: 'string', minLength: 16 },
+        tokenFile: { type: 'string', minLength: 1 },
+        tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        peers: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['host', 'port'],
+            properties: {
+              name: { type: 'string', minLength: 1 },
+              host: { type: 'string', minLength: 1 },
+              port: { type: 'integer', minimum: 1, maximum: 65535 },
+              apps: { type: 'array', items: { type: 'string', pattern: ID_PATTERN }, default: [] },
+            },
+          },
+        },
+        registry: { type: 'string', pattern: ID_PATTERN },
+        poolSize: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
+        connectTimeoutMs: { type: 'integer', minimum: 50, maximum: 60_000, default: 1_000 },
+      },
+    },
     apps: {
       type: 'array',
       items: {
@@ -227,6 +444,19 @@ export const configSchema: SchemaObject = {
               components: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['*'] },
               topics: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['*'] },
               apps: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+              callers: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['*'] },
+            },
+          },
+          quota: {
+            type: 'object',
+            additionalProperties: false,
+            default: {},
+            required: [],
+            properties: {
+              maxInFlight: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 1024 },
+              requestsPerSecond: { type: 'number', minimum: 0, default: 0 },
+              bytesPerSecond: { type: 'number', minimum: 0, default: 0 },
+              burstSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 60, default: 1 },
             },
           },
         },

@@ -13,10 +13,12 @@ import {
   type ComponentConfig,
   type LimitsConfig,
   type PubsubDefaults,
+  type QuotaConfig,
   type RawHearthConfig,
   type UpgradeConfig,
   type SocketConfig,
 } from './config-schema.js';
+import { resolveInvoke, resolveSiblings, type ResolvedInvokeConfig, type ResolvedSiblingsConfig } from './mesh-config.js';
 
 /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -27,6 +29,7 @@ export interface AppConfig {
   readonly tokenSha256: string;
   readonly socket: Readonly<SocketConfig>;
   readonly allow: Readonly<AppAllowConfig>;
+  readonly quota: Readonly<QuotaConfig>;
   readonly socketDir: string;
   readonly grpcSocket: string;
   readonly httpSocket: string;
@@ -53,6 +56,8 @@ export interface HearthConfig {
   readonly upgrade: Readonly<UpgradeConfig>;
   /** The admin TCP listener, when configured; its token is kept only as sha256. */
   readonly adminTcp: { readonly host: string; readonly port: number; readonly tokenSha256: string } | undefined;
+  readonly invoke: ResolvedInvokeConfig;
+  readonly siblings: ResolvedSiblingsConfig;
   readonly apps: readonly AppConfig[];
   readonly components: readonly ResolvedComponentConfig[];
 }
@@ -133,7 +138,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
         break;
       }
     }
-    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, socketDir, ...sockets });
+    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, socketDir, ...sockets });
   }
 
   const components: ResolvedComponentConfig[] = [];
@@ -158,6 +163,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     const tokenSha256 = await resolveToken(raw.admin.tcp, 'admin.tcp', baseDir, problems);
     adminTcp = { host: raw.admin.tcp.host, port: raw.admin.tcp.port, tokenSha256: tokenSha256 ?? '' };
   }
+  const siblings = await resolveSiblings(raw.siblings, baseDir, new Map(raw.components.map((c) => [c.name, c.type])), problems);
   if (problems.length > 0) throw new ConfigError(source, problems);
 
   return deepFreeze({
@@ -175,6 +181,8 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
       ...(raw.upgrade.publicKeyFile === undefined ? {} : { publicKeyFile: path.resolve(baseDir, raw.upgrade.publicKeyFile) }),
     },
     adminTcp,
+    invoke: resolveInvoke(raw.invoke),
+    siblings,
     apps,
     components,
   });

@@ -31,6 +31,13 @@ export const ERROR_CATALOG = {
   HEARTH_ERR_BACKEND_UNAVAILABLE: { message: 'the backing component is unavailable', http: 503, grpc: GrpcStatus.UNAVAILABLE },
   HEARTH_ERR_TIMEOUT: { message: 'the operation did not complete within its deadline', http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED },
   HEARTH_ERR_DRAINING: { message: 'this agent generation is draining; retry', http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  HEARTH_ERR_CANCELLED: { message: 'the caller cancelled the call', http: 499, grpc: GrpcStatus.CANCELLED },
+  HEARTH_ERR_APP_UNAVAILABLE: { message: 'no instance of the target app is reachable', http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  HEARTH_ERR_APP_ERROR: { message: 'the target app failed the invocation', http: 500, grpc: GrpcStatus.UNKNOWN },
+  HEARTH_ERR_CIRCUIT_OPEN: { message: 'the circuit breaker for the target is open', http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  HEARTH_ERR_MALFORMED_FRAME: { message: 'the wire-protocol frame is malformed', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  HEARTH_ERR_AGENT_UNAVAILABLE: { message: 'neither the local agent nor any sibling is reachable', http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  HEARTH_ERR_CALL_INTERRUPTED: { message: 'the agent failed during the call, which was not safe to replay', http: 503, grpc: GrpcStatus.UNAVAILABLE },
   HEARTH_ERR_INTERNAL: { message: 'internal error', http: 500, grpc: GrpcStatus.INTERNAL },
   HEARTH_ERR_CONFIG_INVALID: { message: 'the configuration is invalid', http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
 } as const satisfies Record<string, ErrorSpec>;

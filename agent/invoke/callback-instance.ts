@@ -1,0 +1,134 @@
+// One open callback stream of an app: the agent pushes invocations down it and matches the app's
+// results by id. Bounded by the instance's concurrency; every pending invocation ends exactly
+// once — answered, timed out at its deadline, cancelled, or failed when the stream closes.
+import type { Logger } from 'pino';
+import type { CallbackInvocation, CallbackOutcome, CallbackSink, InvokeResult } from '../building-blocks/runtime-api.js';
+import { HearthError } from '../errors/hearth-error.js';
+
+/** What the router hands an instance: the invocation minus the id the instance assigns. */
+export type InvocationInput = Omit<CallbackInvocation, 'id' | 'deadlineMs'>;
+
+interface Pending {
+  readonly resolve: (result: InvokeResult) => void;
+  readonly reject: (err: HearthError) => void;
+  readonly timer: NodeJS.Timeout | undefined;
+}
+
+export class CallbackInstance {
+  readonly id: string;
+  readonly appId: string;
+  readonly capacity: number;
+  readonly methods: readonly string[];
+  readonly #sink: CallbackSink;
+  readonly #log: Logger;
+  readonly #pending = new Map<string, Pending>();
+  #next = 0;
+  #closed = false;
+
+  constructor(id: string, appId: string, sink: CallbackSink, capacity: number, methods: readonly string[], logger: Logger) {
+    this.id = id;
+    this.appId = appId;
+    this.capacity = capacity;
+    this.methods = methods;
+    this.#sink = sink;
+    this.#log = logger;
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get full(): boolean {
+    return this.#pending.size >= this.capacity;
+  }
+
+  /**
+   * Pushes one invocation and waits for its result. `deadline` is absolute (Date.now() ms);
+   * the app learns the remaining budget. Rejects with HEARTH_ERR_TIMEOUT at the deadline,
+   * HEARTH_ERR_CANCELLED on abort, HEARTH_ERR_APP_UNAVAILABLE when the stream closes first,
+   * HEARTH_ERR_APP_ERROR when the app's handler failed.
+   */
+  invoke(input: InvocationInput, deadline: number | undefined, signal?: AbortSignal): Promise<InvokeResult> {
+    if (this.#closed) return Promise.reject(unavailable(this.appId, 'its callback stream closed'));
+    if (signal?.aborted) return Promise.reject(new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
+    const id = String(++this.#next);
+    const remaining = deadline === undefined ? 0 : Math.max(1, Math.ceil(deadline - Date.now()));
+    return new Promise<InvokeResult>((resolve, reject) => {
+      const onAbort = (): void => this.#settle(id, new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
+      const done = (): void => signal?.removeEventListener('abort', onAbort);
+      const timer =
+        deadline === undefined
+          ? undefined
+          : setTimeout(
+              () => this.#settle(id, new HearthError('HEARTH_ERR_TIMEOUT', `app "${this.appId}" did not answer within its deadline`)),
+              remaining,
+            );
+      this.#pending.set(id, {
+        resolve: (r) => {
+          done();
+          resolve(r);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+        timer,
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        this.#sink.push({ ...input, id, deadlineMs: remaining });
+      } catch (err) {
+        this.#settle(id, unavailable(this.appId, `writing to its callback stream failed: ${(err as Error).message}`));
+      }
+    });
+  }
+
+  /** The app answered. Late or unknown ids (already timed out or cancelled) are dropped. */
+  complete(id: string, outcome: CallbackOutcome): void {
+    if (outcome.ok) {
+      const p = this.#take(id);
+      if (p === undefined) return this.#late(id);
+      p.resolve(outcome.result);
+      return;
+    }
+    this.#settle(
+      id,
+      new HearthError('HEARTH_ERR_APP_ERROR', `app "${this.appId}" failed: ${outcome.message.slice(0, 1024)}`, {
+        appCode: outcome.code.slice(0, 128),
+      }),
+    );
+  }
+
+  /** The stream ended: pending invocations fail with HEARTH_ERR_APP_UNAVAILABLE. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const id of [...this.#pending.keys()]) this.#settle(id, unavailable(this.appId, 'its callback stream closed with the call in flight'));
+  }
+
+  #settle(id: string, err: HearthError): void {
+    const p = this.#take(id);
+    if (p === undefined) return this.#late(id);
+    p.reject(err);
+  }
+
+  #take(id: string): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (p === undefined) return undefined;
+    this.#pending.delete(id);
+    if (p.timer !== undefined) clearTimeout(p.timer);
+    return p;
+  }
+
+  #late(id: string): void {
+    this.#log.debug({ instance: this.id, invocation: id }, 'callback result for an invocation no longer pending');
+  }
+}
+
+function unavailable(appId: string, why: string): HearthError {
+  return new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `app "${appId}" is unavailable: ${why}`);
+}

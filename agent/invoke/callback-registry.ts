@@ -1,0 +1,76 @@
+// The callback streams apps hold open on this worker, by app. Invoke picks among them; transports
+// register and close them. Nothing here is shared between workers: another worker's streams are
+// reached through the peer link (see peer-workers.ts).
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CallbackOptions, CallbackRegistration, CallbackSink } from '../building-blocks/runtime-api.js';
+import { CallbackInstance } from './callback-instance.js';
+
+export class CallbackRegistry {
+  readonly #byApp = new Map<string, CallbackInstance[]>();
+  readonly #defaultConcurrency: number;
+  readonly #log: Logger;
+  readonly #listeners = new Set<(appId: string) => void>();
+
+  constructor(defaultConcurrency: number, logger: Logger) {
+    this.#defaultConcurrency = defaultConcurrency;
+    this.#log = logger;
+  }
+
+  register(appId: string, sink: CallbackSink, options: CallbackOptions): CallbackRegistration {
+    const capacity = options.maxConcurrency !== undefined && options.maxConcurrency > 0 ? options.maxConcurrency : this.#defaultConcurrency;
+    const instance = new CallbackInstance(randomUUID(), appId, sink, capacity, options.methods ?? [], this.#log);
+    const list = this.#byApp.get(appId) ?? [];
+    list.push(instance);
+    this.#byApp.set(appId, list);
+    this.#log.info({ app: appId, instance: instance.id, capacity, instances: list.length }, 'callback stream registered');
+    this.#changed(appId);
+    return {
+      instanceId: instance.id,
+      complete: (id, outcome) => instance.complete(id, outcome),
+      close: () => {
+        if (instance.closed) return;
+        instance.close();
+        const left = (this.#byApp.get(appId) ?? []).filter((i) => i !== instance);
+        if (left.length === 0) this.#byApp.delete(appId);
+        else this.#byApp.set(appId, left);
+        this.#log.info({ app: appId, instance: instance.id, instances: left.length }, 'callback stream closed');
+        this.#changed(appId);
+      },
+    };
+  }
+
+  /** Open instances of `appId` on this worker. */
+  instances(appId: string): readonly CallbackInstance[] {
+    return this.#byApp.get(appId) ?? [];
+  }
+
+  /** Apps with at least one open instance here. */
+  apps(): string[] {
+    return [...this.#byApp.keys()];
+  }
+
+  /** Called with the app id whenever an app's instances change (registry announcements). */
+  onChange(listener: (appId: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Closes every instance (their pending calls fail with HEARTH_ERR_APP_UNAVAILABLE). */
+  closeAll(): void {
+    for (const list of this.#byApp.values()) for (const i of list) i.close();
+    const apps = [...this.#byApp.keys()];
+    this.#byApp.clear();
+    for (const appId of apps) this.#changed(appId);
+  }
+
+  #changed(appId: string): void {
+    for (const l of this.#listeners) {
+      try {
+        l(appId);
+      } catch (err) {
+        this.#log.error({ err }, 'callback registry listener failed');
+      }
+    }
+  }
+}
