@@ -7,6 +7,12 @@ import type { LimitsConfig } from '../config/config-schema.js';
 import type { AppConfig } from '../config/load-config.js';
 import type { AgentMetrics } from '../observability/metrics.js';
 
+/** Per-app quotas (agent/apps/app-quotas.ts): admits one call or throws HEARTH_ERR_RESOURCE_EXHAUSTED. */
+export interface QuotaGate {
+  /** Counts one call of `bytesIn` request bytes; the returned function ends it (idempotent). */
+  admit(app: AppConfig, bytesIn: number): () => void;
+}
+
 export interface TransportDeps {
   readonly app: AppConfig;
   readonly apps: AppRegistry;
@@ -14,6 +20,8 @@ export interface TransportDeps {
   readonly metrics: AgentMetrics;
   readonly logger: Logger;
   readonly limits: Readonly<LimitsConfig>;
+  /** Absent: no quotas (in-process test harnesses). */
+  readonly quotas?: QuotaGate | undefined;
 }
 
 /** Every app-facing server has this shape; the worker runtime starts and drains them. */
