@@ -20,6 +20,8 @@ export interface CallContext {
   readonly deadline?: number | undefined;
   /** W3C trace context the caller sent. */
   readonly traceparent?: string | undefined;
+  /** Aborted when the caller cancels or goes away (invoke stops waiting and cancels downstream). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 export type Metadata = Readonly<Record<string, string>>;
@@ -229,6 +231,7 @@ export interface ForwardedInvocation {
   readonly traceparent?: string | undefined;
   readonly requestId: string;
   readonly logger: Logger;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface InvokeApi {

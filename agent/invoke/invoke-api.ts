@@ -77,6 +77,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
     requestId: string,
     logger: Logger,
     scope: RoutedCall['scope'],
+    signal: AbortSignal | undefined,
   ): Promise<InvokeResult> => {
     try {
       checkParams(params);
@@ -99,6 +100,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
         scope,
         requestId,
         logger,
+        signal,
       });
     } catch (err) {
       throw toHearthError(err);
@@ -114,7 +116,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
           }),
         );
       }
-      return route(ctx.app.id, params, ctx.deadline, ctx.traceparent, ctx.requestId, ctx.logger, 'any');
+      return route(ctx.app.id, params, ctx.deadline, ctx.traceparent, ctx.requestId, ctx.logger, 'any', ctx.signal);
     },
 
     registerCallback: (ctx: CallContext, sink: CallbackSink, options: CallbackOptions): CallbackRegistration =>
@@ -124,7 +126,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
       if (apps.get(inv.params.appId) === undefined) {
         return Promise.reject(new HearthError('HEARTH_ERR_UNKNOWN_APP', `no app "${inv.params.appId.slice(0, 64)}" is declared on this agent`));
       }
-      return route(inv.callerAppId, inv.params, inv.deadline, inv.traceparent, inv.requestId, inv.logger, inv.scope);
+      return route(inv.callerAppId, inv.params, inv.deadline, inv.traceparent, inv.requestId, inv.logger, inv.scope, inv.signal);
     },
   };
 }
