@@ -20,7 +20,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatusMap } from 'grpc-health-check';
 import type { AppServer, TransportDeps } from '../transport-deps.js';
+import { callbackService } from './callback-service.js';
 import { configurationService } from './configuration-service.js';
+import { invokeService } from './invoke-service.js';
 import { lockService } from './lock-service.js';
 import { metadataService } from './metadata-service.js';
 import { LOADER_OPTIONS, loadRuntimeProto, RUNTIME_PACKAGE, runtimeService, SERVICE_NAMES, type ServiceName } from './proto-loader.js';
@@ -56,6 +58,8 @@ export class GrpcAppServer implements AppServer {
       Lock: lockService(deps),
       Sequencer: sequencerService(deps),
       Metadata: metadataService(deps),
+      Invoke: invokeService(deps),
+      AppCallback: callbackService(deps, this.#streams),
     };
     const pkg = loadRuntimeProto();
     for (const name of SERVICE_NAMES) this.#server.addService(instrumentService(runtimeService(name, pkg)), handlers[name]);
@@ -104,7 +108,9 @@ export class GrpcAppServer implements AppServer {
     // Stop accepting; in a worker the primary keeps the listener for the other workers.
     this.#listener?.close();
     // Streams first: their handles are closed, so unacked deliveries go back before the client
-    // is told (UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED) to resubscribe.
+    // is told (UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED) to resubscribe, and callback streams
+    // leave the invoke registry (their pending calls fail over) before the app is told
+    // (UNAVAILABLE + HEARTH_ERR_DRAINING) to connect again.
     await this.#streams.shutdownAll();
     // GOAWAY to every connection now (clients reconnect by themselves), CANCEL for what is left
     // after graceMs; no new calls. Done when the last connection is gone, not when tryShutdown

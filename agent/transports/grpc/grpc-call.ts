@@ -1,5 +1,6 @@
-// Per-call plumbing shared by every handler: request id, authentication, the CallContext, the
-// coded error status, one log line and the metrics of each call.
+// Per-call plumbing shared by every handler: request id, authentication, the app's quota, the
+// CallContext (deadline, trace context, cancellation), the coded error status, one log line and
+// the metrics of each call.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -12,8 +13,16 @@ import { isMalformed, messageBytes, type MalformedMessage } from './wire-codec.j
 /** Trailer carrying the stable HEARTH_ERR_* code of a failed call. */
 export const ERROR_CODE_KEY = 'hearth-error-code';
 export const REQUEST_ID_KEY = 'x-request-id';
+/** Trailer carrying the error's details as JSON (e.g. `{"appCode":"E42"}`), when it has any. */
+export const ERROR_DETAILS_KEY = 'hearth-error-details';
+const TRACEPARENT_KEY = 'traceparent';
+/** W3C trace context: version-traceid-parentid-flags, lowercase hex (bounded, so logs stay sane). */
+const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 /** Bounded and printable, so a client cannot put anything it likes into our logs. */
 const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+
+/** What every grpc-js server call has (grpc-js does not export its ServerSurfaceCall type). */
+export type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'once' | 'cancelled'>;
 
 export interface GrpcStatus {
   code: grpc.status;
@@ -29,23 +38,47 @@ export class GrpcCall {
   readonly #metadata: grpc.Metadata;
   readonly #started = process.hrtime.bigint();
   readonly #finish: (code: string, bytesOut?: number) => void;
+  readonly #bytesIn: number;
   #bytesOut = 0;
   #done = false;
+  /** Ends the call's hold on the app's quota; set once admitted. */
+  #release: (() => void) | undefined;
 
-  constructor(deps: TransportDeps, api: string, metadata: grpc.Metadata, bytesIn = 0) {
+  /**
+   * `call`, when given, supplies the deadline (grpc-timeout) and cancellation; streams whose
+   * lifetime is not one request may leave it out.
+   */
+  constructor(deps: TransportDeps, api: string, metadata: grpc.Metadata, bytesIn = 0, call?: SurfaceCall) {
     this.#deps = deps;
     this.#api = api;
     this.#metadata = metadata;
+    this.#bytesIn = bytesIn;
     const given = firstString(metadata, REQUEST_ID_KEY);
     this.requestId = given !== undefined && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
     const logger: Logger = deps.logger.child({ app: deps.app.id, requestId: this.requestId });
-    this.ctx = { app: deps.app, requestId: this.requestId, transport: 'grpc', logger };
+    const traceparent = firstString(metadata, TRACEPARENT_KEY)?.trim().toLowerCase();
+    const deadline = call === undefined ? undefined : deadlineOf(call);
+    this.ctx = {
+      app: deps.app,
+      requestId: this.requestId,
+      transport: 'grpc',
+      logger,
+      deadline,
+      traceparent: traceparent !== undefined && TRACEPARENT_PATTERN.test(traceparent) ? traceparent : undefined,
+      signal: call === undefined ? undefined : cancellationOf(call, deadline),
+    };
     this.#finish = deps.metrics.begin(deps.app.id, api, 'grpc', bytesIn);
   }
 
-  /** Throws HEARTH_ERR_UNAUTHENTICATED unless `authorization: Bearer <token>` is this app's token. */
+  /**
+   * Throws HEARTH_ERR_UNAUTHENTICATED unless `authorization: Bearer <token>` is this app's token,
+   * then HEARTH_ERR_RESOURCE_EXHAUSTED when the app is over a quota. An admitted call holds its
+   * quota until ok(), fail() or cancelled() — for a stream, as long as it is open.
+   */
   authenticate(): void {
     this.#deps.apps.authenticate(this.#deps.app, parseBearer(firstString(this.#metadata, 'authorization')));
+    if (this.#done || this.#release !== undefined) return;
+    this.#release = this.#deps.quotas?.admit(this.#deps.app, this.#bytesIn);
   }
 
   /** Throws HEARTH_ERR_MALFORMED_REQUEST for bytes that did not decode; narrows the request. */
@@ -71,6 +104,7 @@ export class GrpcCall {
   ok(response?: unknown): void {
     if (this.#done) return;
     this.#done = true;
+    this.#release?.();
     const bytesOut = this.#bytesOut + messageBytes(response);
     this.#finish('OK', bytesOut);
     this.ctx.logger.debug({ api: this.#api, code: 'OK', durationMs: this.#durationMs() }, 'grpc call');
@@ -81,9 +115,11 @@ export class GrpcCall {
     const e = toHearthError(err);
     const metadata = this.trailers();
     metadata.set(ERROR_CODE_KEY, e.code);
+    if (e.details !== undefined && e.code !== 'HEARTH_ERR_INTERNAL') metadata.set(ERROR_DETAILS_KEY, JSON.stringify(e.details));
     const status = { code: e.grpcStatus as grpc.status, details: e.message, metadata };
     if (this.#done) return status;
     this.#done = true;
+    this.#release?.();
     this.#finish(e.code, this.#bytesOut);
     const line = { api: this.#api, code: e.code, durationMs: this.#durationMs() };
     // Only our own faults are errors; an app's bad input is routine.
@@ -96,6 +132,7 @@ export class GrpcCall {
   cancelled(): void {
     if (this.#done) return;
     this.#done = true;
+    this.#release?.();
     this.#finish('CANCELLED', this.#bytesOut);
     this.ctx.logger.debug({ api: this.#api, code: 'CANCELLED', durationMs: this.#durationMs() }, 'grpc call cancelled');
   }
@@ -103,6 +140,27 @@ export class GrpcCall {
   #durationMs(): number {
     return Number(process.hrtime.bigint() - this.#started) / 1e6;
   }
+}
+
+/** The call's absolute deadline (Date.now() ms) from grpc-timeout; undefined when it has none. */
+function deadlineOf(call: SurfaceCall): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * Aborted when the client cancels or goes away. grpc-js also cancels the call when its deadline
+ * passes; that one is left to the deadline itself, so the call ends HEARTH_ERR_TIMEOUT in logs
+ * and metrics rather than HEARTH_ERR_CANCELLED.
+ */
+function cancellationOf(call: SurfaceCall, deadline: number | undefined): AbortSignal {
+  const controller = new AbortController();
+  call.once('cancelled', () => {
+    if (deadline !== undefined && Date.now() >= deadline) return;
+    controller.abort(new HearthError('HEARTH_ERR_CANCELLED', 'the caller cancelled the call'));
+  });
+  return controller.signal;
 }
 
 function firstString(metadata: grpc.Metadata, key: string): string | undefined {
@@ -120,7 +178,7 @@ export function unary<Req, Res>(
   run: (ctx: CallContext, request: Req) => Promise<Res> | Res,
 ): grpc.handleUnaryCall<Req | MalformedMessage, Res> {
   return (call, callback) => {
-    const c = new GrpcCall(deps, api, call.metadata, messageBytes(call.request));
+    const c = new GrpcCall(deps, api, call.metadata, messageBytes(call.request), call);
     const serve = async (): Promise<void> => {
       let response: Res;
       try {

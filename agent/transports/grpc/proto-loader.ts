@@ -5,7 +5,7 @@ import { loadRuntimeProto, RUNTIME_PACKAGE } from '../../../sdk/proto/proto-root
 
 export { findProtoRoot, LOADER_OPTIONS, loadRuntimeProto, RUNTIME_PACKAGE } from '../../../sdk/proto/proto-root.js';
 
-export const SERVICE_NAMES = ['State', 'PubSub', 'Configuration', 'Lock', 'Sequencer', 'Metadata'] as const;
+export const SERVICE_NAMES = ['State', 'PubSub', 'Configuration', 'Lock', 'Sequencer', 'Metadata', 'Invoke', 'AppCallback'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** The grpc-js service definition of one hearth.runtime.v1 service. */

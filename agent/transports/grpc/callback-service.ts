@@ -1,0 +1,130 @@
+// hearth.runtime.v1.AppCallback/Connect: how an app receives invocations without opening a port.
+// The app opens this bidi stream and sends `register`; the agent answers `registered`, then
+// pushes `invocation`s, each answered by one `result` with the same id. The stream is one
+// CallbackRegistration of the invoke API: whatever ends the stream (the app half-closing or
+// cancelling, a protocol error, the agent draining) closes the registration, so invocations
+// still pending on it fail with HEARTH_ERR_APP_UNAVAILABLE at once instead of waiting for their
+// deadline. While draining, the stream ends with UNAVAILABLE + HEARTH_ERR_DRAINING: reconnect.
+import type * as grpc from '@grpc/grpc-js';
+import type { CallbackInvocation, CallbackOutcome, CallbackRegistration, CallbackSink } from '../../building-blocks/runtime-api.js';
+import { HearthError } from '../../errors/hearth-error.js';
+import type { TransportDeps } from '../transport-deps.js';
+import { GrpcCall } from './grpc-call.js';
+import type { StringMap } from './grpc-messages.js';
+import type { ActiveStream, StreamRegistry } from './stream-registry.js';
+import { messageBytes, type MalformedMessage } from './wire-codec.js';
+
+/** hearth.runtime.v1.CallbackFromApp as proto-loader decodes it (LOADER_OPTIONS: oneof discriminator `message`). */
+interface CallbackFromAppMsg {
+  message?: 'register' | 'result';
+  register: { methods: string[]; maxConcurrency: number } | null;
+  result: {
+    id: string;
+    data: Buffer;
+    contentType: string;
+    metadata: StringMap;
+    error: { code: string; message: string } | null;
+  } | null;
+}
+
+type CallbackToAppMsg =
+  | { registered: { instanceId: string } }
+  | { invocation: Omit<CallbackInvocation, 'metadata'> & { metadata: StringMap } };
+
+type ConnectCall = grpc.ServerDuplexStream<CallbackFromAppMsg | MalformedMessage, CallbackToAppMsg>;
+
+export function draining(): HearthError {
+  return new HearthError('HEARTH_ERR_DRAINING', 'this agent generation is draining: open the callback stream again');
+}
+
+export function callbackService(deps: TransportDeps, streams: StreamRegistry): grpc.UntypedServiceImplementation {
+  return { Connect: connectHandler(deps, streams) };
+}
+
+function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.handleBidiStreamingCall<CallbackFromAppMsg | MalformedMessage, CallbackToAppMsg> {
+  return (call: ConnectCall) => {
+    const c = new GrpcCall(deps, 'invoke.callback', call.metadata);
+    const log = c.ctx.logger;
+    let registration: CallbackRegistration | undefined;
+    let ended = false;
+
+    /** Closes the registration first (pending invocations fail now), then ends the stream. */
+    const end = (how: { err: unknown } | 'ok' | 'cancelled'): void => {
+      if (ended) return;
+      ended = true;
+      streams.delete(entry);
+      registration?.close();
+      if (how === 'cancelled') return c.cancelled();
+      if (how === 'ok') {
+        c.ok();
+        call.end(c.trailers());
+        return;
+      }
+      call.emit('error', c.fail(how.err));
+    };
+    const entry: ActiveStream = {
+      shutdown: () => {
+        end({ err: draining() });
+        return Promise.resolve();
+      },
+    };
+
+    const sink: CallbackSink = {
+      push: (inv: CallbackInvocation): void => {
+        // The instance turns this into HEARTH_ERR_APP_UNAVAILABLE for the one invocation.
+        if (ended || call.destroyed) throw new Error('the callback stream has ended');
+        const message: CallbackToAppMsg = { invocation: { ...inv, metadata: { ...inv.metadata } } };
+        // No backpressure of our own: the instance's concurrency bounds what is unanswered.
+        call.write(message, () => c.addBytesOut(messageBytes(message)));
+      },
+    };
+
+    const register = (msg: CallbackFromAppMsg): void => {
+      if (msg.message !== 'register' || msg.register === null) {
+        throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'the first message of a callback stream must be `register`');
+      }
+      const reg = deps.api.invoke.registerCallback(c.ctx, sink, {
+        methods: msg.register.methods,
+        maxConcurrency: msg.register.maxConcurrency,
+      });
+      registration = reg;
+      call.write({ registered: { instanceId: reg.instanceId } });
+      log.info({ instance: reg.instanceId, methods: msg.register.methods.slice(0, 32) }, 'callback stream open');
+    };
+
+    const answer = (reg: CallbackRegistration, msg: CallbackFromAppMsg): void => {
+      const result = msg.message === 'result' ? msg.result : null;
+      if (result === null) {
+        throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`register` may only be the first message of a callback stream; later ones are `result`');
+      }
+      const outcome: CallbackOutcome =
+        result.error === null
+          ? { ok: true, result: { data: result.data, contentType: result.contentType, metadata: result.metadata } }
+          : { ok: false, code: result.error.code, message: result.error.message };
+      reg.complete(result.id, outcome);
+    };
+
+    const onMessage = (msg: CallbackFromAppMsg | MalformedMessage): void => {
+      if (ended) return;
+      try {
+        const m = c.wellFormed(msg);
+        if (registration === undefined) register(m);
+        else answer(registration, m);
+      } catch (err) {
+        end({ err });
+      }
+    };
+
+    try {
+      c.authenticate();
+      if (!streams.add(entry)) throw draining();
+    } catch (err) {
+      end({ err });
+      return;
+    }
+    call.on('data', onMessage);
+    // Half-close: the app answers nothing more, so nothing more is pushed to it.
+    call.on('end', () => end('ok'));
+    call.on('cancelled', () => end('cancelled'));
+  };
+}
