@@ -15,6 +15,7 @@ import {
   type WorkerMessage,
   type WorkerStatus,
 } from '../upgrade/handoff-protocol.js';
+import { AppQuotas } from './apps/app-quotas.js';
 import { AppRegistry } from './apps/app-registry.js';
 import { createRuntimeApi } from './building-blocks/create-runtime-api.js';
 import { ComponentRegistry } from './components/component-registry.js';
@@ -22,7 +23,15 @@ import { ComponentSet } from './components/component-set.js';
 import { registerAllComponents } from './components/setup.js';
 import { loadConfig, type HearthConfig } from './config/load-config.js';
 import { toHearthError } from './errors/hearth-error.js';
+import { CallbackRegistry } from './invoke/callback-registry.js';
+import { MeshRouter } from './invoke/mesh-router.js';
+import { PeerWorkers } from './invoke/peer-workers.js';
+import { SiblingDirectory } from './invoke/sibling-directory.js';
+import { SiblingPool } from './invoke/sibling-pool.js';
+import { WireChannel } from './invoke/wire-channel.js';
 import { AgentMetrics } from './observability/metrics.js';
+import { WireConnection } from '../sdk/wire/wire-connection.js';
+import { HEADER_ALLOWANCE_BYTES } from '../sdk/wire/frame.js';
 import { GrpcAppServer } from './transports/grpc/grpc-app-server.js';
 import { HttpAppServer } from './transports/http/http-app-server.js';
 import type { AppServer, TransportDeps } from './transports/transport-deps.js';
@@ -69,6 +78,8 @@ export class AgentRuntime {
   #metrics: AgentMetrics | undefined;
   #components: ComponentSet | undefined;
   #servers: AppServers[] = [];
+  #callbacks: CallbackRegistry | undefined;
+  #router: MeshRouter | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: AgentRuntimeOptions) {
@@ -127,14 +138,18 @@ export class AgentRuntime {
     this.#components = components;
     // Before any listener joins the shared sockets: a worker that cannot serve never takes a connection.
     this.#checkComponents();
-    const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation });
+    const callbacks = new CallbackRegistry(config.invoke.callbackConcurrency, this.#log.child({ component: 'callbacks' }));
+    this.#callbacks = callbacks;
+    const router = await this.#startRouter(config, callbacks, metrics);
+    const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router, logger: this.#log });
     const apps = new AppRegistry(config.apps);
+    const quotas = new AppQuotas();
 
     for (const app of config.apps) {
       // A drain that arrived while starting: listen on nothing more (what listens is closing).
       if (this.#state !== 'starting') throw new Error('drain requested while starting');
       // Transports bind `component` and `app` on their own child loggers.
-      const deps: TransportDeps = { app, apps, api, metrics, logger: this.#log, limits: config.limits };
+      const deps: TransportDeps = { app, apps, api, metrics, logger: this.#log, limits: config.limits, quotas };
       const servers: AppServers = {
         appId: app.id,
         grpc: new GrpcAppServer(deps),
@@ -146,6 +161,42 @@ export class AgentRuntime {
       await servers.grpc.start();
       await servers.http.start();
     }
+  }
+
+  /**
+   * The invoke router: this worker's callback streams, the other workers of this agent (found in
+   * <runDir>/workers/) and, when configured, sibling agents from the static list and the registry.
+   */
+  async #startRouter(config: HearthConfig, callbacks: CallbackRegistry, metrics: AgentMetrics): Promise<MeshRouter> {
+    const log = this.#log.child({ component: 'invoke' });
+    const agentId = config.siblings.agentId;
+    const maxFrameBytes = config.limits.maxBodyBytes + HEADER_ALLOWANCE_BYTES;
+    const peers = new PeerWorkers({
+      runDir: config.runDir,
+      pid: process.pid,
+      logger: log,
+      connect: (socketPath, pid) =>
+        new WireChannel({
+          name: `worker:${pid}`,
+          size: 1,
+          agentId,
+          logger: log,
+          onConnections: (d) => metrics.meshConnections.inc({ kind: 'worker' }, d),
+          connect: () => WireConnection.connect({ endpoint: { path: socketPath }, connectTimeoutMs: 1_000, maxFrameBytes }),
+        }),
+    });
+    await peers.prepare();
+    await peers.start();
+    let siblings: { directory: SiblingDirectory; pool: SiblingPool } | undefined;
+    const s = config.siblings;
+    if (s.peers.length > 0 || s.registry !== undefined) {
+      const registry = s.registry === undefined ? undefined : this.#components?.registry(s.registry);
+      const directory = new SiblingDirectory({ siblings: s, registry, callbacks, pid: process.pid, logger: log });
+      siblings = { directory, pool: new SiblingPool({ siblings: s, maxFrameBytes, metrics, logger: log }) };
+      await directory.start();
+    }
+    this.#router = new MeshRouter({ callbacks, peers, siblings, metrics, logger: log });
+    return this.#router;
   }
 
   /** The worker reports ready only when every socket is bound (and, in a strict start, every component is healthy). */
@@ -244,6 +295,10 @@ export class AgentRuntime {
         s.http.destroy();
       }
     }
+    // Streams ended with the servers; anything still pending fails now, then our connections go.
+    this.#callbacks?.closeAll();
+    const router = this.#router;
+    if (router) await this.#withDeadline(router.close(), Math.max(500, Math.min(2_000, until - Date.now())));
     const components = this.#components;
     if (components) {
       const closed = await this.#withDeadline(components.close(), Math.max(1000, until - Date.now()));
@@ -262,6 +317,9 @@ export class AgentRuntime {
       safely(() => s.grpc.destroy(), this.#log);
       safely(() => s.http.destroy(), this.#log);
     }
+    this.#callbacks?.closeAll();
+    const router = this.#router;
+    if (router) void router.close().catch((err: unknown) => this.#log.warn({ err }, 'error while destroying the router'));
     const components = this.#components;
     if (components) safely(() => components.destroy(), this.#log);
   }

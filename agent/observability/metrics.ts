@@ -13,6 +13,17 @@ export class AgentMetrics {
   readonly bytesOut: Counter<'app' | 'transport'>;
   readonly connections: Gauge<'app' | 'transport'>;
   readonly componentHealthy: Gauge<'component' | 'type'>;
+  /** Invoke (agent/invoke/mesh-router.ts): one per routed call, by where it was finally answered. */
+  readonly invokes: Counter<'target' | 'tier' | 'code'>;
+  /** One per try sent to an endpoint (first tries, retries and hedges). */
+  readonly invokeAttempts: Counter<'target' | 'tier' | 'code'>;
+  readonly invokeRetries: Counter<'target'>;
+  readonly invokeHedges: Counter<'target'>;
+  readonly invokeEjections: Counter<'target' | 'tier'>;
+  /** 0 closed, 2 open (the governor reports opening and closing). */
+  readonly invokeBreaker: Gauge<'target'>;
+  /** Forwarding connections this worker holds open (peer workers, sibling agents). */
+  readonly meshConnections: Gauge<'kind'>;
 
   constructor() {
     const registers = [this.registry];
@@ -57,6 +68,38 @@ export class AgentMetrics {
       name: 'hearth_component_healthy',
       help: '1 when the component is healthy',
       labelNames: ['component', 'type'],
+      registers,
+    });
+    this.invokes = new Counter({
+      name: 'hearth_invoke_total',
+      help: 'Routed invocations by target app, tier that answered (local, worker, sibling, none) and result code',
+      labelNames: ['target', 'tier', 'code'],
+      registers,
+    });
+    this.invokeAttempts = new Counter({
+      name: 'hearth_invoke_attempts_total',
+      help: 'Tries sent to an endpoint (first tries, retries, hedges) by target, tier and result code',
+      labelNames: ['target', 'tier', 'code'],
+      registers,
+    });
+    this.invokeRetries = new Counter({ name: 'hearth_invoke_retries_total', help: 'Invoke retries by target', labelNames: ['target'], registers });
+    this.invokeHedges = new Counter({ name: 'hearth_invoke_hedges_total', help: 'Hedged (backup) invoke tries by target', labelNames: ['target'], registers });
+    this.invokeEjections = new Counter({
+      name: 'hearth_invoke_ejections_total',
+      help: 'Endpoints ejected as outliers, by target and tier',
+      labelNames: ['target', 'tier'],
+      registers,
+    });
+    this.invokeBreaker = new Gauge({
+      name: 'hearth_invoke_breaker_state',
+      help: 'Circuit breaker per target: 0 closed, 2 open',
+      labelNames: ['target'],
+      registers,
+    });
+    this.meshConnections = new Gauge({
+      name: 'hearth_mesh_connections',
+      help: 'Open forwarding connections by kind (peer worker, sibling agent)',
+      labelNames: ['kind'],
       registers,
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_worker_' });

@@ -1,0 +1,244 @@
+// The router of an agent worker: turns one checked invocation into the endpoints that could serve
+// it, in three tiers — this worker's callback streams (0), the other workers of this agent (1),
+// sibling agents on other hosts (2) — and lets the target's TargetGovernor pick, retry, hedge,
+// eject and break between them.
+//
+// Key decisions:
+// - The scope bounds the tiers: an app's own call ('any') may go anywhere; a sibling's forwarded
+//   call ('host') stays on this host; another worker's ('worker') stays in this worker, so a call
+//   never bounces between workers or agents.
+// - Local short-circuit: when the target has instances on this worker the call is delivered to
+//   them with no network hop (the governor prefers the lowest tier with a usable endpoint), and
+//   the sibling list is only peeked at (never waited for) so the registry is off that path.
+// - An endpoint that provably did not take the call says so (details.notSent), and a worker or
+//   agent with no instance of the target says so quickly: the governor may then try elsewhere
+//   even for a call that is not idempotent.
+import type { Logger } from 'pino';
+import type { InvokeResult } from '../building-blocks/runtime-api.js';
+import { HearthError, toHearthError } from '../errors/hearth-error.js';
+import type { AgentMetrics } from '../observability/metrics.js';
+import type { CallbackInstance } from './callback-instance.js';
+import type { CallbackRegistry } from './callback-registry.js';
+import type { ForwardChannel, ForwardRequest } from './forward-channel.js';
+import { TargetGovernor, type GovernanceEvent, type GovernedEndpoint } from './governance/target-governor.js';
+import type { InvokeRouter, RoutedCall } from './invoke-router.js';
+import type { PeerWorkers } from './peer-workers.js';
+import type { SiblingAddress, SiblingDirectory } from './sibling-directory.js';
+import type { SiblingPool } from './sibling-pool.js';
+
+export interface MeshRouterOptions {
+  readonly callbacks: CallbackRegistry;
+  /** The other workers of this agent; absent with one worker (or in tests). */
+  readonly peers?: PeerWorkers | undefined;
+  /** Sibling agents; absent when none are configured. */
+  readonly siblings?: { readonly directory: SiblingDirectory; readonly pool: SiblingPool } | undefined;
+  readonly metrics?: AgentMetrics | undefined;
+  readonly logger: Logger;
+}
+
+const TIER_NAMES = ['local', 'worker', 'sibling'] as const;
+type TierName = (typeof TIER_NAMES)[number];
+
+export class MeshRouter implements InvokeRouter {
+  readonly #o: MeshRouterOptions;
+  readonly #log: Logger;
+  readonly #governors = new Map<string, TargetGovernor>();
+  #closed = false;
+
+  constructor(options: MeshRouterOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'mesh-router' });
+  }
+
+  async route(call: RoutedCall): Promise<InvokeResult> {
+    const target = call.target;
+    let answeredBy: TierName | 'none' = 'none';
+    try {
+      if (this.#closed) throw new HearthError('HEARTH_ERR_DRAINING', 'this agent worker is draining', { notSent: true });
+      if (call.signal?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
+      const siblings = await this.#siblingsFor(call);
+      const endpoints = (): GovernedEndpoint[] => this.#endpoints(call, siblings, (tier) => (answeredBy = tier));
+      if (endpoints().length === 0) throw this.#nowhere(call);
+      const result = await this.#governor(call).execute({
+        endpoints,
+        idempotent: call.idempotent,
+        deadline: call.deadline,
+        signal: call.signal,
+        requestId: call.requestId,
+      });
+      this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: 'OK' });
+      return result;
+    } catch (err) {
+      const e = toHearthError(err);
+      this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: e.code });
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([this.#o.peers?.close(), this.#o.siblings?.directory.close(), this.#o.siblings?.pool.close()]);
+  }
+
+  /** Sibling addresses for this call: none unless scope 'any'; waited for only when nothing closer exists. */
+  async #siblingsFor(call: RoutedCall): Promise<readonly SiblingAddress[]> {
+    const s = this.#o.siblings;
+    const peers = this.#o.peers;
+    const localOpen = this.#local(call.target).length > 0;
+    // A miss on this worker: a worker that started a moment ago may hold the target's streams.
+    if (!localOpen && peers !== undefined && call.scope !== 'worker') await peers.refreshOnMiss();
+    if (s === undefined || call.scope !== 'any') return [];
+    if (localOpen || (peers?.list().length ?? 0) > 0) return s.directory.peek(call.target);
+    return s.directory.lookup(call.target);
+  }
+
+  #endpoints(call: RoutedCall, siblings: readonly SiblingAddress[], answered: (tier: TierName) => void): GovernedEndpoint[] {
+    const out: GovernedEndpoint[] = [];
+    for (const instance of this.#local(call.target)) {
+      out.push(this.#endpoint(call, `local:${instance.id}`, 0, answered, (_attempt, signal) => deliverLocal(instance, call, signal)));
+    }
+    const peers = this.#o.peers;
+    if (peers !== undefined && call.scope !== 'worker') {
+      for (const p of peers.list()) {
+        out.push(
+          this.#endpoint(call, `worker:${p.pid}`, 1, answered, (attempt, signal) =>
+            forward(p.channel, call, attempt, signal, () => {
+              // Its socket refused us: the worker is gone; find out who is there now.
+              peers.forget(p.pid);
+              void peers.refreshOnMiss();
+            }),
+          ),
+        );
+      }
+    }
+    const pool = this.#o.siblings?.pool;
+    if (pool !== undefined) {
+      for (const a of siblings) {
+        out.push(this.#endpoint(call, `sibling:${a.name}`, 2, answered, (attempt, signal) => forward(pool.channel(a), call, attempt, signal)));
+      }
+    }
+    return out;
+  }
+
+  /** Wraps one endpoint's send with its attempt metric and the "who answered" mark. */
+  #endpoint(
+    call: RoutedCall,
+    id: string,
+    tier: 0 | 1 | 2,
+    answered: (tier: TierName) => void,
+    send: (attempt: number, signal: AbortSignal) => Promise<InvokeResult>,
+  ): GovernedEndpoint {
+    const name = TIER_NAMES[tier];
+    const metrics = this.#o.metrics;
+    return {
+      id,
+      tier,
+      send: async (attempt, signal) => {
+        try {
+          const result = await send(attempt, signal);
+          metrics?.invokeAttempts.inc({ target: call.target, tier: name, code: 'OK' });
+          answered(name);
+          return result;
+        } catch (err) {
+          const e = toHearthError(err);
+          metrics?.invokeAttempts.inc({ target: call.target, tier: name, code: e.code });
+          throw e;
+        }
+      },
+    };
+  }
+
+  #local(appId: string): CallbackInstance[] {
+    return this.#o.callbacks.instances(appId).filter((i) => !i.closed);
+  }
+
+  #nowhere(call: RoutedCall): HearthError {
+    const where = call.scope === 'worker' ? 'this worker' : call.scope === 'host' ? 'this host' : 'this host or any sibling agent';
+    // notSent: the caller's agent may try another worker or sibling, even for a non-idempotent call.
+    return new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `no instance of app "${call.target}" is connected to ${where}`, { notSent: true });
+  }
+
+  #governor(call: RoutedCall): TargetGovernor {
+    let g = this.#governors.get(call.target);
+    if (g === undefined) {
+      const target = call.target;
+      g = new TargetGovernor(target, call.policy, {
+        logger: this.#log.child({ target }),
+        onEvent: (event) => this.#onGovernorEvent(target, event),
+      });
+      this.#governors.set(target, g);
+    }
+    return g;
+  }
+
+  #onGovernorEvent(target: string, event: GovernanceEvent): void {
+    const m = this.#o.metrics;
+    if (m === undefined) return;
+    switch (event.type) {
+      case 'retry':
+        m.invokeRetries.inc({ target });
+        return;
+      case 'hedge':
+        m.invokeHedges.inc({ target });
+        return;
+      case 'ejected':
+        m.invokeEjections.inc({ target, tier: tierOf(event.endpoint ?? '') });
+        return;
+      case 'breaker-open':
+        m.invokeBreaker.set({ target }, 2);
+        return;
+      case 'breaker-closed':
+        m.invokeBreaker.set({ target }, 0);
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+function tierOf(endpointId: string): string {
+  return endpointId.slice(0, Math.max(0, endpointId.indexOf(':'))) || 'unknown';
+}
+
+/** A local instance that is gone or full did not take the call: notSent lets the governor move on. */
+function deliverLocal(instance: CallbackInstance, call: RoutedCall, signal: AbortSignal): Promise<InvokeResult> {
+  if (instance.closed) {
+    return Promise.reject(new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `an instance of app "${call.target}" closed its stream`, { notSent: true }));
+  }
+  if (instance.full) {
+    return Promise.reject(
+      new HearthError('HEARTH_ERR_RESOURCE_EXHAUSTED', `an instance of app "${call.target}" is at its concurrency limit`, { notSent: true }),
+    );
+  }
+  return instance.invoke(call.input, call.deadline, signal);
+}
+
+async function forward(
+  channel: ForwardChannel,
+  call: RoutedCall,
+  attempt: number,
+  signal: AbortSignal,
+  onUnreachable?: () => void,
+): Promise<InvokeResult> {
+  const req: ForwardRequest = {
+    target: call.target,
+    method: call.input.method,
+    data: call.input.data,
+    contentType: call.input.contentType,
+    metadata: call.input.metadata,
+    httpVerb: call.input.httpVerb,
+    idempotent: call.idempotent,
+    caller: call.input.callerAppId,
+    deadline: call.deadline,
+    traceparent: call.input.traceparent,
+    requestId: call.requestId,
+    attempt,
+  };
+  try {
+    return await channel.forward(req, signal);
+  } catch (err) {
+    const e = toHearthError(err);
+    if (e.code === 'HEARTH_ERR_AGENT_UNAVAILABLE' && e.details?.notSent === true) onUnreachable?.();
+    throw e;
+  }
+}

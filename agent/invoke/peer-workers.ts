@@ -1,0 +1,168 @@
+// The other workers of this agent, found through the file system: every worker listens on
+// `<runDir>/workers/<pid>.sock` (its PeerWireServer, an exclusive listener: not shared through the
+// cluster primary, so a connection to it reaches exactly that worker) and keeps one forwarding
+// channel to each other worker it finds there.
+//
+// Why a directory and not the ops-agent: workers of two generations overlap during an upgrade and
+// must reach each other's callback streams; the ops-agent never relays app traffic (DESIGN.md).
+// A socket whose pid is dead (a `kill -9` leaves it behind) is skipped and unlinked.
+import { chmod, mkdir, readdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { ForwardChannel } from './forward-channel.js';
+
+/** How often the directory is re-read even without a miss. */
+const DEFAULT_REFRESH_MS = 3_000;
+/** A miss re-reads the directory at most this often. */
+const MISS_REFRESH_MIN_MS = 200;
+const SOCKET_NAME = /^([1-9][0-9]{0,9})\.sock$/;
+
+export interface PeerWorker {
+  readonly pid: number;
+  readonly socketPath: string;
+  readonly channel: ForwardChannel;
+}
+
+export interface PeerWorkersOptions {
+  readonly runDir: string;
+  /** This worker's pid (names its socket; never a peer of itself). */
+  readonly pid: number;
+  /** Builds the (lazily connecting) channel to one peer's socket. */
+  readonly connect: (socketPath: string, pid: number) => ForwardChannel;
+  /** True when a process with this pid exists. */
+  readonly isAlive?: (pid: number) => boolean;
+  readonly refreshMs?: number;
+  readonly logger: Logger;
+}
+
+export function workersDir(runDir: string): string {
+  return path.join(runDir, 'workers');
+}
+
+export class PeerWorkers {
+  readonly socketPath: string;
+  readonly #o: PeerWorkersOptions;
+  readonly #dir: string;
+  readonly #log: Logger;
+  readonly #peers = new Map<number, PeerWorker>();
+  readonly #isAlive: (pid: number) => boolean;
+  #timer: NodeJS.Timeout | undefined;
+  #refreshing: Promise<void> | undefined;
+  #lastRefresh = 0;
+  #closed = false;
+
+  constructor(options: PeerWorkersOptions) {
+    this.#o = options;
+    this.#dir = workersDir(options.runDir);
+    this.socketPath = path.join(this.#dir, `${options.pid}.sock`);
+    this.#log = options.logger.child({ component: 'peer-workers' });
+    this.#isAlive = options.isAlive ?? pidAlive;
+  }
+
+  /**
+   * Creates the directory (0700: only this agent's user may reach another worker's streams) and
+   * removes a socket of ours left by a previous process with the same pid. Call before the
+   * PeerWireServer listens on `socketPath`.
+   */
+  async prepare(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    await chmod(this.#dir, 0o700);
+    await unlinkQuietly(this.socketPath);
+  }
+
+  /** Reads the directory now, then every refreshMs. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.#timer = setInterval(() => void this.refresh(), this.#o.refreshMs ?? DEFAULT_REFRESH_MS);
+    this.#timer.unref();
+  }
+
+  /** The peers known right now (no I/O). */
+  list(): readonly PeerWorker[] {
+    return [...this.#peers.values()];
+  }
+
+  /** A miss (no peer, or one that vanished): re-read the directory unless that happened just now. */
+  async refreshOnMiss(): Promise<void> {
+    if (Date.now() - this.#lastRefresh < MISS_REFRESH_MIN_MS) return this.#refreshing;
+    return this.refresh();
+  }
+
+  /** Re-reads the directory: adds new live peers, drops gone or dead ones. One at a time. */
+  refresh(): Promise<void> {
+    this.#refreshing ??= this.#scan().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  /** A peer's socket refused or vanished: forget it until the directory lists it again alive. */
+  forget(pid: number): void {
+    const peer = this.#peers.get(pid);
+    if (peer === undefined) return;
+    this.#peers.delete(pid);
+    void peer.channel.close();
+  }
+
+  /** Closes every channel and removes our socket file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#refreshing;
+    const peers = [...this.#peers.values()];
+    this.#peers.clear();
+    await Promise.all(peers.map((p) => p.channel.close()));
+    await unlinkQuietly(this.socketPath);
+  }
+
+  async #scan(): Promise<void> {
+    this.#lastRefresh = Date.now();
+    let names: string[];
+    try {
+      names = await readdir(this.#dir);
+    } catch (err) {
+      this.#log.warn({ err, dir: this.#dir }, 'cannot read the workers directory; peer workers unknown');
+      return;
+    }
+    if (this.#closed) return;
+    const seen = new Set<number>();
+    for (const name of names) {
+      const m = SOCKET_NAME.exec(name);
+      if (m === null) continue;
+      const pid = Number(m[1]);
+      if (pid === this.#o.pid) continue;
+      const socketPath = path.join(this.#dir, name);
+      if (!this.#isAlive(pid)) {
+        // Left by a killed worker: nobody will ever accept on it again.
+        await unlinkQuietly(socketPath);
+        this.#log.info({ pid, socket: socketPath }, 'removed the socket of a dead worker');
+        continue;
+      }
+      seen.add(pid);
+      if (!this.#peers.has(pid)) {
+        this.#peers.set(pid, { pid, socketPath, channel: this.#o.connect(socketPath, pid) });
+        this.#log.debug({ pid }, 'peer worker found');
+      }
+    }
+    for (const pid of [...this.#peers.keys()]) if (!seen.has(pid)) this.forget(pid);
+  }
+}
+
+/** signal 0 probes: ESRCH = gone; EPERM = alive but not ours (still a live process). */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function unlinkQuietly(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch {
+    // already gone
+  }
+}

@@ -1,0 +1,204 @@
+// A ForwardChannel over a small pool of wire connections to one destination (a peer worker's Unix
+// socket: one connection; a sibling agent's TLS port: siblings.poolSize). Connections are opened
+// lazily, replaced after a failure with exponential backoff, pinged while idle so a dead peer is
+// noticed before a call needs it, and shared by many calls at once (the protocol multiplexes).
+//
+// The one place that turns an InvokeRequest into wire bytes and a wire error back into a coded
+// HearthError: a request that provably never left (connect refused, Goaway before our stream,
+// peer in backoff, budget already spent) carries details.notSent = true.
+import type { Logger } from 'pino';
+import type { InvokeResult } from '../building-blocks/runtime-api.js';
+import { isErrorCode } from '../errors/error-catalog.js';
+import { HearthError } from '../errors/hearth-error.js';
+import { isHearthClientError } from '../../sdk/errors.js';
+import { runtimeMethods, type MethodCodec } from '../../sdk/proto/proto-root.js';
+import type { WireConnection, WireRequestHeader } from '../../sdk/wire/wire-connection.js';
+import { FORWARDED_BY_KEY, INVOKE_METHOD, type ForwardChannel, type ForwardRequest } from './forward-channel.js';
+
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+const PING_EVERY_MS = 5_000;
+const PING_TIMEOUT_MS = 2_000;
+
+export interface WireChannelOptions {
+  /** `worker:1234`, `sibling:host-2`. */
+  readonly name: string;
+  readonly size: number;
+  /** Opens one connection; rejects (HEARTH_ERR_AGENT_UNAVAILABLE, sent false) when unreachable. */
+  readonly connect: () => Promise<WireConnection>;
+  /** Put in the header `token` (the cluster token to a sibling); absent on the peer-worker socket. */
+  readonly token?: string | undefined;
+  /** This agent's id, sent as metadata hearth-forwarded-by. */
+  readonly agentId: string;
+  readonly logger: Logger;
+  /** Open connections changed by +1 / -1 (metrics). */
+  readonly onConnections?: (delta: number) => void;
+}
+
+interface Slot {
+  conn: WireConnection | undefined;
+  connecting: Promise<WireConnection> | undefined;
+  failures: number;
+  retryAt: number;
+}
+
+export class WireChannel implements ForwardChannel {
+  readonly name: string;
+  readonly #o: WireChannelOptions;
+  readonly #log: Logger;
+  readonly #slots: Slot[];
+  readonly #codec: MethodCodec;
+  readonly #pinger: NodeJS.Timeout;
+  #closed = false;
+
+  constructor(options: WireChannelOptions) {
+    this.#o = options;
+    this.name = options.name;
+    this.#log = options.logger.child({ channel: options.name });
+    this.#slots = Array.from({ length: Math.max(1, options.size) }, () => ({ conn: undefined, connecting: undefined, failures: 0, retryAt: 0 }));
+    const codec = runtimeMethods().get(INVOKE_METHOD);
+    if (codec === undefined) throw new Error(`${INVOKE_METHOD} is missing from the runtime proto`);
+    this.#codec = codec;
+    this.#pinger = setInterval(() => this.#pingIdle(), PING_EVERY_MS);
+    this.#pinger.unref();
+  }
+
+  /** True while at least one connection is open or none has failed recently. */
+  get healthy(): boolean {
+    return this.#slots.some((s) => s.conn?.acceptingCalls === true || (s.failures === 0 && s.conn === undefined));
+  }
+
+  async forward(req: ForwardRequest, signal: AbortSignal): Promise<InvokeResult> {
+    const remaining = Math.ceil(req.deadline - Date.now());
+    if (remaining <= 0) throw notSent('HEARTH_ERR_TIMEOUT', `the call's deadline passed before it was forwarded to ${this.name}`);
+    const conn = await this.#acquire();
+    const header: WireRequestHeader = {
+      method: INVOKE_METHOD,
+      caller: req.caller,
+      deadlineMs: Math.max(1, Math.ceil(req.deadline - Date.now())),
+      traceparent: req.traceparent,
+      requestId: req.requestId,
+      idempotent: req.idempotent,
+      attempt: req.attempt,
+      metadata: { [FORWARDED_BY_KEY]: this.#o.agentId },
+      ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
+    };
+    const body = this.#codec.serializeRequest({
+      appId: req.target,
+      method: req.method,
+      data: req.data,
+      contentType: req.contentType,
+      metadata: { ...req.metadata },
+      idempotent: req.idempotent,
+      httpVerb: req.httpVerb,
+    });
+    try {
+      const reply = await conn.unary(header, body, { signal });
+      const res = this.#codec.deserializeResponse(reply.body) as { data?: Buffer; contentType?: string; metadata?: Record<string, string> };
+      return { data: res.data ?? Buffer.alloc(0), contentType: res.contentType ?? '', metadata: res.metadata ?? {} };
+    } catch (err) {
+      throw toForwardError(err, this.name);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#pinger);
+    // A connect in flight sees #closed and closes what it opened.
+    await Promise.all(this.#slots.map((s) => s.connecting?.catch(() => undefined)));
+    await Promise.all(this.#slots.map(async (s) => s.conn?.close(1_000).catch(() => undefined)));
+  }
+
+  /** The open connection with the fewest calls; otherwise connects a free slot (lazily). */
+  async #acquire(): Promise<WireConnection> {
+    if (this.#closed) throw notSent('HEARTH_ERR_AGENT_UNAVAILABLE', `the channel to ${this.name} is closed`);
+    let best: WireConnection | undefined;
+    for (const s of this.#slots) {
+      const c = s.conn;
+      if (c !== undefined && !c.acceptingCalls) this.#drop(s, c);
+      else if (c !== undefined && (best === undefined || c.inFlight < best.inFlight)) best = c;
+    }
+    // Fill the pool while calls arrive: an idle connection is reused, a busy one gets company.
+    const free = this.#slots.find((s) => s.conn === undefined && s.connecting === undefined && s.retryAt <= Date.now());
+    if (best !== undefined && (best.inFlight === 0 || free === undefined)) return best;
+    if (free !== undefined) {
+      const connecting = this.#connect(free);
+      if (best !== undefined) return best;
+      return connecting;
+    }
+    const pending = this.#slots.find((s) => s.connecting !== undefined)?.connecting;
+    if (pending !== undefined) return pending;
+    throw notSent('HEARTH_ERR_AGENT_UNAVAILABLE', `${this.name} is unreachable (reconnecting with backoff)`);
+  }
+
+  #connect(slot: Slot): Promise<WireConnection> {
+    const p = this.#o.connect().then(
+      (conn) => {
+        slot.connecting = undefined;
+        if (this.#closed) {
+          void conn.close(0);
+          throw notSent('HEARTH_ERR_AGENT_UNAVAILABLE', `the channel to ${this.name} is closed`);
+        }
+        slot.conn = conn;
+        slot.failures = 0;
+        this.#o.onConnections?.(1);
+        conn.once('close', () => this.#drop(slot, conn));
+        return conn;
+      },
+      (err: unknown) => {
+        slot.connecting = undefined;
+        slot.failures += 1;
+        slot.retryAt = Date.now() + Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (slot.failures - 1)) * (0.5 + Math.random() / 2);
+        if (slot.failures === 1) this.#log.warn({ err }, 'cannot connect; retrying with backoff');
+        throw toForwardError(err, this.name);
+      },
+    );
+    slot.connecting = p;
+    // The caller may not wait for it (another connection served its call).
+    p.catch(() => undefined);
+    return p;
+  }
+
+  #drop(slot: Slot, conn: WireConnection): void {
+    if (slot.conn !== conn) return;
+    slot.conn = undefined;
+    this.#o.onConnections?.(-1);
+    // Let open calls finish on it; new ones go to a fresh connection.
+    if (!conn.closed) void conn.close().catch(() => undefined);
+  }
+
+  #pingIdle(): void {
+    for (const s of this.#slots) {
+      const c = s.conn;
+      if (c === undefined || c.inFlight > 0 || !c.acceptingCalls) continue;
+      c.ping(PING_TIMEOUT_MS).then(
+        (r) => {
+          if (r.draining) this.#drop(s, c);
+        },
+        (err: unknown) => {
+          this.#log.warn({ err }, 'ping failed; replacing the connection');
+          this.#drop(s, c);
+          c.destroy();
+        },
+      );
+    }
+  }
+}
+
+/** A HearthClientError from the wire client (or anything else) as the coded error the router rethrows. */
+export function toForwardError(err: unknown, peer: string): HearthError {
+  if (err instanceof HearthError) return err;
+  if (!isHearthClientError(err)) {
+    return new HearthError('HEARTH_ERR_AGENT_UNAVAILABLE', `forwarding to ${peer} failed: ${(err as Error).message}`, { peer, notSent: false });
+  }
+  const details: Record<string, unknown> = { ...err.details, peer };
+  // A remote hop may itself report that the request never reached an app.
+  details.notSent = !err.sent || err.details.notSent === 'true';
+  const code = isErrorCode(err.code) ? err.code : 'HEARTH_ERR_INTERNAL';
+  return new HearthError(code, err.message, details);
+}
+
+function notSent(code: 'HEARTH_ERR_TIMEOUT' | 'HEARTH_ERR_AGENT_UNAVAILABLE', message: string): HearthError {
+  return new HearthError(code, message, { notSent: true });
+}
