@@ -6,16 +6,18 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
+import { AppQuotas } from '../../agent/apps/app-quotas.js';
 import { AppRegistry } from '../../agent/apps/app-registry.js';
 import { createRuntimeApi } from '../../agent/building-blocks/create-runtime-api.js';
 import type { RuntimeApi } from '../../agent/building-blocks/runtime-api.js';
 import { ComponentRegistry } from '../../agent/components/component-registry.js';
 import { ComponentSet } from '../../agent/components/component-set.js';
 import { registerEmbeddedComponents } from '../../agent/components/setup.js';
-import type { LimitsConfig, PubsubDefaults } from '../../agent/config/config-schema.js';
+import type { AppAllowConfig, LimitsConfig, PubsubDefaults, QuotaConfig } from '../../agent/config/config-schema.js';
 import { parseConfig, type AppConfig, type HearthConfig } from '../../agent/config/load-config.js';
 import { createLogger } from '../../agent/observability/logger.js';
 import { AgentMetrics } from '../../agent/observability/metrics.js';
+import type { TransportDeps } from '../../agent/transports/transport-deps.js';
 
 export const DEMO_TOKEN = 'demo-token-0123456789';
 export const OTHER_TOKEN = 'other-token-9876543210';
@@ -25,6 +27,19 @@ export interface RuntimeOptions {
   readonly pubsub?: Partial<PubsubDefaults>;
   /** Initial content of the `appconfig` store's YAML file. */
   readonly configurationItems?: string;
+  /** Apps declared after `demo` and `other` (each gets a server like them). */
+  readonly apps?: readonly ExtraApp[];
+  /** The `invoke` section of the configuration, as is. */
+  readonly invoke?: object;
+  /** Give the transports a real AppQuotas (RuntimeCore.quotas); off by default. */
+  readonly quotas?: boolean;
+}
+
+export interface ExtraApp {
+  readonly id: string;
+  readonly token: string;
+  readonly allow?: Partial<AppAllowConfig>;
+  readonly quota?: Partial<QuotaConfig>;
 }
 
 /** What every harness exposes, whatever its transport. */
@@ -45,6 +60,10 @@ export interface InProcessBase {
 export interface RuntimeCore extends InProcessBase {
   readonly apps: AppRegistry;
   readonly logger: Logger;
+  /** Present when started with `quotas: true`; every transport of this core shares it. */
+  readonly quotas: AppQuotas | undefined;
+  /** What a transport server of `appId` is built with. */
+  transportDeps(appId: string): TransportDeps;
   /** Registers a cleanup for close(). */
   defer(cleanup: () => Promise<void> | void): void;
 }
@@ -91,13 +110,19 @@ export async function startRuntimeCore(options: RuntimeOptions, settings: CoreSe
     });
     cleanups.push(() => components.close());
 
+    const api = createRuntimeApi({ components, config, version: '0.0.0-test', generation: settings.generation, logger });
+    const metrics = new AgentMetrics();
+    const apps = new AppRegistry(config.apps);
+    const quotas = options.quotas === true ? new AppQuotas() : undefined;
     return {
       dir,
       config,
-      api: createRuntimeApi({ components, config, version: '0.0.0-test', generation: settings.generation }),
-      metrics: new AgentMetrics(),
-      apps: new AppRegistry(config.apps),
+      api,
+      metrics,
+      apps,
       logger,
+      quotas,
+      transportDeps: (appId) => ({ app: apps.require(appId), apps, api, metrics, logger, limits: config.limits, quotas }),
       configurationFile,
       logText: () => lines.join(''),
       defer: (cleanup) => void cleanups.push(cleanup),
@@ -111,16 +136,18 @@ export async function startRuntimeCore(options: RuntimeOptions, settings: CoreSe
 
 /**
  * Starts one thing per app (`start` gets the app and its token), in config order; on a failure
- * closes the core (and what was started) before rethrowing.
+ * closes the core (and what was started) before rethrowing. `byId` holds every app's, extra apps too.
  */
 export async function startApps<App>(
   core: RuntimeCore,
   start: (app: AppConfig, token: string) => Promise<App>,
-): Promise<{ readonly demo: App; readonly other: App }> {
+  extra: readonly ExtraApp[] = [],
+): Promise<{ readonly demo: App; readonly other: App; readonly byId: Readonly<Record<string, App>> }> {
   try {
     const started: Record<string, App> = {};
-    for (const app of core.config.apps) started[app.id] = await start(app, app.id === 'demo' ? DEMO_TOKEN : OTHER_TOKEN);
-    return { demo: started.demo!, other: started.other! };
+    const tokens = new Map<string, string>([['demo', DEMO_TOKEN], ['other', OTHER_TOKEN], ...extra.map((a) => [a.id, a.token] as const)]);
+    for (const app of core.config.apps) started[app.id] = await start(app, tokens.get(app.id) ?? OTHER_TOKEN);
+    return { demo: started.demo!, other: started.other!, byId: started };
   } catch (err) {
     await core.close();
     throw err;
@@ -134,10 +161,18 @@ function configYaml(dir: string, options: RuntimeOptions): string {
       .join('');
     return body ? `${name}:\n${body}` : '';
   };
+  // JSON is YAML flow syntax: extra apps and the invoke section go in as JSON.
+  const extraApps = (options.apps ?? [])
+    .map((a) => {
+      const allow = { components: ['*'], topics: ['*'], ...a.allow };
+      return `  - { id: ${a.id}, token: ${a.token}, allow: ${JSON.stringify(allow)}${a.quota ? `, quota: ${JSON.stringify(a.quota)}` : ''} }\n`;
+    })
+    .join('');
+  const invoke = options.invoke ? `invoke: ${JSON.stringify(options.invoke)}\n` : '';
   return `version: 1
 runDir: ${dir}/run
 stateDir: ${dir}/state
-${section('limits', options.limits)}${section('pubsub', options.pubsub)}apps:
+${section('limits', options.limits)}${section('pubsub', options.pubsub)}${invoke}apps:
   - id: demo
     token: ${DEMO_TOKEN}
     allow: { components: ['*'], topics: ['*'], apps: ['*'] }
@@ -146,7 +181,7 @@ ${section('limits', options.limits)}${section('pubsub', options.pubsub)}apps:
     allow:
       components: [statestore, shared, pubsub, lockstore, sequencer, appconfig]
       topics: ['orders', 'other.*']
-components:
+${extraApps}components:
   - { name: statestore, type: state.sqlite }
   - { name: private, type: state.sqlite }
   - { name: shared, type: state.sqlite, shared: true }

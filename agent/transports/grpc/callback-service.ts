@@ -72,7 +72,7 @@ function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.hand
     const sink: CallbackSink = {
       push: (inv: CallbackInvocation): void => {
         // The instance turns this into HEARTH_ERR_APP_UNAVAILABLE for the one invocation.
-        if (ended || call.destroyed) throw new Error('the callback stream has ended');
+        if (ended || call.cancelled || call.destroyed) throw new Error('the callback stream has ended');
         const message: CallbackToAppMsg = { invocation: { ...inv, metadata: { ...inv.metadata } } };
         // No backpressure of our own: the instance's concurrency bounds what is unanswered.
         call.write(message, () => c.addBytesOut(messageBytes(message)));

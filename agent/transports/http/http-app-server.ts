@@ -13,6 +13,7 @@ import { ERROR_CODE_HEADER, errorBody, renderError } from './http-errors.js';
 import { SseRegistry } from './http-sse.js';
 import { validatorCompiler } from './http-validation.js';
 import { DRAINING_EVENT, registerConfigurationRoutes } from './routes/configuration-routes.js';
+import { registerInvokeRoutes } from './routes/invoke-routes.js';
 import { registerLockRoutes } from './routes/lock-routes.js';
 import { registerMetadataRoutes } from './routes/metadata-routes.js';
 import { registerPubSubRoutes } from './routes/pubsub-routes.js';
@@ -66,8 +67,8 @@ export class HttpAppServer implements AppServer {
       const path = request.url.split('?', 1)[0]!.slice(0, 200);
       renderError(new HearthError('HEARTH_ERR_NOT_FOUND', `no route ${request.method} ${path}`), request, reply);
     });
-    // Every body arrives as a Buffer whatever its Content-Type: publish forwards the bytes as
-    // they are, JSON routes parse them in a preValidation hook.
+    // Every body arrives as a Buffer whatever its Content-Type: publish and invoke forward the
+    // bytes as they are, JSON routes parse them in a preValidation hook.
     server.removeAllContentTypeParsers();
     server.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
     installRequestHooks(server, deps, isClosing);
@@ -78,6 +79,7 @@ export class HttpAppServer implements AppServer {
     registerLockRoutes(server, deps);
     registerSequencerRoutes(server, deps);
     registerMetadataRoutes(server, deps, isClosing);
+    registerInvokeRoutes(server, deps);
 
     const labels = { app: deps.app.id, transport: 'http' } as const;
     this.#connections = new ConnectionTracker(

@@ -1,5 +1,6 @@
-// Per-request plumbing shared by every route: request ids, authentication, the CallContext,
-// metrics bookkeeping, lenient JSON bodies and `metadata.*` query parameters.
+// Per-request plumbing shared by every route: request ids, authentication, the app's quota, the
+// CallContext (deadline, trace context, cancellation), metrics bookkeeping, lenient JSON bodies
+// and `metadata.*` query parameters.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -20,6 +21,13 @@ declare module 'fastify' {
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
+/** The caller's budget in milliseconds, counted from the moment the request's headers arrived. */
+export const TIMEOUT_HEADER = 'hearth-timeout-ms';
+const TRACEPARENT_HEADER = 'traceparent';
+/** W3C trace context: version-traceid-parentid-flags, lowercase hex. */
+const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** Node's timers overflow past 2^31-1 ms; a longer budget is no budget in practice. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /** Keeps the caller's `x-request-id` when it is sane (printable, ≤ 128 chars), else a UUID. */
 export function genReqId(req: IncomingMessage): string {
@@ -30,6 +38,9 @@ export function genReqId(req: IncomingMessage): string {
 interface RequestState {
   ctx?: CallContext;
   code?: string;
+  deadline?: number;
+  /** Aborted when the client goes away before the response is complete. */
+  abort?: AbortController;
 }
 
 // Keyed by the fastify request object; avoids decorating the request type globally.
@@ -59,23 +70,50 @@ export function tokenOf(request: FastifyRequest): string | undefined {
 export function callContext(deps: TransportDeps, request: FastifyRequest): CallContext {
   const s = stateOf(request);
   // request.log is the pino child fastify made of our loggerInstance: bound to app and requestId.
-  const ctx = s.ctx ?? { app: deps.app, requestId: request.id, transport: 'http', logger: request.log as Logger };
+  const ctx = s.ctx ?? {
+    app: deps.app,
+    requestId: request.id,
+    transport: 'http',
+    logger: request.log as Logger,
+    deadline: s.deadline,
+    traceparent: traceparentOf(request),
+    signal: s.abort?.signal,
+  };
   s.ctx = ctx;
   return ctx;
 }
 
+function traceparentOf(request: FastifyRequest): string | undefined {
+  const given = request.headers[TRACEPARENT_HEADER];
+  const value = typeof given === 'string' ? given.trim().toLowerCase() : undefined;
+  return value !== undefined && TRACEPARENT_PATTERN.test(value) ? value : undefined;
+}
+
+/** `hearth-timeout-ms: <positive integer>` → absolute deadline; absent → none. */
+function deadlineOf(request: FastifyRequest, arrived: number): number | undefined {
+  const given = request.headers[TIMEOUT_HEADER];
+  if (given === undefined) return undefined;
+  const text = Array.isArray(given) ? '' : given.trim();
+  const ms = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
+  if (!(ms >= 1 && ms <= MAX_TIMEOUT_MS)) {
+    throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `${TIMEOUT_HEADER} must be a positive integer of milliseconds, got "${String(given).slice(0, 32)}"`);
+  }
+  return arrived + ms;
+}
+
 /**
  * onRequest hooks, in order: echo the request id, start the metrics timer (finished when the
- * response closes, whatever happened), authenticate.
+ * response closes, whatever happened), authenticate, admit the call under the app's quota
+ * (released when the response closes: a stream holds it while open), read the deadline.
  */
 export function installRequestHooks(server: FastifyInstance, deps: TransportDeps, isClosing: () => boolean): void {
   server.addHook('onRequest', (request, reply, done) => {
+    const arrived = Date.now();
     void reply.header(REQUEST_ID_HEADER, request.id);
     if (isClosing()) void reply.header('connection', 'close');
     const api = request.routeOptions.config.hearthApi ?? (request.is404 ? 'not_found' : undefined);
     if (api !== undefined) {
-      const length = Number(request.headers['content-length'] ?? 0);
-      const finish = deps.metrics.begin(deps.app.id, api, 'http', Number.isFinite(length) ? length : 0);
+      const finish = deps.metrics.begin(deps.app.id, api, 'http', contentLength(request));
       // Counted from the socket: fastify hands content-length straight to writeHead, so the
       // response object never holds it. Includes the status line and headers.
       const socket = reply.raw.socket;
@@ -91,6 +129,16 @@ export function installRequestHooks(server: FastifyInstance, deps: TransportDeps
     }
     try {
       deps.apps.authenticate(deps.app, tokenOf(request));
+      const release = deps.quotas?.admit(deps.app, contentLength(request));
+      const s = stateOf(request);
+      // The response closing before it finished means the client went away: cancel downstream.
+      const abort = new AbortController();
+      s.abort = abort;
+      reply.raw.once('close', () => {
+        release?.();
+        if (!reply.raw.writableFinished) abort.abort(new HearthError('HEARTH_ERR_CANCELLED', 'the client closed the request'));
+      });
+      s.deadline = deadlineOf(request, arrived);
       done();
     } catch (err) {
       done(err as Error);
@@ -101,6 +149,12 @@ export function installRequestHooks(server: FastifyInstance, deps: TransportDeps
     if (isClosing()) void reply.header('connection', 'close');
     done(null, payload);
   });
+}
+
+/** The declared body size; 0 when chunked or absent (quotas and metrics count what was declared). */
+function contentLength(request: FastifyRequest): number {
+  const length = Number(request.headers['content-length'] ?? 0);
+  return Number.isFinite(length) && length > 0 ? length : 0;
 }
 
 type JsonParser = (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => void;
