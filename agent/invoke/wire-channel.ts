@@ -106,7 +106,7 @@ export class WireChannel implements ForwardChannel {
     this.#closed = true;
     clearInterval(this.#pinger);
     // A connect in flight sees #closed and closes what it opened.
-    await Promise.all(this.#slots.map((s) => s.connecting?.catch(() => undefined)));
+    await Promise.all(this.#slots.map(async (s) => s.connecting?.catch(() => undefined)));
     await Promise.all(this.#slots.map(async (s) => s.conn?.close(1_000).catch(() => undefined)));
   }
 

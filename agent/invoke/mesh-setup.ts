@@ -1,0 +1,71 @@
+// Builds the invoke mesh of one worker from its configuration: the peer-worker directory, the
+// sibling directory and pool (when siblings are configured) and the MeshRouter over them. The
+// worker runtime and the in-process tests build it through this one function, so what the tests
+// exercise is what `hearth start` runs.
+import type { Logger } from 'pino';
+import type { ServiceRegistry } from '../components/service-registry.js';
+import type { HearthConfig } from '../config/load-config.js';
+import type { AgentMetrics } from '../observability/metrics.js';
+import { HEADER_ALLOWANCE_BYTES } from '../../sdk/wire/frame.js';
+import { WireConnection } from '../../sdk/wire/wire-connection.js';
+import type { CallbackRegistry } from './callback-registry.js';
+import { MeshRouter } from './mesh-router.js';
+import { PeerWorkers } from './peer-workers.js';
+import { SiblingDirectory } from './sibling-directory.js';
+import { SiblingPool } from './sibling-pool.js';
+import { WireChannel } from './wire-channel.js';
+
+/** Connecting to another worker's socket on this host: refused at once or not at all. */
+const PEER_CONNECT_TIMEOUT_MS = 1_000;
+
+export interface MeshSetupOptions {
+  readonly config: HearthConfig;
+  readonly callbacks: CallbackRegistry;
+  readonly metrics?: AgentMetrics | undefined;
+  readonly logger: Logger;
+  /** This worker's pid: names its peer socket and its registry record. */
+  readonly pid: number;
+  /** The component siblings.registry names, when it does. */
+  readonly registry?: ServiceRegistry | undefined;
+  /** For tests that run several "workers" in one process. */
+  readonly isAlive?: (pid: number) => boolean;
+}
+
+export interface Mesh {
+  readonly router: MeshRouter;
+  /** Its `socketPath` is where this worker's PeerWireServer listens. */
+  readonly peers: PeerWorkers;
+}
+
+/** Prepares the workers directory, reads it once, announces in the registry; the caller starts the servers. */
+export async function startMesh(o: MeshSetupOptions): Promise<Mesh> {
+  const log = o.logger.child({ component: 'invoke' });
+  const { config, metrics } = o;
+  const agentId = config.siblings.agentId;
+  const maxFrameBytes = config.limits.maxBodyBytes + HEADER_ALLOWANCE_BYTES;
+  const peers = new PeerWorkers({
+    runDir: config.runDir,
+    pid: o.pid,
+    logger: log,
+    ...(o.isAlive === undefined ? {} : { isAlive: o.isAlive }),
+    connect: (socketPath, pid) =>
+      new WireChannel({
+        name: `worker:${pid}`,
+        size: 1,
+        agentId,
+        logger: log,
+        onConnections: (d) => metrics?.meshConnections.inc({ kind: 'worker' }, d),
+        connect: () => WireConnection.connect({ endpoint: { path: socketPath }, connectTimeoutMs: PEER_CONNECT_TIMEOUT_MS, maxFrameBytes }),
+      }),
+  });
+  await peers.prepare();
+  await peers.start();
+  let siblings: { directory: SiblingDirectory; pool: SiblingPool } | undefined;
+  const s = config.siblings;
+  if (s.peers.length > 0 || o.registry !== undefined) {
+    const directory = new SiblingDirectory({ siblings: s, registry: o.registry, callbacks: o.callbacks, pid: o.pid, logger: log });
+    siblings = { directory, pool: new SiblingPool({ siblings: s, maxFrameBytes, metrics, logger: log }) };
+    await directory.start();
+  }
+  return { router: new MeshRouter({ callbacks: o.callbacks, peers, siblings, metrics, logger: log }), peers };
+}
