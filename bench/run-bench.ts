@@ -57,7 +57,7 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
   const profileDir = settings.profile
     ? path.join(repoRoot, 'bench', 'results', 'profiles', `${machine.date}-${machine.commit}-${Date.now()}`) : null;
   if (profileDir !== null) mkdirSync(profileDir, { recursive: true });
-  const env = new BenchEnvironment(cleanup, profileDir);
+  const env = new BenchEnvironment(cleanup, profileDir, log);
   const rows: Row[] = [];
   const failures: BenchReport['failures'] = [];
   try {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { BenchClient } from './bench-client.js';
 import { loadService, openGrpcClient, unaryMethod, type ProtoObject, type UnaryCallSpec } from './grpc-unary.js';
-import { bufferOfLength, openHearthGrpcClient, SAVE_KEYS } from './hearth-grpc-client.js';
+import { bufferOfLength, openGrpcInvokeClient, openHearthGrpcClient, SAVE_KEYS } from './hearth-grpc-client.js';
+import { openHearthWireClient, openWireInvokeClient } from './hearth-wire-client.js';
 import { httpRequest, openHttpClient, type HttpRequestSpec } from './http-client.js';
 import { openKafkaDirectClient } from './kafka-direct-client.js';
 import { openRawEchoClient } from './raw-echo-client.js';
@@ -84,6 +85,10 @@ export async function createClient(target: TargetSpec, connections: number): Pro
       const spec = hearthHttpSpec(target.op, target.token, target.payloadBytes);
       return openHttpClient(target.socketPath, connections, spec, spec);
     }
+    case 'hearth-wire':
+      return openHearthWireClient(target, connections);
+    case 'hearth-invoke':
+      return target.transport === 'wire' ? openWireInvokeClient(target, connections) : openGrpcInvokeClient(target, connections);
     case 'redis-direct':
       return openRedisDirectClient(target, connections);
     case 'kafka-direct':

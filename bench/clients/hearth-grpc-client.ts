@@ -4,12 +4,13 @@
 import * as grpc from '@grpc/grpc-js';
 import type { BenchClient } from './bench-client.js';
 import { loadService, openGrpcClient, unaryMethod, type UnaryCallSpec } from './grpc-unary.js';
-import type { HearthGrpcTarget, StateOp } from '../load/load-protocol.js';
+import type { HearthGrpcTarget, HearthInvokeTarget, StateOp } from '../load/load-protocol.js';
 
 /** Distinct save keys per store, reused round-robin so the store does not grow. */
 export const SAVE_KEYS = 1024;
 const STATE_PROTO = 'hearth/runtime/v1/state.proto';
 const PUBSUB_PROTO = 'hearth/runtime/v1/pubsub.proto';
+const INVOKE_PROTO = 'hearth/runtime/v1/invoke.proto';
 const GET_KEY = 'bench-get-grpc';
 
 export function bufferOfLength(value: unknown, bytes: number): string | null {
@@ -70,4 +71,19 @@ async function seedGetKey(target: HearthGrpcTarget & { op: StateOp }): Promise<v
 export async function openHearthGrpcClient(target: HearthGrpcTarget, connections: number): Promise<BenchClient> {
   if (target.op === 'get') await seedGetKey(target);
   return openGrpcClient(target.socketPath, connections, hearthGrpcSpec(target));
+}
+
+/**
+ * Invoke over gRPC: method `echo` of app `appId` with a 1 KB payload, not idempotent (so neither
+ * retried nor hedged: the row measures one delivery); the reply must echo the payload.
+ */
+export function openGrpcInvokeClient(target: HearthInvokeTarget, connections: number): Promise<BenchClient> {
+  const service = loadService(INVOKE_PROTO, [target.protoRoot], 'hearth.runtime.v1.Invoke');
+  const request = { appId: target.appId, method: 'echo', data: Buffer.alloc(target.payloadBytes, 0x61) };
+  return openGrpcClient(target.socketPath, connections, {
+    method: unaryMethod(service, 'InvokeService'),
+    request: () => request,
+    check: (res) => bufferOfLength(res.data, target.payloadBytes),
+    metadata: authMetadata(target.token),
+  });
 }

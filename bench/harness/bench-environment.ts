@@ -1,17 +1,29 @@
 // The servers a run shares between scenarios, started on first use and stopped at the end: the
-// three baselines, one long-lived Hearth for the load rows, and for the Redis and Kafka rows a
-// redis-server, the mock Kafka cluster and a second Hearth configured with them. Scenarios that
+// three baselines, one long-lived Hearth for the load rows, for the Redis and Kafka rows a
+// redis-server, the mock Kafka cluster and a second Hearth configured with them, and for the invoke
+// rows two sibling agents with their callee apps (invokeMesh()). Scenarios that
 // need a fresh agent (idle memory) start their own with startHearth(). With a profile directory,
 // the shared Hearths run under `node --cpu-prof` (the cluster passes execArgv on to its workers).
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { summarizeCpuProfile, type ProfileSummary, type TimeWindow } from '../report/cpu-profile-summary.js';
 import type { BaselineKind } from '../servers/baseline-server.js';
 import { startBaseline, type BaselineProcess } from './baseline-process.js';
 import { startKafka, startRedis, type KafkaBackend, type RedisBackend } from './bench-backends.js';
+import { startCallee, type CalleeProcess } from './callee-process.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import { startHearth, type HearthComponent, type HearthInstance } from './hearth-instance.js';
 import { repoRoot } from './repo-root.js';
+import { MESH_APPS, startTwoAgents, type TwoAgents } from './two-agents.js';
+
+/** Two sibling agents, app b's callee on host 2 and app c's on host 1 (scenarios/invoke.ts). */
+export interface InvokeMesh {
+  readonly agents: TwoAgents;
+  readonly remoteCallee: CalleeProcess;
+  readonly localCallee: CalleeProcess;
+  /** How the callees hold their AppCallback stream: wire when the agent serves wire.sock. */
+  readonly calleeTransport: 'wire' | 'grpc';
+}
 
 export class BenchEnvironment {
   readonly #cleanup: CleanupStack;
@@ -21,12 +33,15 @@ export class BenchEnvironment {
   #redis: Promise<RedisBackend> | null = null;
   #kafka: Promise<KafkaBackend> | null = null;
   #hearthBackends: Promise<HearthInstance> | null = null;
+  #invokeMesh: Promise<InvokeMesh> | null = null;
+  readonly #log: (message: string) => void;
   /** Root pid → role, for naming the CPU profiles of the shared Hearths. */
   readonly #hearthRoles = new Map<number, string>();
 
-  constructor(cleanup: CleanupStack, profileDir: string | null = null) {
+  constructor(cleanup: CleanupStack, profileDir: string | null = null, log: (message: string) => void = () => undefined) {
     this.#cleanup = cleanup;
     this.#profileDir = profileDir;
+    this.#log = log;
   }
 
   baseline(kind: BaselineKind): Promise<BaselineProcess> {
@@ -71,6 +86,28 @@ export class BenchEnvironment {
     return this.#hearthBackends;
   }
 
+  /**
+   * The invoke rows' two agents and callee apps. The callees use the wire transport when the agent
+   * serves wire.sock, gRPC otherwise (either way they are app instances on an AppCallback stream).
+   */
+  invokeMesh(): Promise<InvokeMesh> {
+    this.#invokeMesh ??= (async () => {
+      const agents = await startTwoAgents(this.#cleanup);
+      try {
+        const calleeTransport = existsSync(agents.host2.socket(MESH_APPS.remote.id, 'wire')) ? 'wire' : 'grpc';
+        const callee = (host: HearthInstance, app: { id: string; token: string }, label: string): Promise<CalleeProcess> => startCallee(
+          { transport: calleeTransport, socketPath: host.socket(app.id, calleeTransport), token: app.token }, label, this.#cleanup, this.#log);
+        const remoteCallee = await callee(agents.host2, MESH_APPS.remote, 'app b on host 2');
+        const localCallee = await callee(agents.host1, MESH_APPS.local, 'app c on host 1');
+        return { agents, remoteCallee, localCallee, calleeTransport };
+      } catch (err) {
+        await agents.stop();
+        throw err;
+      }
+    })();
+    return this.#invokeMesh;
+  }
+
   async #startShared(role: string, components: HearthComponent[]): Promise<HearthInstance> {
     const dir = this.#profileDir;
     const hearth = await startHearth(this.#cleanup, { execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`], components });
@@ -83,10 +120,18 @@ export class BenchEnvironment {
     const all: (Promise<{ stop(): Promise<void> }> | null)[] = [...this.#baselines.values(), this.#redis, this.#kafka,
       this.#hearth, this.#hearthBackends];
     this.#baselines.clear();
+    const mesh = this.#invokeMesh;
     this.#hearth = null;
     this.#hearthBackends = null;
+    this.#invokeMesh = null;
     this.#redis = null;
     this.#kafka = null;
+    const meshStarted = await mesh?.catch(() => null);
+    if (meshStarted) {
+      await meshStarted.remoteCallee.stop();
+      await meshStarted.localCallee.stop();
+      await meshStarted.agents.stop();
+    }
     for (const started of all.reverse()) {
       if (started === null) continue;
       const server = await started.catch(() => null);

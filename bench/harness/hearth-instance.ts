@@ -1,29 +1,46 @@
 // A real Hearth for the benchmark: `node dist/ops-agent/main.js start --config <temp config>` in a
 // short temp dir (sun_path ≤ 107 bytes), ready when <run>/admin.sock answers GET /readyz with 200.
-// Stopped by its own pid with SIGTERM (SIGKILL after a grace period), leftover workers by theirs.
+// It runs in its own process group, so that the failover row can `kill -9` the ops-agent and its
+// workers at once, as a host losing its agent would. Stopped by its own pid with SIGTERM (SIGKILL
+// after a grace period), leftover workers by theirs.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { CleanupStack } from './cleanup-stack.js';
-import { hasExited, killPidIfAlive, stopChild } from './child-stop.js';
+import { hasExited, killPidIfAlive, stopChild, waitForExit } from './child-stop.js';
 import { childPids, processTree } from './proc-usage.js';
 import { repoRoot } from './repo-root.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export interface HearthInstance extends ServerUnderTest {
+  /** Sockets of the first app (`demo` unless `apps` says otherwise). */
   readonly grpcSocket: string;
   readonly httpSocket: string;
+  readonly wireSocket: string;
   readonly adminSocket: string;
+  readonly runDir: string;
+  /** Token of the first app. */
   readonly token: string;
   readonly workers: number;
+  /** `<run>/apps/<appId>/<kind>.sock` of any declared app. */
+  socket(appId: string, kind: 'grpc' | 'http' | 'wire'): string;
+  /** SIGKILL to the whole process group (ops-agent and workers at once); resolves once the ops-agent is gone. */
+  kill9(): Promise<void>;
   stop(): Promise<void>;
 }
 
+/** An app declared in the config (apps[] of hearth.yaml): id, token, and optional allow/quota. */
+export interface HearthApp {
+  id: string;
+  token: string;
+  allow?: Record<string, unknown>;
+  quota?: Record<string, unknown>;
+}
+
 export const HEARTH_MAIN = path.join(repoRoot, 'dist', 'ops-agent', 'main.js');
-const APP_ID = 'demo';
-const TOKEN = 'demo-token';
+const DEFAULT_APPS: readonly HearthApp[] = [{ id: 'demo', token: 'demo-token' }];
 const READY_TIMEOUT_MS = 60_000;
 const OUTPUT_TAIL_LINES = 40;
 
@@ -37,20 +54,18 @@ export interface HearthComponent {
 const SQLITE_DEFAULTS: readonly HearthComponent[] = ['state', 'pubsub', 'lock', 'sequencer']
   .map((block) => ({ name: 'default', type: `${block}.sqlite` }));
 
-function configYaml(runDir: string, stateDir: string, workers: number, components: readonly HearthComponent[]): string {
-  return [
-    'version: 1',
-    `runDir: ${JSON.stringify(runDir)}`,
-    `stateDir: ${JSON.stringify(stateDir)}`,
-    `workers: ${workers}`,
-    'logLevel: warn',
-    'apps:',
-    `  - { id: ${APP_ID}, token: ${TOKEN} }`,
-    'components:',
-    // JSON is YAML: metadata values keep their types and need no quoting rules of their own.
-    ...[...SQLITE_DEFAULTS, ...components].map((c) => `  - ${JSON.stringify(c)}`),
-    '',
-  ].join('\n');
+function configYaml(runDir: string, stateDir: string, workers: number, options: HearthOptions): string {
+  // JSON is YAML: values keep their types and need no quoting rules of their own.
+  return `${JSON.stringify({
+    version: 1,
+    runDir,
+    stateDir,
+    workers,
+    logLevel: 'warn',
+    ...options.settings,
+    apps: options.apps ?? DEFAULT_APPS,
+    components: [...SQLITE_DEFAULTS, ...(options.components ?? [])],
+  }, null, 2)}\n`;
 }
 
 function getStatus(socketPath: string, urlPath: string, timeoutMs: number): Promise<number> {
@@ -81,6 +96,12 @@ export interface HearthOptions {
   execArgv?: string[];
   /** Components declared after the SQLite defaults (all named `default`), e.g. a Redis state store. */
   components?: readonly HearthComponent[];
+  /** The apps (default: `demo`); the first one names grpcSocket, httpSocket, wireSocket and token. */
+  apps?: readonly HearthApp[];
+  /** More top-level settings (`siblings`, `invoke`, `limits`, …), as in hearth.yaml. */
+  settings?: Record<string, unknown>;
+  /** Shown in the CPU/RSS columns (default `ops-agent + N workers`). */
+  label?: string;
 }
 
 export async function startHearth(cleanup: CleanupStack, options: HearthOptions = {}): Promise<HearthInstance> {
@@ -89,9 +110,14 @@ export async function startHearth(cleanup: CleanupStack, options: HearthOptions 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hb-'));
   const runDir = path.join(dir, 'run');
   const configPath = path.join(dir, 'hearth.yaml');
-  writeFileSync(configPath, configYaml(runDir, path.join(dir, 'state'), workers, options.components ?? []));
+  const apps = options.apps ?? DEFAULT_APPS;
+  const first = apps[0];
+  if (first === undefined) throw new Error('a Hearth needs at least one app');
+  writeFileSync(configPath, configYaml(runDir, path.join(dir, 'state'), workers, options));
   const child = spawn(process.execPath, [...(options.execArgv ?? []), HEARTH_MAIN, 'start', '--config', configPath], {
     cwd: dir,
+    // Its own process group: kill9() reaches every process of this agent and nothing else.
+    detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const tail: string[] = [];
@@ -110,7 +136,7 @@ export async function startHearth(cleanup: CleanupStack, options: HearthOptions 
   };
   const unregister = cleanup.add('hearth', stop);
   const adminSocket = path.join(runDir, 'admin.sock');
-  const appDir = path.join(runDir, 'apps', APP_ID);
+  const socket = (appId: string, kind: 'grpc' | 'http' | 'wire'): string => path.join(runDir, 'apps', appId, `${kind}.sock`);
   try {
     if (pid === undefined) throw new Error('hearth did not spawn');
     const deadline = Date.now() + READY_TIMEOUT_MS;
@@ -128,13 +154,24 @@ export async function startHearth(cleanup: CleanupStack, options: HearthOptions 
     throw new Error(`${err instanceof Error ? err.message : String(err)}${output}`);
   }
   return {
-    label: `ops-agent + ${workers} workers`,
+    label: options.label ?? `ops-agent + ${workers} workers`,
     rootPid: pid,
-    grpcSocket: path.join(appDir, 'grpc.sock'),
-    httpSocket: path.join(appDir, 'http.sock'),
+    grpcSocket: socket(first.id, 'grpc'),
+    httpSocket: socket(first.id, 'http'),
+    wireSocket: socket(first.id, 'wire'),
     adminSocket,
-    token: TOKEN,
+    runDir,
+    token: first.token,
     workers,
+    socket,
+    kill9: async () => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // ESRCH: the group is gone already
+      }
+      await waitForExit(child, 5_000);
+    },
     pids: () => processTree(pid),
     workerPids: () => {
       knownWorkers = childPids(pid);

@@ -3,6 +3,7 @@
 // warm-up); latency here is service time, reported for context only. Bounded by the window plus
 // `drainTimeoutMs`.
 import type { BenchClient } from '../clients/bench-client.js';
+import { ErrorTally } from './error-codes.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { ClosedLoopJob, LoadResult } from './load-protocol.js';
 import { monoMs } from './mono-clock.js';
@@ -13,6 +14,7 @@ export async function runClosedLoop(client: BenchClient, job: ClosedLoopJob,
   onPhase: (phase: 'measuring' | 'measured') => void): Promise<Omit<LoadResult, 'generatorCpuPercent'>> {
   const latency = new LatencyRecorder();
   const errorSamples: string[] = [];
+  const errorCodes = new ErrorTally();
   const measureFrom = monoMs() + job.warmupMs;
   const measureTo = measureFrom + job.durationMs;
   let requests = 0;
@@ -51,6 +53,7 @@ export async function runClosedLoop(client: BenchClient, job: ClosedLoopJob,
           latency.recordMs(ended - started);
         } else {
           errors++;
+          errorCodes.add(error);
           if (errorSamples.length < MAX_ERROR_SAMPLES) errorSamples.push(error.message);
         }
       }
@@ -83,5 +86,6 @@ export async function runClosedLoop(client: BenchClient, job: ClosedLoopJob,
     latency: latency.summary(),
     sendLag: null,
     errorSamples,
+    errorCodes: errorCodes.toJSON(),
   };
 }

@@ -9,6 +9,8 @@ export type TargetSpec =
   | { kind: 'http-echo'; socketPath: string; payloadBytes: number }
   | HearthGrpcTarget
   | { kind: 'hearth-http'; op: StateOp; socketPath: string; token: string; payloadBytes: number }
+  | HearthWireTarget
+  | HearthInvokeTarget
   /** Baseline: the app on ioredis, straight to the redis-server Hearth's Redis rows use. */
   | { kind: 'redis-direct'; op: StateOp; url: string; payloadBytes: number }
   /** Baseline: the app's own kafkajs producer, straight to the cluster Hearth's Kafka rows use. */
@@ -22,6 +24,31 @@ interface HearthGrpcCommon { kind: 'hearth-grpc'; socketPath: string; protoRoot:
 export type HearthGrpcTarget =
   | HearthGrpcCommon & { op: StateOp; storeName: string }
   | HearthGrpcCommon & { op: 'publish'; pubsubName: string; topic: string };
+
+/** Hearth's wire transport (wire.sock): a state get or save on the store `storeName`. */
+export interface HearthWireTarget {
+  kind: 'hearth-wire';
+  op: StateOp;
+  storeName: string;
+  socketPath: string;
+  token: string;
+  payloadBytes: number;
+}
+
+/**
+ * Invoke (issue #5): the caller app, on its own socket (wire.sock or grpc.sock), invokes method
+ * `echo` of app `appId`, whose instances echo the payload.
+ */
+export interface HearthInvokeTarget {
+  kind: 'hearth-invoke';
+  transport: 'wire' | 'grpc';
+  appId: string;
+  socketPath: string;
+  token: string;
+  /** gRPC only: where proto/ is. */
+  protoRoot: string;
+  payloadBytes: number;
+}
 
 /** Open loop: requests at fixed intervals from the start, latency from the intended send time. */
 export interface OpenLoopJob {
@@ -78,6 +105,8 @@ export interface LoadResult {
   /** Open loop only: how late requests left relative to their schedule (generator health). */
   sendLag: LatencySummary | null;
   errorSamples: string[];
+  /** Failed requests by error code (HEARTH_ERR_* on the wire, `grpc <status>` on gRPC, `other`). */
+  errorCodes?: Record<string, number>;
   /** CPU of the load worker itself over the measured window, % of one core (is it the bottleneck?). */
   generatorCpuPercent: number;
 }

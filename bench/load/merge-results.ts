@@ -2,6 +2,7 @@
 // histograms are added (exact percentiles over all rounds), counts summed, rates and CPU weighted
 // by each round's measured time.
 import type { UsageResult } from '../harness/usage-monitor.js';
+import { mergeErrorCodes } from './error-codes.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { LatencySummary, LoadResult } from './load-protocol.js';
 
@@ -31,6 +32,7 @@ export function mergeLoadResults(parts: LoadResult[]): LoadResult {
     latency: mergeLatency(parts.map((p) => p.latency)),
     sendLag: lags.length === parts.length ? mergeLatency(lags) : null,
     errorSamples: parts.flatMap((p) => p.errorSamples).slice(0, MAX_ERROR_SAMPLES),
+    errorCodes: mergeErrorCodes(parts.map((p) => p.errorCodes)),
     generatorCpuPercent: weighted(parts.map((p) => ({ weight: p.measuredMs, value: p.generatorCpuPercent }))),
   };
 }

@@ -4,6 +4,7 @@
 // Requests due during the warm-up are sent but not recorded. Bounded in count (rate × time) and
 // in time (the schedule, then at most `drainTimeoutMs` for stragglers, which count as errors).
 import type { BenchClient } from '../clients/bench-client.js';
+import { ErrorTally } from './error-codes.js';
 import { LatencyRecorder } from './latency-recorder.js';
 import type { LoadResult, OpenLoopJob } from './load-protocol.js';
 import { monoMs } from './mono-clock.js';
@@ -21,6 +22,7 @@ export async function runOpenLoop(client: BenchClient, job: OpenLoopJob,
   const latency = new LatencyRecorder();
   const sendLag = new LatencyRecorder();
   const errorSamples: string[] = [];
+  const errorCodes = new ErrorTally();
   let errors = 0;
   let next = 0;
   let inFlight = 0;
@@ -52,6 +54,7 @@ export async function runOpenLoop(client: BenchClient, job: OpenLoopJob,
           latency.recordMs(lastDoneMs - intended);
         } else {
           errors++;
+          errorCodes.add(error);
           if (errorSamples.length < MAX_ERROR_SAMPLES) errorSamples.push(error.message);
         }
       }
@@ -102,5 +105,6 @@ export async function runOpenLoop(client: BenchClient, job: OpenLoopJob,
     latency: latency.summary(),
     sendLag: sendLag.summary(),
     errorSamples,
+    errorCodes: errorCodes.toJSON(),
   };
 }

@@ -63,21 +63,53 @@ function redisAdded(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
   return { status: missed ? 'MISSED' : 'met', detail: details.join('; '), rowIds: ids, perRow };
 }
 
+/**
+ * Invoke against a direct app-to-app call of the same run (scenarios/invoke.ts). The budget is
+ * the wire row's; the gRPC and local rows get their own verdict against the same limits. Added p50
+ * is judged on the median of per-round differences when there are rounds, added p99 on the whole
+ * run (a tail needs all the samples).
+ */
+function invokeAdded(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
+  const perRow: NonNullable<BudgetResult['perRow']> = {};
+  for (const id of ['invoke-wire', 'invoke-grpc', 'invoke-wire-local']) {
+    const row = latencyRow(rows, id);
+    const added = row === null ? null : addedOverBaseline(row, rows);
+    if (row === null || added === null || row.baselineId === null) continue;
+    const paired = pairedAddedP50(row, rows, row.baselineId);
+    const p50 = paired ?? added.p50;
+    const ok = p50 <= 0.2 && added.p99 <= 1 && row.errors === 0;
+    perRow[id] = {
+      status: ok ? 'met' : 'MISSED',
+      detail: `added p50 ${plusMs(p50)}${paired === null ? '' : ' (median of rounds)'}, p99 ${plusMs(added.p99)} vs ${row.baselineId}`
+        + `${row.errors > 0 ? `; ${row.errors} errors` : ''}`,
+    };
+  }
+  const wire = perRow['invoke-wire'];
+  const ids = Object.keys(perRow);
+  if (ids.length === 0) return { status: 'not run', detail: 'needs the invoke rows and their baselines (floor, grpc-echo)', rowIds: [] };
+  return {
+    status: wire?.status ?? 'not run',
+    detail: ids.map((id) => `${id}: ${perRow[id]?.detail ?? ''}`).join('; '),
+    rowIds: ids,
+    perRow,
+  };
+}
+
 export const budgetDefs: readonly BudgetDef[] = [
   {
     id: 'wire-get-vs-floor',
     text: 'local state get over wire ≤ 3× the raw socket round trip (p50)',
     evaluate(rows) {
-      const today: string[] = [];
-      for (const [name, id] of [['gRPC', 'hearth-grpc-get'], ['HTTP', 'hearth-http-get']] as const) {
-        const row = latencyRow(rows, id);
-        const ratio = pairedP50Ratio(row, rows, 'floor') ?? p50Ratio(row, rows, 'floor');
-        if (ratio !== null) today.push(`${name} get ${x(ratio)}`);
-      }
+      const row = latencyRow(rows, 'hearth-wire-get');
+      const whole = p50Ratio(row, rows, 'floor');
+      if (row === null || whole === null) return { status: 'not run', detail: 'needs the state-wire and floor rows', rowIds: [] };
+      // Judged on the paired per-round ratio when there are rounds, on the whole-run p50s otherwise.
+      const paired = pairedP50Ratio(row, rows, 'floor');
+      const judged = paired ?? whole;
       return {
-        status: 'pending',
-        detail: `wire transport lands in #5${today.length > 0 ? `; today ${today.join(', ')} the floor` : ''}`,
-        rowIds: [],
+        status: judged <= 3 ? 'met' : 'MISSED',
+        detail: `${paired === null ? '' : `median of per-round p50 ratios ${x(paired)}; `}whole run p50 ${x(whole)} the floor`,
+        rowIds: [row.id],
       };
     },
   },
@@ -102,7 +134,7 @@ export const budgetDefs: readonly BudgetDef[] = [
       };
     },
   },
-  { id: 'invoke-added', text: 'two-agent invoke over wire: added p50 ≤ 0.2 ms, p99 ≤ 1 ms', evaluate: pending('#5', 'service invocation') },
+  { id: 'invoke-added', text: 'two-agent invoke over wire: added p50 ≤ 0.2 ms, p99 ≤ 1 ms', evaluate: invokeAdded },
   { id: 'redis-added', text: 'state through Hearth on Redis: added p50 ≤ 0.1 ms', evaluate: redisAdded },
   { id: 'idle-worker-rss', text: 'idle worker RSS ≤ 60 MB', evaluate: workerRssBudget(60, (r) => r.workerRssIdleMb) },
   {

@@ -5,6 +5,7 @@ import { fastifyEchoScenario } from './fastify-echo.js';
 import { floorScenario } from './floor.js';
 import { grpcEchoScenario } from './grpc-echo.js';
 import { idleConnectionsScenario } from './idle-connections.js';
+import { invokeScenario } from './invoke.js';
 import { maxThroughputScenario } from './max-throughput.js';
 import { memoryFloorScenario } from './memory-floor.js';
 import { pendingScenarios } from './pending.js';
@@ -12,6 +13,7 @@ import { kafkaDirectScenario, publishKafkaScenario } from './publish-kafka.js';
 import type { Scenario } from './scenario.js';
 import { stateGrpcScenarios } from './state-grpc.js';
 import { stateHttpScenarios } from './state-http.js';
+import { stateWireScenario } from './state-wire.js';
 import { redisDirectScenario, stateRedisScenario } from './state-redis.js';
 import { upgradeUnderLoadScenario } from './upgrade-under-load.js';
 
@@ -21,10 +23,12 @@ export const scenarios: readonly Scenario[] = [
   fastifyEchoScenario,
   ...stateGrpcScenarios,
   ...stateHttpScenarios,
+  stateWireScenario,
   redisDirectScenario,
   stateRedisScenario,
   kafkaDirectScenario,
   publishKafkaScenario,
+  invokeScenario,
   maxThroughputScenario,
   idleConnectionsScenario,
   memoryFloorScenario,
