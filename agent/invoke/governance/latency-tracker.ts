@@ -58,8 +58,9 @@ export class LatencyTracker {
 
   #current(): Float64Array {
     const t = this.now();
-    if (this.#sorted && this.#addedSinceSort < RECOMPUTE_AFTER_SAMPLES && t - this.#sortedAt < RECOMPUTE_AFTER_MS) {
-      return this.#sorted;
+    const sorted = this.#sorted;
+    if (sorted && (this.#addedSinceSort === 0 || sorted.length >= this.#minSamples)) {
+      if (this.#addedSinceSort < RECOMPUTE_AFTER_SAMPLES && t - this.#sortedAt < RECOMPUTE_AFTER_MS) return sorted;
     }
     const fresh: number[] = [];
     for (let i = 0; i < this.#size; i++) {
