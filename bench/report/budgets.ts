@@ -1,6 +1,6 @@
 // The budgets of issue #7, judged on the rows of one run. Goals the suite reports against; never
 // timing assertions in tests. Budgets whose scenario lands later say which issue adds it.
-import { addedOverBaseline, latencyRow, p50Ratio, pairedAddedP50, pairedP50Ratio } from './derived.js';
+import { addedOverBaseline, latencyRow, p50Ratio, pairedAddedP50, pairedP50Ratio, pairedP99Ratio } from './derived.js';
 import type { BudgetResult, MemoryRow, Row } from './report-types.js';
 import { upgradeFailuresVerdict, upgradePeakVerdict } from './upgrade-budgets.js';
 
@@ -95,6 +95,25 @@ function invokeAdded(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
   };
 }
 
+/** The quiet app's p99 beside the noisy app's flood over its p99 alone (scenarios/noisy-neighbour.ts). */
+function noisyNeighbour(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
+  const flooded = latencyRow(rows, 'noisy-quiet-flooded');
+  const alone = latencyRow(rows, 'noisy-quiet-alone');
+  if (flooded === null || alone === null || alone.latencyMs.p99 <= 0) return { status: 'not run', detail: 'needs the noisy-neighbour rows', rowIds: [] };
+  const whole = flooded.latencyMs.p99 / alone.latencyMs.p99;
+  const paired = pairedP99Ratio(flooded, rows, alone.id);
+  const judged = paired ?? whole;
+  const refused = latencyRow(rows, 'noisy-flood')?.errorCodes?.HEARTH_ERR_RESOURCE_EXHAUSTED ?? 0;
+  const ok = judged <= 1.2 && flooded.errors === 0;
+  return {
+    status: ok ? 'met' : 'MISSED',
+    detail: `quiet p99 ${paired === null ? '' : `median of per-round ratios ${x(paired)}; `}whole run `
+      + `${flooded.latencyMs.p99.toFixed(3)} vs ${alone.latencyMs.p99.toFixed(3)} ms alone = ${x(whole)}; `
+      + `quiet errors ${flooded.errors}; noisy app refused ${refused.toLocaleString('en-US')} times (RESOURCE_EXHAUSTED)`,
+    rowIds: [flooded.id],
+  };
+}
+
 export const budgetDefs: readonly BudgetDef[] = [
   {
     id: 'wire-get-vs-floor',
@@ -135,6 +154,7 @@ export const budgetDefs: readonly BudgetDef[] = [
     },
   },
   { id: 'invoke-added', text: 'two-agent invoke over wire: added p50 ≤ 0.2 ms, p99 ≤ 1 ms', evaluate: invokeAdded },
+  { id: 'noisy-neighbour', text: 'a noisy app past its quota raises a quiet app\'s p99 by ≤ 20 %', evaluate: noisyNeighbour },
   { id: 'redis-added', text: 'state through Hearth on Redis: added p50 ≤ 0.1 ms', evaluate: redisAdded },
   { id: 'idle-worker-rss', text: 'idle worker RSS ≤ 60 MB', evaluate: workerRssBudget(60, (r) => r.workerRssIdleMb) },
   {

@@ -82,3 +82,17 @@ export function roundP50Spread(row: LatencyRow): { min: number; median: number; 
   const mid = median(p50s);
   return mid === null || p50s.length < 2 ? null : { min: Math.min(...p50s), median: mid, max: Math.max(...p50s) };
 }
+
+/**
+ * Median over rounds of this row's p99 ÷ the baseline's same-round p99 (a tail judged the paired
+ * way: each round's p99 rests on fewer samples, the median over rounds steadies it).
+ */
+export function pairedP99Ratio(row: LatencyRow | null, rows: readonly Row[], baseId: string): number | null {
+  const a = row?.rounds ?? [];
+  const b = latencyRow(rows, baseId)?.rounds ?? [];
+  if (a.length < 2 || a.length !== b.length) return null;
+  return median(a.flatMap((round, i) => {
+    const other = b[i];
+    return other === undefined || other.p99 <= 0 ? [] : [round.p99 / other.p99];
+  }));
+}

@@ -32,6 +32,8 @@ export interface LatencyRow {
   loadAverage1m: number;
   server: UsageResult;
   errorSamples: string[];
+  /** Failed requests by error code (HEARTH_ERR_*, `grpc <status>`, `other`), when the row counted them. */
+  errorCodes?: Record<string, number>;
   /** Open loop in interleaved rounds: each round's own figures (round i of every row ran back to back). */
   rounds?: RoundFigures[];
   /** Rows measured across hot upgrades (scenarios/upgrade-under-load.ts). */

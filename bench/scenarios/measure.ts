@@ -16,7 +16,7 @@ const LATER_ROUND_WARMUP_MS = 1_000;
 
 const fmt = (ms: number): string => ms.toFixed(3);
 
-function logResult(ctx: ScenarioContext, label: string, result: LoadResult, usage: UsageResult): void {
+export function logResult(ctx: ScenarioContext, label: string, result: LoadResult, usage: UsageResult): void {
   const l = result.latency;
   ctx.log(`[${label}] ${result.requests} req, ${result.errors} errors, ${result.achievedRate.toFixed(0)} req/s; `
     + `p50 ${fmt(l.p50)} p90 ${fmt(l.p90)} p99 ${fmt(l.p99)} p99.9 ${fmt(l.p999)} ms; `
@@ -27,7 +27,8 @@ function logResult(ctx: ScenarioContext, label: string, result: LoadResult, usag
   for (const sample of result.errorSamples) ctx.log(`[${label}]   error: ${sample}`);
 }
 
-async function measured(server: ServerUnderTest,
+/** Runs `load`, sampling `server` over exactly the window the load worker measures. */
+export async function measured(server: ServerUnderTest,
   load: (onPhase: (phase: string) => void) => Promise<LoadResult>): Promise<{ result: LoadResult; usage: UsageResult }> {
   const monitor = new UsageMonitor(server);
   let usage: UsageResult | null = null;
@@ -42,7 +43,7 @@ async function measured(server: ServerUnderTest,
   return { result, usage: usage ?? monitor.end() };
 }
 
-function openLoopRow(ctx: ScenarioContext, meta: RowMeta, result: LoadResult, usage: UsageResult): LatencyRow {
+export function openLoopRow(ctx: ScenarioContext, meta: RowMeta, result: LoadResult, usage: UsageResult): LatencyRow {
   const s = ctx.settings;
   const lag = result.sendLag;
   return {
@@ -50,7 +51,7 @@ function openLoopRow(ctx: ScenarioContext, meta: RowMeta, result: LoadResult, us
     achievedRate: result.achievedRate, perWorkerRate: null, requests: result.requests, errors: result.errors,
     latencyMs: result.latency, sendLagMs: lag === null ? null : { p50: lag.p50, p99: lag.p99, max: lag.max },
     generatorCpuPercent: result.generatorCpuPercent, loadAverage1m: os.loadavg()[0] ?? 0,
-    server: usage, errorSamples: result.errorSamples,
+    server: usage, errorSamples: result.errorSamples, errorCodes: result.errorCodes,
   };
 }
 
@@ -112,6 +113,6 @@ export async function measureClosedLoop(ctx: ScenarioContext, server: ServerUnde
     perWorkerRate: workers === null ? null : result.achievedRate / workers, requests: result.requests,
     errors: result.errors, latencyMs: result.latency, sendLagMs: null,
     generatorCpuPercent: result.generatorCpuPercent, loadAverage1m: os.loadavg()[0] ?? 0, server: usage,
-    errorSamples: result.errorSamples,
+    errorSamples: result.errorSamples, errorCodes: result.errorCodes,
   };
 }

@@ -8,6 +8,7 @@ import { idleConnectionsScenario } from './idle-connections.js';
 import { invokeScenario } from './invoke.js';
 import { maxThroughputScenario } from './max-throughput.js';
 import { memoryFloorScenario } from './memory-floor.js';
+import { noisyNeighbourScenario } from './noisy-neighbour.js';
 import { pendingScenarios } from './pending.js';
 import { kafkaDirectScenario, publishKafkaScenario } from './publish-kafka.js';
 import type { Scenario } from './scenario.js';
@@ -33,6 +34,7 @@ export const scenarios: readonly Scenario[] = [
   idleConnectionsScenario,
   memoryFloorScenario,
   upgradeUnderLoadScenario,
+  noisyNeighbourScenario,
   ...pendingScenarios,
 ];
 
