@@ -177,6 +177,23 @@ test('no retry when the backoff would outlive the deadline', async (t) => {
   t.is(e1.attempts.length, 0);
 });
 
+test('retries stop at the deadline: a retry that cannot finish in time ends in TIMEOUT', async (t) => {
+  const { g } = governor(policy({ retryBackoffMs: 100 }), { random: () => 0.999 });
+  const draining = endpoint('draining', fail('HEARTH_ERR_DRAINING'), 0);
+  const stuck = endpoint('stuck', hang(true), 1);
+  await t.throwsAsync(g.execute(call([draining, stuck], { deadline: Date.now() + 1_000 })), { code: 'HEARTH_ERR_TIMEOUT' });
+  t.deepEqual(stuck.attempts, [2]);
+  t.true(stuck.signals[0]?.aborted);
+});
+
+test('an instance shedding load (RESOURCE_EXHAUSTED) is retried elsewhere and not held against it', async (t) => {
+  const { g } = governor();
+  const busy = endpoint('busy', fail('HEARTH_ERR_RESOURCE_EXHAUSTED'), 0);
+  const idle = endpoint('idle', ok('from idle'), 0);
+  t.is(text(await g.execute(call([busy, idle]))), 'from idle');
+  t.is(g.endpointStats('busy')?.consecutiveFailures, 0);
+});
+
 test('no retry when the retry budget is spent', async (t) => {
   const { g } = governor(policy({ retryBudgetPercent: 0 }), { retryFloorPerSecond: 0 });
   const e0 = endpoint('e0', fail('HEARTH_ERR_APP_UNAVAILABLE'));
@@ -288,6 +305,27 @@ test('calls move to the next tier once the lower tier is ejected', async (t) => 
   t.deepEqual(events, [{ type: 'ejected', target: 'target', endpoint: 'local', code: 'HEARTH_ERR_APP_ERROR' }]);
   t.is(text(await g.execute(call([local, peer]))), 'peer');
   t.is(local.attempts.length, 2);
+});
+
+test('an ejected endpoint gets one probe once its ejection time is up, and traffic returns when it succeeds', async (t) => {
+  let clock = Date.now();
+  const { g, events } = governor(policy({ outlier: { consecutiveFailures: 1, ejectionMs: 10_000, maxEjectedPercent: 50 } }), {
+    now: () => clock,
+  });
+  let healthy = false;
+  const local = endpoint('local', async () => {
+    if (!healthy) throw new HearthError('HEARTH_ERR_APP_ERROR');
+    return answer('local');
+  }, 0);
+  const peer = endpoint('peer', ok('peer'), 1);
+  const at = () => ({ deadline: clock + 5_000 });
+  await t.throwsAsync(g.execute(call([local, peer], at())), { code: 'HEARTH_ERR_APP_ERROR' });
+  t.is(text(await g.execute(call([local, peer], at()))), 'peer');
+  clock += 10_000;
+  healthy = true;
+  t.is(text(await g.execute(call([local, peer], at()))), 'local', 'the probe');
+  t.is(text(await g.execute(call([local, peer], at()))), 'local');
+  t.deepEqual(events.map((e) => e.type), ['ejected', 'readmitted']);
 });
 
 test('a retry falls back to the next tier when the tier is exhausted', async (t) => {
