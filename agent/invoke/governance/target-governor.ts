@@ -81,6 +81,9 @@ type AttemptOutcome =
   | { readonly ok: true; readonly result: InvokeResult }
   | { readonly ok: false; readonly error: HearthError; readonly notSent: boolean };
 
+/** setTimeout fires at once beyond this; a farther deadline is effectively none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const SUPERSEDED = (): HearthError => new HearthError('HEARTH_ERR_CANCELLED', 'another attempt of this call won', { superseded: true });
 
 export class TargetGovernor {
@@ -136,7 +139,7 @@ export class TargetGovernor {
     const state: CallState = { call, abort: new AbortController(), tried: new Set(), sends: 0, hedged: false };
     const timer = setTimeout(() => {
       state.abort.abort(new HearthError('HEARTH_ERR_TIMEOUT', `app "${this.target}" did not answer within the deadline`));
-    }, remaining);
+    }, Math.min(remaining, MAX_TIMER_MS));
     const onCallerAbort = (): void => state.abort.abort(new HearthError('HEARTH_ERR_CANCELLED'));
     call.signal?.addEventListener('abort', onCallerAbort, { once: true });
     try {
