@@ -1,7 +1,7 @@
 // The budgets of issue #7, judged on the rows of one run. Goals the suite reports against; never
 // timing assertions in tests. Budgets whose scenario lands later say which issue adds it.
 import { addedOverBaseline, latencyRow, p50Ratio, pairedAddedP50, pairedP50Ratio, pairedP99Ratio } from './derived.js';
-import type { BudgetResult, MemoryRow, Row } from './report-types.js';
+import type { BudgetResult, FailoverRow, MemoryRow, Row } from './report-types.js';
 import { upgradeFailuresVerdict, upgradePeakVerdict } from './upgrade-budgets.js';
 
 interface BudgetDef {
@@ -12,10 +12,6 @@ interface BudgetDef {
 
 const x = (ratio: number): string => `${ratio.toFixed(2)}×`;
 const plusMs = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms.toFixed(3)} ms`;
-
-function pending(issue: string, what: string): BudgetDef['evaluate'] {
-  return () => ({ status: 'pending', detail: `needs ${what} (${issue})`, rowIds: [] });
-}
 
 function memoryRows(rows: readonly Row[]): MemoryRow[] {
   return rows.filter((r): r is MemoryRow => r.kind === 'memory');
@@ -114,6 +110,21 @@ function noisyNeighbour(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'>
   };
 }
 
+/** Every repetition's kill → first success via the sibling within 1 s (scenarios/failover.ts). */
+function failoverBudget(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
+  const row = rows.find((r): r is FailoverRow => r.kind === 'failover');
+  if (row === undefined) return { status: 'not run', detail: 'needs the failover row', rowIds: [] };
+  const never = row.repetitions.filter((r) => r.firstSuccessMs === null).length;
+  const f = (v: number | null): string => (v === null ? '—' : `${v.toFixed(0)} ms`);
+  const ok = never === 0 && row.maxMs !== null && row.maxMs <= 1000;
+  return {
+    status: ok ? 'met' : 'MISSED',
+    detail: `${row.repetitions.length} kills: min ${f(row.minMs)}, median ${f(row.medianMs)}, max ${f(row.maxMs)}`
+      + `${never > 0 ? `; ${never} never recovered` : ''}`,
+    rowIds: [row.id],
+  };
+}
+
 export const budgetDefs: readonly BudgetDef[] = [
   {
     id: 'wire-get-vs-floor',
@@ -164,7 +175,7 @@ export const budgetDefs: readonly BudgetDef[] = [
   },
   { id: 'upgrade-peak', text: 'upgrade peak RSS ≤ 2× steady', evaluate: upgradePeakVerdict },
   { id: 'upgrade-failures', text: 'zero failed requests during upgrades', evaluate: upgradeFailuresVerdict },
-  { id: 'failover', text: 'failover ≤ 1 s', evaluate: pending('#5', 'SDK failover') },
+  { id: 'failover', text: 'failover ≤ 1 s', evaluate: failoverBudget },
 ];
 
 export function evaluateBudgets(rows: readonly Row[]): BudgetResult[] {

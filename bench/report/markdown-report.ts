@@ -1,6 +1,6 @@
 // Renders a run as markdown: the same text goes to stdout and to bench/results/<date>-<commit>.md.
 import { addedOverBaseline, p50Ratio, pairedP50Ratio, roundP50Spread, throughputRatio } from './derived.js';
-import type { BenchReport, BudgetResult, LatencyRow, MemoryRow, PendingRow, ProcessMemoryRow, Row } from './report-types.js';
+import type { BenchReport, BudgetResult, FailoverRow, LatencyRow, MemoryRow, PendingRow, ProcessMemoryRow, Row } from './report-types.js';
 
 const ms = (value: number): string => value.toFixed(3);
 const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
@@ -68,6 +68,18 @@ function memoryTable(memory: MemoryRow[], budgets: readonly BudgetResult[]): str
       budgetCell(r, budgets)]));
 }
 
+function failoverTable(row: FailoverRow, budgets: readonly BudgetResult[]): string {
+  const f = (v: number | null): string => (v === null ? '—' : v.toFixed(1));
+  const codes = (c: Record<string, number>): string => Object.entries(c).map(([code, n]) => `${code} ${n}`).join(', ');
+  return [
+    `${row.scenario}. min / median / max: ${f(row.minMs)} / ${f(row.medianMs)} / ${f(row.maxMs)} ms. ${budgetCell(row, budgets)}`,
+    '',
+    table(['kill', 'kill → first success via sibling ms', 'SDK detectionMs', 'kill → switch ms', 'reason', 'calls after kill', 'failed', 'failed by code'],
+      row.repetitions.map((r, i) => [String(i + 1), f(r.firstSuccessMs), f(r.detectionMs), f(r.switchMs), r.reason, int(r.calls), int(r.failed),
+        codes(r.errorCodes)])),
+  ].join('\n');
+}
+
 function pendingTable(pending: PendingRow[]): string {
   return table(['scenario', 'added by', 'note'], pending.map((r) => [r.scenario, r.issue, r.note]));
 }
@@ -80,6 +92,7 @@ export function renderMarkdown(report: BenchReport): string {
   const memory = rows.filter((r): r is MemoryRow => r.kind === 'memory');
   const pending = rows.filter((r): r is PendingRow => r.kind === 'pending');
   const floor = rows.filter((r): r is ProcessMemoryRow => r.kind === 'process-memory');
+  const failover = rows.filter((r): r is FailoverRow => r.kind === 'failover');
   const lag = open.filter((r) => r.sendLagMs !== null).map((r) => r.sendLagMs?.p99 ?? 0);
   const out: string[] = [
     `# Hearth benchmark — ${m.date} — ${m.commit}${m.dirty ? ' (uncommitted changes)' : ''}`,
@@ -104,6 +117,7 @@ export function renderMarkdown(report: BenchReport): string {
     out.push('', '## Memory floor: a Node process before it serves anything', '',
       table(['process', 'RSS MB', 'PSS MB'], floor.map((r) => [r.scenario, mb(r.rssMb), mb(r.pssMb)])));
   }
+  for (const row of failover) out.push('', '## Failover to a sibling agent', '', failoverTable(row, budgets));
   out.push('', '## Budgets (issue #7)', '', table(['budget', 'status', 'detail'], budgets.map((b) => [b.text, b.status, b.detail])));
   if (pending.length > 0) out.push('', '## Not run yet', '', pendingTable(pending));
   if (report.failures.length > 0) {

@@ -111,7 +111,36 @@ export interface PendingRow {
   note: string;
 }
 
-export type Row = LatencyRow | MemoryRow | ProcessMemoryRow | PendingRow;
+/** One kill -9 of the local agent and what the app saw (scenarios/failover.ts). */
+export interface FailoverRepetition {
+  /** kill -9 of host 1's process group → completion of the app's first successful call via host 2. */
+  firstSuccessMs: number | null;
+  /** The SDK's own figure: first sign of trouble → switch (its failover event). */
+  detectionMs: number | null;
+  /** kill -9 → the SDK's failover event. */
+  switchMs: number | null;
+  reason: string;
+  /** Calls issued from the kill until the first success, and how many of them failed (by code). */
+  calls: number;
+  failed: number;
+  errorCodes: Record<string, number>;
+}
+
+export interface FailoverRow {
+  kind: 'failover';
+  id: string;
+  scenario: string;
+  /** Interval between the app's calls during the run (steady load), ms. */
+  callIntervalMs: number;
+  repetitions: FailoverRepetition[];
+  /** Over the repetitions that switched: smallest, median and largest firstSuccessMs. */
+  minMs: number | null;
+  medianMs: number | null;
+  maxMs: number | null;
+  errorSamples: string[];
+}
+
+export type Row = LatencyRow | MemoryRow | ProcessMemoryRow | PendingRow | FailoverRow;
 
 export type BudgetStatus = 'met' | 'MISSED' | 'pending' | 'not run';
 

@@ -2,6 +2,7 @@
 // line here (explicit registration; no directory scanning). Baselines come before the rows that
 // subtract them.
 import { fastifyEchoScenario } from './fastify-echo.js';
+import { failoverScenario } from './failover.js';
 import { floorScenario } from './floor.js';
 import { grpcEchoScenario } from './grpc-echo.js';
 import { idleConnectionsScenario } from './idle-connections.js';
@@ -35,6 +36,7 @@ export const scenarios: readonly Scenario[] = [
   memoryFloorScenario,
   upgradeUnderLoadScenario,
   noisyNeighbourScenario,
+  failoverScenario,
   ...pendingScenarios,
 ];
 
