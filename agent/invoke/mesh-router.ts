@@ -85,10 +85,10 @@ export class MeshRouter implements InvokeRouter {
     const s = this.#o.siblings;
     const peers = this.#o.peers;
     const localOpen = this.#local(call.target).length > 0;
-    // A miss on this worker: a worker that started a moment ago may hold the target's streams.
-    if (!localOpen && peers !== undefined && call.scope !== 'worker') await peers.refreshOnMiss();
+    // Not here: learn what changed among the other workers (a stream that just opened there).
+    if (!localOpen && peers !== undefined && call.scope !== 'worker') await peers.current();
     if (s === undefined || call.scope !== 'any') return [];
-    if (localOpen || (peers?.list().length ?? 0) > 0) return s.directory.peek(call.target);
+    if (localOpen || (peers?.holding(call.target).length ?? 0) > 0) return s.directory.peek(call.target);
     return s.directory.lookup(call.target);
   }
 
@@ -99,7 +99,7 @@ export class MeshRouter implements InvokeRouter {
     }
     const peers = this.#o.peers;
     if (peers !== undefined && call.scope !== 'worker') {
-      for (const p of peers.list()) {
+      for (const p of peers.holding(call.target)) {
         out.push(
           this.#endpoint(call, `worker:${p.pid}`, 1, answered, (attempt, signal) =>
             forward(p.channel, call, attempt, signal, () => {

@@ -59,6 +59,9 @@ export async function startMesh(o: MeshSetupOptions): Promise<Mesh> {
       }),
   });
   await peers.prepare();
+  // Before the first stream can open: the other workers forward only apps we publish.
+  peers.publishApps([]);
+  o.callbacks.onChange(() => peers.publishApps(o.callbacks.apps()));
   await peers.start();
   let siblings: { directory: SiblingDirectory; pool: SiblingPool } | undefined;
   const s = config.siblings;

@@ -1,12 +1,19 @@
 // The other workers of this agent, found through the file system: every worker listens on
 // `<runDir>/workers/<pid>.sock` (its PeerWireServer, an exclusive listener: not shared through the
-// cluster primary, so a connection to it reaches exactly that worker) and keeps one forwarding
-// channel to each other worker it finds there.
+// cluster primary, so a connection to it reaches exactly that worker), publishes the apps whose
+// callback streams it holds in `<pid>.apps`, and keeps one forwarding channel to each other worker
+// it finds there.
 //
 // Why a directory and not the ops-agent: workers of two generations overlap during an upgrade and
 // must reach each other's callback streams; the ops-agent never relays app traffic (DESIGN.md).
+// Why publish apps: a worker asked for an app it does not hold answers APP_UNAVAILABLE, which the
+// governor would count against it (and eject it) — so peers are only asked for apps they hold.
+// The apps file is written synchronously when a stream opens, before the app hears `registered`;
+// other workers watch the directory (inotify) and re-read it before routing after any change, so
+// a call made right after a registration already sees it. A periodic re-read backs the watch up.
 // A socket whose pid is dead (a `kill -9` leaves it behind) is skipped and unlinked.
-import { chmod, mkdir, readdir, unlink } from 'node:fs/promises';
+import { renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { ForwardChannel } from './forward-channel.js';
@@ -21,6 +28,8 @@ export interface PeerWorker {
   readonly pid: number;
   readonly socketPath: string;
   readonly channel: ForwardChannel;
+  /** Apps with callback streams on that worker; undefined = it publishes none (ask it for any app). */
+  apps: ReadonlySet<string> | undefined;
 }
 
 export interface PeerWorkersOptions {
@@ -47,6 +56,9 @@ export class PeerWorkers {
   readonly #peers = new Map<number, PeerWorker>();
   readonly #isAlive: (pid: number) => boolean;
   #timer: NodeJS.Timeout | undefined;
+  #watcher: FSWatcher | undefined;
+  /** The directory changed since it was last read. */
+  #dirty = true;
   #refreshing: Promise<void> | undefined;
   #lastRefresh = 0;
   #closed = false;
@@ -70,8 +82,16 @@ export class PeerWorkers {
     await unlinkQuietly(this.socketPath);
   }
 
-  /** Reads the directory now, then every refreshMs. */
+  /** Reads the directory now, then after every change and every refreshMs. */
   async start(): Promise<void> {
+    try {
+      this.#watcher = watch(this.#dir, { persistent: false }, () => {
+        this.#dirty = true;
+      });
+      this.#watcher.on('error', (err) => this.#log.warn({ err }, 'watching the workers directory failed; re-reading it periodically only'));
+    } catch (err) {
+      this.#log.warn({ err }, 'cannot watch the workers directory; re-reading it periodically only');
+    }
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh(), this.#o.refreshMs ?? DEFAULT_REFRESH_MS);
     this.#timer.unref();
@@ -80,6 +100,32 @@ export class PeerWorkers {
   /** The peers known right now (no I/O). */
   list(): readonly PeerWorker[] {
     return [...this.#peers.values()];
+  }
+
+  /** Peers that hold (or may hold: they publish nothing) instances of `appId`, from what is known (no I/O). */
+  holding(appId: string): PeerWorker[] {
+    return this.list().filter((p) => p.apps === undefined || p.apps.has(appId));
+  }
+
+  /** Re-reads the directory if it changed since it was last read (cheap when it did not). */
+  async current(): Promise<void> {
+    // A change during a read in progress marks the directory dirty again: read once more.
+    for (let i = 0; i < 2 && this.#dirty; i++) await this.refresh();
+  }
+
+  /**
+   * Publishes the apps whose callback streams this worker holds. Synchronous on purpose: the
+   * file is in place before the transport tells the app it is registered.
+   */
+  publishApps(appIds: readonly string[]): void {
+    if (this.#closed) return;
+    const file = this.#appsFile(this.#o.pid);
+    try {
+      writeFileSync(`${file}.tmp`, [...appIds].sort().join('\n'), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    } catch (err) {
+      this.#log.warn({ err, file }, 'cannot publish this worker\'s apps; other workers will not forward to it');
+    }
   }
 
   /** A miss (no peer, or one that vanished): re-read the directory unless that happened just now. */
@@ -109,15 +155,22 @@ export class PeerWorkers {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    this.#watcher?.close();
     await this.#refreshing;
     const peers = [...this.#peers.values()];
     this.#peers.clear();
     await Promise.all(peers.map((p) => p.channel.close()));
+    await unlinkQuietly(this.#appsFile(this.#o.pid));
     await unlinkQuietly(this.socketPath);
+  }
+
+  #appsFile(pid: number): string {
+    return path.join(this.#dir, `${pid}.apps`);
   }
 
   async #scan(): Promise<void> {
     this.#lastRefresh = Date.now();
+    this.#dirty = false;
     let names: string[];
     try {
       names = await readdir(this.#dir);
@@ -136,16 +189,30 @@ export class PeerWorkers {
       if (!this.#isAlive(pid)) {
         // Left by a killed worker: nobody will ever accept on it again.
         await unlinkQuietly(socketPath);
+        await unlinkQuietly(this.#appsFile(pid));
         this.#log.info({ pid, socket: socketPath }, 'removed the socket of a dead worker');
         continue;
       }
       seen.add(pid);
-      if (!this.#peers.has(pid)) {
-        this.#peers.set(pid, { pid, socketPath, channel: this.#o.connect(socketPath, pid) });
+      const apps = await this.#readApps(pid);
+      if (this.#closed) return;
+      const known = this.#peers.get(pid);
+      if (known !== undefined) known.apps = apps;
+      else {
+        this.#peers.set(pid, { pid, socketPath, channel: this.#o.connect(socketPath, pid), apps });
         this.#log.debug({ pid }, 'peer worker found');
       }
     }
     for (const pid of [...this.#peers.keys()]) if (!seen.has(pid)) this.forget(pid);
+  }
+
+  async #readApps(pid: number): Promise<ReadonlySet<string> | undefined> {
+    try {
+      const text = await readFile(this.#appsFile(pid), 'utf8');
+      return new Set(text.split('\n').filter((l) => l !== ''));
+    } catch {
+      return undefined;
+    }
   }
 }
 
