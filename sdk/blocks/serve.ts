@@ -1,0 +1,204 @@
+// serve(handlers): this app answers invocations without opening a port. It holds an
+// AppCallback/Connect stream to its agent (register → registered → invocations ↔ results) and
+// opens it again, with backoff, whenever the agent drains, dies or failover moves elsewhere —
+// invocations in flight on a lost stream are failed by the agent, never silently dropped here.
+import { isHearthClientError } from '../errors.js';
+import type { SdkLogger } from '../logger.js';
+import { encodeValue, payload, type Payload, type Value } from '../payload.js';
+import type { SdkStream } from '../transport.js';
+import type { BlockContext } from './request-options.js';
+import { backoffMs, isRetryableStreamEnd } from './resubscribing-stream.js';
+
+const CONNECT = 'hearth.runtime.v1.AppCallback/Connect';
+const REPLY = Symbol.for('hearth.sdk.reply');
+
+export interface InvocationRequest extends Payload {
+  readonly method: string;
+  readonly metadata: Record<string, string>;
+  /** The verified calling app. */
+  readonly callerAppId: string;
+  /** Remaining budget in ms when the agent pushed the call; 0 = none. */
+  readonly deadlineMs: number;
+  readonly traceparent: string;
+  /** Aborted when the budget runs out or the stream to the agent is lost. */
+  readonly signal: AbortSignal;
+}
+
+/** A full answer with content type and metadata; build it with reply(). */
+export interface Reply {
+  readonly [REPLY]: true;
+  readonly data: Value;
+  readonly contentType?: string;
+  readonly metadata?: Record<string, string>;
+}
+
+/** What a handler returns: a Reply, or a bare value (Buffer, string, JSON-able, nothing). */
+export type ResultLike = Reply | Value | undefined;
+
+export type Handler = (request: InvocationRequest) => Promise<ResultLike> | ResultLike;
+
+export interface ServeOptions {
+  /** Invocations this instance runs at once; 0 = the agent's default. */
+  readonly maxConcurrency?: number;
+}
+
+export interface ServeHandle {
+  /** Resolves when the agent registered this instance the first time; rejects if it refused it. */
+  readonly ready: Promise<void>;
+  /** Resolves after close(); rejects when the agent refused the instance for good (e.g. a wrong token). */
+  readonly closed: Promise<void>;
+  /** The agent's id of the current stream ('' between streams). */
+  readonly instanceId: string;
+  /** Stops taking invocations; waits (bounded) for the running handlers' results to be sent. */
+  close(): Promise<void>;
+}
+
+export function reply(data: Value, options: { contentType?: string; metadata?: Record<string, string> } = {}): Reply {
+  return { [REPLY]: true, data, ...options };
+}
+
+interface InvocationMsg {
+  id: string;
+  method: string;
+  data: Buffer;
+  contentType: string;
+  metadata: Record<string, string>;
+  callerAppId: string;
+  deadlineMs: number;
+  traceparent: string;
+}
+
+const CLOSE_GRACE_MS = 5_000;
+
+export function serve(ctx: BlockContext, logger: SdkLogger, handlers: Record<string, Handler>, options: ServeOptions = {}): ServeHandle {
+  return new CallbackServer(ctx, logger.child({ block: 'serve' }), handlers, options);
+}
+
+class CallbackServer implements ServeHandle {
+  readonly ready: Promise<void>;
+  readonly closed: Promise<void>;
+  instanceId = '';
+  readonly #ctx: BlockContext;
+  readonly #logger: SdkLogger;
+  readonly #handlers: Record<string, Handler>;
+  readonly #register: object;
+  readonly #running = new Set<Promise<void>>();
+  #stream: SdkStream | undefined;
+  #closing = false;
+  #wake: (() => void) | undefined;
+  #ready!: { resolve: () => void; reject: (err: unknown) => void };
+
+  constructor(ctx: BlockContext, logger: SdkLogger, handlers: Record<string, Handler>, options: ServeOptions) {
+    this.#ctx = ctx;
+    this.#logger = logger;
+    this.#handlers = handlers;
+    const methods = Object.keys(handlers).filter((m) => m !== '*');
+    this.#register = { register: { methods: Object.keys(handlers).includes('*') ? [] : methods, maxConcurrency: options.maxConcurrency ?? 0 } };
+    this.ready = new Promise((resolve, reject) => {
+      this.#ready = { resolve, reject };
+    });
+    this.ready.catch(() => undefined);
+    this.closed = this.#run();
+    this.closed.catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#wake?.();
+      // Let running handlers answer before the stream goes: their callers are waiting.
+      const grace = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref());
+      await Promise.race([Promise.allSettled([...this.#running]), grace]);
+      this.#stream?.end();
+      this.#stream?.cancel();
+      this.#ready.reject(new Error('serve() was closed before the agent registered it'));
+    }
+    await this.closed.catch(() => undefined);
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#closing) {
+      const stream = this.#ctx.transport.stream(CONNECT, this.#register, {});
+      this.#stream = stream;
+      const lost = new AbortController();
+      try {
+        for await (const message of stream) {
+          const m = message as { registered?: { instanceId: string }; invocation?: InvocationMsg };
+          if (m.registered) {
+            failures = 0;
+            this.instanceId = m.registered.instanceId;
+            this.#logger.info({ instanceId: this.instanceId }, 'registered with the agent');
+            this.#ready.resolve();
+          } else if (m.invocation) {
+            this.#dispatch(stream, m.invocation, lost.signal);
+          }
+        }
+        if (!this.#closing) this.#logger.info({}, 'the agent ended the callback stream; connecting again');
+      } catch (err) {
+        if (this.#closing) break;
+        if (!isRetryableStreamEnd(err)) {
+          this.#logger.error({ err }, 'the agent refused this callback instance');
+          this.#ready.reject(err);
+          throw err;
+        }
+        this.#logger.info({ code: isHearthClientError(err) ? err.code : undefined }, 'callback stream ended; connecting again');
+      } finally {
+        lost.abort(new Error('the callback stream to the agent ended'));
+      }
+      this.instanceId = '';
+      failures += 1;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, backoffMs(failures));
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  #dispatch(stream: SdkStream, inv: InvocationMsg, lost: AbortSignal): void {
+    const run = this.#answer(stream, inv, lost).finally(() => this.#running.delete(run));
+    this.#running.add(run);
+  }
+
+  async #answer(stream: SdkStream, inv: InvocationMsg, lost: AbortSignal): Promise<void> {
+    const handler = this.#handlers[inv.method] ?? this.#handlers['*'];
+    const signal = inv.deadlineMs > 0 ? AbortSignal.any([lost, AbortSignal.timeout(inv.deadlineMs)]) : lost;
+    let result: object;
+    try {
+      if (!handler) throw Object.assign(new Error(`no handler for method "${inv.method}"`), { code: 'NOT_FOUND' });
+      const request = payload<Omit<InvocationRequest, keyof Payload>>(inv.data, inv.contentType, {
+        method: inv.method,
+        metadata: inv.metadata,
+        callerAppId: inv.callerAppId,
+        deadlineMs: inv.deadlineMs,
+        traceparent: inv.traceparent,
+        signal,
+      });
+      result = toResult(inv.id, await handler(request));
+    } catch (err) {
+      const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'ERROR';
+      const message = err instanceof Error ? err.message : String(err);
+      this.#logger.debug({ method: inv.method, code }, 'handler failed');
+      result = { id: inv.id, error: { code, message } };
+    }
+    stream.send({ result });
+  }
+}
+
+function toResult(id: string, value: ResultLike): object {
+  if (isReply(value)) {
+    const encoded = encodeValue(value.data, value.contentType);
+    return { id, data: encoded.data, contentType: encoded.contentType, metadata: { ...value.metadata } };
+  }
+  if (value === undefined) return { id, data: Buffer.alloc(0), contentType: '', metadata: {} };
+  const encoded = encodeValue(value);
+  return { id, data: encoded.data, contentType: encoded.contentType, metadata: {} };
+}
+
+function isReply(value: ResultLike): value is Reply {
+  return typeof value === 'object' && value !== null && (value as Partial<Reply>)[REPLY] === true;
+}
