@@ -1,5 +1,6 @@
 // Smoke test of the benchmark harness (issue #7): a 2 s floor row and, when the agent is built, one
-// short Hearth row, each in two interleaved rounds, through the same code `npm run bench` runs. It
+// short Hearth row, each in two interleaved rounds, through the same code `npm run bench` runs; and
+// the rows of issue #5 (wire state, two-agent invoke, noisy neighbour, failover) at a low rate. It
 // asserts that rows and a well-formed report come out — never a timing threshold (the numbers
 // belong to bench/results/).
 import { existsSync } from 'node:fs';
@@ -8,9 +9,14 @@ import { CleanupStack } from '../../bench/harness/cleanup-stack.js';
 import { HEARTH_MAIN } from '../../bench/harness/hearth-instance.js';
 import { budgetDefs } from '../../bench/report/budgets.js';
 import { renderMarkdown } from '../../bench/report/markdown-report.js';
-import type { LatencyRow, RunSettings } from '../../bench/report/report-types.js';
+import type { FailoverRow, LatencyRow, RunSettings } from '../../bench/report/report-types.js';
 import { runBench } from '../../bench/run-bench.js';
+import { failoverScenario } from '../../bench/scenarios/failover.js';
 import { floorScenario } from '../../bench/scenarios/floor.js';
+import { grpcEchoScenario } from '../../bench/scenarios/grpc-echo.js';
+import { invokeScenario } from '../../bench/scenarios/invoke.js';
+import { noisyNeighbourScenario } from '../../bench/scenarios/noisy-neighbour.js';
+import { stateWireScenario } from '../../bench/scenarios/state-wire.js';
 import type { Scenario } from '../../bench/scenarios/scenario.js';
 
 const settings: RunSettings = {
@@ -71,6 +77,52 @@ test('the harness produces a floor row, a Hearth row and a well-formed report', 
     t.true(report.machine.cores > 0 && report.machine.commit.length > 0);
     t.notThrows(() => JSON.parse(JSON.stringify(report)) as unknown);
     t.regex(renderMarkdown(report), /\| floor: raw socket echo 1 KB \| unix \|/);
+    t.is(cleanup.size, 0, 'every process the harness started was stopped');
+  } finally {
+    await cleanup.runAll((line) => t.log(line));
+  }
+});
+
+test.serial('the wire state and two-agent invoke rows come out with every call answered', async (t) => {
+  const cleanup = new CleanupStack();
+  const progress: string[] = [];
+  try {
+    const report = await runBench(settings, [floorScenario, grpcEchoScenario, stateWireScenario, invokeScenario], cleanup,
+      (line) => progress.push(line));
+    t.deepEqual(report.failures, [], progress.join('\n'));
+    const latency = report.rows.filter((r): r is LatencyRow => r.kind === 'latency');
+    for (const id of ['hearth-wire-get', 'hearth-wire-save', 'invoke-wire', 'invoke-grpc', 'invoke-wire-local']) {
+      assertRow(t, latency.find((r) => r.id === id), id);
+    }
+    t.not(report.budgets.find((b) => b.id === 'invoke-added')?.status, 'not run');
+    t.not(report.budgets.find((b) => b.id === 'wire-get-vs-floor')?.status, 'not run');
+    t.is(cleanup.size, 0, 'every process the harness started was stopped');
+  } finally {
+    await cleanup.runAll((line) => t.log(line));
+  }
+});
+
+test.serial('the noisy-neighbour rows count the flood\'s refusals and the failover row sees every kill recovered', async (t) => {
+  const cleanup = new CleanupStack();
+  const progress: string[] = [];
+  try {
+    // 64 flood lanes against 8 in flight per worker: refusals by the in-flight quota, whatever the speed.
+    const report = await runBench({ ...settings, closedConcurrency: 64 }, [noisyNeighbourScenario, failoverScenario], cleanup,
+      (line) => progress.push(line));
+    t.deepEqual(report.failures, [], progress.join('\n'));
+    const latency = report.rows.filter((r): r is LatencyRow => r.kind === 'latency');
+    for (const id of ['noisy-quiet-alone', 'noisy-quiet-flooded']) {
+      const row = latency.find((r) => r.id === id);
+      t.truthy(row, id);
+      t.is(row?.errors, 0, `${id}: the quiet app's calls all succeed`);
+    }
+    const flood = latency.find((r) => r.id === 'noisy-flood');
+    t.true((flood?.requests ?? 0) > 0, 'the flood ran');
+    t.true((flood?.errorCodes?.HEARTH_ERR_RESOURCE_EXHAUSTED ?? 0) > 0, 'its quota refused some of it');
+    const failover = report.rows.find((r): r is FailoverRow => r.kind === 'failover');
+    t.is(failover?.repetitions.length, 2);
+    t.true(failover?.repetitions.every((r) => r.firstSuccessMs !== null && r.detectionMs !== null), progress.join('\n'));
+    t.regex(renderMarkdown(report), /## Failover to a sibling agent/);
     t.is(cleanup.size, 0, 'every process the harness started was stopped');
   } finally {
     await cleanup.runAll((line) => t.log(line));
