@@ -1,6 +1,6 @@
 // Service invocation over gRPC on one in-process agent: app `demo` (A) calls app `b`, whose
 // instances hold AppCallback streams on b's own grpc.sock. Real grpc-js clients on both ends.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { CallbackApp, failure, InvokeClient, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
 import { waitFor } from '../helpers/hearth-process.js';
@@ -38,15 +38,18 @@ function client(socket: string, token: string | undefined): InvokeClient {
   return c;
 }
 
-async function instanceOfB(handler: (inv: InvocationMsg) => Answer | Promise<Answer>): Promise<CallbackApp> {
+/** An instance of b for one test: the agent has let go of it when the test ends, failed or not. */
+async function instanceOfB(t: ExecutionContext, handler: (inv: InvocationMsg) => Answer | Promise<Answer>): Promise<CallbackApp> {
   const app = await CallbackApp.connect(rt.byId.b!.socket, B_TOKEN, handler);
   apps.push(app);
+  t.teardown(() => stop(app));
   return app;
 }
 
 /** Closes an instance and waits until the agent has let go of it, so the next test cannot reach it. */
 async function stop(app: CallbackApp): Promise<void> {
   app.close();
+  if (app.instanceId === '') return; // never registered
   await waitFor('the agent to drop the instance', () =>
     Promise.resolve(rt.logText().split('\n').some((l) => l.includes(app.instanceId) && l.includes('callback stream closed')) ? true : undefined),
   10_000, 10);
@@ -62,7 +65,7 @@ function held(): { handler: (inv: InvocationMsg) => Promise<Answer>; release: (a
 }
 
 test.serial('A invokes B and gets its answer; B sees the method, data, metadata, caller, deadline and trace context', async (t) => {
-  const b = await instanceOfB((inv) => ({
+  const b = await instanceOfB(t, (inv) => ({
     data: Buffer.concat([Buffer.from('echo:'), inv.data]),
     contentType: 'text/plain',
     metadata: { served: 'yes', method: inv.method },
@@ -87,7 +90,7 @@ test.serial('A invokes B and gets its answer; B sees the method, data, metadata,
 });
 
 test.serial('without a deadline of its own a call gets the target policy timeout', async (t) => {
-  const b = await instanceOfB(() => ({ data: Buffer.from('ok') }));
+  const b = await instanceOfB(t, () => ({ data: Buffer.from('ok') }));
   await a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
   const inv = b.received[0]!;
   t.true(inv.deadlineMs > 0 && inv.deadlineMs <= 30_000, `deadlineMs ${inv.deadlineMs}`);
@@ -95,7 +98,7 @@ test.serial('without a deadline of its own a call gets the target policy timeout
 });
 
 test.serial('a caller whose allow.apps lacks the target is refused with PERMISSION_DENIED and B sees nothing', async (t) => {
-  const b = await instanceOfB(() => ({ data: Buffer.from('no') }));
+  const b = await instanceOfB(t, () => ({ data: Buffer.from('no') }));
   const other = client(rt.other.socket, rt.other.token);
   const err = await failure(other.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) }));
   t.is(err.code, grpc.status.PERMISSION_DENIED);
@@ -105,7 +108,7 @@ test.serial('a caller whose allow.apps lacks the target is refused with PERMISSI
 });
 
 test.serial('a caller outside the target allow.callers is refused with PERMISSION_DENIED and B sees nothing', async (t) => {
-  const b = await instanceOfB(() => ({ data: Buffer.from('no') }));
+  const b = await instanceOfB(t, () => ({ data: Buffer.from('no') }));
   const c = client(rt.byId.c!.socket, C_TOKEN);
   const err = await failure(c.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) }));
   t.is(err.hearthCode, 'HEARTH_ERR_PERMISSION_DENIED');
@@ -133,7 +136,7 @@ test.serial('a target with no callback stream: APP_UNAVAILABLE', async (t) => {
 });
 
 test.serial('B handler error reaches A as APP_ERROR carrying the app code', async (t) => {
-  const b = await instanceOfB(() => ({ error: { code: 'OUT_OF_STOCK', message: 'no more widgets' } }));
+  const b = await instanceOfB(t, () => ({ error: { code: 'OUT_OF_STOCK', message: 'no more widgets' } }));
   const err = await failure(a.invoke({ appId: 'b', method: 'buy', data: Buffer.alloc(0) }));
   t.is(err.hearthCode, 'HEARTH_ERR_APP_ERROR');
   t.deepEqual(err.detailsJson, { appCode: 'OUT_OF_STOCK' });
@@ -143,7 +146,7 @@ test.serial('B handler error reaches A as APP_ERROR carrying the app code', asyn
 
 test.serial('a slow B with a short deadline: A gets DEADLINE_EXCEEDED and the agent records HEARTH_ERR_TIMEOUT', async (t) => {
   const slow = held();
-  const b = await instanceOfB(slow.handler);
+  const b = await instanceOfB(t, slow.handler);
   const err = await failure(a.invoke({ appId: 'b', method: 'slow', data: Buffer.alloc(0) }, { timeoutMs: 300 }));
   t.is(err.code, grpc.status.DEADLINE_EXCEEDED);
   t.is(b.received.length, 1);
@@ -158,7 +161,7 @@ test.serial('a slow B with a short deadline: A gets DEADLINE_EXCEEDED and the ag
 
 test.serial('the caller cancelling cancels B pending invocation on the agent (HEARTH_ERR_CANCELLED)', async (t) => {
   const slow = held();
-  const b = await instanceOfB(slow.handler);
+  const b = await instanceOfB(t, slow.handler);
   const { call, response } = a.start({ appId: 'b', method: 'cancel-me', data: Buffer.alloc(0) });
   await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
   call.cancel();
@@ -171,7 +174,7 @@ test.serial('the caller cancelling cancels B pending invocation on the agent (HE
   slow.release({ data: Buffer.from('too late') });
   await stop(b);
   const next = held();
-  const b2 = await instanceOfB(next.handler);
+  const b2 = await instanceOfB(t, next.handler);
   const again = a.invoke({ appId: 'b', method: 'after', data: Buffer.alloc(0) });
   await waitFor('B2 to receive', () => Promise.resolve(b2.received.length === 1 ? true : undefined), 10_000, 10);
   next.release({ data: Buffer.from('fine') });
@@ -180,7 +183,7 @@ test.serial('the caller cancelling cancels B pending invocation on the agent (HE
 });
 
 test.serial('B callback stream closing mid-call: A gets APP_UNAVAILABLE', async (t) => {
-  const b = await instanceOfB(() => null);
+  const b = await instanceOfB(t, () => null);
   const pending = a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
   await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
   await stop(b);
@@ -190,8 +193,8 @@ test.serial('B callback stream closing mid-call: A gets APP_UNAVAILABLE', async 
 
 test.serial('two B instances share the load: each gets half of the calls in flight', async (t) => {
   const gate = held();
-  const b1 = await instanceOfB(gate.handler);
-  const b2 = await instanceOfB(gate.handler);
+  const b1 = await instanceOfB(t, gate.handler);
+  const b2 = await instanceOfB(t, gate.handler);
   const calls = Array.from({ length: 6 }, (_, i) => a.invoke({ appId: 'b', method: `m${i}`, data: Buffer.alloc(0) }));
   await waitFor('all six calls to arrive', () => Promise.resolve(b1.received.length + b2.received.length === 6 ? true : undefined), 10_000, 10);
   t.is(b1.received.length, 3);
@@ -212,7 +215,7 @@ test.serial('the first message must be register: anything else ends the stream w
 });
 
 test.serial('an app half-closing its callback stream ends it cleanly and fails its pending calls fast', async (t) => {
-  const b = await instanceOfB(() => null);
+  const b = await instanceOfB(t, () => null);
   const pending = a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
   await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
   b.end();
@@ -228,7 +231,7 @@ test.serial('health reports Invoke and AppCallback as SERVING', async (t) => {
 
 test.serial('closing the server ends callback streams with UNAVAILABLE + HEARTH_ERR_DRAINING; a pending call fails over as APP_UNAVAILABLE', async (t) => {
   // Runs last: it closes b's server.
-  const b = await instanceOfB(() => null);
+  const b = await instanceOfB(t, () => null);
   const pending = a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
   await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
   await rt.byId.b!.server.close(2000);

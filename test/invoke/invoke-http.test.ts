@@ -2,7 +2,7 @@
 // agent: app `demo` (A) calls over its http.sock; app `b` answers over an AppCallback stream on
 // its grpc.sock, held by a real grpc-js client.
 import http from 'node:http';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { CallbackApp, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
 import { waitFor } from '../helpers/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
@@ -33,9 +33,11 @@ test.after.always(async () => {
 
 const bGrpcSocket = (): string => rt.config.apps.find((x) => x.id === 'b')!.grpcSocket;
 
-async function instanceOfB(handler: (inv: InvocationMsg) => Answer | Promise<Answer>): Promise<CallbackApp> {
+/** An instance of b for one test: the agent has let go of it when the test ends, failed or not. */
+async function instanceOfB(t: ExecutionContext, handler: (inv: InvocationMsg) => Answer | Promise<Answer>): Promise<CallbackApp> {
   const app = await CallbackApp.connect(bGrpcSocket(), B_TOKEN, handler);
   apps.push(app);
+  t.teardown(() => stop(app));
   return app;
 }
 
@@ -62,7 +64,7 @@ const echo = (inv: InvocationMsg): Answer => ({
 });
 
 test.serial('A invokes B with POST and gets its answer; B sees verb, method, body, query, headers, caller, deadline and trace context', async (t) => {
-  const b = await instanceOfB(echo);
+  const b = await instanceOfB(t, echo);
   const res = await a.request({
     method: 'POST',
     path: '/v1.0/invoke/b/method/orders/42?expand=items&x=1',
@@ -98,7 +100,7 @@ test.serial('A invokes B with POST and gets its answer; B sees verb, method, bod
 });
 
 test.serial('every verb reaches B as that verb, nested method paths keep their slashes', async (t) => {
-  const b = await instanceOfB(echo);
+  const b = await instanceOfB(t, echo);
   for (const verb of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']) {
     const res = await a.request({ method: verb, path: `/v1.0/invoke/b/method/v1/items/${verb.toLowerCase()}/x`, body: verb === 'GET' || verb === 'HEAD' ? undefined : 'x' });
     t.is(res.status, 200, `${verb}: ${res.text()}`);
@@ -113,7 +115,7 @@ test.serial('every verb reaches B as that verb, nested method paths keep their s
 });
 
 test.serial('a body without a content type arrives as is with an empty content type', async (t) => {
-  const b = await instanceOfB((inv) => ({ data: inv.data }));
+  const b = await instanceOfB(t, (inv) => ({ data: inv.data }));
   const res = await a.request({ method: 'POST', path: '/v1.0/invoke/b/method/raw', body: Buffer.from('{not json') });
   t.is(res.status, 200);
   t.is(res.text(), '{not json');
@@ -123,7 +125,7 @@ test.serial('a body without a content type arrives as is with an empty content t
 });
 
 test.serial('allow.apps and allow.callers refusals: 403 PERMISSION_DENIED, B sees nothing', async (t) => {
-  const b = await instanceOfB(echo);
+  const b = await instanceOfB(t, echo);
   const byOther = await rt.other.client.post('/v1.0/invoke/b/method/m', 'x');
   t.is(byOther.status, 403);
   t.is(byOther.headers['hearth-error-code'], 'HEARTH_ERR_PERMISSION_DENIED');
@@ -148,7 +150,7 @@ test.serial('no callback stream for the target: 503 APP_UNAVAILABLE', async (t) 
 });
 
 test.serial('B handler error: 500 APP_ERROR with details.appCode', async (t) => {
-  const b = await instanceOfB(() => ({ error: { code: 'OUT_OF_STOCK', message: 'no more widgets' } }));
+  const b = await instanceOfB(t, () => ({ error: { code: 'OUT_OF_STOCK', message: 'no more widgets' } }));
   const res = await a.post('/v1.0/invoke/b/method/buy', 'x');
   t.is(res.status, 500);
   const body = res.json<{ errorCode: string; message: string; details: { appCode: string } }>();
@@ -159,7 +161,7 @@ test.serial('B handler error: 500 APP_ERROR with details.appCode', async (t) => 
 });
 
 test.serial('a slow B with hearth-timeout-ms: 504 TIMEOUT', async (t) => {
-  const b = await instanceOfB(() => null);
+  const b = await instanceOfB(t, () => null);
   const res = await a.post('/v1.0/invoke/b/method/slow', 'x', { headers: { 'hearth-timeout-ms': '200' } });
   t.is(res.status, 504);
   t.is(res.headers['hearth-error-code'], 'HEARTH_ERR_TIMEOUT');
@@ -176,7 +178,7 @@ test.serial('an invalid hearth-timeout-ms: 400 INVALID_ARGUMENT', async (t) => {
 });
 
 test.serial('a call whose budget is spent before its body arrived never reaches B: 504 TIMEOUT', async (t) => {
-  const b = await instanceOfB(echo);
+  const b = await instanceOfB(t, echo);
   const res = await new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
     const req = http.request(
       {
@@ -202,7 +204,7 @@ test.serial('a call whose budget is spent before its body arrived never reaches 
 });
 
 test.serial('the client closing the request cancels B pending invocation on the agent (HEARTH_ERR_CANCELLED)', async (t) => {
-  const b = await instanceOfB(() => null);
+  const b = await instanceOfB(t, () => null);
   const req = http.request({
     socketPath: rt.demo.socket,
     method: 'POST',

@@ -132,14 +132,13 @@ const call = (method = 'm', data = Buffer.from('x')): Record<string, unknown> =>
 async function settled<T>(ps: Promise<T>[]): Promise<{ ok: number; codes: string[]; details: unknown[] }> {
   const out = { ok: 0, codes: [] as string[], details: [] as unknown[] };
   for (const p of ps) {
-    try {
-      await p;
+    const e = await failure(p).catch(() => undefined); // undefined: it succeeded
+    if (e === undefined) {
       out.ok += 1;
-    } catch (err) {
-      const e = await failure(Promise.reject(err as Error));
-      out.codes.push(e.hearthCode ?? String(e.code));
-      out.details.push(e.detailsJson);
+      continue;
     }
+    out.codes.push(e.hearthCode ?? String(e.code));
+    out.details.push(e.detailsJson);
   }
   return out;
 }

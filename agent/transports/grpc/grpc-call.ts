@@ -16,6 +16,8 @@ export const REQUEST_ID_KEY = 'x-request-id';
 /** Trailer carrying the error's details as JSON (e.g. `{"appCode":"E42"}`), when it has any. */
 export const ERROR_DETAILS_KEY = 'hearth-error-details';
 const TRACEPARENT_KEY = 'traceparent';
+/** A cancellation this close to the deadline counts as the deadline (see cancellationOf). */
+const DEADLINE_SLACK_MS = 100;
 /** W3C trace context: version-traceid-parentid-flags, lowercase hex (bounded, so logs stay sane). */
 const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 /** Bounded and printable, so a client cannot put anything it likes into our logs. */
@@ -150,14 +152,15 @@ function deadlineOf(call: SurfaceCall): number | undefined {
 }
 
 /**
- * Aborted when the client cancels or goes away. grpc-js also cancels the call when its deadline
- * passes; that one is left to the deadline itself, so the call ends HEARTH_ERR_TIMEOUT in logs
- * and metrics rather than HEARTH_ERR_CANCELLED.
+ * Aborted when the client cancels or goes away. A cancellation at the deadline is the deadline's
+ * doing (grpc-js's own timer, or the client's, which runs a little ahead of ours by the time the
+ * request took to arrive): that one is left to the deadline, so the call ends HEARTH_ERR_TIMEOUT
+ * in logs and metrics rather than HEARTH_ERR_CANCELLED.
  */
 function cancellationOf(call: SurfaceCall, deadline: number | undefined): AbortSignal {
   const controller = new AbortController();
   call.once('cancelled', () => {
-    if (deadline !== undefined && Date.now() >= deadline) return;
+    if (deadline !== undefined && deadline - Date.now() <= DEADLINE_SLACK_MS) return;
     controller.abort(new HearthError('HEARTH_ERR_CANCELLED', 'the caller cancelled the call'));
   });
   return controller.signal;
