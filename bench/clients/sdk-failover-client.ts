@@ -1,16 +1,16 @@
-// App a's outbound side for the failover row: the SDK's own failover transport (sdk/failover/)
-// over the SDK's wire transport — the local agent's wire.sock first, host 2's sibling TLS port as
-// the one sibling, app a's id and token on it — so the row times the SDK's own detection and
-// switch. Calls are state gets, idempotent and deadline-bounded, as failover may replay them.
-import { createFailoverTransport, type FailoverTransport } from '../../sdk/failover/failover-transport.js';
+// App a's outbound side for the failover row: the SDK's own client (createClient, sdk/client.ts)
+// with host 2's sibling TLS port as its one sibling, so the row times the SDK's failover
+// (sdk/failover/) exactly as an app gets it: wire.sock to the local agent, the failover transport
+// around it, and the sibling reached over TLS with app a's id and token. Calls are state gets,
+// which the SDK marks idempotent, with a deadline, so failover may replay them.
+import { createClient } from '../../sdk/client.js';
 import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
-import { WireTransport } from '../../sdk/wire/wire-transport.js';
 
 export interface FailoverAppOptions {
   appId: string;
   token: string;
-  /** The local agent's wire.sock for this app. */
-  localSocket: string;
+  /** The local agent's run dir (its wire.sock for the app is under apps/<appId>/). */
+  runDir: string;
   sibling: { name: string; host: string; port: number };
   /** PEM of the CA that signs the sibling's certificate. */
   caPem: string;
@@ -18,33 +18,32 @@ export interface FailoverAppOptions {
 }
 
 export interface FailoverApp {
-  /** One idempotent state get; rejects with the SDK's HearthClientError. */
-  get(key: string, deadlineMs: number): Promise<void>;
+  /** One state get; rejects with the SDK's HearthClientError. */
+  get(key: string, timeoutMs: number): Promise<void>;
   onFailover(listener: (event: FailoverEvent) => void): void;
   close(): Promise<void>;
 }
 
-const GET = 'hearth.runtime.v1.State/GetState';
-
 export function openFailoverApp(options: FailoverAppOptions): FailoverApp {
-  const transport: FailoverTransport = createFailoverTransport({
-    local: () => new WireTransport({ endpoint: { path: options.localSocket }, token: options.token, connectTimeoutMs: 500 }),
+  const client = createClient({
+    appId: options.appId,
+    token: options.token,
+    runDir: options.runDir,
+    transport: 'wire',
     siblings: [options.sibling],
-    connectSibling: (endpoint) => new WireTransport({
-      endpoint: { host: endpoint.host, port: endpoint.port, tls: { ca: options.caPem, servername: options.servername } },
-      token: options.token,
-      caller: options.appId,
-      name: `sibling:${endpoint.name}`,
-      connectTimeoutMs: 2_000,
-    }),
+    siblingTls: { ca: options.caPem, servername: options.servername },
+    // The bench's own environment must not configure the app.
+    env: {},
   });
+  const failover = client.failover;
+  if (failover === undefined) throw new Error('createClient with a sibling returned no failover transport');
   return {
-    async get(key, deadlineMs) {
-      await transport.unary(GET, { storeName: 'default', key }, { idempotent: true, deadlineMs });
+    async get(key, timeoutMs) {
+      await client.state.get('default', key, { timeoutMs });
     },
     onFailover(listener) {
-      transport.on('failover', listener);
+      failover.on('failover', listener);
     },
-    close: () => transport.close(),
+    close: () => client.close(),
   };
 }

@@ -1,5 +1,5 @@
-// Failover time (issue #5): app a's SDK (clients/sdk-failover-client.ts: the SDK's failover and
-// wire transports) calls its local agent on host 1 steadily — an idempotent state get every
+// Failover time (issue #5): app a's SDK client (clients/sdk-failover-client.ts: createClient with
+// one sibling, so the SDK's own failover and wire transports) calls its local agent on host 1 steadily — an idempotent state get every
 // CALL_INTERVAL_MS — with host 2 as its sibling. Then host 1's agent is killed with SIGKILL to its
 // whole process group (ops-agent and workers at once, as a host losing its agent), and the row
 // records the time from the kill to the completion of the first call that succeeded after the
@@ -97,7 +97,7 @@ async function repetition(ctx: ScenarioContext, n: number): Promise<{ rep: Failo
   try {
     const caller = MESH_APPS.caller;
     app = openFailoverApp({
-      appId: caller.id, token: caller.token, localSocket: agents.host1.socket(caller.id, 'wire'),
+      appId: caller.id, token: caller.token, runDir: agents.host1.runDir,
       sibling: { name: 'host-2', host: '127.0.0.1', port: agents.port2 }, caPem: readFileSync(agents.caFile, 'utf8'), servername: 'localhost',
     });
     const steady = new SteadyCaller(app);
