@@ -89,7 +89,7 @@ export class MeshRouter implements InvokeRouter {
     if (!localOpen && peers !== undefined && call.scope !== 'worker') await peers.current();
     if (s === undefined || call.scope !== 'any') return [];
     if (localOpen || (peers?.holding(call.target).length ?? 0) > 0) return s.directory.peek(call.target);
-    return s.directory.lookup(call.target);
+    return withinBudget(s.directory.lookup(call.target), call.deadline, () => s.directory.peek(call.target));
   }
 
   #endpoints(call: RoutedCall, siblings: readonly SiblingAddress[], answered: (tier: TierName) => void): GovernedEndpoint[] {
@@ -198,6 +198,20 @@ export class MeshRouter implements InvokeRouter {
 
 function tierOf(endpointId: string): string {
   return endpointId.slice(0, Math.max(0, endpointId.indexOf(':'))) || 'unknown';
+}
+
+/** A registry that does not answer (Redis hanging) must not hold the call past its budget: fall back. */
+const LOOKUP_WAIT_MAX_MS = 1_000;
+async function withinBudget<T>(p: Promise<T>, deadline: number, fallback: () => T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback()), Math.max(0, Math.min(LOOKUP_WAIT_MAX_MS, deadline - Date.now())));
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A local instance that is gone or full did not take the call: notSent lets the governor move on. */
