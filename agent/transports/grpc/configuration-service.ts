@@ -1,20 +1,19 @@
-// hearth.runtime.v1.Configuration over gRPC: get, and a server stream of the current items
-// followed by changes.
+// hearth.runtime.v1.Configuration over gRPC: get from the shared method table
+// (methods/configuration-methods.ts), and a server stream of the current items followed by changes.
 import { randomUUID } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
-import type { ConfigurationItems } from '../../components/configuration-store.js';
 import type { TransportDeps } from '../transport-deps.js';
-import { GrpcCall, unary } from './grpc-call.js';
-import type { ConfigurationItemMsg, ConfigurationRequestMsg } from './grpc-messages.js';
+import { configurationMethods, toConfigurationItems } from '../methods/configuration-methods.js';
+import { grpcUnaryHandlers } from '../methods/grpc-handlers.js';
+import { GrpcCall } from './grpc-call.js';
+import type { ConfigurationRequestMsg } from './grpc-messages.js';
 import { subscriptionClosed, type ActiveStream, type StreamRegistry } from './stream-registry.js';
 import { messageBytes, type MalformedMessage } from './wire-codec.js';
 
 export function configurationService(deps: TransportDeps, streams: StreamRegistry): grpc.UntypedServiceImplementation {
   const configuration = deps.api.configuration;
   return {
-    GetConfiguration: unary(deps, 'configuration.get', async (ctx, req: ConfigurationRequestMsg) => ({
-      items: toItems(await configuration.get(ctx, req.storeName, req.keys)),
-    })),
+    ...grpcUnaryHandlers(deps, configurationMethods(deps.api), 'Configuration'),
 
     SubscribeConfiguration: (call: grpc.ServerWritableStream<ConfigurationRequestMsg | MalformedMessage, unknown>) => {
       const c = new GrpcCall(deps, 'configuration.subscribe', call.metadata, messageBytes(call.request));
@@ -42,7 +41,7 @@ export function configurationService(deps: TransportDeps, streams: StreamRegistr
         if (!streams.add(entry)) throw subscriptionClosed();
         const unsub = await configuration.subscribe(c.ctx, req.storeName, req.keys, (items) => {
           if (ended) return;
-          const message = { id, items: toItems(items) };
+          const message = { id, items: toConfigurationItems(items) };
           // Changes are rare and small; the writable's buffer is enough backpressure here.
           call.write(message, () => c.addBytesOut(messageBytes(message)));
         });
@@ -52,12 +51,4 @@ export function configurationService(deps: TransportDeps, streams: StreamRegistr
       start().catch((err: unknown) => end(err));
     },
   };
-}
-
-function toItems(items: ConfigurationItems): Record<string, ConfigurationItemMsg> {
-  const out: Record<string, ConfigurationItemMsg> = {};
-  for (const [key, item] of Object.entries(items)) {
-    out[key] = { value: item.value, version: item.version, metadata: { ...item.metadata }, deleted: item.deleted ?? false };
-  }
-  return out;
 }

@@ -1,21 +1,9 @@
-// hearth.runtime.v1.Metadata over gRPC.
+// hearth.runtime.v1.Metadata over gRPC: the shared method table (methods/metadata-methods.ts).
 import type * as grpc from '@grpc/grpc-js';
+import { grpcUnaryHandlers } from '../methods/grpc-handlers.js';
+import { metadataMethods } from '../methods/metadata-methods.js';
 import type { TransportDeps } from '../transport-deps.js';
-import { unary } from './grpc-call.js';
 
 export function metadataService(deps: TransportDeps): grpc.UntypedServiceImplementation {
-  return {
-    GetMetadata: unary(deps, 'metadata.get', (ctx) => {
-      const m = deps.api.metadata.get(ctx);
-      return {
-        appId: m.appId,
-        runtimeVersion: m.runtimeVersion,
-        components: m.components.map((c) => ({ name: c.name, type: c.type, version: c.version, capabilities: [...c.capabilities] })),
-        allowedTopics: [...m.allowedTopics],
-        allowedApps: [...m.allowedApps],
-        generation: m.generation,
-        extended: {},
-      };
-    }),
-  };
+  return grpcUnaryHandlers(deps, metadataMethods(deps.api), 'Metadata');
 }

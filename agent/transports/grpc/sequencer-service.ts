@@ -1,14 +1,9 @@
-// hearth.runtime.v1.Sequencer over gRPC.
+// hearth.runtime.v1.Sequencer over gRPC: the shared method table (methods/sequencer-methods.ts).
 import type * as grpc from '@grpc/grpc-js';
+import { grpcUnaryHandlers } from '../methods/grpc-handlers.js';
+import { sequencerMethods } from '../methods/sequencer-methods.js';
 import type { TransportDeps } from '../transport-deps.js';
-import { unary } from './grpc-call.js';
-import type { GetNextIdRequestMsg } from './grpc-messages.js';
 
 export function sequencerService(deps: TransportDeps): grpc.UntypedServiceImplementation {
-  return {
-    GetNextId: unary(deps, 'sequencer.next', async (ctx, req: GetNextIdRequestMsg) => ({
-      // int64 goes out as a decimal string: exact beyond 2^53 (proto-loader `longs: String`).
-      nextId: (await deps.api.sequencer.next(ctx, req.storeName, req.key)).toString(),
-    })),
-  };
+  return grpcUnaryHandlers(deps, sequencerMethods(deps.api), 'Sequencer');
 }

@@ -1,0 +1,57 @@
+// hearth.runtime.v1.AppCallback/Connect messages mapped to and from the invoke building block's
+// callback types; shared by the gRPC and wire callback streams.
+import type { CallbackInvocation, CallbackOptions, CallbackOutcome } from '../../building-blocks/runtime-api.js';
+import type { StringMap } from '../grpc/grpc-messages.js';
+
+export const CALLBACK_CONNECT_PATH = 'hearth.runtime.v1.AppCallback/Connect';
+export const CALLBACK_API = 'invoke.callback';
+
+/** proto-loader shapes (`oneofs: true` names the set member in `message`). */
+export interface CallbackResultMsg {
+  id: string;
+  data: Buffer;
+  contentType: string;
+  metadata: StringMap;
+  error: { code: string; message: string } | null;
+}
+export interface CallbackFromAppMsg {
+  message?: 'register' | 'result';
+  register?: { methods: string[]; maxConcurrency: number } | null;
+  result?: CallbackResultMsg | null;
+}
+export interface CallbackInvocationMsg {
+  id: string;
+  method: string;
+  data: Buffer;
+  contentType: string;
+  metadata: StringMap;
+  callerAppId: string;
+  deadlineMs: number;
+  traceparent: string;
+  httpVerb: string;
+}
+export type CallbackToAppMsg = { registered: { instanceId: string } } | { invocation: CallbackInvocationMsg };
+
+export function toCallbackOptions(register: { methods: string[]; maxConcurrency: number }): CallbackOptions {
+  return { methods: register.methods, maxConcurrency: register.maxConcurrency };
+}
+
+export function toInvocationMsg(inv: CallbackInvocation): CallbackInvocationMsg {
+  return {
+    id: inv.id,
+    method: inv.method,
+    data: inv.data,
+    contentType: inv.contentType,
+    metadata: { ...inv.metadata },
+    callerAppId: inv.callerAppId,
+    deadlineMs: inv.deadlineMs,
+    traceparent: inv.traceparent,
+    httpVerb: inv.httpVerb,
+  };
+}
+
+/** An app's result: its error (when set) becomes a failed outcome with the app's own code. */
+export function toOutcome(result: CallbackResultMsg): CallbackOutcome {
+  if (result.error) return { ok: false, code: result.error.code, message: result.error.message };
+  return { ok: true, result: { data: result.data, contentType: result.contentType, metadata: result.metadata } };
+}

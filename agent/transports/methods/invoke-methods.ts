@@ -1,0 +1,63 @@
+// hearth.runtime.v1.Invoke/InvokeService: the message mapping every transport shares. An app's
+// own call goes through api.invoke.invoke (its ACLs, then routing); a call a trusted peer
+// forwards (sibling agent, other worker) through deliverForwarded with the caller it verified.
+import type { ForwardedInvocation, InvokeParams, InvokeResult, RuntimeApi } from '../../building-blocks/runtime-api.js';
+import type { StringMap } from '../grpc/grpc-messages.js';
+import { method, type MethodTable, type UnaryMethod } from './unary-method.js';
+
+export const INVOKE_PATH = 'hearth.runtime.v1.Invoke/InvokeService';
+export const INVOKE_API = 'invoke.invoke';
+/** Metrics name of an invocation a sibling agent or another worker forwarded. */
+export const INVOKE_FORWARDED_API = 'invoke.forwarded';
+
+/** proto-loader shape of hearth.runtime.v1.InvokeRequest. */
+export interface InvokeRequestMsg {
+  appId: string;
+  method: string;
+  data: Buffer;
+  contentType: string;
+  metadata: StringMap;
+  idempotent: boolean;
+  httpVerb: string;
+}
+
+/** proto-loader shape of hearth.runtime.v1.InvokeResponse. */
+export interface InvokeResponseMsg {
+  data: Buffer;
+  contentType: string;
+  metadata: StringMap;
+}
+
+export function toInvokeParams(req: InvokeRequestMsg): InvokeParams {
+  return {
+    appId: req.appId,
+    method: req.method,
+    data: req.data,
+    contentType: req.contentType,
+    metadata: req.metadata,
+    idempotent: req.idempotent,
+    httpVerb: req.httpVerb,
+  };
+}
+
+export function toInvokeResponse(result: InvokeResult): InvokeResponseMsg {
+  return { data: result.data, contentType: result.contentType, metadata: { ...result.metadata } };
+}
+
+/** The app's own invocation, for a transport's unary table. */
+export function invokeMethod(api: RuntimeApi): UnaryMethod<InvokeRequestMsg, InvokeResponseMsg> {
+  return method(INVOKE_API, async (ctx, req: InvokeRequestMsg) => toInvokeResponse(await api.invoke.invoke(ctx, toInvokeParams(req))));
+}
+
+export function invokeMethods(api: RuntimeApi): MethodTable {
+  return { [INVOKE_PATH]: invokeMethod(api) };
+}
+
+/** A forwarded invocation: everything but the request comes from the peer's verified call. */
+export async function runForwardedInvoke(
+  api: RuntimeApi,
+  call: Omit<ForwardedInvocation, 'params'>,
+  req: InvokeRequestMsg,
+): Promise<InvokeResponseMsg> {
+  return toInvokeResponse(await api.invoke.deliverForwarded({ ...call, params: toInvokeParams(req) }));
+}

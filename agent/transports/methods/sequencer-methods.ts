@@ -1,0 +1,13 @@
+// hearth.runtime.v1.Sequencer: message mapping only.
+import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
+import type { GetNextIdRequestMsg } from '../grpc/grpc-messages.js';
+import { method, type MethodTable } from './unary-method.js';
+
+export function sequencerMethods(api: RuntimeApi): MethodTable {
+  return {
+    'hearth.runtime.v1.Sequencer/GetNextId': method('sequencer.next', async (ctx, req: GetNextIdRequestMsg) => ({
+      // int64 goes out as a decimal string: exact beyond 2^53 (proto-loader `longs: String`).
+      nextId: (await api.sequencer.next(ctx, req.storeName, req.key)).toString(),
+    })),
+  };
+}

@@ -1,0 +1,152 @@
+// The agent-to-agent port: the wire protocol over TLS on siblings.listen (docs/wire-protocol.md,
+// "Identity and authentication"). No socket names the caller, so every Request carries `caller`,
+// and its token says who is speaking:
+//   - the cluster token, or no token on a connection whose TLS client certificate the CA
+//     verified: a sibling agent forwarding an invocation of app `caller` (which it authenticated).
+//     Only Invoke/InvokeService is served, delivered on this host only (deliverForwarded, scope
+//     `host`), with the target's allow.callers checked against `caller`;
+//   - the token of app `caller` (declared here; siblings share their configuration): an SDK that
+//     failed over from its own agent. Its calls run as that app, every method served.
+// The app token is tried before the certificate, so an SDK presenting a client certificate under
+// mutual TLS is still treated as its app.
+//
+// Options (SiblingWireServerOptions): apps (AppRegistry), api, metrics, logger, limits, quotas
+// (optional), siblings (listen, tls, clusterTokenSha256 of ResolvedSiblingsConfig; listen and tls
+// required), frameTimeoutMs (optional, default 30 s). `port` is the bound port after start()
+// (listen.port 0 picks one).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { WireHeader } from '../../../sdk/wire/header.js';
+import type { AppRegistry } from '../../apps/app-registry.js';
+import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
+import type { LimitsConfig } from '../../config/config-schema.js';
+import type { ResolvedSiblingsConfig } from '../../config/mesh-config.js';
+import { HearthError } from '../../errors/hearth-error.js';
+import type { AgentMetrics } from '../../observability/metrics.js';
+import { unaryMethods } from '../methods/runtime-methods.js';
+import type { AppServer, QuotaGate } from '../transport-deps.js';
+import type { WirePrincipal } from './wire-call.js';
+import { listen } from './listen.js';
+import { WireConnections } from './wire-connections.js';
+
+const APP_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export interface SiblingWireServerOptions {
+  readonly apps: AppRegistry;
+  readonly api: RuntimeApi;
+  readonly metrics: AgentMetrics;
+  readonly logger: Logger;
+  readonly limits: Readonly<LimitsConfig>;
+  readonly quotas?: QuotaGate | undefined;
+  readonly siblings: Pick<ResolvedSiblingsConfig, 'listen' | 'tls' | 'clusterTokenSha256'>;
+  readonly frameTimeoutMs?: number | undefined;
+}
+
+export class SiblingWireServer implements AppServer {
+  readonly #o: SiblingWireServerOptions;
+  readonly #log: Logger;
+  readonly #connections: WireConnections;
+  readonly #clusterToken: Buffer | undefined;
+  #server: tls.Server | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SiblingWireServerOptions) {
+    this.#o = options;
+    this.#log = options.logger.child({ component: 'wire-siblings' });
+    const sha = options.siblings.clusterTokenSha256;
+    this.#clusterToken = sha === '' ? undefined : Buffer.from(sha, 'hex');
+    this.#connections = new WireConnections(
+      {
+        api: options.api,
+        unary: unaryMethods(options.api),
+        metrics: options.metrics,
+        logger: this.#log,
+        quotas: options.quotas,
+        maxBodyBytes: options.limits.maxBodyBytes,
+        frameTimeoutMs: options.frameTimeoutMs,
+        anonymousLabel: '-',
+      },
+      'siblings',
+    );
+  }
+
+  /** The bound TCP port; 0 before start(). */
+  get port(): number {
+    const address = this.#server?.address();
+    return address !== null && typeof address === 'object' ? address.port : 0;
+  }
+
+  async start(): Promise<void> {
+    if (this.#closing || this.#server) throw new Error('SiblingWireServer.start() called twice or after close()');
+    const { listen: at, tls: t } = this.#o.siblings;
+    if (at === undefined || t === undefined) throw new Error('SiblingWireServer needs siblings.listen and siblings.tls');
+    const [cert, key, ca] = await Promise.all([readFile(t.certFile), readFile(t.keyFile), t.caFile === undefined ? undefined : readFile(t.caFile)]);
+    const server = tls.createServer({
+      cert,
+      key,
+      ...(ca === undefined ? {} : { ca }),
+      requestCert: ca !== undefined,
+      rejectUnauthorized: t.requireClientCert,
+      minVersion: 'TLSv1.2',
+    });
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      // Fixed at the handshake: the certificate is the connection's, the token each Request's.
+      const certified = socket.authorized;
+      this.#connections.accept(socket, (header) => this.#identify(header, certified));
+    });
+    // A failed handshake is the client's problem; it never reaches a session.
+    server.on('tlsClientError', (err) => this.#log.info({ err: err.message }, 'sibling TLS handshake failed'));
+    this.#server = server;
+    try {
+      await listen(server, { host: at.host, port: at.port });
+    } catch (err) {
+      this.#server = undefined;
+      throw err;
+    }
+    server.on('error', (err) => this.#log.error({ err }, 'sibling listener error'));
+    this.#log.info({ host: at.host, port: this.port, mutualTls: ca !== undefined }, 'sibling wire port listening');
+  }
+
+  close(graceMs: number): Promise<void> {
+    this.#closing ??= this.#close(graceMs);
+    return this.#closing;
+  }
+
+  async #close(graceMs: number): Promise<void> {
+    this.#server?.close();
+    await this.#connections.drain(graceMs);
+  }
+
+  destroy(): void {
+    this.#closing ??= Promise.resolve();
+    this.#server?.close();
+    this.#connections.destroy();
+  }
+
+  connections(): number {
+    return this.#connections.size;
+  }
+
+  #identify(header: WireHeader, certified: boolean): WirePrincipal {
+    const caller = header.caller ?? '';
+    if (caller === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'the sibling port requires `caller` on every Request');
+    if (!APP_ID.test(caller)) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`caller` is not an app id');
+    const token = header.token ?? '';
+    if (token !== '' && this.#isClusterToken(token)) return { kind: 'agent', callerAppId: caller, scope: 'host' };
+    if (token !== '') {
+      const app = this.#o.apps.require(caller); // HEARTH_ERR_UNKNOWN_APP
+      this.#o.apps.authenticate(app, token);
+      return { kind: 'app', app };
+    }
+    if (certified) return { kind: 'agent', callerAppId: caller, scope: 'host' };
+    throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'missing token: send the app token of `caller`, or the cluster token');
+  }
+
+  #isClusterToken(token: string): boolean {
+    if (this.#clusterToken === undefined) return false;
+    const given = createHash('sha256').update(token, 'utf8').digest();
+    return given.length === this.#clusterToken.length && timingSafeEqual(given, this.#clusterToken);
+  }
+}

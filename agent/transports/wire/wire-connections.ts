@@ -1,0 +1,71 @@
+// The open connections of one wire server: one WireSession each, the connections gauge, and the
+// graceful drain every server shares (Goaway, in-flight calls finish, streams end with their
+// drain codes, each connection closes when idle, the rest is destroyed after the grace time).
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type { AgentMetrics } from '../../observability/metrics.js';
+import { WireSession, type Identify, type WireSessionDeps } from './wire-session.js';
+
+export class WireConnections {
+  readonly #deps: WireSessionDeps;
+  readonly #log: Logger;
+  readonly #metrics: AgentMetrics;
+  readonly #label: string;
+  readonly #sessions = new Map<net.Socket, WireSession>();
+  #draining = false;
+  #whenIdle: (() => void) | undefined;
+
+  /** `label` is the `app` label of the connections gauge: the app id, or the server's role. */
+  constructor(deps: WireSessionDeps, label: string) {
+    this.#deps = deps;
+    this.#log = deps.logger;
+    this.#metrics = deps.metrics;
+    this.#label = label;
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  accept(socket: net.Socket, identify: Identify): void {
+    if (this.#draining) {
+      socket.destroy();
+      return;
+    }
+    const labels = { app: this.#label, transport: 'wire' } as const;
+    const session = new WireSession(socket, this.#deps, identify, this.#log.child({ conn: connectionName(socket) }));
+    this.#sessions.set(socket, session);
+    this.#metrics.connections.inc(labels);
+    socket.once('close', () => {
+      this.#sessions.delete(socket);
+      this.#metrics.connections.dec(labels);
+      if (this.#sessions.size === 0) this.#whenIdle?.();
+    });
+  }
+
+  /** Drains every session; resolves when all are closed, destroying what is left after graceMs. */
+  async drain(graceMs: number): Promise<void> {
+    this.#draining = true;
+    for (const s of this.#sessions.values()) s.drain();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.destroy();
+        resolve();
+      }, graceMs);
+      this.#whenIdle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (this.#sessions.size === 0) this.#whenIdle();
+    });
+  }
+
+  destroy(): void {
+    this.#draining = true;
+    for (const s of this.#sessions.values()) s.destroy();
+  }
+}
+
+function connectionName(socket: net.Socket): string {
+  return socket.remoteAddress === undefined ? 'unix' : `${socket.remoteAddress}:${socket.remotePort ?? 0}`;
+}

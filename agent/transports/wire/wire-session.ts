@@ -1,0 +1,367 @@
+// One wire-protocol connection on the server side (docs/wire-protocol.md): decodes frames, keeps
+// the table of open streams, dispatches Requests to the unary method table or a stream handler,
+// and answers Ping, Cancel and End. A protocol violation is answered with Goaway and closes this
+// connection only; every other failure is a coded Response on its own stream.
+//
+// Backpressure: while the socket's write buffer is over its high-water mark the session stops
+// reading, so a client that does not read its answers cannot make us buffer them without bound;
+// streams that push (subscriptions) see send() return false and queue on their own terms.
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import { runtimeMethods, type MethodCodec } from '../../../sdk/proto/proto-root.js';
+import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, PONG_DRAINING, WireProtocolError, type Frame, type FrameInput } from '../../../sdk/wire/frame.js';
+import type { WireHeader } from '../../../sdk/wire/header.js';
+import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
+import type { AppConfig } from '../../config/load-config.js';
+import { HearthError, toHearthError } from '../../errors/hearth-error.js';
+import { INVOKE_FORWARDED_API, INVOKE_PATH, runForwardedInvoke, type InvokeRequestMsg } from '../methods/invoke-methods.js';
+import type { MethodTable } from '../methods/unary-method.js';
+import { errorHeader, WireCall, type WireCallDeps, type WirePrincipal } from './wire-call.js';
+import type { WireStreamFactory, WireStreamHandler, WireStreamPort } from './wire-stream.js';
+import { STREAM_METHODS } from './wire-stream-methods.js';
+
+export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+/** How long a connection we closed may linger before it is destroyed (the peer should hang up). */
+const CLOSE_LINGER_MS = 5_000;
+const MAX_PING_BYTES = 64;
+
+/** What every session of one server shares. */
+export interface WireSessionDeps extends WireCallDeps {
+  readonly api: RuntimeApi;
+  readonly unary: MethodTable;
+  /** limits.maxBodyBytes: frames up to this plus the header allowance are accepted. */
+  readonly maxBodyBytes: number;
+  /** A frame incomplete for longer than this closes the connection. */
+  readonly frameTimeoutMs?: number | undefined;
+  /** Metrics label of a call whose caller is not established (failed authentication). */
+  readonly anonymousLabel: string;
+}
+
+/** Establishes who sent a Request (per connection: TLS state differs). Throws a coded error. */
+export type Identify = (header: WireHeader, method: string) => WirePrincipal;
+
+interface OpenStream {
+  readonly call: WireCall;
+  readonly codec: MethodCodec;
+  handler: WireStreamHandler;
+}
+
+export class WireSession {
+  readonly #socket: net.Socket;
+  readonly #deps: WireSessionDeps;
+  readonly #identify: Identify;
+  readonly #log: Logger;
+  readonly #decoder: FrameDecoder;
+  readonly #streams = new Map<number, OpenStream>();
+  readonly #writable = new Set<() => void>();
+  #lastAccepted = 0;
+  #draining = false;
+  #closed = false;
+  #frameTimer: NodeJS.Timeout | undefined;
+  #lingerTimer: NodeJS.Timeout | undefined;
+
+  constructor(socket: net.Socket, deps: WireSessionDeps, identify: Identify, logger: Logger) {
+    this.#socket = socket;
+    this.#deps = deps;
+    this.#identify = identify;
+    this.#log = logger;
+    this.#decoder = new FrameDecoder({ maxFrameBytes: deps.maxBodyBytes + HEADER_ALLOWANCE_BYTES });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('drain', () => this.#onDrain());
+    socket.on('error', (err) => this.#log.debug({ err }, 'wire connection error'));
+    socket.once('close', () => this.#onClose());
+  }
+
+  /** Streams open right now. */
+  get streams(): number {
+    return this.#streams.size;
+  }
+
+  /**
+   * Graceful: Goaway HEARTH_ERR_DRAINING, unary calls in flight complete, streams end with their
+   * drain codes; the connection closes once nothing is open.
+   */
+  drain(): void {
+    if (this.#draining || this.#closed) return;
+    this.#draining = true;
+    this.#write({
+      type: FrameType.Goaway,
+      streamId: this.#lastAccepted,
+      header: { errorCode: 'HEARTH_ERR_DRAINING', errorMessage: 'this agent generation is draining; open a new connection' },
+    });
+    for (const s of [...this.#streams.values()]) s.handler.drain();
+    this.#closeWhenIdle();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return; // after Goaway: read and drop until the peer hangs up
+    let frames: Frame[];
+    try {
+      frames = this.#decoder.push(chunk);
+    } catch (err) {
+      this.#protocolError(err);
+      return;
+    }
+    this.#watchPartialFrame(frames.length > 0);
+    for (const frame of frames) {
+      if (this.#closed) return;
+      try {
+        this.#onFrame(frame);
+      } catch (err) {
+        this.#protocolError(err);
+      }
+    }
+  }
+
+  /** A partial frame may wait frameTimeoutMs for its remaining bytes, counted from its first byte. */
+  #watchPartialFrame(completedSome: boolean): void {
+    if (this.#decoder.pending === 0 || completedSome) {
+      clearTimeout(this.#frameTimer);
+      this.#frameTimer = undefined;
+    }
+    if (this.#decoder.pending === 0 || this.#frameTimer !== undefined) return;
+    const ms = this.#deps.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
+    this.#frameTimer = setTimeout(() => {
+      this.#log.info({ pendingBytes: this.#decoder.pending, timeoutMs: ms }, 'wire connection closed: a frame stayed incomplete (truncated)');
+      this.#protocolError(new WireProtocolError('HEARTH_ERR_MALFORMED_FRAME', `a frame stayed incomplete for ${ms} ms`));
+    }, ms);
+  }
+
+  #onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Request:
+        return this.#onRequest(frame);
+      case FrameType.Message:
+        return this.#onMessage(frame);
+      case FrameType.Cancel:
+        return this.#onCancel(frame.streamId);
+      case FrameType.End:
+        this.#streams.get(frame.streamId)?.handler.end();
+        return;
+      case FrameType.Ping:
+        if (frame.streamId !== 0) throw malformed(`Ping on stream ${frame.streamId}; connection frames use stream 0`);
+        if (frame.body.length > MAX_PING_BYTES) throw malformed(`Ping body of ${frame.body.length} bytes; at most ${MAX_PING_BYTES}`);
+        this.#write({ type: FrameType.Pong, streamId: 0, flags: this.#draining ? PONG_DRAINING : 0, body: frame.body });
+        return;
+      case FrameType.Pong:
+        return; // we send no Pings; an unsolicited Pong is harmless
+      default:
+        // Response and Goaway travel server → client only.
+        throw malformed(`frame type ${frame.type} is not sent by clients`);
+    }
+  }
+
+  #onRequest(frame: Frame): void {
+    const { streamId, header, body } = frame;
+    if (streamId === 0) throw malformed('Request on stream 0; calls use stream ids from 1');
+    if (this.#streams.has(streamId)) throw malformed(`Request on stream ${streamId}, which is already open`);
+    const method = header.method ?? '';
+    const codec = runtimeMethods().get(method);
+    // Own properties only: a method named `constructor` must not find Object's.
+    const unary = Object.hasOwn(this.#deps.unary, method) ? this.#deps.unary[method] : undefined;
+    const stream = Object.hasOwn(STREAM_METHODS, method) ? STREAM_METHODS[method] : undefined;
+    const call = new WireCall(this.#deps, header, unary?.api ?? stream?.api ?? 'wire.unknown', body.length, Date.now());
+    if (this.#draining && streamId > this.#lastAccepted) {
+      // Past our Goaway's last stream: not processed; the client replays it on a new connection.
+      return this.#respondError(streamId, call, new HearthError('HEARTH_ERR_DRAINING', 'this connection is draining; the call was not processed'));
+    }
+    this.#lastAccepted = Math.max(this.#lastAccepted, streamId);
+    let principal: WirePrincipal;
+    try {
+      if (codec === undefined || (unary === undefined && stream === undefined)) {
+        throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${method.slice(0, 128)}"`);
+      }
+      principal = this.#identify(header, method);
+    } catch (err) {
+      call.begin(this.#deps.anonymousLabel, undefined);
+      return this.#respondError(streamId, call, err);
+    }
+    try {
+      if (principal.kind === 'app') call.begin(principal.app.id, principal);
+      else call.begin(principal.callerAppId, principal, INVOKE_FORWARDED_API);
+      if (principal.kind === 'agent' && method !== INVOKE_PATH) {
+        throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService on this connection');
+      }
+      const request = decodeRequest(codec, body);
+      call.checkDeadline();
+      if (stream !== undefined && principal.kind === 'app') return this.#openStream(streamId, call, codec, principal.app, stream.start, request);
+      this.#runUnary(streamId, call, codec, principal, request);
+    } catch (err) {
+      this.#respondError(streamId, call, err);
+    }
+  }
+
+  #runUnary(streamId: number, call: WireCall, codec: MethodCodec, principal: WirePrincipal, request: unknown): void {
+    const api = this.#deps.api;
+    const unary = Object.hasOwn(this.#deps.unary, codec.path) ? this.#deps.unary[codec.path] : undefined;
+    // A unary call takes no more messages and completes during a drain; cancel aborts call.signal.
+    this.#streams.set(streamId, { call, codec, handler: IDLE_HANDLER });
+    // The caller's budget bounds our answer even if the work ignores the signal.
+    const timer = call.deadline === undefined ? undefined : setTimeout(() => {
+      this.#respondError(streamId, call, new HearthError('HEARTH_ERR_TIMEOUT', 'the call did not complete within its deadline'));
+    }, call.deadline - Date.now());
+    const run = async (): Promise<unknown> => {
+      if (principal.kind === 'agent') {
+        const { requestId, deadline, traceparent, logger, signal } = call;
+        return runForwardedInvoke(api, { scope: principal.scope, callerAppId: principal.callerAppId, deadline, traceparent, requestId, logger, signal }, request as InvokeRequestMsg);
+      }
+      if (unary === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${codec.path}"`);
+      return unary.run(call.ctx(principal.app), request);
+    };
+    run()
+      .then((response) => {
+        if (call.done) return;
+        const bytes = codec.serializeResponse(response);
+        this.#finishStream(streamId, { type: FrameType.Response, streamId, header: call.ok(bytes.length), body: bytes });
+      })
+      .catch((err: unknown) => this.#respondError(streamId, call, err))
+      .finally(() => clearTimeout(timer));
+  }
+
+  #openStream(streamId: number, call: WireCall, codec: MethodCodec, app: AppConfig, start: WireStreamFactory, first: unknown): void {
+    const ctx = call.ctx(app);
+    const port: WireStreamPort = {
+      call,
+      ctx,
+      codec,
+      send: (message) => {
+        if (call.done || this.#streams.get(streamId)?.call !== call) return false;
+        const bytes = codec.serializeResponse(message);
+        call.addBytesOut(bytes.length);
+        return this.#write({ type: FrameType.Message, streamId, body: bytes });
+      },
+      onWritable: (listener) => void this.#writable.add(listener),
+      finish: (err) => {
+        if (call.done || this.#streams.get(streamId)?.call !== call) return;
+        const header = err === undefined ? call.ok() : call.fail(err);
+        this.#finishStream(streamId, { type: FrameType.Response, streamId, header });
+      },
+      decode: (body) => decodeRequest(codec, body),
+    };
+    // Registered before start, which may finish the stream at once.
+    const entry: OpenStream = { call, codec, handler: IDLE_HANDLER };
+    this.#streams.set(streamId, entry);
+    try {
+      entry.handler = start(port, this.#deps.api, first);
+    } catch (err) {
+      port.finish(err);
+    }
+  }
+
+  #onMessage(frame: Frame): void {
+    const open = this.#streams.get(frame.streamId);
+    if (open === undefined) return; // the stream ended while the message was on its way
+    let request: unknown;
+    try {
+      request = decodeRequest(open.codec, frame.body);
+    } catch (err) {
+      // A bad message fails its stream, not the connection.
+      open.handler.cancel();
+      return this.#respondError(frame.streamId, open.call, err);
+    }
+    open.handler.message(request);
+  }
+
+
+  #onCancel(streamId: number): void {
+    const open = this.#streams.get(streamId);
+    if (open === undefined) return;
+    this.#streams.delete(streamId);
+    open.handler.cancel();
+    open.call.cancelled();
+    this.#closeWhenIdle();
+  }
+
+  #respondError(streamId: number, call: WireCall, err: unknown): void {
+    if (call.done) return;
+    this.#finishStream(streamId, { type: FrameType.Response, streamId, header: call.fail(err) });
+  }
+
+  #finishStream(streamId: number, response: FrameInput): void {
+    this.#streams.delete(streamId);
+    this.#write(response);
+    this.#closeWhenIdle();
+  }
+
+  #write(frame: FrameInput): boolean {
+    if (this.#closed || this.#socket.destroyed || this.#socket.writableEnded) return false;
+    const ok = this.#socket.write(encodeFrame(frame));
+    if (!ok && !this.#socket.isPaused()) this.#socket.pause();
+    return ok;
+  }
+
+  #onDrain(): void {
+    if (!this.#closed) this.#socket.resume();
+    const listeners = [...this.#writable];
+    this.#writable.clear();
+    for (const l of listeners) l();
+  }
+
+  #closeWhenIdle(): void {
+    if (this.#draining && !this.#closed && this.#streams.size === 0) this.#end();
+  }
+
+  /** Goaway with the violation's code, then close: other connections are not affected. */
+  #protocolError(err: unknown): void {
+    if (this.#closed) return;
+    // Anything but a WireProtocolError here is our own bug: still close this connection only.
+    const header: WireHeader =
+      err instanceof WireProtocolError ? { errorCode: err.code, errorMessage: err.message } : errorHeader(toHearthError(err));
+    if (err instanceof WireProtocolError) this.#log.info({ code: err.code, message: err.message }, 'wire protocol error: closing the connection');
+    else this.#log.error({ err }, 'wire session failed: closing the connection');
+    this.#write({ type: FrameType.Goaway, streamId: this.#lastAccepted, header });
+    this.#cancelAll('the connection closed on a protocol error');
+    this.#end();
+  }
+
+  /** Stops reading frames and ends our side; destroyed if the peer does not hang up. */
+  #end(): void {
+    this.#closed = true;
+    clearTimeout(this.#frameTimer);
+    this.#socket.end();
+    this.#socket.resume(); // keep reading (and dropping) so the peer's FIN is seen
+    this.#lingerTimer ??= setTimeout(() => this.#socket.destroy(), CLOSE_LINGER_MS);
+  }
+
+  #onEnd(): void {
+    if (this.#decoder.pending > 0 && !this.#closed) {
+      this.#log.info({ pendingBytes: this.#decoder.pending }, 'wire connection ended in the middle of a frame (truncated)');
+    }
+  }
+
+  #onClose(): void {
+    this.#closed = true;
+    clearTimeout(this.#frameTimer);
+    clearTimeout(this.#lingerTimer);
+    this.#cancelAll('the connection closed');
+    this.#writable.clear();
+  }
+
+  #cancelAll(reason: string): void {
+    for (const [id, s] of [...this.#streams]) {
+      this.#streams.delete(id);
+      s.handler.cancel();
+      s.call.cancelled(reason);
+    }
+  }
+}
+
+/** Ignores everything: a unary call's frames after its Request, or a stream not yet started. */
+const IDLE_HANDLER: WireStreamHandler = { message: () => undefined, end: () => undefined, cancel: () => undefined, drain: () => undefined };
+
+function malformed(message: string): WireProtocolError {
+  return new WireProtocolError('HEARTH_ERR_MALFORMED_FRAME', message);
+}
+
+function decodeRequest(codec: MethodCodec, body: Buffer): unknown {
+  try {
+    return codec.deserializeRequest(body);
+  } catch (err) {
+    throw new HearthError('HEARTH_ERR_MALFORMED_REQUEST', `the body is not a valid ${codec.path} request: ${(err as Error).message}`);
+  }
+}

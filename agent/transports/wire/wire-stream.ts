@@ -1,0 +1,36 @@
+// The contract between a wire session (one connection) and a streaming call on it
+// (PubSub/Subscribe, Configuration/SubscribeConfiguration, AppCallback/Connect). The session owns
+// frames, stream ids and the socket; a handler owns the building-block resources of one stream.
+import type { MethodCodec } from '../../../sdk/proto/proto-root.js';
+import type { CallContext, RuntimeApi } from '../../building-blocks/runtime-api.js';
+import type { WireCall } from './wire-call.js';
+
+/** The session's side of one open stream, handed to its handler. */
+export interface WireStreamPort {
+  readonly call: WireCall;
+  readonly ctx: CallContext;
+  readonly codec: MethodCodec;
+  /** Sends one Message (the method's response type). False: the socket is full; wait for onWritable. */
+  send(message: unknown): boolean;
+  /** Called once when the socket can take more after send() returned false. */
+  onWritable(listener: () => void): void;
+  /** Ends the stream with a Response: OK without `err`, else its coded error. Idempotent. */
+  finish(err?: unknown): void;
+  /** Decodes a client Message; throws HEARTH_ERR_MALFORMED_REQUEST. */
+  decode(body: Buffer): unknown;
+}
+
+/** What a streaming method does with the client's frames. */
+export interface WireStreamHandler {
+  /** One more client Message (already decoded). */
+  message(request: unknown): void;
+  /** The client half-closed (End). */
+  end(): void;
+  /** Cancel, or the connection is gone: release everything; nothing more may be sent. */
+  cancel(): void;
+  /** The server drains: release and finish with the method's drain code. */
+  drain(): void;
+}
+
+/** Starts a streaming method with its first (decoded) message. */
+export type WireStreamFactory = (port: WireStreamPort, api: RuntimeApi, first: unknown) => WireStreamHandler;

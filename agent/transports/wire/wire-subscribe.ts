@@ -1,0 +1,145 @@
+// hearth.runtime.v1.PubSub/Subscribe over wire, with the semantics of grpc/pubsub-subscribe.ts:
+// the Request carries `initial`, the server answers Message{ready}, then Message{delivery}; the
+// client acks or nacks with Messages. End or Cancel close the handle (unacked deliveries go back
+// to the group; End is answered with Response OK); a drain closes it and answers
+// HEARTH_ERR_SUBSCRIPTION_CLOSED so the client resubscribes elsewhere. Self-contained: the gRPC
+// version is written against grpc-js call objects.
+import type { Delivery, RuntimeApi, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
+import { HearthError, toHearthError } from '../../errors/hearth-error.js';
+import type { DeliveryMsg, SubscribeRequestMsg, SubscribeResponseMsg } from '../grpc/grpc-messages.js';
+import type { WireStreamHandler, WireStreamPort } from './wire-stream.js';
+
+/** The schema's default ack deadline, used to age out queued deliveries when the app sets none. */
+const DEFAULT_ACK_DEADLINE_MS = 30_000;
+/** The schema's largest max-in-flight: more queued deliveries than this means the app stopped reading. */
+const MAX_QUEUED = 10_000;
+
+interface Queued {
+  readonly delivery: Delivery;
+  readonly at: number;
+}
+
+export function startSubscribe(port: WireStreamPort, api: RuntimeApi, first: unknown): WireStreamHandler {
+  const log = port.ctx.logger;
+  let ended = false;
+  let handle: SubscriptionHandle | undefined;
+  let ackDeadlineMs = DEFAULT_ACK_DEADLINE_MS;
+
+  // Backpressure as in the gRPC stream: while the socket is full, deliveries wait here and those
+  // older than the ack deadline are dropped (the broker already took them back).
+  const queue: Queued[] = [];
+  let ready = false;
+  let blocked = false;
+  const prune = (): void => {
+    const cutoff = Date.now() - ackDeadlineMs;
+    while (queue.length > 0 && ((queue[0]?.at ?? 0) < cutoff || queue.length > MAX_QUEUED)) queue.shift();
+  };
+  const write = (message: SubscribeResponseMsg): void => {
+    if (port.send(message)) return;
+    blocked = true;
+    port.onWritable(flush);
+  };
+  const flush = (): void => {
+    if (ended || !ready) return;
+    blocked = false;
+    prune();
+    for (let q = queue.shift(); q !== undefined; q = blocked ? undefined : queue.shift()) write({ delivery: toMsg(q.delivery) });
+  };
+  const deliver = (delivery: Delivery): void => {
+    if (ended) return; // the handle is closing: the broker takes it back
+    if (ready && !blocked && queue.length === 0) return write({ delivery: toMsg(delivery) });
+    queue.push({ delivery, at: Date.now() });
+    prune();
+  };
+
+  /** Closes the handle first, so unacked deliveries are released before the client hears of it. */
+  const end = (answer: boolean, err?: unknown): void => {
+    if (ended) return;
+    ended = true;
+    queue.length = 0;
+    const closing = handle?.close() ?? Promise.resolve();
+    closing
+      .catch((e: unknown) => log.warn({ err: e }, 'closing a subscription failed'))
+      .finally(() => {
+        if (answer) port.finish(err);
+      });
+  };
+
+  const subscribe = async (msg: SubscribeRequestMsg): Promise<void> => {
+    const initial = msg.initial;
+    if (msg.request !== 'initial' || !initial) {
+      throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'the first message of a subscription must be `initial`');
+    }
+    if (initial.ackDeadlineMs > 0) ackDeadlineMs = initial.ackDeadlineMs;
+    const h = await api.pubsub.subscribe(
+      port.ctx,
+      {
+        pubsubName: initial.pubsubName,
+        topic: initial.topic,
+        subscription: initial.subscription,
+        ackDeadlineMs: initial.ackDeadlineMs,
+        maxDeliveryAttempts: initial.maxDeliveryAttempts,
+        deadLetterTopic: initial.deadLetterTopic,
+        maxInFlight: initial.maxInFlight,
+      },
+      deliver,
+    );
+    handle = h;
+    if (ended) {
+      await h.close(); // the stream ended while we subscribed
+      return;
+    }
+    write({ ready: { subscription: h.subscription } });
+    ready = true;
+    if (!blocked) flush();
+  };
+
+  const settle = async (msg: SubscribeRequestMsg): Promise<void> => {
+    const isAck = msg.request === 'ack';
+    const deliveryId = (isAck ? msg.ack?.deliveryId : msg.nack?.deliveryId) ?? '';
+    if (!handle || !ready) {
+      log.info({ deliveryId }, 'ack/nack before the subscription was ready: ignored');
+      return;
+    }
+    try {
+      if (isAck) await handle.ack(deliveryId);
+      else await handle.nack(deliveryId, msg.nack?.delayMs ?? 0);
+    } catch (e) {
+      // A late or stale ack must not tear down a stream that carries other deliveries.
+      const err = toHearthError(e);
+      if (err.code === 'HEARTH_ERR_INTERNAL') log.error({ err: e, deliveryId }, 'ack/nack failed');
+      else log.info({ code: err.code, deliveryId, message: err.message }, 'ack/nack ignored');
+    }
+  };
+
+  subscribe(first as SubscribeRequestMsg).catch((err: unknown) => end(true, err));
+
+  return {
+    message: (request) => {
+      if (ended) return;
+      const m = request as SubscribeRequestMsg;
+      if (m.request === 'ack' || m.request === 'nack') {
+        settle(m).catch((err: unknown) => end(true, err));
+        return;
+      }
+      end(true, new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`initial` may only be the first message; later ones are `ack` or `nack`'));
+    },
+    // Half-close: the client can no longer ack, so deliveries would only pile up.
+    end: () => end(true),
+    cancel: () => end(false),
+    drain: () => end(true, new HearthError('HEARTH_ERR_SUBSCRIPTION_CLOSED', 'this agent generation is closing the stream; resubscribe')),
+  };
+}
+
+function toMsg(d: Delivery): DeliveryMsg {
+  return {
+    deliveryId: d.deliveryId,
+    messageId: d.messageId,
+    topic: d.topic,
+    pubsubName: d.pubsubName,
+    data: d.data,
+    dataContentType: d.contentType,
+    attempt: d.attempt,
+    metadata: { ...d.metadata },
+  };
+}
