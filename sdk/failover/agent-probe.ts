@@ -57,7 +57,11 @@ export interface SelectInput {
   readonly local: () => SdkTransport;
   readonly siblings: readonly SiblingEndpoint[];
   readonly connectSibling: (endpoint: SiblingEndpoint) => SdkTransport;
+  /** Bound on a sibling's connect + TLS handshake + ping. */
   readonly timeoutMs: number;
+  /** Bound on the local probe: a Unix socket connect is instant, so this is the ping alone, and
+   *  an agent slower than the heartbeat's timeout is no better on a fresh connection. */
+  readonly localTimeoutMs: number;
 }
 
 export interface Selection {
@@ -77,7 +81,7 @@ export async function selectAgent(input: SelectInput): Promise<Selection> {
     rejected.push(`${who}: ${describe(err)}`);
     return undefined;
   };
-  const localProbe = safeProbe(input.local, input.timeoutMs).catch(note('local'));
+  const localProbe = safeProbe(input.local, input.localTimeoutMs).catch(note('local'));
   const siblingProbes = input.siblings.map((endpoint) =>
     safeProbe(() => input.connectSibling(endpoint), input.timeoutMs)
       .then((p) => ({ endpoint, rttMs: p.rttMs, probe: p }))

@@ -29,7 +29,7 @@ export interface FailoverTimings {
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly heartbeatMisses: number;
-  /** Bound on connecting to and pinging a candidate during a switch. */
+  /** Bound on connecting to and pinging a sibling during a switch (the local agent gets heartbeatTimeoutMs). */
   readonly probeTimeoutMs: number;
   /** Failback hysteresis: the local agent answers this many pings in a row, over at least failbackAfterMs. */
   readonly failbackPings: number;
@@ -283,6 +283,7 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
       siblings: failedSibling ? this.#siblings.filter((s) => s !== failedSibling) : this.#siblings,
       connectSibling: this.#connectSibling,
       timeoutMs: this.#timings.probeTimeoutMs,
+      localTimeoutMs: Math.min(this.#timings.heartbeatTimeoutMs, this.#timings.probeTimeoutMs),
     });
     this.#lastRejected = rejected;
     if (this.#closed) {
@@ -387,8 +388,9 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
 
   #state(): FailoverState {
     if (this.#closed) return 'closed';
-    if (this.#switching) return 'switching';
-    return this.#active?.kind ?? 'unavailable';
+    // A switch clears #active first and sets it when done, before its promise settles.
+    if (this.#active) return this.#active.kind;
+    return this.#switching ? 'switching' : 'unavailable';
   }
 }
 

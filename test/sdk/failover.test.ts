@@ -1,0 +1,387 @@
+// Failover with real agents: two `hearth start` processes on one machine ("host 1" and "host 2",
+// own run and state dirs, loopback TLS sibling ports, each other's siblings). App `caller` on
+// host 1 talks to its agent over wire.sock through the SDK's FailoverTransport, with host 2's
+// sibling port as its sibling; app `callee` answers invocations on both hosts. Host 1 is then
+// killed (-9, whole process group), stopped (SIGSTOP: a hung agent), and reloaded (a drain with a
+// successor), and the tests check where calls go and what the app sees.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { isHearthClientError } from '../../sdk/errors.js';
+import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
+import { createFailoverTransport, type FailoverTransport } from '../../sdk/failover/failover-transport.js';
+import { siblingConnector } from '../../sdk/failover/sibling-connector.js';
+import type { SiblingTls } from '../../sdk/failover/sibling-list.js';
+import type { SdkStream, SdkTransport } from '../../sdk/transport.js';
+import { WireTransport } from '../../sdk/wire/wire-transport.js';
+import { runHearthCli, startHearth, testConfig, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+
+const run = promisify(execFile);
+
+const CALLER_TOKEN = 'caller-token-0123456789';
+const CALLEE_TOKEN = 'callee-token-0123456789';
+const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
+const INVOKE = 'hearth.runtime.v1.Invoke/InvokeService';
+const SAVE = 'hearth.runtime.v1.State/SaveState';
+const GET = 'hearth.runtime.v1.State/GetState';
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+interface Certs {
+  readonly dir: string;
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A CA and one server certificate for 127.0.0.1 / localhost, made with the openssl CLI. */
+async function makeCerts(): Promise<Certs> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hfc-'));
+  const f = (name: string): string => path.join(dir, name);
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=hearth-test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+  await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-subj', '/CN=localhost', '-keyout', f('server.key'), '-out', f('server.csr')]);
+  await writeFile(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
+    '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.crt')]);
+  return { dir, ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function hostConfig(name: string, port: number, peer: { name: string; port: number }, certs: Certs): Record<string, unknown> {
+  return testConfig(
+    {
+      apps: [
+        { id: 'caller', token: CALLER_TOKEN, allow: { apps: ['callee'] } },
+        { id: 'callee', token: CALLEE_TOKEN },
+      ],
+      siblings: {
+        agentId: name,
+        listen: { host: '127.0.0.1', port },
+        tls: { certFile: certs.cert, keyFile: certs.key, caFile: certs.ca, requireClientCert: false },
+        token: CLUSTER_TOKEN,
+        peers: [{ name: peer.name, host: '127.0.0.1', port: peer.port, apps: ['callee'] }],
+      },
+    },
+    1,
+  );
+}
+
+/**
+ * The callee app on one host: answers `greet` at once and `slow` after 400 ms, naming its host.
+ * Like the SDK's serve(), it opens its callback stream again whenever it ends (agent restarted
+ * or drained).
+ */
+function serveCallee(host: HearthProcess, hostName: string): { ready: Promise<void>; stop: () => Promise<void> } {
+  const transport = new WireTransport({ endpoint: { path: path.join(host.runDir, 'apps', 'callee', 'wire.sock') }, token: CALLEE_TOKEN });
+  let registered!: () => void;
+  const ready = new Promise<void>((resolve) => (registered = resolve));
+  let stopped = false;
+  let current: SdkStream | undefined;
+  const serveOnce = async (): Promise<void> => {
+    const stream = transport.stream('hearth.runtime.v1.AppCallback/Connect', { register: { methods: ['greet', 'slow'] } }, {});
+    current = stream;
+    for await (const raw of stream) {
+      const msg = raw as { registered?: object | null; invocation?: { id: string; method: string } | null };
+      if (msg.registered) registered();
+      const inv = msg.invocation;
+      if (!inv) continue;
+      const answer = (): void => stream.send({ result: { id: inv.id, data: Buffer.from(`${inv.method} from ${hostName}`) } });
+      if (inv.method === 'slow') setTimeout(answer, 400);
+      else answer();
+    }
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      await serveOnce().catch(() => undefined);
+      if (!stopped) await sleep(100);
+    }
+  })();
+  return {
+    ready,
+    stop: async () => {
+      stopped = true;
+      current?.cancel();
+      await loop;
+      await transport.close();
+    },
+  };
+}
+
+interface World {
+  certs: Certs;
+  host1: HearthProcess;
+  host2: HearthProcess;
+  port2: number;
+  callees: Array<{ stop: () => Promise<void> }>;
+}
+
+async function startWorld(): Promise<World> {
+  const certs = await makeCerts();
+  const [port1, port2] = [await freePort(), await freePort()];
+  const [host1, host2] = await Promise.all([
+    startHearth({ config: hostConfig('host-1', port1, { name: 'host-2', port: port2 }, certs) }),
+    startHearth({ config: hostConfig('host-2', port2, { name: 'host-1', port: port1 }, certs) }),
+  ]);
+  const callees = [serveCallee(host1, 'host-1'), serveCallee(host2, 'host-2')];
+  await Promise.all(callees.map((c) => c.ready));
+  return { certs, host1, host2, port2, callees };
+}
+
+async function stopWorld(w: World | undefined): Promise<void> {
+  if (!w) return;
+  await Promise.all(w.callees.map((c) => c.stop().catch(() => undefined)));
+  await Promise.all([w.host1.stop().catch(() => undefined), w.host2.stop().catch(() => undefined)]);
+  await rm(w.certs.dir, { recursive: true, force: true });
+}
+
+async function tlsOf(certs: Certs): Promise<SiblingTls> {
+  return { ca: await readFile(certs.ca, 'utf8'), servername: 'localhost' };
+}
+
+/** App `caller` on host 1, host 2 as its sibling. */
+async function callerClient(w: World, siblings: Array<{ host: string; port: number; name: string }>): Promise<FailoverTransport> {
+  const wireSock = path.join(w.host1.runDir, 'apps', 'caller', 'wire.sock');
+  return createFailoverTransport({
+    local: () => new WireTransport({ endpoint: { path: wireSock }, token: CALLER_TOKEN, caller: 'caller' }),
+    siblings,
+    connectSibling: siblingConnector({ appId: 'caller', token: CALLER_TOKEN, tls: await tlsOf(w.certs) }),
+  });
+}
+
+// ---- steady load ----------------------------------------------------------------------------
+
+interface Outcome {
+  readonly kind: 'idempotent' | 'once';
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly answer?: string;
+}
+
+/** Idempotent calls (state save + get, invoke `greet` marked idempotent) and non-idempotent `slow` invokes. */
+class Load {
+  readonly outcomes: Outcome[] = [];
+  readonly #client: SdkTransport;
+  readonly #running: Array<Promise<void>> = [];
+  #stopped = false;
+
+  constructor(client: SdkTransport) {
+    this.#client = client;
+  }
+
+  start(): void {
+    for (let worker = 0; worker < 3; worker += 1) this.#running.push(this.#idempotentLoop(worker));
+    this.#running.push(this.#onceLoop());
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await Promise.all(this.#running);
+  }
+
+  failures(kind: Outcome['kind']): Outcome[] {
+    return this.outcomes.filter((o) => o.kind === kind && !o.ok);
+  }
+
+  async #idempotentLoop(worker: number): Promise<void> {
+    for (let i = 0; !this.#stopped; i += 1) {
+      const key = `k-${worker}`;
+      await this.#record('idempotent', async () => {
+        await this.#client.unary(SAVE, { storeName: 'default', states: [{ key, value: Buffer.from(String(i)) }] }, { idempotent: true });
+        await this.#client.unary(GET, { storeName: 'default', key }, { idempotent: true });
+        const res = (await this.#client.unary(INVOKE, { appId: 'callee', method: 'greet', data: Buffer.from('hi'), idempotent: true }, { idempotent: true })) as { data: Buffer };
+        return res.data.toString();
+      });
+      await sleep(20);
+    }
+  }
+
+  async #onceLoop(): Promise<void> {
+    const inFlight: Array<Promise<void>> = [];
+    while (!this.#stopped) {
+      inFlight.push(
+        this.#record('once', async () => {
+          const res = (await this.#client.unary(INVOKE, { appId: 'callee', method: 'slow', data: Buffer.from('x') }, {})) as { data: Buffer };
+          return res.data.toString();
+        }),
+      );
+      await sleep(100);
+    }
+    await Promise.all(inFlight);
+  }
+
+  async #record(kind: Outcome['kind'], call: () => Promise<string>): Promise<void> {
+    try {
+      this.outcomes.push({ kind, ok: true, answer: await call() });
+    } catch (err) {
+      this.outcomes.push({ kind, ok: false, code: isHearthClientError(err) ? err.code : String(err) });
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function nextEvent(client: FailoverTransport, name: 'failover' | 'failback'): Promise<FailoverEvent> {
+  return new Promise((resolve) => client.once(name, resolve));
+}
+
+// ---- tests ----------------------------------------------------------------------------------
+
+let world: World | undefined;
+const clients: FailoverTransport[] = [];
+const loads: Load[] = [];
+
+test.before(async () => {
+  world = await startWorld();
+});
+
+test.after.always(async () => {
+  await Promise.all(loads.map((l) => l.stop()));
+  await Promise.all(clients.map((c) => c.close()));
+  await stopWorld(world);
+});
+
+test.serial('kill -9 of host 1 under load: calls fail over to host 2, idempotent calls all succeed, in-flight non-idempotent calls get CALL_INTERRUPTED, and the client fails back when host 1 returns', async (t) => {
+  const w = world as World;
+  const client = await callerClient(w, [{ name: 'host-2', host: '127.0.0.1', port: w.port2 }]);
+  clients.push(client);
+  const load = new Load(client);
+  loads.push(load);
+  load.start();
+  await waitFor('calls answered through host 1', async () => (load.outcomes.filter((o) => o.ok).length >= 20 ? true : undefined)).catch((err: unknown) => {
+    t.log(JSON.stringify(load.outcomes.slice(0, 10)));
+    throw err;
+  });
+  t.is(client.stats().state, 'local');
+
+  const failover = nextEvent(client, 'failover');
+  const killedAt = Date.now();
+  await w.host1.kill9();
+  const event = await failover;
+  t.log(`failover: ${event.from} → ${event.to} (${event.reason}); detection ${event.detectionMs} ms; kill -9 to switch ${event.at - killedAt} ms`);
+  t.is(event.to, 'sibling:host-2');
+  t.true(event.from.startsWith('wire:'));
+  t.true(event.detectionMs >= 0);
+  t.is(client.stats().state, 'sibling');
+
+  const afterFailover = load.outcomes.length;
+  await waitFor('calls answered through host 2', async () => (load.outcomes.slice(afterFailover).filter((o) => o.ok).length >= 20 ? true : undefined)).catch((err: unknown) => {
+    t.log(JSON.stringify(load.outcomes.slice(afterFailover, afterFailover + 10)));
+    throw err;
+  });
+  const viaHost2 = load.outcomes.slice(afterFailover).filter((o) => o.ok && o.answer === 'greet from host-2');
+  t.true(viaHost2.length > 0, 'callee answered on host 2');
+
+  const failback = nextEvent(client, 'failback');
+  await w.host1.restart();
+  const back = await failback;
+  t.log(`failback: ${back.from} → ${back.to} after ${back.detectionMs} ms of healthy pings`);
+  t.is(back.from, 'sibling:host-2');
+  t.true(back.to.startsWith('wire:'));
+  const afterFailback = load.outcomes.length;
+  await waitFor('calls answered through host 1 again', async () => (load.outcomes.slice(afterFailback).filter((o) => o.ok).length >= 10 ? true : undefined));
+  await load.stop();
+
+  t.deepEqual(load.failures('idempotent'), [], 'no idempotent call failed');
+  const onceFailures = load.failures('once');
+  t.true(onceFailures.length > 0, 'some non-idempotent calls were in flight when host 1 died');
+  t.deepEqual([...new Set(onceFailures.map((o) => o.code))], ['HEARTH_ERR_CALL_INTERRUPTED']);
+  t.true(load.outcomes.filter((o) => o.kind === 'once' && o.ok).length > 0, 'the other non-idempotent calls succeeded');
+
+  const stats = client.stats();
+  t.is(stats.state, 'local');
+  t.is(stats.failovers, 1);
+  t.is(stats.failbacks, 1);
+  t.is(stats.interrupted, onceFailures.length);
+  t.true(stats.replayed > 0);
+  t.log(`stats: ${JSON.stringify({ ...stats, lastFailover: undefined, lastFailback: undefined })}`);
+});
+
+test.serial('a hung local agent (SIGSTOP) is detected by the heartbeat and calls fail over; they fail back after SIGCONT', async (t) => {
+  const w = world as World;
+  const client = await callerClient(w, [{ name: 'host-2', host: '127.0.0.1', port: w.port2 }]);
+  clients.push(client);
+  await client.unary(GET, { storeName: 'default', key: 'k' }, { idempotent: true });
+  const failover = nextEvent(client, 'failover');
+  process.kill(-w.host1.pid, 'SIGSTOP');
+  try {
+    const event = await failover;
+    t.log(`hung agent: ${event.reason}, detection ${event.detectionMs} ms`);
+    t.is(event.reason, 'unresponsive (heartbeat missed)');
+    t.is(event.to, 'sibling:host-2');
+    // Calls keep working through host 2 while host 1 is stopped.
+    await client.unary(GET, { storeName: 'default', key: 'k' }, { idempotent: true });
+  } finally {
+    process.kill(-w.host1.pid, 'SIGCONT');
+  }
+  const back = await nextEvent(client, 'failback');
+  t.true(back.to.startsWith('wire:'));
+  t.is(client.stats().state, 'local');
+});
+
+test.serial('a reload of host 1 (drain with a successor generation) keeps calls local: no failover, no failed call', async (t) => {
+  const w = world as World;
+  const client = await callerClient(w, [{ name: 'host-2', host: '127.0.0.1', port: w.port2 }]);
+  clients.push(client);
+  const switches: string[] = [];
+  client.on('failover', (e) => switches.push(`failover ${e.reason}`));
+  const load = new Load(client);
+  loads.push(load);
+  load.start();
+  await waitFor('calls answered', async () => (load.outcomes.filter((o) => o.ok).length >= 10 ? true : undefined));
+  const reload = await runHearthCli(['reload', '--config', w.host1.configPath], { timeoutMs: 90_000 });
+  t.is(reload.code, 0, reload.stderr);
+  const afterReload = load.outcomes.length;
+  await waitFor('calls answered after the reload', async () => (load.outcomes.slice(afterReload).filter((o) => o.ok).length >= 10 ? true : undefined));
+  await load.stop();
+  t.deepEqual(switches, []);
+  t.is(client.stats().failovers, 0);
+  t.is(client.stats().state, 'local');
+  t.deepEqual(load.failures('idempotent'), []);
+  // Whatever the drain does to an invocation, failover must not have cut one short.
+  const cut = load.failures('once').filter((o) => o.code === 'HEARTH_ERR_CALL_INTERRUPTED' || o.code === 'HEARTH_ERR_AGENT_UNAVAILABLE');
+  t.deepEqual(cut, []);
+  t.log(`non-idempotent failures: ${JSON.stringify(load.failures('once'))}`);
+  t.log(`local reconnects: ${client.stats().localReconnects}`);
+});
+
+test.serial('with the local agent dead and no sibling reachable, calls fail with HEARTH_ERR_AGENT_UNAVAILABLE; they flow again when the agent is back', async (t) => {
+  const w = world as World;
+  const closedPort = await freePort();
+  const client = await callerClient(w, [{ name: 'nobody', host: '127.0.0.1', port: closedPort }]);
+  clients.push(client);
+  await client.unary(GET, { storeName: 'default', key: 'k' }, { idempotent: true });
+  const unavailable = new Promise<{ rejected: readonly string[] }>((resolve) => client.once('unavailable', resolve));
+  await w.host1.kill9();
+  const err = await t.throwsAsync(client.unary(GET, { storeName: 'default', key: 'k' }, { idempotent: true }));
+  t.true(isHearthClientError(err));
+  t.is((err as { code?: string }).code, 'HEARTH_ERR_AGENT_UNAVAILABLE');
+  t.log((err).message);
+  t.is((await unavailable).rejected.length, 2);
+  t.is(client.stats().state, 'unavailable');
+
+  await w.host1.restart();
+  await waitFor('calls flow again', async () => {
+    try {
+      await client.unary(GET, { storeName: 'default', key: 'k' }, { idempotent: true });
+      return true;
+    } catch {
+      return undefined;
+    }
+  });
+  t.is(client.stats().state, 'local');
+});
