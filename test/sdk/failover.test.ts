@@ -4,12 +4,10 @@
 // sibling port as its sibling; app `callee` answers invocations on both hosts. Host 1 is then
 // killed (-9, whole process group), stopped (SIGSTOP: a hung agent), and reloaded (a drain with a
 // successor), and the tests check where calls go and what the app sees.
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import { isHearthClientError } from '../../sdk/errors.js';
 import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
@@ -18,9 +16,8 @@ import { siblingConnector } from '../../sdk/failover/sibling-connector.js';
 import type { SiblingTls } from '../../sdk/failover/sibling-list.js';
 import type { SdkStream, SdkTransport } from '../../sdk/transport.js';
 import { WireTransport } from '../../sdk/wire/wire-transport.js';
+import { makeTlsFiles, type TlsFiles } from '../helpers/tls-certs.js';
 import { runHearthCli, startHearth, testConfig, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
-
-const run = promisify(execFile);
 
 const CALLER_TOKEN = 'caller-token-0123456789';
 const CALLEE_TOKEN = 'callee-token-0123456789';
@@ -31,27 +28,6 @@ const GET = 'hearth.runtime.v1.State/GetState';
 
 // ---- fixtures -------------------------------------------------------------------------------
 
-interface Certs {
-  readonly dir: string;
-  readonly ca: string;
-  readonly cert: string;
-  readonly key: string;
-}
-
-/** A CA and one server certificate for 127.0.0.1 / localhost, made with the openssl CLI. */
-async function makeCerts(): Promise<Certs> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'hfc-'));
-  const f = (name: string): string => path.join(dir, name);
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-    '-subj', '/CN=hearth-test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
-  await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-subj', '/CN=localhost', '-keyout', f('server.key'), '-out', f('server.csr')]);
-  await writeFile(f('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
-  await run('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
-    '-days', '2', '-extfile', f('ext.cnf'), '-out', f('server.crt')]);
-  return { dir, ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
-}
-
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -60,7 +36,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function hostConfig(name: string, port: number, peer: { name: string; port: number }, certs: Certs): Record<string, unknown> {
+function hostConfig(name: string, port: number, peer: { name: string; port: number }, certs: TlsFiles): Record<string, unknown> {
   return testConfig(
     {
       apps: [
@@ -70,7 +46,7 @@ function hostConfig(name: string, port: number, peer: { name: string; port: numb
       siblings: {
         agentId: name,
         listen: { host: '127.0.0.1', port },
-        tls: { certFile: certs.cert, keyFile: certs.key, caFile: certs.ca, requireClientCert: false },
+        tls: { certFile: certs.certFile, keyFile: certs.keyFile, caFile: certs.caFile },
         token: CLUSTER_TOKEN,
         peers: [{ name: peer.name, host: '127.0.0.1', port: peer.port, apps: ['callee'] }],
       },
@@ -121,7 +97,7 @@ function serveCallee(host: HearthProcess, hostName: string): { ready: Promise<vo
 }
 
 interface World {
-  certs: Certs;
+  certs: TlsFiles;
   host1: HearthProcess;
   host2: HearthProcess;
   port2: number;
@@ -129,7 +105,7 @@ interface World {
 }
 
 async function startWorld(): Promise<World> {
-  const certs = await makeCerts();
+  const certs = await makeTlsFiles(await mkdtemp(path.join(os.tmpdir(), 'hfc-')));
   const [port1, port2] = [await freePort(), await freePort()];
   const [host1, host2] = await Promise.all([
     startHearth({ config: hostConfig('host-1', port1, { name: 'host-2', port: port2 }, certs) }),
@@ -147,8 +123,8 @@ async function stopWorld(w: World | undefined): Promise<void> {
   await rm(w.certs.dir, { recursive: true, force: true });
 }
 
-async function tlsOf(certs: Certs): Promise<SiblingTls> {
-  return { ca: await readFile(certs.ca, 'utf8'), servername: 'localhost' };
+async function tlsOf(certs: TlsFiles): Promise<SiblingTls> {
+  return { ca: await readFile(certs.caFile, 'utf8') };
 }
 
 /** App `caller` on host 1, host 2 as its sibling. */
