@@ -24,17 +24,17 @@ import { registerAllComponents } from './components/setup.js';
 import { loadConfig, type HearthConfig } from './config/load-config.js';
 import { toHearthError } from './errors/hearth-error.js';
 import { CallbackRegistry } from './invoke/callback-registry.js';
-import { MeshRouter } from './invoke/mesh-router.js';
-import { PeerWorkers } from './invoke/peer-workers.js';
-import { SiblingDirectory } from './invoke/sibling-directory.js';
-import { SiblingPool } from './invoke/sibling-pool.js';
-import { WireChannel } from './invoke/wire-channel.js';
+import type { MeshRouter } from './invoke/mesh-router.js';
+import { startMesh } from './invoke/mesh-setup.js';
+import type { PeerWorkers } from './invoke/peer-workers.js';
 import { AgentMetrics } from './observability/metrics.js';
-import { WireConnection } from '../sdk/wire/wire-connection.js';
-import { HEADER_ALLOWANCE_BYTES } from '../sdk/wire/frame.js';
 import { GrpcAppServer } from './transports/grpc/grpc-app-server.js';
 import { HttpAppServer } from './transports/http/http-app-server.js';
+import { PeerWireServer } from './transports/wire/peer-wire-server.js';
+import { SiblingWireServer } from './transports/wire/sibling-wire-server.js';
+import { WireAppServer } from './transports/wire/wire-app-server.js';
 import type { AppServer, TransportDeps } from './transports/transport-deps.js';
+import type { RuntimeApi } from './building-blocks/runtime-api.js';
 
 /** Used when the worker drains on its own (SIGTERM) rather than on the ops-agent's request. */
 export const DEFAULT_DRAIN_DEADLINE_MS = 10_000;
@@ -64,6 +64,7 @@ interface AppServers {
   readonly appId: string;
   readonly grpc: AppServer;
   readonly http: AppServer;
+  readonly wire: AppServer;
   readonly sockets: readonly string[];
 }
 
@@ -80,6 +81,9 @@ export class AgentRuntime {
   #servers: AppServers[] = [];
   #callbacks: CallbackRegistry | undefined;
   #router: MeshRouter | undefined;
+  #peers: PeerWorkers | undefined;
+  /** Listeners that are not an app's: the peer-worker socket and the sibling port. */
+  #meshServers: AppServer[] = [];
   #closing: Promise<void> | undefined;
 
   constructor(options: AgentRuntimeOptions) {
@@ -154,12 +158,34 @@ export class AgentRuntime {
         appId: app.id,
         grpc: new GrpcAppServer(deps),
         http: new HttpAppServer(deps),
-        sockets: [app.grpcSocket, app.httpSocket],
+        wire: new WireAppServer(deps),
+        sockets: [app.grpcSocket, app.httpSocket, app.wireSocket],
       };
       this.#servers.push(servers);
       // In a cluster worker, listen() asks the primary, which binds once and shares the fd.
       await servers.grpc.start();
       await servers.http.start();
+      await servers.wire.start();
+    }
+    await this.#startMeshServers(config, api, apps, metrics, quotas);
+  }
+
+  /**
+   * The peer-worker socket (exclusive: only this worker accepts on it) and, when configured, the
+   * sibling port (TCP: shared through the cluster primary like the app sockets, so every worker
+   * of every generation accepts on it).
+   */
+  async #startMeshServers(config: HearthConfig, api: RuntimeApi, apps: AppRegistry, metrics: AgentMetrics, quotas: AppQuotas): Promise<void> {
+    const peers = this.#peers;
+    if (peers !== undefined) {
+      const server = new PeerWireServer({ path: peers.socketPath, api, metrics, logger: this.#log, limits: config.limits });
+      this.#meshServers.push(server);
+      await server.start();
+    }
+    if (config.siblings.listen !== undefined) {
+      const server = new SiblingWireServer({ apps, api, metrics, logger: this.#log, limits: config.limits, quotas, siblings: config.siblings });
+      this.#meshServers.push(server);
+      await server.start();
     }
   }
 
@@ -168,35 +194,11 @@ export class AgentRuntime {
    * <runDir>/workers/) and, when configured, sibling agents from the static list and the registry.
    */
   async #startRouter(config: HearthConfig, callbacks: CallbackRegistry, metrics: AgentMetrics): Promise<MeshRouter> {
-    const log = this.#log.child({ component: 'invoke' });
-    const agentId = config.siblings.agentId;
-    const maxFrameBytes = config.limits.maxBodyBytes + HEADER_ALLOWANCE_BYTES;
-    const peers = new PeerWorkers({
-      runDir: config.runDir,
-      pid: process.pid,
-      logger: log,
-      connect: (socketPath, pid) =>
-        new WireChannel({
-          name: `worker:${pid}`,
-          size: 1,
-          agentId,
-          logger: log,
-          onConnections: (d) => metrics.meshConnections.inc({ kind: 'worker' }, d),
-          connect: () => WireConnection.connect({ endpoint: { path: socketPath }, connectTimeoutMs: 1_000, maxFrameBytes }),
-        }),
-    });
-    await peers.prepare();
-    await peers.start();
-    let siblings: { directory: SiblingDirectory; pool: SiblingPool } | undefined;
-    const s = config.siblings;
-    if (s.peers.length > 0 || s.registry !== undefined) {
-      const registry = s.registry === undefined ? undefined : this.#components?.registry(s.registry);
-      const directory = new SiblingDirectory({ siblings: s, registry, callbacks, pid: process.pid, logger: log });
-      siblings = { directory, pool: new SiblingPool({ siblings: s, maxFrameBytes, metrics, logger: log }) };
-      await directory.start();
-    }
-    this.#router = new MeshRouter({ callbacks, peers, siblings, metrics, logger: log });
-    return this.#router;
+    const registry = config.siblings.registry === undefined ? undefined : this.#components?.registry(config.siblings.registry);
+    const mesh = await startMesh({ config, callbacks, metrics, logger: this.#log, pid: process.pid, registry });
+    this.#peers = mesh.peers;
+    this.#router = mesh.router;
+    return mesh.router;
   }
 
   /** The worker reports ready only when every socket is bound (and, in a strict start, every component is healthy). */
@@ -284,16 +286,15 @@ export class AgentRuntime {
     const until = Date.now() + deadlineMs;
     // Servers get most of the budget; components need a moment after them to flush.
     const serverGrace = Math.max(0, Math.floor(deadlineMs * 0.7));
+    // Every server stops accepting at once and ends its callback streams with DRAINING (apps
+    // reconnect to the next generation), then lets in-flight calls finish.
     const closedServers = await this.#withDeadline(
-      Promise.all(this.#servers.flatMap((s) => [s.grpc.close(serverGrace), s.http.close(serverGrace)])),
+      Promise.all([...this.#allServers()].map((server) => server.close(serverGrace))),
       Math.max(0, until - Date.now()),
     );
     if (!closedServers) {
       this.#log.warn('servers did not close before the drain deadline; destroying them');
-      for (const s of this.#servers) {
-        s.grpc.destroy();
-        s.http.destroy();
-      }
+      for (const server of this.#allServers()) server.destroy();
     }
     // Streams ended with the servers; anything still pending fails now, then our connections go.
     this.#callbacks?.closeAll();
@@ -313,15 +314,17 @@ export class AgentRuntime {
   /** Forced: releases everything at once. Idempotent. */
   destroy(): void {
     this.#state = 'closed';
-    for (const s of this.#servers) {
-      safely(() => s.grpc.destroy(), this.#log);
-      safely(() => s.http.destroy(), this.#log);
-    }
+    for (const server of this.#allServers()) safely(() => server.destroy(), this.#log);
     this.#callbacks?.closeAll();
     const router = this.#router;
     if (router) void router.close().catch((err: unknown) => this.#log.warn({ err }, 'error while destroying the router'));
     const components = this.#components;
     if (components) safely(() => components.destroy(), this.#log);
+  }
+
+  *#allServers(): Iterable<AppServer> {
+    for (const s of this.#servers) yield* [s.grpc, s.http, s.wire];
+    yield* this.#meshServers;
   }
 
   status(): WorkerStatus {
