@@ -26,5 +26,15 @@ export default tseslint.config(
     files: ['**/main.ts', 'ops-agent/cli/**', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off', 'no-restricted-properties': 'off' },
   },
+  {
+    // The example apps are plain JavaScript run by node: no type information, Node's globals.
+    files: ['examples/**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', performance: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, 'no-console': 'off', 'no-restricted-properties': 'off' },
+  },
   { files: ['eslint.config.js'], ...tseslint.configs.disableTypeChecked },
 );
