@@ -62,7 +62,7 @@ export async function startWireHarness(options: RuntimeOptions & { frameTimeoutM
   const { apps, metrics, logger, config, dir } = core;
   let api: RuntimeApi;
   try {
-    api = await withRestrictedCallers(core.api, config, dir, core.defer, logger);
+    api = await withRestrictedCallers(core.api, config, dir, (c) => core.defer(c), logger);
   } catch (err) {
     await core.close();
     throw err;

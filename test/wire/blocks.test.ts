@@ -191,3 +191,9 @@ test('Ping is answered with a Pong carrying the same body', async (t) => {
   t.is(pong.body.toString(), 'hello');
   t.is(pong.flags, 0);
 });
+
+test('calls are counted under transport "wire" with the gRPC metrics names', async (t) => {
+  await ok('State/GetState', { storeName: S, key: 'counted' });
+  const text = await rt.metrics.registry.metrics();
+  t.regex(text, /hearth_requests_total\{[^}]*app="demo"[^}]*api="state.get"[^}]*transport="wire"[^}]*code="OK"/);
+});

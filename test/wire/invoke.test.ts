@@ -186,3 +186,11 @@ test.serial('a callback stream that goes away fails its pending invocation with 
   callee.close();
   t.is((await c.answer(pending, INVOKE)).code, 'HEARTH_ERR_APP_UNAVAILABLE');
 });
+
+test('sibling port: Ping is answered with Pong', async (t) => {
+  const c = await rt.connectSibling();
+  c.send({ type: FrameType.Ping, streamId: 0, body: Buffer.from('12345678') });
+  const pong = await c.next((f) => f.type === FrameType.Pong);
+  t.is(pong.body.toString(), '12345678');
+  t.is(pong.flags, 0);
+});

@@ -41,7 +41,7 @@ test('the spec example decodes to its header and request, fed one byte at a time
   t.is(f.streamId, 1);
   t.is(f.header.method, METHOD);
   t.is(f.header.token, 't0ken-123');
-  t.like(runtimeMethods().get(METHOD)!.deserializeRequest(f.body) as object, { storeName: 'default', key: 'k' });
+  t.like(runtimeMethods().get(METHOD)!.deserializeRequest(f.body), { storeName: 'default', key: 'k' });
 });
 
 test('a Pong with the DRAINING flag, no header and a 2-byte body is 18 bytes', (t) => {

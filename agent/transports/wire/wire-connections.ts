@@ -48,10 +48,8 @@ export class WireConnections {
     this.#draining = true;
     for (const s of this.#sessions.values()) s.drain();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.destroy();
-        resolve();
-      }, graceMs);
+      // Destroyed sockets still report 'close' (a tick later): resolve on the last one.
+      const timer = setTimeout(() => this.destroy(), graceMs);
       this.#whenIdle = () => {
         clearTimeout(timer);
         resolve();
