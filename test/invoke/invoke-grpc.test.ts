@@ -144,6 +144,14 @@ test.serial('B handler error reaches A as APP_ERROR carrying the app code', asyn
   await stop(b);
 });
 
+test.serial('an app code that no gRPC header could hold still reaches A intact (escaped JSON)', async (t) => {
+  const code = 'ÉCHEC\u007f\u2028😀';
+  await instanceOfB(t, () => ({ error: { code, message: 'nope' } }));
+  const err = await failure(a.invoke({ appId: 'b', method: 'buy', data: Buffer.alloc(0) }));
+  t.is(err.hearthCode, 'HEARTH_ERR_APP_ERROR');
+  t.deepEqual(err.detailsJson, { appCode: code });
+});
+
 test.serial('a slow B with a short deadline: A gets DEADLINE_EXCEEDED and the agent records HEARTH_ERR_TIMEOUT', async (t) => {
   const slow = held();
   const b = await instanceOfB(t, slow.handler);

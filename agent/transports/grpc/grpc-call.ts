@@ -117,7 +117,8 @@ export class GrpcCall {
     const e = toHearthError(err);
     const metadata = this.trailers();
     metadata.set(ERROR_CODE_KEY, e.code);
-    if (e.details !== undefined && e.code !== 'HEARTH_ERR_INTERNAL') metadata.set(ERROR_DETAILS_KEY, JSON.stringify(e.details));
+    const details = e.code === 'HEARTH_ERR_INTERNAL' ? undefined : detailsTrailer(e.details);
+    if (details !== undefined) metadata.set(ERROR_DETAILS_KEY, details);
     const status = { code: e.grpcStatus as grpc.status, details: e.message, metadata };
     if (this.#done) return status;
     this.#done = true;
@@ -142,6 +143,20 @@ export class GrpcCall {
   #durationMs(): number {
     return Number(process.hrtime.bigint() - this.#started) / 1e6;
   }
+}
+
+/** Bigger details are left out rather than risk the client's header limit. */
+const MAX_DETAILS_CHARS = 4096;
+
+/**
+ * Details as JSON in printable ASCII, which is all a gRPC text header may hold (grpc-js throws on
+ * anything else): other characters are \u-escaped, so the value still parses to the same object.
+ * Details often quote what the app sent (a key with a control character, say).
+ */
+function detailsTrailer(details: Record<string, unknown> | undefined): string | undefined {
+  if (details === undefined) return undefined;
+  const json = JSON.stringify(details).replace(/[^\x20-\x7e]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.length <= MAX_DETAILS_CHARS ? json : undefined;
 }
 
 /** The call's absolute deadline (Date.now() ms) from grpc-timeout; undefined when it has none. */
