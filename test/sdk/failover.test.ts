@@ -4,11 +4,10 @@
 // sibling port as its sibling; app `callee` answers invocations on both hosts. Host 1 is then
 // killed (-9, whole process group), stopped (SIGSTOP: a hung agent), and reloaded (a drain with a
 // successor), and the tests check where calls go and what the app sees.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
+import { parse as parseYaml } from 'yaml';
 import { isHearthClientError } from '../../sdk/errors.js';
 import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
 import { createFailoverTransport, type FailoverTransport } from '../../sdk/failover/failover-transport.js';
@@ -16,43 +15,21 @@ import { siblingConnector } from '../../sdk/failover/sibling-connector.js';
 import type { SiblingTls } from '../../sdk/failover/sibling-list.js';
 import type { SdkStream, SdkTransport } from '../../sdk/transport.js';
 import { WireTransport } from '../../sdk/wire/wire-transport.js';
-import { makeTlsFiles, type TlsFiles } from '../helpers/tls-certs.js';
-import { runHearthCli, startHearth, testConfig, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { runHearthCli, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { freePort } from '../helpers/redis-server.js';
+import type { TlsFiles } from '../helpers/tls-certs.js';
+import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
 
-const CALLER_TOKEN = 'caller-token-0123456789';
-const CALLEE_TOKEN = 'callee-token-0123456789';
-const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
 const INVOKE = 'hearth.runtime.v1.Invoke/InvokeService';
 const SAVE = 'hearth.runtime.v1.State/SaveState';
 const GET = 'hearth.runtime.v1.State/GetState';
 
 // ---- fixtures -------------------------------------------------------------------------------
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function hostConfig(name: string, port: number, peer: { name: string; port: number }, certs: TlsFiles): Record<string, unknown> {
-  return testConfig(
-    {
-      apps: [
-        { id: 'caller', token: CALLER_TOKEN, allow: { apps: ['callee'] } },
-        { id: 'callee', token: CALLEE_TOKEN },
-      ],
-      siblings: {
-        agentId: name,
-        listen: { host: '127.0.0.1', port },
-        tls: { certFile: certs.certFile, keyFile: certs.keyFile, caFile: certs.caFile },
-        token: CLUSTER_TOKEN,
-        peers: [{ name: peer.name, host: '127.0.0.1', port: peer.port, apps: ['callee'] }],
-      },
-    },
-    1,
-  );
+/** The sibling port a host listens on, from its configuration file (two-hosts.ts picks them). */
+async function siblingPort(host: HearthProcess): Promise<number> {
+  const config = parseYaml(await readFile(host.configPath, 'utf8')) as { siblings: { listen: { port: number } } };
+  return config.siblings.listen.port;
 }
 
 /**
@@ -97,30 +74,24 @@ function serveCallee(host: HearthProcess, hostName: string): { ready: Promise<vo
 }
 
 interface World {
-  certs: TlsFiles;
+  hosts: TwoHosts;
   host1: HearthProcess;
-  host2: HearthProcess;
   port2: number;
   callees: Array<{ stop: () => Promise<void> }>;
 }
 
 async function startWorld(): Promise<World> {
-  const certs = await makeTlsFiles(await mkdtemp(path.join(os.tmpdir(), 'hfc-')));
-  const [port1, port2] = [await freePort(), await freePort()];
-  const [host1, host2] = await Promise.all([
-    startHearth({ config: hostConfig('host-1', port1, { name: 'host-2', port: port2 }, certs) }),
-    startHearth({ config: hostConfig('host-2', port2, { name: 'host-1', port: port1 }, certs) }),
-  ]);
-  const callees = [serveCallee(host1, 'host-1'), serveCallee(host2, 'host-2')];
+  // Two workers per host, as deployed: kill -9 of the process group takes all three processes.
+  const hosts = await startTwoHosts({ workers: 2 });
+  const callees = [serveCallee(hosts.host1, 'host-1'), serveCallee(hosts.host2, 'host-2')];
   await Promise.all(callees.map((c) => c.ready));
-  return { certs, host1, host2, port2, callees };
+  return { hosts, host1: hosts.host1, port2: await siblingPort(hosts.host2), callees };
 }
 
 async function stopWorld(w: World | undefined): Promise<void> {
   if (!w) return;
   await Promise.all(w.callees.map((c) => c.stop().catch(() => undefined)));
-  await Promise.all([w.host1.stop().catch(() => undefined), w.host2.stop().catch(() => undefined)]);
-  await rm(w.certs.dir, { recursive: true, force: true });
+  await w.hosts.close();
 }
 
 async function tlsOf(certs: TlsFiles): Promise<SiblingTls> {
@@ -133,7 +104,7 @@ async function callerClient(w: World, siblings: Array<{ host: string; port: numb
   return createFailoverTransport({
     local: () => new WireTransport({ endpoint: { path: wireSock }, token: CALLER_TOKEN, caller: 'caller' }),
     siblings,
-    connectSibling: siblingConnector({ appId: 'caller', token: CALLER_TOKEN, tls: await tlsOf(w.certs) }),
+    connectSibling: siblingConnector({ appId: 'caller', token: CALLER_TOKEN, tls: await tlsOf(w.hosts.tls) }),
   });
 }
 
