@@ -32,6 +32,8 @@ export class WireConnections {
       socket.destroy();
       return;
     }
+    // One small frame per call each way: do not let Nagle hold a Response back (TCP only).
+    socket.setNoDelay(true);
     const labels = { app: this.#label, transport: 'wire' } as const;
     const session = new WireSession(socket, this.#deps, identify, this.#log.child({ conn: connectionName(socket) }));
     this.#sessions.set(socket, session);

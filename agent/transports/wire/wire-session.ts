@@ -325,7 +325,7 @@ export class WireSession {
     clearTimeout(this.#frameTimer);
     this.#socket.end();
     this.#socket.resume(); // keep reading (and dropping) so the peer's FIN is seen
-    this.#lingerTimer ??= setTimeout(() => this.#socket.destroy(), CLOSE_LINGER_MS);
+    this.#lingerTimer ??= setTimeout(() => this.#socket.destroy(), CLOSE_LINGER_MS).unref();
   }
 
   #onEnd(): void {
