@@ -6,30 +6,20 @@
 // still pending on it fail with HEARTH_ERR_APP_UNAVAILABLE at once instead of waiting for their
 // deadline. While draining, the stream ends with UNAVAILABLE + HEARTH_ERR_DRAINING: reconnect.
 import type * as grpc from '@grpc/grpc-js';
-import type { CallbackInvocation, CallbackOutcome, CallbackRegistration, CallbackSink } from '../../building-blocks/runtime-api.js';
+import type { CallbackInvocation, CallbackRegistration, CallbackSink } from '../../building-blocks/runtime-api.js';
 import { HearthError } from '../../errors/hearth-error.js';
+import {
+  CALLBACK_API,
+  toCallbackOptions,
+  toInvocationMsg,
+  toOutcome,
+  type CallbackFromAppMsg,
+  type CallbackToAppMsg,
+} from '../methods/callback-messages.js';
 import type { TransportDeps } from '../transport-deps.js';
 import { GrpcCall } from './grpc-call.js';
-import type { StringMap } from './grpc-messages.js';
 import type { ActiveStream, StreamRegistry } from './stream-registry.js';
 import { messageBytes, type MalformedMessage } from './wire-codec.js';
-
-/** hearth.runtime.v1.CallbackFromApp as proto-loader decodes it (LOADER_OPTIONS: oneof discriminator `message`). */
-interface CallbackFromAppMsg {
-  message?: 'register' | 'result';
-  register: { methods: string[]; maxConcurrency: number } | null;
-  result: {
-    id: string;
-    data: Buffer;
-    contentType: string;
-    metadata: StringMap;
-    error: { code: string; message: string } | null;
-  } | null;
-}
-
-type CallbackToAppMsg =
-  | { registered: { instanceId: string } }
-  | { invocation: Omit<CallbackInvocation, 'metadata'> & { metadata: StringMap } };
 
 type ConnectCall = grpc.ServerDuplexStream<CallbackFromAppMsg | MalformedMessage, CallbackToAppMsg>;
 
@@ -43,7 +33,7 @@ export function callbackService(deps: TransportDeps, streams: StreamRegistry): g
 
 function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.handleBidiStreamingCall<CallbackFromAppMsg | MalformedMessage, CallbackToAppMsg> {
   return (call: ConnectCall) => {
-    const c = new GrpcCall(deps, 'invoke.callback', call.metadata);
+    const c = new GrpcCall(deps, CALLBACK_API, call.metadata);
     const log = c.ctx.logger;
     let registration: CallbackRegistration | undefined;
     let ended = false;
@@ -73,35 +63,27 @@ function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.hand
       push: (inv: CallbackInvocation): void => {
         // The instance turns this into HEARTH_ERR_APP_UNAVAILABLE for the one invocation.
         if (ended || call.cancelled || call.destroyed) throw new Error('the callback stream has ended');
-        const message: CallbackToAppMsg = { invocation: { ...inv, metadata: { ...inv.metadata } } };
+        const message: CallbackToAppMsg = { invocation: toInvocationMsg(inv) };
         // No backpressure of our own: the instance's concurrency bounds what is unanswered.
         call.write(message, () => c.addBytesOut(messageBytes(message)));
       },
     };
 
     const register = (msg: CallbackFromAppMsg): void => {
-      if (msg.message !== 'register' || msg.register === null) {
+      if (msg.message !== 'register' || !msg.register) {
         throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'the first message of a callback stream must be `register`');
       }
-      const reg = deps.api.invoke.registerCallback(c.ctx, sink, {
-        methods: msg.register.methods,
-        maxConcurrency: msg.register.maxConcurrency,
-      });
+      const reg = deps.api.invoke.registerCallback(c.ctx, sink, toCallbackOptions(msg.register));
       registration = reg;
       call.write({ registered: { instanceId: reg.instanceId } });
       log.info({ instance: reg.instanceId, methods: msg.register.methods.slice(0, 32) }, 'callback stream open');
     };
 
     const answer = (reg: CallbackRegistration, msg: CallbackFromAppMsg): void => {
-      const result = msg.message === 'result' ? msg.result : null;
-      if (result === null) {
+      if (msg.message !== 'result' || !msg.result) {
         throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`register` may only be the first message of a callback stream; later ones are `result`');
       }
-      const outcome: CallbackOutcome =
-        result.error === null
-          ? { ok: true, result: { data: result.data, contentType: result.contentType, metadata: result.metadata } }
-          : { ok: false, code: result.error.code, message: result.error.message };
-      reg.complete(result.id, outcome);
+      reg.complete(msg.result.id, toOutcome(msg.result));
     };
 
     const onMessage = (msg: CallbackFromAppMsg | MalformedMessage): void => {
