@@ -241,7 +241,6 @@ export class WireSession {
         const header = err === undefined ? call.ok() : call.fail(err);
         this.#finishStream(streamId, { type: FrameType.Response, streamId, header });
       },
-      decode: (body) => decodeRequest(codec, body),
     };
     // Registered before start, which may finish the stream at once.
     const entry: OpenStream = { call, codec, handler: IDLE_HANDLER };
@@ -256,6 +255,7 @@ export class WireSession {
   #onMessage(frame: Frame): void {
     const open = this.#streams.get(frame.streamId);
     if (open === undefined) return; // the stream ended while the message was on its way
+    if (open.handler === IDLE_HANDLER) return; // a unary call takes one message
     let request: unknown;
     try {
       request = decodeRequest(open.codec, frame.body);

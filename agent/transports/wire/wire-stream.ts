@@ -16,13 +16,11 @@ export interface WireStreamPort {
   onWritable(listener: () => void): void;
   /** Ends the stream with a Response: OK without `err`, else its coded error. Idempotent. */
   finish(err?: unknown): void;
-  /** Decodes a client Message; throws HEARTH_ERR_MALFORMED_REQUEST. */
-  decode(body: Buffer): unknown;
 }
 
 /** What a streaming method does with the client's frames. */
 export interface WireStreamHandler {
-  /** One more client Message (already decoded). */
+  /** One more client Message, decoded (one that does not decode fails the stream in the session). */
   message(request: unknown): void;
   /** The client half-closed (End). */
   end(): void;
