@@ -86,7 +86,10 @@ export class MeshRouter implements InvokeRouter {
     const peers = this.#o.peers;
     const localOpen = this.#local(call.target).length > 0;
     // Not here: learn what changed among the other workers (a stream that just opened there).
-    if (!localOpen && peers !== undefined && call.scope !== 'worker') await peers.current();
+    if (!localOpen && peers !== undefined && call.scope !== 'worker') {
+      if (peers.holding(call.target).length === 0) await peers.readNow();
+      else await peers.current();
+    }
     if (s === undefined || call.scope !== 'any') return [];
     if (localOpen || (peers?.holding(call.target).length ?? 0) > 0) return s.directory.peek(call.target);
     return withinBudget(s.directory.lookup(call.target), call.deadline, () => s.directory.peek(call.target));

@@ -9,8 +9,9 @@
 // Why publish apps: a worker asked for an app it does not hold answers APP_UNAVAILABLE, which the
 // governor would count against it (and eject it) — so peers are only asked for apps they hold.
 // The apps file is written synchronously when a stream opens, before the app hears `registered`;
-// other workers watch the directory (inotify) and re-read it before routing after any change, so
-// a call made right after a registration already sees it. A periodic re-read backs the watch up.
+// a worker that finds no holder of a target re-reads the directory before giving up (so a call
+// made right after a registration elsewhere already sees it), and re-reads it before routing
+// after the watch (inotify) saw a change. A periodic re-read backs the watch up.
 // A socket whose pid is dead (a `kill -9` leaves it behind) is skipped and unlinked.
 import { renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
@@ -61,6 +62,7 @@ export class PeerWorkers {
   #dirty = true;
   #refreshing: Promise<void> | undefined;
   #lastRefresh = 0;
+  #scanStartedAt = -1;
   #closed = false;
 
   constructor(options: PeerWorkersOptions) {
@@ -107,7 +109,17 @@ export class PeerWorkers {
     return this.list().filter((p) => p.apps === undefined || p.apps.has(appId));
   }
 
-  /** Re-reads the directory if it changed since it was last read (cheap when it did not). */
+  /**
+   * Reads the directory with a read that starts now (not one already under way): a stream that
+   * opened on another worker before this call arrived is seen. For misses only — it costs a
+   * readdir and one small read per peer.
+   */
+  async readNow(): Promise<void> {
+    const since = performance.now();
+    for (let i = 0; i < 3 && this.#scanStartedAt < since && !this.#closed; i++) await this.refresh();
+  }
+
+  /** Re-reads the directory if the watch saw a change since it was last read (cheap when not). */
   async current(): Promise<void> {
     // A change during a read in progress marks the directory dirty again: read once more.
     for (let i = 0; i < 2 && this.#dirty; i++) await this.refresh();
@@ -170,6 +182,7 @@ export class PeerWorkers {
 
   async #scan(): Promise<void> {
     this.#lastRefresh = Date.now();
+    this.#scanStartedAt = performance.now();
     this.#dirty = false;
     let names: string[];
     try {
