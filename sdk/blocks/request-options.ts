@@ -30,5 +30,11 @@ export interface BlockContext {
 
 /** The client's close signal, joined with the app's own when it gave one. */
 export function lifetime(ctx: BlockContext, signal: AbortSignal | undefined): AbortSignal {
-  return signal ? AbortSignal.any([ctx.closed, signal]) : ctx.closed;
+  if (!signal) return ctx.closed;
+  const joined = new AbortController();
+  const abort = (): void => joined.abort();
+  if (ctx.closed.aborted || signal.aborted) abort();
+  ctx.closed.addEventListener('abort', abort, { once: true });
+  signal.addEventListener('abort', abort, { once: true });
+  return joined.signal;
 }

@@ -166,7 +166,13 @@ class CallbackServer implements ServeHandle {
 
   async #answer(stream: SdkStream, inv: InvocationMsg, lost: AbortSignal): Promise<void> {
     const handler = this.#handlers[inv.method] ?? this.#handlers['*'];
-    const signal = inv.deadlineMs > 0 ? AbortSignal.any([lost, AbortSignal.timeout(inv.deadlineMs)]) : lost;
+    // A controller of our own, not AbortSignal.any/timeout: those hold their sources weakly, and a
+    // timeout signal nobody else references can be collected before it fires.
+    const controller = new AbortController();
+    const onLost = (): void => controller.abort(lost.reason);
+    lost.addEventListener('abort', onLost, { once: true });
+    const timer = inv.deadlineMs > 0 ? setTimeout(() => controller.abort(new Error('the invocation deadline passed')), inv.deadlineMs) : undefined;
+    const signal = controller.signal;
     let result: object;
     try {
       if (!handler) throw Object.assign(new Error(`no handler for method "${inv.method}"`), { code: 'NOT_FOUND' });
@@ -184,6 +190,9 @@ class CallbackServer implements ServeHandle {
       const message = err instanceof Error ? err.message : String(err);
       this.#logger.debug({ method: inv.method, code }, 'handler failed');
       result = { id: inv.id, error: { code, message } };
+    } finally {
+      clearTimeout(timer);
+      lost.removeEventListener('abort', onLost);
     }
     stream.send({ result });
   }

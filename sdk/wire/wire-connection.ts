@@ -114,9 +114,11 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
     socket.once('close', () => this.#onClose());
   }
 
-  /** False once the connection is closing, closed, told to go away, or out of stream ids. */
+  /** False once the connection is closing, closed, ended by the peer, told to go away, or out of stream ids. */
   get acceptingCalls(): boolean {
-    return !this.#isClosed && !this.#closing && this.#goaway === undefined && this.#nextStreamId <= MAX_STREAM_ID;
+    // `writable` turns false as soon as the peer ends the connection, before 'close' is emitted:
+    // a call refused then was provably never written (sent false).
+    return !this.#isClosed && !this.#closing && this.#goaway === undefined && this.#nextStreamId <= MAX_STREAM_ID && this.#socket.writable;
   }
 
   get closed(): boolean {

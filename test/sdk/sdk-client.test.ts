@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { createClient, isHearthClientError, reply, type HearthClient, type HearthClientError } from '../../sdk/index.js';
-import { defaultTestConfig, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { defaultTestConfig, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 
 const TRANSPORTS = ['wire', 'grpc'] as const;
 type Kind = (typeof TRANSPORTS)[number];
@@ -28,6 +28,11 @@ test.before(async () => {
   const apps = [
     { id: 'demo', token: 'demo-token', allow: { apps: ['*'] } },
     { id: 'other', token: 'other-token', allow: { apps: ['*'] } },
+    // Callee apps, one per test and transport: tests run concurrently, and the agent balances
+    // calls to an app over all of its instances (one closing in another test would answer
+    // APP_UNAVAILABLE).
+    ...TRANSPORTS.map((kind) => ({ id: `slow-${kind}`, token: `slow-${kind}-token` })),
+    ...TRANSPORTS.map((kind) => ({ id: `callee-${kind}`, token: `callee-${kind}-token` })),
   ];
   h = await startHearth({ config: { components, apps } });
 });
@@ -168,7 +173,7 @@ for (const kind of TRANSPORTS) {
   });
 
   test(`${kind}: serve() answers invoke() from another app, with replies, metadata and app errors`, async (t) => {
-    const callee = client(kind, 'demo');
+    const callee = client(kind, `callee-${kind}`);
     const caller = client(kind, 'other');
     const handle = callee.serve({
       echo: (req) => reply({ got: req.json<unknown>(), caller: req.callerAppId, meta: req.metadata.m ?? '' }, { metadata: { answered: 'yes' } }),
@@ -179,14 +184,14 @@ for (const kind of TRANSPORTS) {
     });
     await handle.ready;
     t.truthy(handle.instanceId);
-    const r = await caller.invoke('demo', 'echo', { x: 1 }, { metadata: { m: 'v' }, timeoutMs: 10_000 });
+    const r = await caller.invoke(`callee-${kind}`, 'echo', { x: 1 }, { metadata: { m: 'v' }, timeoutMs: 10_000 });
     t.deepEqual(r.json(), { got: { x: 1 }, caller: 'other', meta: 'v' });
     t.is(r.metadata.answered, 'yes');
-    t.is((await caller.invoke('demo', 'text', 'you', { idempotent: true })).text(), 'hi you');
-    const failed = await codeOf(t, caller.invoke('demo', 'fail', ''));
+    t.is((await caller.invoke(`callee-${kind}`, 'text', 'you', { idempotent: true })).text(), 'hi you');
+    const failed = await codeOf(t, caller.invoke(`callee-${kind}`, 'fail', ''));
     t.is(failed.code, 'HEARTH_ERR_APP_ERROR');
     t.is(failed.details.appCode, 'E_NOPE');
-    const missing = await codeOf(t, caller.invoke('demo', 'no-such-method', ''));
+    const missing = await codeOf(t, caller.invoke(`callee-${kind}`, 'no-such-method', ''));
     t.is(missing.code, 'HEARTH_ERR_APP_ERROR');
     t.is(missing.details.appCode, 'NOT_FOUND');
     await handle.close();
@@ -206,13 +211,39 @@ test('createClient reads HEARTH_APP_ID, HEARTH_TOKEN and HEARTH_RUN_DIR, and ref
   t.is((noToken as HearthClientError).code, 'HEARTH_ERR_INVALID_ARGUMENT');
 });
 
-test('a client whose agent socket is missing fails calls with AGENT_UNAVAILABLE, sent false', async (t) => {
-  const c = createClient({ appId: 'ghost', token: 't', runDir: h.runDir, env: {} });
-  clients.push(c);
-  const err = await codeOf(t, c.state.get('default', 'k'));
-  t.is(err.code, 'HEARTH_ERR_AGENT_UNAVAILABLE');
-  t.false(err.sent);
-});
+for (const kind of TRANSPORTS) {
+  test(`${kind}: a client whose agent socket is missing fails calls with AGENT_UNAVAILABLE, sent false`, async (t) => {
+    const c = createClient({ appId: 'ghost', token: 't', runDir: h.runDir, transport: kind, env: {} });
+    clients.push(c);
+    const err = await codeOf(t, c.state.get('default', 'k'));
+    t.is(err.code, 'HEARTH_ERR_AGENT_UNAVAILABLE');
+    t.false(err.sent);
+  });
+
+  test(`${kind}: an invoke whose handler outlives timeoutMs fails with TIMEOUT and the handler's signal aborts`, async (t) => {
+    const callee = client(kind, `slow-${kind}`);
+    const caller = client(kind, 'other');
+    const started: string[] = [];
+    const aborted: string[] = [];
+    const handle = callee.serve({
+      slow: (req) =>
+        new Promise<string>((resolve) => {
+          started.push(req.text());
+          req.signal.addEventListener('abort', () => {
+            aborted.push(req.text());
+            resolve('too late');
+          });
+        }),
+    });
+    await handle.ready;
+    const id = `${kind}-${Math.random()}`;
+    const err = await codeOf(t, caller.invoke(`slow-${kind}`, 'slow', id, { timeoutMs: 1_000 }));
+    t.is(err.code, 'HEARTH_ERR_TIMEOUT');
+    t.deepEqual(started, [id], 'the call reached the handler before its deadline');
+    await waitFor('the handler signal to abort', () => Promise.resolve(aborted.includes(id) ? true : undefined), 10_000, 20);
+    await handle.close();
+  });
+}
 
 test('close() ends an open subscription: its iteration finishes', async (t) => {
   const c = createClient({ appId: 'demo', token: 'demo-token', runDir: h.runDir, env: {} });
