@@ -330,7 +330,7 @@ export class AgentRuntime {
   status(): WorkerStatus {
     const mem = process.memoryUsage();
     const connections: Record<string, ConnectionCounts> = {};
-    for (const s of this.#servers) connections[s.appId] = { grpc: s.grpc.connections(), http: s.http.connections() };
+    for (const s of this.#servers) connections[s.appId] = { grpc: s.grpc.connections(), http: s.http.connections(), wire: s.wire.connections() };
     return {
       pid: process.pid,
       version: this.#o.version,

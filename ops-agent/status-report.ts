@@ -24,7 +24,8 @@ export interface StatusApp {
   readonly id: string;
   readonly grpcSocket: string;
   readonly httpSocket: string;
-  readonly connections: { grpc: number; http: number };
+  readonly wireSocket: string;
+  readonly connections: { grpc: number; http: number; wire: number };
 }
 
 export interface StatusComponent {
@@ -97,15 +98,16 @@ export function buildStatusReport(
   }));
 
   const apps: StatusApp[] = config.apps.map((a) => {
-    const connections = { grpc: 0, http: 0 };
+    const connections = { grpc: 0, http: 0, wire: 0 };
     for (const r of reports) {
       const c = r.status?.connections[a.id];
       if (c) {
         connections.grpc += c.grpc;
         connections.http += c.http;
+        connections.wire += c.wire ?? 0;
       }
     }
-    return { id: a.id, grpcSocket: a.grpcSocket, httpSocket: a.httpSocket, connections };
+    return { id: a.id, grpcSocket: a.grpcSocket, httpSocket: a.httpSocket, wireSocket: a.wireSocket, connections };
   });
 
   const byKey = new Map<string, { name: string; type: string; healthy: number; total: number; detail?: string }>();

@@ -52,6 +52,8 @@ export interface FailedMessage extends Envelope {
 export interface ConnectionCounts {
   readonly grpc: number;
   readonly http: number;
+  /** Since protocol 1 builds with the wire transport; absent from older workers. */
+  readonly wire?: number;
 }
 
 export interface ComponentStatus {
@@ -277,6 +279,7 @@ function checkStatus(s: unknown, at: string, p: Problems): void {
       }
       p.int(c, 'grpc', 0, `${at}.connections.${app}.grpc`);
       p.int(c, 'http', 0, `${at}.connections.${app}.http`);
+      if (c.wire !== undefined) p.int(c, 'wire', 0, `${at}.connections.${app}.wire`);
     }
   }
   const comps = s.components;

@@ -63,7 +63,12 @@ export function formatStatus(s: StatusReport): string {
   );
 
   out.push('', 'Apps (open connections, all workers)');
-  out.push(...table(['APP', 'GRPC', 'HTTP', 'HTTP SOCKET'], s.apps.map((a) => [a.id, String(a.connections.grpc), String(a.connections.http), a.httpSocket])));
+  out.push(
+    ...table(
+      ['APP', 'GRPC', 'HTTP', 'WIRE', 'HTTP SOCKET'],
+      s.apps.map((a) => [a.id, String(a.connections.grpc), String(a.connections.http), String(a.connections.wire), a.httpSocket]),
+    ),
+  );
 
   out.push('', 'Components');
   out.push(

@@ -215,12 +215,12 @@ test.serial('open connections show in hearth_connections and `hearth status --js
   }
   await waitFor('the connections counted', async () => ((await connCount('grpc')) === 4 && (await connCount('http')) === 3 ? true : undefined));
   const s = await statusJson();
-  t.deepEqual(s.apps.find((a) => a.id === 'other')?.connections, { grpc: 4, http: 3 });
+  t.deepEqual(s.apps.find((a) => a.id === 'other')?.connections, { grpc: 4, http: 3, wire: 0 });
   t.true(s.workers.length === 2 && s.ready);
 
   for (const x of [...grpcConns, ...httpConns]) x.close();
   await waitFor('the connections gone', async () => ((await connCount('grpc')) === 0 && (await connCount('http')) === 0 ? true : undefined));
-  t.deepEqual((await statusJson()).apps.find((a) => a.id === 'other')?.connections, { grpc: 0, http: 0 });
+  t.deepEqual((await statusJson()).apps.find((a) => a.id === 'other')?.connections, { grpc: 0, http: 0, wire: 0 });
 });
 
 interface LogLine {
