@@ -24,7 +24,14 @@ export interface BannerInput {
   readonly pid: number;
   readonly workerPids: readonly number[];
   readonly token: string | undefined;
+  /** The clear token of an app allowed to invoke the shown app, for the invoke example. */
+  readonly callerToken?: string | undefined;
   readonly cwd: string;
+}
+
+/** An app allowed to invoke `target`, for the banner's invoke example. */
+export function invokingApp(config: HearthConfig, target: string): HearthConfig['apps'][number] | undefined {
+  return config.apps.find((a) => a.id !== target && (a.allow.apps.includes('*') || a.allow.apps.includes(target)));
 }
 
 export function formatBanner(b: BannerInput): string {
@@ -34,6 +41,7 @@ export function formatBanner(b: BannerInput): string {
     return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
   };
   const app = config.apps.find((a) => a.id === 'demo') ?? config.apps[0];
+  const invoke: string[] = [];
   const lines = [
     '',
     `  Hearth ${b.version} is ready: ops-agent pid ${b.pid}, ${b.workerPids.length} worker(s) (pids ${b.workerPids.join(', ')})`,
@@ -52,6 +60,7 @@ export function formatBanner(b: BannerInput): string {
       `  App "${app.id}":`,
       `    gRPC  ${show(app.grpcSocket)}   (services in proto/hearth/runtime/v1)`,
       `    HTTP  ${show(app.httpSocket)}`,
+      `    wire  ${show(app.wireSocket)}   (the TypeScript SDK: import { createClient } from 'hearth/sdk')`,
       '',
       '  Try:',
     );
@@ -65,9 +74,18 @@ export function formatBanner(b: BannerInput): string {
       lines.push(`    ${curl} -X POST http://hearth/v1.0/publish/${pubsub}/orders -H 'content-type: application/json' -d '{"orderId":1}'`);
     }
     lines.push(`    ${curl} http://hearth/v1.0/metadata`);
+    const caller = invokingApp(config, app.id);
+    if (caller) {
+      const callerCurl = `curl --unix-socket ${shellQuote(show(caller.httpSocket))} -H 'authorization: Bearer ${b.callerToken ?? '<its token>'}'`;
+      invoke.push(
+        `  Invoke: serve "echo" as app "${app.id}" with the SDK (node examples/echo-app.mjs, in another terminal), then call it as "${caller.id}":`,
+        `    ${callerCurl} -d hi http://hearth/v1.0/invoke/${app.id}/method/echo`,
+      );
+    }
   }
   lines.push(
     `    hearth status --config ${shellQuote(show(config.source))}      (from a checkout: npx hearth status …)`,
+    ...(invoke.length > 0 ? ['', ...invoke] : []),
     '',
     '  Ctrl-C (SIGTERM) drains the workers and stops.',
     '',

@@ -5,7 +5,7 @@ import { loadConfig, type HearthConfig } from '../../agent/config/load-config.js
 import { readBuildInfo } from '../build-info.js';
 import { OpsAgent } from '../ops-agent.js';
 import { createOpsLogger } from '../ops-logger.js';
-import { formatBanner, readClearToken } from './banner.js';
+import { formatBanner, invokingApp, readClearToken } from './banner.js';
 import { printConfigError } from './config-errors.js';
 
 export interface StartContext {
@@ -62,6 +62,9 @@ export async function runStart(p: PreparedStart & { ok: true }, ctx: StartContex
   const token = p.config.apps.some((a) => a.id === 'demo')
     ? await readClearToken(p.config.source, 'demo')
     : p.config.apps[0] && (await readClearToken(p.config.source, p.config.apps[0].id));
+  const shown = p.config.apps.find((a) => a.id === 'demo') ?? p.config.apps[0];
+  const caller = shown && invokingApp(p.config, shown.id);
+  const callerToken = caller && (await readClearToken(p.config.source, caller.id));
   console.error(
     formatBanner({
       config: p.config,
@@ -69,6 +72,7 @@ export async function runStart(p: PreparedStart & { ok: true }, ctx: StartContex
       pid: ctx.pid,
       workerPids: status.workers.map((w) => w.pid),
       token,
+      callerToken,
       cwd: ctx.cwd,
     }),
   );
