@@ -72,8 +72,10 @@ export interface Selection {
 
 /**
  * Probes the local agent and every sibling in parallel. A healthy, non-draining local agent wins at
- * once (siblings still connecting are dropped); otherwise the best sibling by (priority, rtt).
- * Every probe transport not chosen is closed.
+ * once (siblings still connecting are dropped); otherwise the best sibling by (priority, rtt),
+ * chosen as soon as every sibling ranked at or above it has answered or failed — a hung
+ * low-ranked sibling never delays a switch to a good high-ranked one. Every probe transport not
+ * chosen is closed.
  */
 export async function selectAgent(input: SelectInput): Promise<Selection> {
   const rejected: string[] = [];
@@ -82,29 +84,80 @@ export async function selectAgent(input: SelectInput): Promise<Selection> {
     return undefined;
   };
   const localProbe = safeProbe(input.local, input.localTimeoutMs).catch(note('local'));
-  const siblingProbes = input.siblings.map((endpoint) =>
+  const siblings = new SiblingRace(input.siblings, (endpoint) =>
     safeProbe(() => input.connectSibling(endpoint), input.timeoutMs)
-      .then((p) => ({ endpoint, rttMs: p.rttMs, probe: p }))
+      .then((probe): Answered => ({ endpoint, rttMs: probe.rttMs, probe }))
       .catch(note(endpoint.name)),
   );
 
   const local = await localProbe;
   if (local && !local.draining) {
-    void Promise.all(siblingProbes).then((all) => all.forEach((s) => s && closeQuietly(s.probe.transport)));
-    return { choice: { kind: 'local', probe: local }, rejected };
+    siblings.discard(undefined);
+    return { choice: { kind: 'local', probe: local }, rejected: [...rejected] };
   }
   if (local) {
-    if (local.draining) rejected.push('local: draining');
+    rejected.push('local: draining');
     closeQuietly(local.transport);
   }
+  const best = await siblings.best();
+  for (const s of siblings.drainingAnswers()) rejected.push(`${s.endpoint.name}: draining`);
+  siblings.discard(best);
+  // A copy: probes still running may note their failure later.
+  if (!best) return { choice: undefined, rejected: [...rejected] };
+  return { choice: { kind: 'sibling', endpoint: best.endpoint, probe: best.probe }, rejected: [...rejected] };
+}
 
-  const answered = (await Promise.all(siblingProbes)).filter((s) => s !== undefined);
-  const healthy = answered.filter((s) => !s.probe.draining);
-  for (const s of answered) if (s.probe.draining) rejected.push(`${s.endpoint.name}: draining`);
-  const [best, ...rest] = rankByPriorityThenRtt(healthy);
-  for (const s of [...rest, ...answered.filter((a) => a.probe.draining)]) closeQuietly(s.probe.transport);
-  if (!best) return { choice: undefined, rejected };
-  return { choice: { kind: 'sibling', endpoint: best.endpoint, probe: best.probe }, rejected };
+interface Answered {
+  readonly endpoint: SiblingEndpoint;
+  readonly rttMs: number;
+  readonly probe: ProbeOk;
+}
+
+/** Sibling probes as they settle; picks the best as early as the ranking allows. */
+class SiblingRace {
+  readonly #pending = new Set<SiblingEndpoint>();
+  readonly #answered: Answered[] = [];
+  #wake: (() => void) | undefined;
+  /** null while choosing; then the one answer kept (undefined: none), every other is closed. */
+  #keep: Answered | undefined | null = null;
+
+  /** `probe` never rejects: a failed probe resolves undefined. */
+  constructor(endpoints: readonly SiblingEndpoint[], probe: (endpoint: SiblingEndpoint) => Promise<Answered | undefined>) {
+    for (const endpoint of endpoints) {
+      this.#pending.add(endpoint);
+      void probe(endpoint).then((answer) => this.#settle(endpoint, answer));
+    }
+  }
+
+  async best(): Promise<Answered | undefined> {
+    for (;;) {
+      const top = rankByPriorityThenRtt(this.#answered.filter((a) => !a.probe.draining))[0];
+      const rankedAtOrAbove = (e: SiblingEndpoint): boolean => top === undefined || e.priority <= top.endpoint.priority;
+      if (![...this.#pending].some(rankedAtOrAbove)) return top;
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+
+  drainingAnswers(): Answered[] {
+    return this.#answered.filter((a) => a.probe.draining);
+  }
+
+  /** Closes every answered probe but `keep`, now and as late ones arrive. */
+  discard(keep: Answered | undefined): void {
+    this.#keep = keep;
+    for (const a of this.#answered) if (a !== keep) closeQuietly(a.probe.transport);
+  }
+
+  #settle(endpoint: SiblingEndpoint, answer: Answered | undefined): void {
+    this.#pending.delete(endpoint);
+    if (answer) {
+      this.#answered.push(answer);
+      if (this.#keep !== null && answer !== this.#keep) closeQuietly(answer.probe.transport);
+    }
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
 }
 
 /** A factory that throws synchronously (bad TLS material) counts as a failed probe. */

@@ -276,11 +276,11 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
     }
     this.#recovery?.stop();
     this.#recovery = undefined;
-    const failedSibling = from?.endpoint;
+    // Every candidate on a fresh connection, the one that just failed too: a dropped connection to
+    // a healthy agent must not cost an outage, and a dead one fails its probe at once.
     const { choice, rejected } = await selectAgent({
       local: this.#local,
-      // A sibling that just failed is not a candidate this round; the next round may retry it.
-      siblings: failedSibling ? this.#siblings.filter((s) => s !== failedSibling) : this.#siblings,
+      siblings: this.#siblings,
       connectSibling: this.#connectSibling,
       timeoutMs: this.#timings.probeTimeoutMs,
       localTimeoutMs: Math.min(this.#timings.heartbeatTimeoutMs, this.#timings.probeTimeoutMs),

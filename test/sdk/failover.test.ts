@@ -5,6 +5,7 @@
 // killed (-9, whole process group), stopped (SIGSTOP: a hung agent), and reloaded (a drain with a
 // successor), and the tests check where calls go and what the app sees.
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
@@ -14,6 +15,7 @@ import { createFailoverTransport, type FailoverTransport } from '../../sdk/failo
 import { siblingConnector } from '../../sdk/failover/sibling-connector.js';
 import type { SiblingTls } from '../../sdk/failover/sibling-list.js';
 import type { SdkStream, SdkTransport } from '../../sdk/transport.js';
+import type { SdkLogger } from '../../sdk/logger.js';
 import { WireTransport } from '../../sdk/wire/wire-transport.js';
 import { runHearthCli, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import { freePort } from '../helpers/redis-server.js';
@@ -99,9 +101,10 @@ async function tlsOf(certs: TlsFiles): Promise<SiblingTls> {
 }
 
 /** App `caller` on host 1, host 2 as its sibling. */
-async function callerClient(w: World, siblings: Array<{ host: string; port: number; name: string }>): Promise<FailoverTransport> {
+async function callerClient(w: World, siblings: Array<{ host: string; port: number; name: string }>, logger?: SdkLogger): Promise<FailoverTransport> {
   const wireSock = path.join(w.host1.runDir, 'apps', 'caller', 'wire.sock');
   return createFailoverTransport({
+    ...(logger ? { logger } : {}),
     local: () => new WireTransport({ endpoint: { path: wireSock }, token: CALLER_TOKEN, caller: 'caller' }),
     siblings,
     connectSibling: siblingConnector({ appId: 'caller', token: CALLER_TOKEN, tls: await tlsOf(w.hosts.tls) }),
@@ -304,6 +307,62 @@ test.serial('a reload of host 1 (drain with a successor generation) keeps calls 
   t.deepEqual(cut, []);
   t.log(`non-idempotent failures: ${JSON.stringify(load.failures('once'))}`);
   t.log(`local reconnects: ${client.stats().localReconnects}`);
+});
+
+test.serial('a graceful stop of host 1 (draining without a successor) moves calls to host 2 with no failed idempotent call; they come back after the restart', async (t) => {
+  const w = world as World;
+  const client = await callerClient(w, [{ name: 'host-2', host: '127.0.0.1', port: w.port2 }]);
+  clients.push(client);
+  const load = new Load(client);
+  loads.push(load);
+  load.start();
+  await waitFor('calls answered', async () => (load.outcomes.filter((o) => o.ok).length >= 10 ? true : undefined));
+  const failover = nextEvent(client, 'failover');
+  const failback = nextEvent(client, 'failback');
+  // restart(): SIGTERM (drain, no successor), wait for the exit, start again on the same dirs.
+  const restarting = w.host1.restart();
+  const event = await failover;
+  t.log(`graceful stop: ${event.reason}, detection ${event.detectionMs} ms`);
+  t.is(event.reason, 'draining without successor');
+  t.is(event.to, 'sibling:host-2');
+  await restarting;
+  const back = await failback;
+  t.true(back.to.startsWith('wire:'));
+  await load.stop();
+  t.deepEqual(load.failures('idempotent'), []);
+  t.log(`non-idempotent failures: ${JSON.stringify(load.failures('once'))}`);
+});
+
+test.serial('failover takes the best-ranked sibling that answers: a refused and a hung sibling ranked above host 2 are passed over', async (t) => {
+  const w = world as World;
+  // Accepts TCP and never answers the TLS handshake: a hung sibling.
+  const accepted = new Set<net.Socket>();
+  const hung = net.createServer((socket) => accepted.add(socket));
+  await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    // Its sockets are never read, so they would not see the client's FIN: close them here.
+    for (const socket of accepted) socket.destroy();
+    return new Promise<void>((resolve) => hung.close(() => resolve()));
+  });
+  const hungPort = (hung.address() as net.AddressInfo).port;
+  const client = await callerClient(w, [
+    { name: 'refused', host: '127.0.0.1', port: await freePort() },
+    { name: 'hung', host: '127.0.0.1', port: hungPort },
+    { name: 'host-2', host: '127.0.0.1', port: w.port2 },
+  ]);
+  clients.push(client);
+  await client.unary(GET, { storeName: 'default', key: 'k' }, { idempotent: true });
+  const failover = nextEvent(client, 'failover');
+  await w.host1.kill9();
+  const event = await failover;
+  t.log(`failover past a refused and a hung sibling: detection ${event.detectionMs} ms (the hung one's probe timeout)`);
+  t.is(event.to, 'sibling:host-2');
+  // Calls carry on, and host 1 is started again for the next test.
+  await client.unary(GET, { storeName: 'default', key: 'k' }, { idempotent: true });
+  const failback = nextEvent(client, 'failback');
+  await w.host1.restart();
+  await failback;
+  t.is(client.stats().state, 'local');
 });
 
 test.serial('with the local agent dead and no sibling reachable, calls fail with HEARTH_ERR_AGENT_UNAVAILABLE; they flow again when the agent is back', async (t) => {
