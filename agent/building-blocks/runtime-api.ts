@@ -208,6 +208,13 @@ export interface CallbackRegistration {
   complete(id: string, outcome: CallbackOutcome): void;
   /** The stream ended: its pending invocations fail with HEARTH_ERR_APP_UNAVAILABLE. Idempotent. */
   close(): void;
+  /**
+   * The agent generation drains: the instance takes no new invocation from now on, and this
+   * resolves once the ones already pushed are settled (answered, timed out, cancelled) or after
+   * graceMs, whichever comes first; then the instance is closed (what is still pending fails
+   * with HEARTH_ERR_APP_UNAVAILABLE). Results keep arriving through complete() until then.
+   */
+  drain(graceMs: number): Promise<void>;
 }
 
 export interface CallbackOptions {

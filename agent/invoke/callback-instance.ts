@@ -1,6 +1,9 @@
 // One open callback stream of an app: the agent pushes invocations down it and matches the app's
 // results by id. Bounded by the instance's concurrency; every pending invocation ends exactly
 // once — answered, timed out at its deadline, cancelled, or failed when the stream closes.
+// Draining (the agent generation is leaving) is a state between open and closed: no new
+// invocation is taken, the pending ones may still be answered, and whenSettled() tells the
+// transport when it may end the stream without failing anyone.
 import type { Logger } from 'pino';
 import type { CallbackInvocation, CallbackOutcome, CallbackSink, InvokeResult } from '../building-blocks/runtime-api.js';
 import { HearthError } from '../errors/hearth-error.js';
@@ -24,6 +27,9 @@ export class CallbackInstance {
   readonly #pending = new Map<string, Pending>();
   #next = 0;
   #closed = false;
+  #draining = false;
+  /** Called when the last pending invocation settles (set while someone waits for that). */
+  #onIdle: (() => void) | undefined;
 
   constructor(id: string, appId: string, sink: CallbackSink, capacity: number, methods: readonly string[], logger: Logger) {
     this.id = id;
@@ -42,6 +48,16 @@ export class CallbackInstance {
     return this.#closed;
   }
 
+  /** Draining or closed: takes no new invocation. */
+  get draining(): boolean {
+    return this.#draining || this.#closed;
+  }
+
+  /** Open and not draining: may be chosen for a new invocation. */
+  get available(): boolean {
+    return !this.#closed && !this.#draining;
+  }
+
   get full(): boolean {
     return this.#pending.size >= this.capacity;
   }
@@ -54,6 +70,9 @@ export class CallbackInstance {
    */
   invoke(input: InvocationInput, deadline: number | undefined, signal?: AbortSignal): Promise<InvokeResult> {
     if (this.#closed) return Promise.reject(unavailable(this.appId, 'its callback stream closed'));
+    // Chosen just before the drain began (a hedge, a retry): nothing was pushed, so another
+    // instance may take it even when the call is not idempotent.
+    if (this.#draining) return Promise.reject(unavailable(this.appId, 'its callback stream is draining', true));
     if (signal?.aborted) return Promise.reject(new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
     const id = String(++this.#next);
     const remaining = deadline === undefined ? 0 : Math.max(1, Math.ceil(deadline - Date.now()));
@@ -103,11 +122,34 @@ export class CallbackInstance {
     );
   }
 
+  /** Takes no new invocation from now on; those already pushed may still be answered. Idempotent. */
+  beginDrain(): void {
+    this.#draining = true;
+  }
+
+  /** Resolves when nothing is pending any more, or after graceMs, whichever comes first. */
+  whenSettled(graceMs: number): Promise<void> {
+    if (this.#pending.size === 0 || this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.max(0, graceMs));
+      const previous = this.#onIdle;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#onIdle = () => {
+        previous?.();
+        done();
+      };
+    });
+  }
+
   /** The stream ended: pending invocations fail with HEARTH_ERR_APP_UNAVAILABLE. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const id of [...this.#pending.keys()]) this.#settle(id, unavailable(this.appId, 'its callback stream closed with the call in flight'));
+    this.#idle();
   }
 
   #settle(id: string, err: HearthError): void {
@@ -121,7 +163,14 @@ export class CallbackInstance {
     if (p === undefined) return undefined;
     this.#pending.delete(id);
     if (p.timer !== undefined) clearTimeout(p.timer);
+    if (this.#pending.size === 0) this.#idle();
     return p;
+  }
+
+  #idle(): void {
+    const onIdle = this.#onIdle;
+    this.#onIdle = undefined;
+    onIdle?.();
   }
 
   #late(id: string): void {
@@ -129,6 +178,6 @@ export class CallbackInstance {
   }
 }
 
-function unavailable(appId: string, why: string): HearthError {
-  return new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `app "${appId}" is unavailable: ${why}`);
+function unavailable(appId: string, why: string, notSent = false): HearthError {
+  return new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `app "${appId}" is unavailable: ${why}`, notSent ? { notSent: true } : undefined);
 }

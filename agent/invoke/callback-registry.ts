@@ -1,6 +1,8 @@
 // The callback streams apps hold open on this worker, by app. Invoke picks among them; transports
 // register and close them. Nothing here is shared between workers: another worker's streams are
-// reached through the peer link (see peer-workers.ts).
+// reached through the peer link (see peer-workers.ts). A draining instance stays listed (its
+// pending results still arrive) but is never chosen, and an app whose instances all drain is
+// no longer announced (apps()), so other workers stop forwarding to it.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { CallbackOptions, CallbackRegistration, CallbackSink } from '../building-blocks/runtime-api.js';
@@ -25,17 +27,26 @@ export class CallbackRegistry {
     this.#byApp.set(appId, list);
     this.#log.info({ app: appId, instance: instance.id, capacity, instances: list.length }, 'callback stream registered');
     this.#changed(appId);
+    const close = (): void => {
+      if (instance.closed) return;
+      instance.close();
+      const left = (this.#byApp.get(appId) ?? []).filter((i) => i !== instance);
+      if (left.length === 0) this.#byApp.delete(appId);
+      else this.#byApp.set(appId, left);
+      this.#log.info({ app: appId, instance: instance.id, instances: left.length }, 'callback stream closed');
+      this.#changed(appId);
+    };
     return {
       instanceId: instance.id,
       complete: (id, outcome) => instance.complete(id, outcome),
-      close: () => {
-        if (instance.closed) return;
-        instance.close();
-        const left = (this.#byApp.get(appId) ?? []).filter((i) => i !== instance);
-        if (left.length === 0) this.#byApp.delete(appId);
-        else this.#byApp.set(appId, left);
-        this.#log.info({ app: appId, instance: instance.id, instances: left.length }, 'callback stream closed');
+      close,
+      drain: async (graceMs) => {
+        if (instance.draining) return;
+        instance.beginDrain();
+        this.#log.info({ app: appId, instance: instance.id, pending: instance.inFlight, graceMs }, 'callback stream draining');
         this.#changed(appId);
+        await instance.whenSettled(graceMs);
+        close();
       },
     };
   }
@@ -45,9 +56,9 @@ export class CallbackRegistry {
     return this.#byApp.get(appId) ?? [];
   }
 
-  /** Apps with at least one open instance here. */
+  /** Apps with at least one instance here that takes new invocations (not draining). */
   apps(): string[] {
-    return [...this.#byApp.keys()];
+    return [...this.#byApp].filter(([, list]) => list.some((i) => i.available)).map(([appId]) => appId);
   }
 
   /** Called with the app id whenever an app's instances change (registry announcements). */
@@ -73,4 +84,12 @@ export class CallbackRegistry {
       }
     }
   }
+}
+
+/**
+ * The part of a server's close grace that its callback streams may spend waiting for their
+ * pending answers: the rest is for ending the streams and the connections within the same grace.
+ */
+export function callbackDrainGraceMs(closeGraceMs: number): number {
+  return Math.max(0, Math.floor(closeGraceMs * 0.8));
 }

@@ -53,9 +53,12 @@ export class LocalRouter implements InvokeRouter {
   }
 }
 
-/** The open instance of `appId` with the fewest calls in flight; coded errors when there is none. */
+/**
+ * The open, non-draining instance of `appId` with the fewest calls in flight; coded errors when
+ * there is none. A draining instance only finishes what it already has.
+ */
 export function leastLoaded(callbacks: CallbackRegistry, appId: string): import('./callback-instance.js').CallbackInstance {
-  const open = callbacks.instances(appId).filter((i) => !i.closed);
+  const open = callbacks.instances(appId).filter((i) => i.available);
   if (open.length === 0) {
     throw new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `no instance of app "${appId}" is connected to this agent`);
   }

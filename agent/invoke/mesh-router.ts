@@ -151,8 +151,9 @@ export class MeshRouter implements InvokeRouter {
     };
   }
 
+  /** Tier 0: this worker's instances that take new invocations (a draining one only finishes its own). */
   #local(appId: string): CallbackInstance[] {
-    return this.#o.callbacks.instances(appId).filter((i) => !i.closed);
+    return this.#o.callbacks.instances(appId).filter((i) => i.available);
   }
 
   #nowhere(call: RoutedCall): HearthError {
@@ -166,7 +167,8 @@ export class MeshRouter implements InvokeRouter {
     if (g === undefined) {
       const target = call.target;
       g = new TargetGovernor(target, call.policy, {
-        logger: this.#log.child({ target }),
+        // The governor binds {component, target} itself: binding them here too repeats the keys.
+        logger: this.#log,
         onEvent: (event) => this.#onGovernorEvent(target, event),
       });
       this.#governors.set(target, g);
@@ -219,8 +221,8 @@ async function withinBudget<T>(p: Promise<T>, deadline: number, fallback: () => 
 
 /** A local instance that is gone or full did not take the call: notSent lets the governor move on. */
 function deliverLocal(instance: CallbackInstance, call: RoutedCall, signal: AbortSignal): Promise<InvokeResult> {
-  if (instance.closed) {
-    return Promise.reject(new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `an instance of app "${call.target}" closed its stream`, { notSent: true }));
+  if (!instance.available) {
+    return Promise.reject(new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `an instance of app "${call.target}" closed or is draining its stream`, { notSent: true }));
   }
   if (instance.full) {
     return Promise.reject(

@@ -1,7 +1,11 @@
 // serve(handlers): this app answers invocations without opening a port. It holds an
 // AppCallback/Connect stream to its agent (register → registered → invocations ↔ results) and
-// opens it again, with backoff, whenever the agent drains, dies or failover moves elsewhere —
+// opens it again, with backoff, whenever the agent dies or failover moves elsewhere —
 // invocations in flight on a lost stream are failed by the agent, never silently dropped here.
+// An agent generation that drains (upgrade, reload) says `draining` first: the replacement
+// stream opens at once (it reaches the next generation) while the old one stays open until the
+// agent ends it, so the invocations it delivered are still answered on it. One replacement per
+// draining stream: the old stream's end then starts nothing.
 import { isHearthClientError } from '../errors.js';
 import type { SdkLogger } from '../logger.js';
 import { encodeValue, payload, type Payload, type Value } from '../payload.js';
@@ -84,6 +88,8 @@ class CallbackServer implements ServeHandle {
   readonly #register: object;
   readonly #running = new Set<Promise<void>>();
   #stream: SdkStream | undefined;
+  /** Streams the agent said drain: still read (and answered) until it ends them. */
+  readonly #draining = new Set<SdkStream>();
   #closing = false;
   #wake: (() => void) | undefined;
   #ready!: { resolve: () => void; reject: (err: unknown) => void };
@@ -109,8 +115,10 @@ class CallbackServer implements ServeHandle {
       // Let running handlers answer before the stream goes: their callers are waiting.
       const grace = new Promise<void>((resolve) => setTimeout(resolve, CLOSE_GRACE_MS).unref());
       await Promise.race([Promise.allSettled([...this.#running]), grace]);
-      this.#stream?.end();
-      this.#stream?.cancel();
+      for (const stream of [this.#stream, ...this.#draining]) {
+        stream?.end();
+        stream?.cancel();
+      }
       this.#ready.reject(new Error('serve() was closed before the agent registered it'));
     }
     await this.closed.catch(() => undefined);
@@ -121,19 +129,11 @@ class CallbackServer implements ServeHandle {
     while (!this.#closing) {
       const stream = this.#ctx.transport.stream(CONNECT, this.#register, {});
       this.#stream = stream;
-      const lost = new AbortController();
       try {
-        for await (const message of stream) {
-          const m = message as { registered?: { instanceId: string }; invocation?: InvocationMsg };
-          if (m.registered) {
-            failures = 0;
-            this.instanceId = m.registered.instanceId;
-            this.#logger.info({ instanceId: this.instanceId }, 'registered with the agent');
-            this.#ready.resolve();
-          } else if (m.invocation) {
-            this.#dispatch(stream, m.invocation, lost.signal);
-          }
-        }
+        const how = await this.#hold(stream, () => {
+          failures = 0;
+        });
+        if (how === 'draining') continue; // the replacement opens now, no backoff
         if (!this.#closing) this.#logger.info({}, 'the agent ended the callback stream; connecting again');
       } catch (err) {
         if (this.#closing) break;
@@ -144,9 +144,8 @@ class CallbackServer implements ServeHandle {
         }
         this.#logger.info({ code: isHearthClientError(err) ? err.code : undefined }, 'callback stream ended; connecting again');
       } finally {
-        lost.abort(new Error('the callback stream to the agent ended'));
+        this.instanceId = '';
       }
-      this.instanceId = '';
       failures += 1;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, backoffMs(failures));
@@ -157,6 +156,48 @@ class CallbackServer implements ServeHandle {
       });
       this.#wake = undefined;
     }
+  }
+
+  /**
+   * Reads one stream and answers its invocations. Settles 'draining' as soon as the agent says it
+   * drains — reading goes on in the background until the agent ends the stream — else 'ended'
+   * when the stream ends cleanly; rejects with the error it ended with.
+   */
+  #hold(stream: SdkStream, onRegistered: () => void): Promise<'draining' | 'ended'> {
+    return new Promise((resolve, reject) => {
+      const lost = new AbortController();
+      let drained = false;
+      const read = async (): Promise<void> => {
+        for await (const message of stream) {
+          const m = message as { registered?: { instanceId: string }; invocation?: InvocationMsg; draining?: { graceMs: number } };
+          if (m.registered) {
+            onRegistered();
+            this.instanceId = m.registered.instanceId;
+            this.#logger.info({ instanceId: this.instanceId }, 'registered with the agent');
+            this.#ready.resolve();
+          } else if (m.invocation) {
+            this.#dispatch(stream, m.invocation, lost.signal);
+          } else if (m.draining && !drained) {
+            drained = true;
+            this.#draining.add(stream);
+            this.#logger.info({ instanceId: this.instanceId, graceMs: m.draining.graceMs }, 'the agent drains this callback stream; connecting a replacement');
+            resolve('draining');
+          }
+        }
+      };
+      read()
+        .then(
+          () => resolve('ended'),
+          (err: unknown) => {
+            if (drained) this.#logger.debug({ code: isHearthClientError(err) ? err.code : undefined }, 'the drained callback stream ended');
+            reject(err instanceof Error ? err : new Error(String(err)));
+          },
+        )
+        .finally(() => {
+          this.#draining.delete(stream);
+          lost.abort(new Error('the callback stream to the agent ended'));
+        });
+    });
   }
 
   #dispatch(stream: SdkStream, inv: InvocationMsg, lost: AbortSignal): void {

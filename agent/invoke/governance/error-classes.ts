@@ -34,10 +34,21 @@ export function isRetryable(code: string): boolean {
 }
 
 /**
+ * The endpoint (another worker, a sibling agent, a draining stream) simply had no instance of the
+ * target to give the call to, and nothing ran (`details.notSent`): it is healthy, only the app's
+ * instances moved (a stream reconnecting during an upgrade, a stale apps list). Try elsewhere,
+ * but pass no verdict on the endpoint or the target.
+ */
+export function isNoInstance(code: string, notSent: boolean): boolean {
+  return notSent && code === 'HEARTH_ERR_APP_UNAVAILABLE';
+}
+
+/**
  * The error counts against the endpoint's health (outlier ejection) and the target's (breaker).
  * Errors about the caller (PERMISSION_DENIED, INVALID_ARGUMENT, ...) or load shedding
- * (RESOURCE_EXHAUSTED) prove the endpoint alive and answering, so they do not.
+ * (RESOURCE_EXHAUSTED) prove the endpoint alive and answering, so they do not; neither does an
+ * endpoint that had no instance (isNoInstance).
  */
-export function countsAsFailure(code: string): boolean {
-  return ENDPOINT_FAILURES.has(code);
+export function countsAsFailure(code: string, notSent = false): boolean {
+  return ENDPOINT_FAILURES.has(code) && !isNoInstance(code, notSent);
 }

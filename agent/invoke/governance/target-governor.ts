@@ -18,7 +18,7 @@ import { invoke, raceAbort, sleep } from './abortable.js';
 import { backoffDelay } from './backoff.js';
 import { CircuitBreaker, type BreakerPermit, type BreakerState } from './circuit-breaker.js';
 import { EndpointStats } from './endpoint-stats.js';
-import { countsAsFailure, isRetryable } from './error-classes.js';
+import { countsAsFailure, isNoInstance, isRetryable } from './error-classes.js';
 import { LatencyTracker } from './latency-tracker.js';
 import { OutlierDetector } from './outlier-detector.js';
 import { pickP2C } from './p2c-balancer.js';
@@ -148,7 +148,9 @@ export class TargetGovernor {
       return result;
     } catch (err) {
       const error = asHearthError(err);
-      const verdict = state.sends === 0 || error.code === 'HEARTH_ERR_CANCELLED' ? undefined : !countsAsFailure(error.code);
+      const notSent = error.details?.notSent === true;
+      const noVerdict = state.sends === 0 || error.code === 'HEARTH_ERR_CANCELLED' || isNoInstance(error.code, notSent);
+      const verdict = noVerdict ? undefined : !countsAsFailure(error.code, notSent);
       this.#breakerResult(permit, verdict, call.requestId);
       throw error;
     } finally {
@@ -255,10 +257,17 @@ export class TargetGovernor {
         }
         error = reason;
       }
-      const ok = !countsAsFailure(error.code);
+      const notSent = error.details?.notSent === true;
+      if (isNoInstance(error.code, notSent)) {
+        // It had no instance to give the call to: neither a failure nor a success of its own.
+        stats.recordAbandon(ms);
+        this.#outliers.onAbandon(endpoint.id, probe);
+        return { ok: false, error, notSent };
+      }
+      const ok = !countsAsFailure(error.code, notSent);
       stats.recordEnd(ms, ok);
       this.#outlierResult(endpoint.id, ok, probe, state.call.requestId, error.code);
-      return { ok: false, error, notSent: error.details?.notSent === true };
+      return { ok: false, error, notSent };
     } finally {
       callSignal.removeEventListener('abort', forward);
     }

@@ -2,9 +2,12 @@
 // The app opens this bidi stream and sends `register`; the agent answers `registered`, then
 // pushes `invocation`s, each answered by one `result` with the same id. The stream is one
 // CallbackRegistration of the invoke API: whatever ends the stream (the app half-closing or
-// cancelling, a protocol error, the agent draining) closes the registration, so invocations
-// still pending on it fail with HEARTH_ERR_APP_UNAVAILABLE at once instead of waiting for their
-// deadline. While draining, the stream ends with UNAVAILABLE + HEARTH_ERR_DRAINING: reconnect.
+// cancelling, a protocol error) closes the registration, so invocations still pending on it fail
+// with HEARTH_ERR_APP_UNAVAILABLE at once instead of waiting for their deadline.
+// The server closing (an upgrade, a reload) is gentler, because those invocations already run in
+// the app: the agent writes `draining` (the app opens a replacement stream, which reaches the next
+// generation), takes no new invocation here, keeps accepting results until every pending one is
+// answered or the grace ends, and only then ends the stream with UNAVAILABLE + HEARTH_ERR_DRAINING.
 import type * as grpc from '@grpc/grpc-js';
 import type { CallbackInvocation, CallbackRegistration, CallbackSink } from '../../building-blocks/runtime-api.js';
 import { HearthError } from '../../errors/hearth-error.js';
@@ -23,7 +26,7 @@ import { messageBytes, type MalformedMessage } from './wire-codec.js';
 
 type ConnectCall = grpc.ServerDuplexStream<CallbackFromAppMsg | MalformedMessage, CallbackToAppMsg>;
 
-export function draining(): HearthError {
+export function drainingError(): HearthError {
   return new HearthError('HEARTH_ERR_DRAINING', 'this agent generation is draining: open the callback stream again');
 }
 
@@ -37,6 +40,7 @@ function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.hand
     const log = c.ctx.logger;
     let registration: CallbackRegistration | undefined;
     let ended = false;
+    let draining = false;
 
     /** Closes the registration first (pending invocations fail now), then ends the stream. */
     const end = (how: { err: unknown } | 'ok' | 'cancelled'): void => {
@@ -53,9 +57,16 @@ function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.hand
       call.emit('error', c.fail(how.err));
     };
     const entry: ActiveStream = {
-      shutdown: () => {
-        end({ err: draining() });
-        return Promise.resolve();
+      shutdown: async (graceMs) => {
+        if (ended || draining) return;
+        draining = true;
+        const reg = registration;
+        if (reg !== undefined && graceMs > 0) {
+          call.write({ draining: { graceMs } });
+          log.info({ instance: reg.instanceId, graceMs }, 'callback stream draining: the app was told to connect again');
+          await reg.drain(graceMs);
+        }
+        end({ err: drainingError() });
       },
     };
 
@@ -99,7 +110,7 @@ function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.hand
 
     try {
       c.authenticate();
-      if (!streams.add(entry)) throw draining();
+      if (!streams.add(entry)) throw drainingError();
     } catch (err) {
       end({ err });
       return;

@@ -29,6 +29,7 @@ import { LOADER_OPTIONS, loadRuntimeProto, RUNTIME_PACKAGE, runtimeService, SERV
 import { pubsubService } from './pubsub-service.js';
 import { sequencerService } from './sequencer-service.js';
 import { stateService } from './state-service.js';
+import { callbackDrainGraceMs } from '../../invoke/callback-registry.js';
 import { StreamRegistry } from './stream-registry.js';
 import { instrumentService } from './wire-codec.js';
 import { applySocketAccess } from '../socket-access.js';
@@ -105,25 +106,28 @@ export class GrpcAppServer implements AppServer {
 
   async #close(graceMs: number): Promise<void> {
     for (const [service, status] of Object.entries(this.#statusMap('NOT_SERVING'))) this.#health.setStatus(service, status);
+    const until = Date.now() + graceMs;
     // Stop accepting; in a worker the primary keeps the listener for the other workers.
     this.#listener?.close();
-    // Streams first: their handles are closed, so unacked deliveries go back before the client
-    // is told (UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED) to resubscribe, and callback streams
-    // leave the invoke registry (their pending calls fail over) before the app is told
-    // (UNAVAILABLE + HEARTH_ERR_DRAINING) to connect again.
-    await this.#streams.shutdownAll();
     // GOAWAY to every connection now (clients reconnect by themselves), CANCEL for what is left
-    // after graceMs; no new calls. Done when the last connection is gone, not when tryShutdown
-    // calls back: it does so at once for sessions drain() already closed, while their final
-    // frames (our SUBSCRIPTION_CLOSED trailers) may still be on their way.
+    // after graceMs; no new calls. First, so that the stream an app opens to replace a draining
+    // callback stream goes out on a new connection, which reaches the next generation.
     this.#injector?.drain(graceMs);
+    // Subscriptions release their handles (unacked deliveries go back) before the client is told
+    // (UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED) to resubscribe; callback streams tell the
+    // app they drain, take no new invocation, and end (UNAVAILABLE + HEARTH_ERR_DRAINING) once
+    // the app answered what it holds, within part of the grace so the rest of close fits.
+    await this.#streams.shutdownAll(callbackDrainGraceMs(graceMs));
+    // Done when the last connection is gone, not when tryShutdown calls back: it does so at once
+    // for sessions drain() already closed, while their final frames (our trailers) may still be
+    // on their way.
     this.#server.tryShutdown(() => undefined);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();
         for (const socket of this.#sockets) socket.destroy();
         resolve();
-      }, graceMs);
+      }, Math.max(0, until - Date.now()));
       this.#whenIdle = () => {
         clearTimeout(timer);
         resolve();

@@ -1,10 +1,16 @@
-// Long-lived streams (subscriptions) of one server, so close() can end them with a coded status
-// after releasing what they hold, instead of leaving grpc-js to cut them at the deadline.
+// Long-lived streams (subscriptions, callback streams) of one server, so close() can end them with
+// a coded status after releasing or finishing what they hold, instead of leaving grpc-js to cut
+// them at the deadline.
 import { HearthError } from '../../errors/hearth-error.js';
 
 export interface ActiveStream {
-  /** Releases the stream's resources, then ends it with UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED. */
-  shutdown(): Promise<void>;
+  /**
+   * Ends the stream because the server closes, with its method's code: subscriptions release
+   * their deliveries and end with UNAVAILABLE + HEARTH_ERR_SUBSCRIPTION_CLOSED at once; a
+   * callback stream tells the app it drains, waits up to graceMs for the answers it is owed, then
+   * ends with UNAVAILABLE + HEARTH_ERR_DRAINING. Resolves once the stream has ended.
+   */
+  shutdown(graceMs: number): Promise<void>;
 }
 
 export function subscriptionClosed(): HearthError {
@@ -30,8 +36,9 @@ export class StreamRegistry {
     this.#streams.delete(stream);
   }
 
-  async shutdownAll(): Promise<void> {
+  /** Ends every stream; no new one is added. graceMs bounds what a stream may wait for (0 = nothing). */
+  async shutdownAll(graceMs = 0): Promise<void> {
     this.#closing = true;
-    await Promise.allSettled([...this.#streams].map((s) => s.shutdown()));
+    await Promise.allSettled([...this.#streams].map((s) => s.shutdown(graceMs)));
   }
 }

@@ -30,7 +30,10 @@ export interface CallbackInvocationMsg {
   traceparent: string;
   httpVerb: string;
 }
-export type CallbackToAppMsg = { registered: { instanceId: string } } | { invocation: CallbackInvocationMsg };
+export type CallbackToAppMsg =
+  | { registered: { instanceId: string } }
+  | { invocation: CallbackInvocationMsg }
+  | { draining: { graceMs: number } };
 
 export function toCallbackOptions(register: { methods: string[]; maxConcurrency: number }): CallbackOptions {
   return { methods: register.methods, maxConcurrency: register.maxConcurrency };

@@ -1,8 +1,11 @@
 // hearth.runtime.v1.AppCallback/Connect over wire: the app's Request carries `register`; the agent
 // registers the stream with the invoke building block, answers Message{registered}, then pushes
 // Message{invocation}s and matches the app's Message{result}s by id. End, Cancel or a lost
-// connection close the registration (its pending invocations fail HEARTH_ERR_APP_UNAVAILABLE);
-// a drain closes it and answers HEARTH_ERR_DRAINING so the app reconnects to the successor.
+// connection close the registration (its pending invocations fail HEARTH_ERR_APP_UNAVAILABLE).
+// A drain is gentler, since those invocations already run in the app: Message{draining} (the app
+// opens a replacement stream, on a new connection after our Goaway, so it reaches the successor),
+// no new invocation here, results still matched until every pending one is answered or the grace
+// ends; then the stream finishes with HEARTH_ERR_DRAINING.
 import type { CallbackRegistration, RuntimeApi } from '../../building-blocks/runtime-api.js';
 import { HearthError } from '../../errors/hearth-error.js';
 import { toCallbackOptions, toInvocationMsg, toOutcome, type CallbackFromAppMsg, type CallbackToAppMsg } from '../methods/callback-messages.js';
@@ -15,6 +18,7 @@ export function startCallbackStream(port: WireStreamPort, api: RuntimeApi, first
   }
   const log = port.ctx.logger;
   let ended = false;
+  let draining = false;
   const send = (message: CallbackToAppMsg): void => {
     // Invocations are bounded by the instance's concurrency: the socket's buffer holds them.
     port.send(message);
@@ -51,6 +55,19 @@ export function startCallbackStream(port: WireStreamPort, api: RuntimeApi, first
     },
     end: () => end(true),
     cancel: () => end(false),
-    drain: () => end(true, new HearthError('HEARTH_ERR_DRAINING', 'this agent generation is draining; reconnect the callback stream')),
+    drain: (graceMs) => {
+      if (ended || draining) return;
+      draining = true;
+      if (graceMs > 0) {
+        send({ draining: { graceMs } });
+        log.info({ instance: registration.instanceId, graceMs }, 'callback stream draining: the app was told to connect again');
+      }
+      // Never rejects: it resolves when the pending invocations settled or the grace is over.
+      void registration.drain(graceMs).then(() => end(true, drainingError()));
+    },
   };
+}
+
+function drainingError(): HearthError {
+  return new HearthError('HEARTH_ERR_DRAINING', 'this agent generation is draining; reconnect the callback stream');
 }

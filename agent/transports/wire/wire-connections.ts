@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../../observability/metrics.js';
+import { callbackDrainGraceMs } from '../../invoke/callback-registry.js';
 import { WireSession, type Identify, type WireSessionDeps } from './wire-session.js';
 
 export class WireConnections {
@@ -48,7 +49,10 @@ export class WireConnections {
   /** Drains every session; resolves when all are closed, destroying what is left after graceMs. */
   async drain(graceMs: number): Promise<void> {
     this.#draining = true;
-    for (const s of this.#sessions.values()) s.drain();
+    // Callback streams may wait for their answers within part of the grace, so they end (with
+    // their drain code) before what is left is destroyed at graceMs.
+    const streamGrace = callbackDrainGraceMs(graceMs);
+    for (const s of this.#sessions.values()) s.drain(streamGrace);
     await new Promise<void>((resolve) => {
       // Destroyed sockets still report 'close' (a tick later): resolve on the last one.
       const timer = setTimeout(() => this.destroy(), graceMs);

@@ -80,9 +80,10 @@ export class WireSession {
 
   /**
    * Graceful: Goaway HEARTH_ERR_DRAINING, unary calls in flight complete, streams end with their
-   * drain codes; the connection closes once nothing is open.
+   * drain codes (a callback stream first waits up to streamGraceMs for the answers it is owed;
+   * Messages on open streams are still read); the connection closes once nothing is open.
    */
-  drain(): void {
+  drain(streamGraceMs = 0): void {
     if (this.#draining || this.#closed) return;
     this.#draining = true;
     this.#write({
@@ -90,7 +91,7 @@ export class WireSession {
       streamId: this.#lastAccepted,
       header: { errorCode: 'HEARTH_ERR_DRAINING', errorMessage: 'this agent generation is draining; open a new connection' },
     });
-    for (const s of [...this.#streams.values()]) s.handler.drain();
+    for (const s of [...this.#streams.values()]) s.handler.drain(streamGraceMs);
     this.#closeWhenIdle();
   }
 

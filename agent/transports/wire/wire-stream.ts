@@ -26,8 +26,11 @@ export interface WireStreamHandler {
   end(): void;
   /** Cancel, or the connection is gone: release everything; nothing more may be sent. */
   cancel(): void;
-  /** The server drains: release and finish with the method's drain code. */
-  drain(): void;
+  /**
+   * The server drains: release and finish with the method's drain code. A stream that is owed
+   * answers (a callback stream) may take up to graceMs before it finishes; the others finish now.
+   */
+  drain(graceMs: number): void;
 }
 
 /** Starts a streaming method with its first (decoded) message. */
