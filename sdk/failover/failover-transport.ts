@@ -18,38 +18,15 @@ import type { CallOptions, SdkStream, SdkTransport, SdkTransportFactory } from '
 import { closeQuietly, pingWithin, selectAgent, type Choice } from './agent-probe.js';
 import type { FailoverEvent, FailoverState, FailoverStats, FailoverTransportEvents } from './failover-events.js';
 import { FailoverStream } from './failover-stream.js';
+import { DEFAULT_FAILOVER_TIMINGS, type FailoverTimings } from './failover-timings.js';
 import { HealthMonitor, type HealthVerdict } from './health-monitor.js';
 import { RecoveryWatch } from './recovery-watch.js';
+import { TransportUsage } from './transport-usage.js';
 import { interrupted, isAgentFailure, mayReplay } from './replay-policy.js';
 import { normalizeSiblings, type SiblingEndpoint, type SiblingEndpointInput } from './sibling-list.js';
 import { waitForSwitch } from './switch-wait.js';
 
-export interface FailoverTimings {
-  /** Heartbeat on the agent in use: pause between pings, a ping's timeout, misses in a row that fail it. */
-  readonly heartbeatIntervalMs: number;
-  readonly heartbeatTimeoutMs: number;
-  readonly heartbeatMisses: number;
-  /** Bound on connecting to and pinging a sibling during a switch (the local agent gets heartbeatTimeoutMs). */
-  readonly probeTimeoutMs: number;
-  /** Failback hysteresis: the local agent answers this many pings in a row, over at least failbackAfterMs. */
-  readonly failbackPings: number;
-  readonly failbackAfterMs: number;
-  /** While no agent answers, probe all of them this often. */
-  readonly retryIntervalMs: number;
-  /** A transport calls left is closed when its last call ends, or after this. */
-  readonly retireGraceMs: number;
-}
-
-export const DEFAULT_FAILOVER_TIMINGS: FailoverTimings = {
-  heartbeatIntervalMs: 200,
-  heartbeatTimeoutMs: 300,
-  heartbeatMisses: 2,
-  probeTimeoutMs: 500,
-  failbackPings: 5,
-  failbackAfterMs: 1000,
-  retryIntervalMs: 500,
-  retireGraceMs: 30_000,
-};
+export { DEFAULT_FAILOVER_TIMINGS, type FailoverTimings } from './failover-timings.js';
 
 export interface FailoverTransportOptions {
   /** A new connection to the local agent (wire.sock) per call: failover probes with fresh ones. */
@@ -84,8 +61,7 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
   readonly #timings: FailoverTimings;
   readonly #logger: SdkLogger;
   readonly #counters: Counters = { failovers: 0, failbacks: 0, localReconnects: 0, replayed: 0, interrupted: 0, unavailable: 0, streamsMoved: 0 };
-  readonly #inFlight = new Map<SdkTransport, number>();
-  readonly #retiring = new Map<SdkTransport, NodeJS.Timeout>();
+  readonly #usage: TransportUsage;
   readonly #streams = new Set<FailoverStream>();
   #active: Active | undefined;
   #switching: Promise<void> | undefined;
@@ -102,6 +78,7 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
     this.#siblings = normalizeSiblings(options.siblings);
     this.#connectSibling = options.connectSibling;
     this.#timings = { ...DEFAULT_FAILOVER_TIMINGS, ...options.timings };
+    this.#usage = new TransportUsage(this.#timings.retireGraceMs);
     this.#logger = (options.logger ?? silentLogger).child({ component: 'failover' });
     let local: SdkTransport | undefined;
     try {
@@ -135,7 +112,7 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
     for (let replays = 0; ; replays += 1) {
       const transport = await this.#ready(deadlineAt, options.signal, mayHaveRun);
       const remaining = deadlineAt === undefined ? undefined : deadlineAt - Date.now();
-      this.#inFlight.set(transport, (this.#inFlight.get(transport) ?? 0) + 1);
+      this.#usage.begin(transport);
       try {
         return await transport.unary(method, request, {
           ...options,
@@ -155,21 +132,33 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
         this.#counters.replayed += 1;
         this.#logger.debug({ method, agent: transport.name, sent: err.sent, code: err.code }, 'replaying a call whose agent failed');
       } finally {
-        this.#callDone(transport);
+        this.#usage.end(transport);
       }
     }
   }
 
   stream(method: string, first: object, options: CallOptions): SdkStream {
     const deadlineAt = options.deadlineMs ? Date.now() + options.deadlineMs : undefined;
+    // The transport this stream is counted on, so a retired connection stays open under it.
+    let using: SdkTransport | undefined;
+    const release = (): void => {
+      if (using) this.#usage.end(using);
+      using = undefined;
+    };
     const stream = new FailoverStream({
       open: async () => {
         const transport = await this.#ready(deadlineAt, options.signal, false);
+        release();
+        using = transport;
+        this.#usage.begin(transport);
         return { transport, inner: transport.stream(method, first, options) };
       },
       agentFailed: (transport, err) => this.#onAgentFailure(transport, err),
       mayReopen: (attempt) => attempt <= this.#siblings.length + 2,
-      settled: (s) => this.#streams.delete(s),
+      settled: (s) => {
+        release();
+        this.#streams.delete(s);
+      },
     });
     this.#streams.add(stream);
     return stream;
@@ -190,11 +179,7 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
     this.#active = undefined;
     active?.monitor.stop();
     active?.detach();
-    const closing = [...this.#retiring.keys()].map((t) => t.close().catch(() => undefined));
-    for (const timer of this.#retiring.values()) clearTimeout(timer);
-    this.#retiring.clear();
-    if (active) closing.push(active.transport.close().catch(() => undefined));
-    await Promise.all(closing);
+    await Promise.all([this.#usage.closeAll(), active?.transport.close().catch(() => undefined)]);
     this.emit('close');
   }
 
@@ -367,23 +352,7 @@ export class FailoverTransport extends EventEmitter implements SdkTransport {
         stream.interrupt(agentUnavailable(`calls moved away from ${transport.name}; open the stream again`, true));
       }
     }
-    if ((this.#inFlight.get(transport) ?? 0) === 0) return closeQuietly(transport);
-    const timer = setTimeout(() => this.#closeRetired(transport), this.#timings.retireGraceMs);
-    timer.unref();
-    this.#retiring.set(transport, timer);
-  }
-
-  #callDone(transport: SdkTransport): void {
-    const left = (this.#inFlight.get(transport) ?? 1) - 1;
-    if (left > 0) return void this.#inFlight.set(transport, left);
-    this.#inFlight.delete(transport);
-    if (this.#retiring.has(transport)) this.#closeRetired(transport);
-  }
-
-  #closeRetired(transport: SdkTransport): void {
-    clearTimeout(this.#retiring.get(transport));
-    this.#retiring.delete(transport);
-    closeQuietly(transport);
+    this.#usage.retire(transport);
   }
 
   #state(): FailoverState {
