@@ -114,13 +114,17 @@ async function callerClient(w: World, siblings: Array<{ host: string; port: numb
 // ---- steady load ----------------------------------------------------------------------------
 
 interface Outcome {
-  readonly kind: 'idempotent' | 'once';
+  /** once: neither idempotent nor deadline-bounded; bounded: not idempotent, with a deadline. */
+  readonly kind: 'idempotent' | 'once' | 'bounded';
   readonly ok: boolean;
   readonly code?: string;
   readonly answer?: string;
 }
 
-/** Idempotent calls (state save + get, invoke `greet` marked idempotent) and non-idempotent `slow` invokes. */
+/**
+ * Idempotent calls (state save + get, invoke `greet` marked idempotent), and non-idempotent `slow`
+ * invokes (400 ms at the callee), half of them without a deadline, half with one.
+ */
 class Load {
   readonly outcomes: Outcome[] = [];
   readonly #client: SdkTransport;
@@ -161,12 +165,15 @@ class Load {
   async #onceLoop(): Promise<void> {
     const inFlight: Array<Promise<void>> = [];
     while (!this.#stopped) {
-      inFlight.push(
-        this.#record('once', async () => {
-          const res = (await this.#client.unary(INVOKE, { appId: 'callee', method: 'slow', data: Buffer.from('x') }, {})) as { data: Buffer };
-          return res.data.toString();
-        }),
-      );
+      for (const kind of ['once', 'bounded'] as const) {
+        inFlight.push(
+          this.#record(kind, async () => {
+            const options = kind === 'bounded' ? { deadlineMs: 10_000 } : {};
+            const res = (await this.#client.unary(INVOKE, { appId: 'callee', method: 'slow', data: Buffer.from('x') }, options)) as { data: Buffer };
+            return res.data.toString();
+          }),
+        );
+      }
       await sleep(100);
     }
     await Promise.all(inFlight);
@@ -205,7 +212,7 @@ test.after.always(async () => {
   await stopWorld(world);
 });
 
-test.serial('kill -9 of host 1 under load: calls fail over to host 2, idempotent calls all succeed, in-flight non-idempotent calls get CALL_INTERRUPTED, and the client fails back when host 1 returns', async (t) => {
+test.serial('kill -9 of host 1 under load: calls fail over to host 2, idempotent and deadline-bounded calls all succeed, in-flight non-idempotent calls without a deadline get CALL_INTERRUPTED, and the client fails back when host 1 returns', async (t) => {
   const w = world as World;
   const client = await callerClient(w, [{ name: 'host-2', host: '127.0.0.1', port: w.port2 }]);
   clients.push(client);
@@ -247,6 +254,7 @@ test.serial('kill -9 of host 1 under load: calls fail over to host 2, idempotent
   await load.stop();
 
   t.deepEqual(load.failures('idempotent'), [], 'no idempotent call failed');
+  t.deepEqual(load.failures('bounded'), [], 'no deadline-bounded call failed: those in flight were replayed');
   const onceFailures = load.failures('once');
   t.true(onceFailures.length > 0, 'some non-idempotent calls were in flight when host 1 died');
   t.deepEqual([...new Set(onceFailures.map((o) => o.code))], ['HEARTH_ERR_CALL_INTERRUPTED']);
@@ -302,6 +310,7 @@ test.serial('a reload of host 1 (drain with a successor generation) keeps calls 
   t.is(client.stats().failovers, 0);
   t.is(client.stats().state, 'local');
   t.deepEqual(load.failures('idempotent'), []);
+  t.deepEqual(load.failures('bounded').filter((o) => o.code === 'HEARTH_ERR_CALL_INTERRUPTED' || o.code === 'HEARTH_ERR_AGENT_UNAVAILABLE'), []);
   // Whatever the drain does to an invocation, failover must not have cut one short.
   const cut = load.failures('once').filter((o) => o.code === 'HEARTH_ERR_CALL_INTERRUPTED' || o.code === 'HEARTH_ERR_AGENT_UNAVAILABLE');
   t.deepEqual(cut, []);
