@@ -6,7 +6,9 @@
 // far as this machine allows: a real artifact goes through the Dockerfile's own unpack script,
 // and that build runs the ConfigMap's configuration as the DaemonSet's uid (setpriv) in a temp
 // dir laid out like the pod, while the kubelet's probes and the example app's own command (as the
-// app's uid) talk to it. No kubectl/kubeconform in CI: nothing is downloaded.
+// app's uid) talk to it. The sibling port runs with certificates made by kubernetes/siblings-tls.sh,
+// and an SDK client configured like the example app (HEARTH_SIBLING_*) is served there by its app
+// token. No kubectl/kubeconform in CI: nothing is downloaded.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { chmod, chown, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
@@ -17,8 +19,11 @@ import test from 'ava';
 import { parseAllDocuments, parseDocument, visit } from 'yaml';
 import { loadConfig } from '../../agent/config/load-config.js';
 import { UNAUTHENTICATED_PROBE_ROUTES } from '../../ops-agent/admin-server.js';
+import { siblingConnector } from '../../sdk/failover/sibling-connector.js';
+import { siblingsFromEnv, siblingTlsFromEnv } from '../../sdk/failover/sibling-list.js';
 import { packageBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
 import { getUnix, makeTempDir, runHearthCli, waitFor } from '../helpers/hearth-process.js';
+import { freePort } from '../helpers/redis-server.js';
 import { repoRoot } from '../helpers/repo-root.js';
 
 const run = promisify(execFile);
@@ -50,6 +55,9 @@ interface Volume {
   secret?: { secretName: string; defaultMode?: number; items?: unknown[] };
   emptyDir?: unknown; projected?: unknown;
 }
+interface Service { metadata: Meta; spec: { clusterIP?: string; selector: Labels; publishNotReadyAddresses?: boolean; ports: { name?: string; port: number; targetPort: string | number }[] } }
+type NetPeer = { podSelector?: { matchLabels?: Labels }; namespaceSelector?: { matchLabels?: Labels }; ipBlock?: unknown };
+interface NetworkPolicy { metadata: Meta; spec: { podSelector: { matchLabels: Labels }; policyTypes: string[]; ingress: { from?: NetPeer[]; ports?: { port: number | string; protocol?: string }[] }[] } }
 interface PodSpec {
   hostNetwork?: boolean; hostPID?: boolean; hostIPC?: boolean; terminationGracePeriodSeconds?: number;
   securityContext?: SecurityContext; initContainers?: Container[]; containers: Container[]; volumes?: Volume[];
@@ -92,6 +100,12 @@ async function shippedConfig(): Promise<{ text: string; raw: RawConfig }> {
 interface RawConfig {
   runDir: string; stateDir: string; workers: number; upgrade: { drainTimeoutMs: number };
   admin: { tcp: { host: string; port: number; token?: string; tokenFile?: string; tokenSha256?: string } };
+  siblings: {
+    agentId: string; listen: { host: string; port: number };
+    tls: { certFile: string; keyFile: string; caFile: string; requireClientCert: boolean; serverName: string };
+    token?: string; tokenFile?: string; tokenSha256?: string;
+    peers: { name?: string; host: string; port: number }[]; registry?: string;
+  };
   apps: { id: string; token?: string; tokenFile?: string; tokenSha256?: string }[];
 }
 
@@ -175,16 +189,79 @@ test('hostPath /run/hearth and /var/lib/hearth are mounted at the runDir and sta
   t.deepEqual(volumes.filter((v) => v.hostPath).map((v) => v.hostPath!.path).sort(), ['/run/hearth', '/var/lib/hearth']);
 });
 
-test('the ConfigMap hearth.yaml passes `hearth validate` with its token files stubbed from the Secrets', async (t) => {
+const DOWNWARD_ENV = { POD_IP: '10.0.0.7', NODE_NAME: 'node-a' };
+
+test('the ConfigMap hearth.yaml passes `hearth validate` with its Secret files in place (tokens, cluster token, sibling TLS)', async (t) => {
   const dir = await tempDir();
   const { configPath } = await podLayout(dir, { port: 7080 });
-  const r = await runHearthCli(['validate', '--config', configPath], { env: { POD_IP: '10.0.0.7' } });
+  const r = await runHearthCli(['validate', '--config', configPath], { env: DOWNWARD_ENV });
   t.is(r.code, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /^OK .*: 1 app\(s\), 4 component\(s\), 2 worker\(s\)/);
-  // ${POD_IP} is required: without the downward-API variable the file is refused, not bound to a default.
+  // ${POD_IP} and ${NODE_NAME} are required: without the downward-API variables the file is refused, not bound to a default.
   const without = await runHearthCli(['validate', '--config', configPath]);
   t.is(without.code, 1);
   t.regex(without.stdout + without.stderr, /admin\.tcp\.host: environment variable POD_IP is not set/);
+  t.regex(without.stdout + without.stderr, /siblings\.agentId: environment variable NODE_NAME is not set/);
+  t.regex(without.stdout + without.stderr, /siblings\.listen\.host: environment variable POD_IP is not set/);
+});
+
+test('siblings: the agent listens on ${POD_IP} at the container port the headless Service targets, as ${NODE_NAME}, with TLS and the cluster token from the Secrets mounted where the config points', async (t) => {
+  const { raw, text } = await shippedConfig();
+  const ds = await daemonSet();
+  const c = await agentContainer();
+  const sibling = c.ports?.find((p) => p.name === 'sibling');
+  t.is<number | undefined, number | undefined>(raw.siblings.listen.port, sibling?.containerPort, 'siblings.listen.port is the declared containerPort');
+  t.is(raw.siblings.listen.host, '${POD_IP}');
+  t.is(raw.siblings.agentId, '${NODE_NAME}');
+  t.is(c.env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName');
+  const svc = await one<Service>('Service', 'hearth-siblings');
+  const svcPort = svc.spec.ports.find((p) => p.targetPort === sibling?.name || p.targetPort === sibling?.containerPort);
+  t.truthy(svcPort, 'the Service targets the sibling port');
+
+  // The TLS files and the token file lie in read-only mounts of whole Secrets, mode 0440.
+  const volumes = ds.spec.template.spec.volumes ?? [];
+  const secretDir = (secretName: string): string => {
+    const v = volumes.find((x) => x.secret?.secretName === secretName);
+    t.truthy(v, secretName);
+    t.is(v?.secret?.items, undefined, `${secretName}: whole Secret, so a renewed file reaches running pods`);
+    t.is(v?.secret?.defaultMode, 0o440, secretName);
+    const m = c.volumeMounts?.find((x) => x.name === v?.name);
+    t.true(m?.readOnly, secretName);
+    t.is(m?.subPath, undefined, secretName);
+    return m?.mountPath ?? '';
+  };
+  const tlsDir = secretDir('hearth-siblings-tls');
+  const tls = raw.siblings.tls;
+  t.deepEqual([tls.certFile, tls.keyFile, tls.caFile], ['tls.crt', 'tls.key', 'ca.crt'].map((k) => path.posix.join(tlsDir, k)));
+  t.is(raw.siblings.tokenFile, path.posix.join(secretDir('hearth-cluster-token'), 'token'));
+  t.is(raw.siblings.token, undefined);
+  t.is(raw.siblings.tokenSha256, undefined);
+  const cluster = (await secretData('hearth-cluster-token')).token ?? '';
+  t.regex(cluster, /^EXAMPLE-ONLY-/);
+  t.false(text.includes(cluster));
+  // No committed private key: hearth-siblings-tls is made per installation by siblings-tls.sh.
+  t.false((await manifests()).some((m) => m.obj.kind === 'Secret' && m.obj.metadata.name === 'hearth-siblings-tls'));
+  t.false(/PRIVATE KEY/.test(await readFile(path.join(K8S, 'kustomization.yaml'), 'utf8')));
+
+  // Apps fail over to this port with their app token and no client certificate (see the README).
+  t.false(tls.requireClientCert);
+  // The static sibling is the headless Service, on its port; the certificate names it.
+  t.deepEqual(raw.siblings.peers.map((p) => [p.host, p.port]), [[`${svc.metadata.name}.${svc.metadata.namespace}.svc`, svcPort?.port]]);
+  t.is(tls.serverName, `${svc.metadata.name}.${svc.metadata.namespace}.svc`);
+  const { dir } = await siblingsTls();
+  const { stdout } = await run('openssl', ['x509', '-in', path.join(dir, 'tls.crt'), '-noout', '-ext', 'subjectAltName,extendedKeyUsage']);
+  t.true(stdout.includes(`DNS:${tls.serverName}`), stdout);
+  t.regex(stdout, /TLS Web Server Authentication, TLS Web Client Authentication/, 'served, and presented to other agents');
+  await t.notThrowsAsync(run('openssl', ['verify', '-CAfile', path.join(dir, 'ca.crt'), '-purpose', 'sslclient', path.join(dir, 'tls.crt')]));
+
+  // What the agent resolves from it, in the pod layout.
+  const layout = await tempDir();
+  const { configPath } = await podLayout(layout, { port: 7080 });
+  const config = await loadConfig(configPath, { env: DOWNWARD_ENV });
+  t.is(config.siblings.agentId, 'node-a');
+  t.deepEqual(config.siblings.listen, { host: '10.0.0.7', port: sibling?.containerPort });
+  t.deepEqual(config.siblings.advertise, { host: '10.0.0.7', port: sibling?.containerPort });
+  t.is(config.siblings.clusterToken, cluster);
 });
 
 test('probes: GET paths the admin API answers without a token, on the container port the config binds to ${POD_IP}', async (t) => {
@@ -224,7 +301,7 @@ test('the example app mounts only its own socket directory, read-only, and its s
   // The env's socket paths lie in the mount and name the files the agent binds for this app.
   const dir = await tempDir();
   const { configPath } = await podLayout(dir, { port: 7080 });
-  const config = await loadConfig(configPath, { env: { POD_IP: '10.0.0.7' } });
+  const config = await loadConfig(configPath, { env: DOWNWARD_ENV });
   const declared = config.apps.find((a) => a.id === appId)!;
   for (const [name, file] of [['HEARTH_HTTP_SOCKET', declared.httpSocket], ['HEARTH_GRPC_SOCKET', declared.grpcSocket]] as const) {
     const value = c.env?.find((e) => e.name === name)?.value ?? '';
@@ -305,9 +382,8 @@ test('terminationGracePeriodSeconds is above the drain deadline', async (t) => {
   t.true(grace * 1000 > raw.upgrade.drainTimeoutMs + 10_000);
 });
 
-test('the NetworkPolicy selects the DaemonSet pods and admits only the sibling port, only from Hearth agents', async (t) => {
-  type Peer = { podSelector?: { matchLabels?: Labels }; namespaceSelector?: unknown; ipBlock?: unknown };
-  const np = await one<K8sObject & { spec: { podSelector: { matchLabels: Labels }; policyTypes: string[]; ingress: { from?: Peer[]; ports?: { port: number | string; protocol?: string }[] }[] } }>('NetworkPolicy');
+test('the NetworkPolicy selects the DaemonSet pods and admits only the sibling port: from Hearth agents, and from labelled app pods in labelled namespaces (the example app)', async (t) => {
+  const np = await one<K8sObject & NetworkPolicy>('NetworkPolicy');
   const ds = await daemonSet();
   const podLabels = ds.spec.template.metadata.labels ?? {};
   t.is(np.metadata.namespace, ds.metadata.namespace);
@@ -315,19 +391,52 @@ test('the NetworkPolicy selects the DaemonSet pods and admits only the sibling p
   t.deepEqual(np.spec.policyTypes, ['Ingress']);
   const sibling = (await agentContainer()).ports?.find((p) => p.name === 'sibling')?.containerPort;
   t.is(sibling, 7443);
-  t.is(np.spec.ingress.length, 1);
-  const rule = np.spec.ingress[0]!;
-  t.deepEqual(rule.ports, [{ port: sibling, protocol: 'TCP' }], 'the sibling port and no other (not the admin port)');
-  t.is(rule.from?.length, 1);
-  const from = rule.from![0]!;
-  t.is(from.namespaceSelector, undefined, 'peers in the policy\'s namespace only');
-  t.is(from.ipBlock, undefined);
-  t.deepEqual(pick(podLabels, Object.keys(from.podSelector?.matchLabels ?? {})), from.podSelector?.matchLabels);
-  t.deepEqual(from.podSelector?.matchLabels, ds.spec.selector.matchLabels);
+  t.is(np.spec.ingress.length, 2);
+  for (const rule of np.spec.ingress) {
+    t.deepEqual(rule.ports, [{ port: sibling, protocol: 'TCP' }], 'the sibling port and no other (not the admin port)');
+    t.is(rule.from?.length, 1);
+    t.is(rule.from![0]!.ipBlock, undefined);
+  }
+  // Rule 1: the other agents, in the policy's namespace only.
+  const agents = np.spec.ingress[0]!.from![0]!;
+  t.is(agents.namespaceSelector, undefined, 'peers in the policy\'s namespace only');
+  t.deepEqual(pick(podLabels, Object.keys(agents.podSelector?.matchLabels ?? {})), agents.podSelector?.matchLabels);
+  t.deepEqual(agents.podSelector?.matchLabels, ds.spec.selector.matchLabels);
+  // Rule 2: app pods that may fail over — namespace AND pod selected (one peer entry, not two).
+  const apps = np.spec.ingress[1]!.from![0]!;
+  t.true(Object.keys(apps.namespaceSelector?.matchLabels ?? {}).length > 0, 'not every namespace');
+  t.true(Object.keys(apps.podSelector?.matchLabels ?? {}).length > 0, 'not every pod of those namespaces');
+  const demoNs = await one<K8sObject>('Namespace', 'hearth-demo');
+  const appLabels = (await exampleApp()).spec.template.metadata.labels ?? {};
+  t.deepEqual(pick(demoNs.metadata.labels ?? {}, Object.keys(apps.namespaceSelector!.matchLabels!)), apps.namespaceSelector!.matchLabels, 'the example app\'s namespace is admitted');
+  t.deepEqual(pick(appLabels, Object.keys(apps.podSelector!.matchLabels!)), apps.podSelector!.matchLabels, 'the example app\'s pods are admitted');
+  const agentNs = await one<K8sObject>('Namespace', ds.metadata.namespace);
+  t.notDeepEqual(pick(agentNs.metadata.labels ?? {}, Object.keys(apps.namespaceSelector!.matchLabels!)), apps.namespaceSelector!.matchLabels, 'the agents\' namespace is not an app namespace');
+});
+
+test('the example app fails over to the headless Service on the sibling port, verifying the agents\' certificate with the CA and the name the agents use', async (t) => {
+  const app = await exampleApp();
+  const c = app.spec.template.spec.containers[0]!;
+  const env = (name: string): string | undefined => c.env?.find((e) => e.name === name)?.value;
+  const svc = await one<Service>('Service', 'hearth-siblings');
+  const { raw } = await shippedConfig();
+  t.is(env('HEARTH_SIBLINGS'), `${svc.metadata.name}.${svc.metadata.namespace}.svc:${svc.spec.ports[0]!.port}`);
+  t.deepEqual(siblingsFromEnv({ HEARTH_SIBLINGS: env('HEARTH_SIBLINGS') }).map((e) => [e.host, e.port]), [[`${svc.metadata.name}.${svc.metadata.namespace}.svc`, 7443]]);
+  t.is(env('HEARTH_SIBLING_SERVERNAME'), raw.siblings.tls.serverName);
+  // The CA from a ConfigMap of the app's namespace, mounted read-only where the variable points.
+  const ca = env('HEARTH_SIBLING_CA') ?? '';
+  const v = app.spec.template.spec.volumes?.find((x) => x.configMap?.name === 'hearth-siblings-ca');
+  t.truthy(v);
+  const m = c.volumeMounts?.find((x) => x.name === v?.name);
+  t.true(m?.readOnly);
+  t.is(ca, path.posix.join(m?.mountPath ?? '', 'ca.crt'));
+  // No client certificate: the agents' CA signs agents only (a certificate from it is an agent's credential).
+  t.is(env('HEARTH_SIBLING_CERT'), undefined);
+  t.is(env('HEARTH_SIBLING_KEY'), undefined);
 });
 
 test('the headless Service hearth-siblings selects the agents and targets the sibling port', async (t) => {
-  const svc = await one<K8sObject & { spec: { clusterIP?: string; selector: Labels; publishNotReadyAddresses?: boolean; ports: { port: number; targetPort: string | number }[] } }>('Service', 'hearth-siblings');
+  const svc = await one<Service>('Service', 'hearth-siblings');
   const ds = await daemonSet();
   t.is(svc.spec.clusterIP, 'None');
   t.deepEqual(svc.spec.selector, ds.spec.selector.matchLabels);
@@ -402,14 +511,27 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
+let tlsMade: Promise<{ dir: string }> | undefined;
+/** kubernetes/siblings-tls.sh run once, with its default names: what an installation puts in hearth-siblings-tls. */
+function siblingsTls(): Promise<{ dir: string }> {
+  tlsMade ??= (async () => {
+    const dir = path.join(await tempDir(), 'siblings-tls');
+    await run('sh', [path.join(K8S, 'siblings-tls.sh'), dir]);
+    return { dir };
+  })();
+  return tlsMade;
+}
+
 /**
  * The pod's filesystem under `dir`: the ConfigMap's hearth.yaml at etc/hearth/config/ with every
- * absolute path prefixed by `dir` (and the admin port replaced), etc/hearth/hearth.yaml linking to
- * it as in the image, the Secrets' values as the token files with the volume's mode (and, asPod,
- * the pod's fsGroup), run/hearth and var/lib/hearth as the kubelet creates hostPath directories
- * (root, 0755). Returns the path the DaemonSet passes to --config.
+ * absolute path prefixed by `dir` (and the admin port and, when given, the sibling port replaced),
+ * etc/hearth/hearth.yaml linking to it as in the image, each Secret the DaemonSet mounts written
+ * as files into its mount path with the volume's mode (and, asPod, the pod's fsGroup) — the
+ * shipped Secrets' values, and for hearth-siblings-tls the output of siblings-tls.sh — and
+ * run/hearth and var/lib/hearth as the kubelet creates hostPath directories (root, 0755). Returns
+ * the path the DaemonSet passes to --config.
  */
-async function podLayout(dir: string, options: { port: number; asPod?: boolean }): Promise<{ configPath: string }> {
+async function podLayout(dir: string, options: { port: number; siblingPort?: number; asPod?: boolean }): Promise<{ configPath: string }> {
   const { text } = await shippedConfig();
   const doc = parseDocument(text);
   visit(doc, {
@@ -418,11 +540,21 @@ async function podLayout(dir: string, options: { port: number; asPod?: boolean }
     },
   });
   doc.setIn(['admin', 'tcp', 'port'], options.port);
-  const psc = (await daemonSet()).spec.template.spec.securityContext!;
-  const files: [string, string][] = [
-    ...Object.entries(await secretData('hearth-app-tokens')).map(([k, v]): [string, string] => [`etc/hearth/tokens/${k}`, v]),
-    ['etc/hearth/admin/token', (await secretData('hearth-admin-token')).token ?? ''],
-  ];
+  if (options.siblingPort !== undefined) doc.setIn(['siblings', 'listen', 'port'], options.siblingPort);
+  const pod = (await daemonSet()).spec.template.spec;
+  const psc = pod.securityContext!;
+  const c = await agentContainer();
+  const files: [string, string][] = [];
+  for (const v of pod.volumes ?? []) {
+    if (v.secret === undefined) continue;
+    const mount = mountOf(c, v.name);
+    if (mount === undefined) throw new Error(`Secret ${v.secret.secretName} is not mounted`);
+    const data =
+      v.secret.secretName === 'hearth-siblings-tls'
+        ? Object.fromEntries(await Promise.all(['tls.crt', 'tls.key', 'ca.crt'].map(async (k) => [k, await readFile(path.join((await siblingsTls()).dir, k), 'utf8')] as const)))
+        : await secretData(v.secret.secretName);
+    for (const [k, value] of Object.entries(data)) files.push([path.posix.join(mount.slice(1), k), value]);
+  }
   for (const [rel, value] of files) {
     await mkdir(path.dirname(path.join(dir, rel)), { recursive: true });
     await writeFile(path.join(dir, rel), value, { mode: 0o440 });
@@ -523,7 +655,7 @@ function kubeletProbe(host: string, port: number, urlPath: string): Promise<{ st
   });
 }
 
-test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layout: kubelet probes pass without a token; the example app reaches its socket only with the agent\'s gid', async (t) => {
+test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layout: kubelet probes pass without a token; the example app reaches its socket only with the agent\'s gid; an SDK configured like the example app is served on the sibling port by its app token', async (t) => {
   const missing = await requireSetpriv();
   if (missing) {
     t.fail(missing);
@@ -534,7 +666,8 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
   const pod = ds.spec.template.spec;
   const psc = pod.securityContext!;
   const dir = await tempDir();
-  const { configPath } = await podLayout(dir, { port: 0, asPod: true });
+  const siblingPort = await freePort();
+  const { configPath } = await podLayout(dir, { port: 0, siblingPort, asPod: true });
 
   // The init container's own command, on this layout's host directories.
   const init = pod.initContainers!.find((c) => c.name === 'prepare-host-dirs')!;
@@ -544,7 +677,7 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
     { uid: psc.runAsUser!, gid: psc.runAsGroup!, groups: [psc.fsGroup!] },
     // The image's ENTRYPOINT with the DaemonSet's args, --config pointing into the layout.
     [process.execPath, path.join(root, 'current/dist/ops-agent/main.js'), ...(await agentContainer()).args!.map((a) => (a === '/etc/hearth/hearth.yaml' ? configPath : a))],
-    { POD_IP: '127.0.0.1' },
+    { POD_IP: '127.0.0.1', NODE_NAME: 'node-a' },
   );
   const exited = new Promise<void>((r) => (agent.child.exitCode === null ? agent.child.once('exit', () => r()) : r()));
   cleanup.push(async () => {
@@ -602,6 +735,24 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
   const denied = spawnAs({ ...ids, groups: [] }, ['curl', '-sS', '--unix-socket', env.HEARTH_HTTP_SOCKET!, 'http://hearth/v1.0/healthz'], {});
   const code = await new Promise<number | null>((r) => denied.child.once('exit', r));
   t.not(code, 0, denied.output());
+
+  // Failover's path: the SDK as the example app's env configures it, dialling this agent's
+  // sibling port (the Service name does not resolve here; the certificate is checked against
+  // HEARTH_SIBLING_SERVERNAME all the same), with no client certificate.
+  const siblingEnv = Object.fromEntries((c.env ?? []).filter((e) => e.name.startsWith('HEARTH_SIBLING_')).map((e) => [e.name, e.value ?? '']));
+  siblingEnv.HEARTH_SIBLING_CA = path.join((await siblingsTls()).dir, 'ca.crt'); // what the ConfigMap hearth-siblings-ca holds
+  const endpoint = { name: 'node-a', host: '127.0.0.1', port: siblingPort, priority: 0 };
+  const asApp = siblingConnector({ appId: 'demo', token: env.HEARTH_TOKEN, tls: siblingTlsFromEnv(siblingEnv) })(endpoint);
+  const got = await waitFor('a state read through the sibling port', async () => {
+    const res = (await asApp.unary('hearth.runtime.v1.State/GetState', { storeName: 'default', key: 'last-seen' }, {})) as { found: boolean; data: Buffer };
+    return res.found ? res : undefined;
+  }, 30_000);
+  t.is(`"${Buffer.from(got.data).toString('utf8').replaceAll('"', '')}"`, seen, 'the value the example app saved over its socket');
+  await asApp.close();
+  const wrongToken = siblingConnector({ appId: 'demo', token: 'not-the-demo-token-0123', tls: siblingTlsFromEnv(siblingEnv) })(endpoint);
+  const refused = await t.throwsAsync(wrongToken.unary('hearth.runtime.v1.State/GetState', { storeName: 'default', key: 'last-seen' }, {}));
+  t.is((refused as Error & { code?: string }).code, 'HEARTH_ERR_UNAUTHENTICATED');
+  await wrongToken.close();
 });
 
 function pick(labels: Labels, keys: string[]): Labels {
