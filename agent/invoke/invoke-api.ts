@@ -103,7 +103,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
         signal,
       });
     } catch (err) {
-      throw toHearthError(err);
+      throw toAppFacing(toHearthError(err), params.appId);
     }
   };
 
@@ -129,4 +129,13 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
       return route(inv.callerAppId, inv.params, inv.deadline, inv.traceparent, inv.requestId, inv.logger, inv.scope, inv.signal);
     },
   };
+}
+
+/**
+ * AGENT_UNAVAILABLE and CALL_INTERRUPTED mean "your own agent went away" to an SDK, which fails over
+ * on them. A sibling this agent could not reach is the target being unreachable: APP_UNAVAILABLE.
+ */
+function toAppFacing(e: HearthError, target: string): HearthError {
+  if (e.code !== 'HEARTH_ERR_AGENT_UNAVAILABLE' && e.code !== 'HEARTH_ERR_CALL_INTERRUPTED') return e;
+  return new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `no instance of app "${target}" could be reached: ${e.message}`, e.details, { cause: e });
 }

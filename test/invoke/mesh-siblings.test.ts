@@ -105,10 +105,10 @@ test('a wrong cluster token is refused with HEARTH_ERR_UNAUTHENTICATED and the c
   t.is(seen.length, 0);
 });
 
-test('under mutual TLS, a certificate from another CA never gets a connection (HEARTH_ERR_AGENT_UNAVAILABLE)', async (t) => {
+test('under mutual TLS, a certificate from another CA never gets a connection: the caller gets HEARTH_ERR_APP_UNAVAILABLE, never the SDK-facing AGENT_UNAVAILABLE', async (t) => {
   const { a, seen } = await twoHosts({ mtls: true, aCert: 'stranger' });
   const err = await t.throwsAsync(a.invoke({ appId: 'callee' }));
-  t.is(codeOf(err), 'HEARTH_ERR_AGENT_UNAVAILABLE');
+  t.is(codeOf(err), 'HEARTH_ERR_APP_UNAVAILABLE');
   t.is(seen.length, 0);
 });
 
