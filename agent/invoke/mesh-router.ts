@@ -13,6 +13,11 @@
 // - An endpoint that provably did not take the call says so (details.notSent), and a worker or
 //   agent with no instance of the target says so quickly: the governor may then try elsewhere
 //   even for a call that is not idempotent.
+// - Between streams: when a call was sent nowhere because the target has no instance right now,
+//   but had one a moment ago (a draining stream here, or a peer listed it recently: its stream is
+//   being replaced during an upgrade), the call waits a little for the replacement and is routed
+//   again, instead of failing. A target never seen fails at once.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { InvokeResult } from '../building-blocks/runtime-api.js';
 import { HearthError, toHearthError } from '../errors/hearth-error.js';
@@ -56,16 +61,7 @@ export class MeshRouter implements InvokeRouter {
     try {
       if (this.#closed) throw new HearthError('HEARTH_ERR_DRAINING', 'this agent worker is draining', { notSent: true });
       if (call.signal?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
-      const siblings = await this.#siblingsFor(call);
-      const endpoints = (): GovernedEndpoint[] => this.#endpoints(call, siblings, (tier) => (answeredBy = tier));
-      if (endpoints().length === 0) throw this.#nowhere(call);
-      const result = await this.#governor(call).execute({
-        endpoints,
-        idempotent: call.idempotent,
-        deadline: call.deadline,
-        signal: call.signal,
-        requestId: call.requestId,
-      });
+      const result = await this.#deliver(call, (tier) => (answeredBy = tier));
       this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: 'OK' });
       return result;
     } catch (err) {
@@ -73,6 +69,39 @@ export class MeshRouter implements InvokeRouter {
       this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: e.code });
       throw e;
     }
+  }
+
+  /** Through the governor; a target between streams is waited for (bounded), then routed again. */
+  async #deliver(call: RoutedCall, answered: (tier: TierName) => void): Promise<InvokeResult> {
+    const waitUntil = Math.min(Date.now() + BETWEEN_STREAMS_WAIT_MS, call.deadline - BETWEEN_STREAMS_MARGIN_MS);
+    for (;;) {
+      try {
+        const siblings = await this.#siblingsFor(call);
+        const endpoints = (): GovernedEndpoint[] => this.#endpoints(call, siblings, answered);
+        if (endpoints().length === 0) throw this.#nowhere(call);
+        return await this.#governor(call).execute({
+          endpoints,
+          idempotent: call.idempotent,
+          deadline: call.deadline,
+          signal: call.signal,
+          requestId: call.requestId,
+        });
+      } catch (err) {
+        const e = toHearthError(err);
+        if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || call.signal?.aborted === true) throw e;
+        call.logger.debug({ target: call.target, code: e.code }, 'no instance of the target right now, but it had one a moment ago: waiting for its next stream');
+        await sleep(BETWEEN_STREAMS_POLL_MS);
+        if (this.#closed) throw e;
+        await this.#o.peers?.refreshOnMiss();
+      }
+    }
+  }
+
+  /** Nothing was sent because no instance took it, yet the target had one a moment ago. */
+  #betweenStreams(call: RoutedCall, e: HearthError): boolean {
+    if (e.details?.notSent !== true || call.scope === 'worker') return false;
+    if (e.code !== 'HEARTH_ERR_APP_UNAVAILABLE' && e.code !== 'HEARTH_ERR_AGENT_UNAVAILABLE') return false;
+    return this.#o.callbacks.instances(call.target).length > 0 || this.#o.peers?.seenRecently(call.target) === true;
   }
 
   async close(): Promise<void> {
@@ -204,6 +233,12 @@ export class MeshRouter implements InvokeRouter {
 function tierOf(endpointId: string): string {
   return endpointId.slice(0, Math.max(0, endpointId.indexOf(':'))) || 'unknown';
 }
+
+/** How long a call to a target between streams may wait for its next one, at most. */
+const BETWEEN_STREAMS_WAIT_MS = 2_000;
+const BETWEEN_STREAMS_POLL_MS = 25;
+/** The wait leaves this much of the budget, so the caller hears APP_UNAVAILABLE rather than TIMEOUT. */
+const BETWEEN_STREAMS_MARGIN_MS = 100;
 
 /** A registry that does not answer (Redis hanging) must not hold the call past its budget: fall back. */
 const LOOKUP_WAIT_MAX_MS = 1_000;

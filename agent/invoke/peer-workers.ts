@@ -13,6 +13,9 @@
 // made right after a registration elsewhere already sees it), and re-reads it before routing
 // after the watch (inotify) saw a change. A periodic re-read backs the watch up.
 // A socket whose pid is dead (a `kill -9` leaves it behind) is skipped and unlinked.
+// The router asks whether an app was held by some peer recently (seenRecently): an app that had
+// instances a moment ago and has none now is between streams (draining during an upgrade), and a
+// call to it waits briefly for the replacement instead of failing.
 import { renameSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -24,6 +27,8 @@ const DEFAULT_REFRESH_MS = 3_000;
 /** A miss re-reads the directory at most this often. */
 const MISS_REFRESH_MIN_MS = 200;
 const SOCKET_NAME = /^([1-9][0-9]{0,9})\.sock$/;
+/** How long an app a peer held counts as "seen recently" after it was last listed. */
+const SEEN_RECENTLY_MS = 30_000;
 
 export interface PeerWorker {
   readonly pid: number;
@@ -64,6 +69,8 @@ export class PeerWorkers {
   #lastRefresh = 0;
   #scanStartedAt = -1;
   #closed = false;
+  /** App id → when a peer last listed it (Date.now()). */
+  readonly #seen = new Map<string, number>();
 
   constructor(options: PeerWorkersOptions) {
     this.#o = options;
@@ -107,6 +114,13 @@ export class PeerWorkers {
   /** Peers that hold (or may hold: they publish nothing) instances of `appId`, from what is known (no I/O). */
   holding(appId: string): PeerWorker[] {
     return this.list().filter((p) => p.apps === undefined || p.apps.has(appId));
+  }
+
+  /** Some peer listed `appId` within the last SEEN_RECENTLY_MS (no I/O). */
+  seenRecently(appId: string): boolean {
+    if (this.holding(appId).length > 0) return true;
+    const at = this.#seen.get(appId);
+    return at !== undefined && Date.now() - at < SEEN_RECENTLY_MS;
   }
 
   /**
@@ -209,6 +223,8 @@ export class PeerWorkers {
       seen.add(pid);
       const apps = await this.#readApps(pid);
       if (this.#closed) return;
+      const now = Date.now();
+      for (const app of apps ?? []) this.#seen.set(app, now);
       const known = this.#peers.get(pid);
       if (known !== undefined) known.apps = apps;
       else {
