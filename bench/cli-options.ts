@@ -13,7 +13,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--only a,b] [--rate N] 
   --connections N      connections per open-loop row (default 16)
   --concurrency N      closed-loop requests in flight (default 32)
   --idle-connections N idle app connections held (default 1000)
-  --profile            run the shared Hearth under node --cpu-prof and summarise the profiles
+  --profile            run the shared Hearths (and the invoke rows' two agents) under node --cpu-prof and summarise the profiles
                        (bench/results/profiles/; latencies of a profiled run are not comparable)`;
 
 export interface CliOptions {

@@ -68,8 +68,10 @@ export async function runBench(settings: RunSettings, selected: readonly Scenari
   machine.loadAverageEnd = os.loadavg();
   let profiles: BenchReport['profiles'] = [];
   try {
-    // Only the measured windows of rows served by the shared agent: no start-up, no warm-up.
-    const agentRows = rows.filter((r): r is LatencyRow => r.kind === 'latency' && r.server.label.startsWith('ops-agent'));
+    // Only the measured windows of rows served by the shared agents (and the invoke rows' two
+    // agents): no start-up, no warm-up.
+    const agentRows = rows.filter((r): r is LatencyRow => r.kind === 'latency'
+      && (r.server.label.startsWith('ops-agent') || r.server.label.startsWith('2 agents')));
     profiles = env.profiles(agentRows.flatMap((r) => r.server.windows));
   } catch (err) {
     failures.push({ scenario: 'profile', error: messageOf(err) });

@@ -89,10 +89,14 @@ export class BenchEnvironment {
   /**
    * The invoke rows' two agents and callee apps. The callees use the wire transport when the agent
    * serves wire.sock, gRPC otherwise (either way they are app instances on an AppCallback stream).
+   * With a profile directory both agents run under `node --cpu-prof` too.
    */
   invokeMesh(): Promise<InvokeMesh> {
     this.#invokeMesh ??= (async () => {
-      const agents = await startTwoAgents(this.#cleanup);
+      const dir = this.#profileDir;
+      const agents = await startTwoAgents(this.#cleanup, { execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+      this.#hearthRoles.set(agents.host1.rootPid, 'ops-agent host-1 (invoke)');
+      this.#hearthRoles.set(agents.host2.rootPid, 'ops-agent host-2 (invoke)');
       try {
         const calleeTransport = existsSync(agents.host2.socket(MESH_APPS.remote.id, 'wire')) ? 'wire' : 'grpc';
         const callee = (host: HearthInstance, app: { id: string; token: string }, label: string): Promise<CalleeProcess> => startCallee(
