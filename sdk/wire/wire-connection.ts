@@ -6,6 +6,10 @@
 // Every failure is a HearthClientError whose `sent` flag says whether the request may have run:
 // refused connections and streams the server's Goaway did not accept are `sent: false` (safe to
 // replay anywhere); a connection lost with the request written is `sent: true`.
+//
+// Writes are coalesced: the first frame of an event-loop turn corks the socket and a setImmediate
+// uncorks it, so the Requests a busy caller issues in one turn leave in one writev (one syscall,
+// one TLS record) rather than one write each. Frames keep the order they were written in.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
@@ -88,6 +92,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
   readonly #pings = new Map<string, PendingPing>();
   readonly #closed: Promise<void>;
   #nextStreamId = 1;
+  #corked = false;
   #goaway: WireGoaway | undefined;
   #draining = false;
   #closing = false;
@@ -191,6 +196,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
   /** Closes at once; open calls fail with HEARTH_ERR_AGENT_UNAVAILABLE (sent true). */
   destroy(reason?: Error): void {
     this.#closeReason ??= reason;
+    this.#flush(); // frames written this turn (a Cancel) still go out, as they did uncorked
     this.#socket.destroy();
   }
 
@@ -253,8 +259,21 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
   }
 
   #write(frame: Buffer): void {
-    if (!this.#socket.destroyed && this.#socket.writable) this.#socket.write(frame);
+    if (this.#socket.destroyed || !this.#socket.writable) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      setImmediate(this.#flush);
+    }
+    this.#socket.write(frame);
   }
+
+  /** Sends the frames corked this turn (end() flushes on its own). */
+  readonly #flush = (): void => {
+    if (!this.#corked) return;
+    this.#corked = false;
+    if (!this.#socket.destroyed) this.#socket.uncork();
+  };
 
   #settle(streamId: number, err: HearthClientError | undefined, reply: WireReply | undefined): void {
     const call = this.#calls.get(streamId);

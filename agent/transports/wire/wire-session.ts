@@ -6,6 +6,12 @@
 // Backpressure: while the socket's write buffer is over its high-water mark the session stops
 // reading, so a client that does not read its answers cannot make us buffer them without bound;
 // streams that push (subscriptions) see send() return false and queue on their own terms.
+//
+// Writes are coalesced: the first frame written in an event-loop turn corks the socket and a
+// setImmediate uncorks it, so every Response produced while one batch of I/O callbacks runs
+// leaves in one writev (one TLS record, one syscall) instead of one write per frame — per-frame
+// writes were the largest single cost of a busy worker (docs/performance.md, #5). Order is the
+// order of #write calls, and write()'s return value still reports the buffer's high-water mark.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { runtimeMethods, type MethodCodec } from '../../../sdk/proto/proto-root.js';
@@ -55,6 +61,7 @@ export class WireSession {
   readonly #streams = new Map<number, OpenStream>();
   readonly #writable = new Set<() => void>();
   #lastAccepted = 0;
+  #corked = false;
   #draining = false;
   #closed = false;
   #frameTimer: NodeJS.Timeout | undefined;
@@ -96,6 +103,7 @@ export class WireSession {
   }
 
   destroy(): void {
+    this.#flush(); // frames written this turn (a Goaway) still go out, as they did uncorked
     this.#socket.destroy();
   }
 
@@ -291,10 +299,22 @@ export class WireSession {
 
   #write(frame: FrameInput): boolean {
     if (this.#closed || this.#socket.destroyed || this.#socket.writableEnded) return false;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      setImmediate(this.#flush);
+    }
     const ok = this.#socket.write(encodeFrame(frame));
     if (!ok && !this.#socket.isPaused()) this.#socket.pause();
     return ok;
   }
+
+  /** Sends the frames corked this turn. end() flushes on its own; destroy() must not drop them. */
+  readonly #flush = (): void => {
+    if (!this.#corked) return;
+    this.#corked = false;
+    if (!this.#socket.destroyed) this.#socket.uncork();
+  };
 
   #onDrain(): void {
     if (!this.#closed) this.#socket.resume();
