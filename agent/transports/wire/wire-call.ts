@@ -1,6 +1,11 @@
 // Per-call plumbing of the wire server, the twin of grpc/grpc-call.ts: request id, deadline,
 // trace context and cancellation from the frame header, the app's quota, the CallContext, the
 // coded error Response header, one log line and the metrics of each call (transport `wire`).
+//
+// Nothing per call is built before it is needed: the AbortController and the child loggers are
+// made on first use (a GetState reads neither), and our own log lines go through the
+// transport's logger with `requestId` as a field, skipped outright below their level. At a few
+// thousand calls a second these were several percent of a worker's CPU (docs/performance.md, #5).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WireHeader } from '../../../sdk/wire/header.js';
@@ -30,11 +35,13 @@ export interface WireCallDeps {
 
 export class WireCall {
   readonly requestId: string;
-  readonly logger: Logger;
   /** Absolute (Date.now() ms): arrival + header.deadlineMs; undefined without a budget. */
   readonly deadline: number | undefined;
   readonly traceparent: string | undefined;
-  readonly #abort = new AbortController();
+  #abort: AbortController | undefined;
+  /** Why the call was aborted, kept for a signal first asked for afterwards. */
+  #abortReason: HearthError | undefined;
+  #logger: Logger | undefined;
   readonly #deps: WireCallDeps;
   readonly #started = process.hrtime.bigint();
   readonly #bytesIn: number;
@@ -55,10 +62,19 @@ export class WireCall {
     this.deadline = budget > 0 ? arrival + budget : undefined;
     const tp = header.traceparent?.trim().toLowerCase();
     this.traceparent = tp !== undefined && TRACEPARENT_PATTERN.test(tp) ? tp : undefined;
-    this.logger = deps.logger.child({ requestId: this.requestId });
   }
 
+  /** The transport's logger bound to the request id (made on first use). */
+  get logger(): Logger {
+    return (this.#logger ??= this.#deps.logger.child({ requestId: this.requestId }));
+  }
+
+  /** Aborted when the call fails, is cancelled or its connection closes (made on first use). */
   get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      if (this.#abortReason !== undefined) this.#abort.abort(this.#abortReason);
+    }
     return this.#abort.signal;
   }
 
@@ -80,14 +96,23 @@ export class WireCall {
 
   /** The CallContext of an app's call. */
   ctx(app: AppConfig): CallContext {
+    // Getters, so a method that logs nothing and ignores cancellation allocates neither.
+    const { requestId } = this;
+    const deps = this.#deps;
+    const signal = (): AbortSignal => this.signal;
+    let logger: Logger | undefined;
     return {
       app,
-      requestId: this.requestId,
+      requestId,
       transport: 'wire',
-      logger: this.logger.child({ app: app.id }),
+      get logger(): Logger {
+        return (logger ??= deps.logger.child({ requestId, app: app.id }));
+      },
       deadline: this.deadline,
       traceparent: this.traceparent,
-      signal: this.#abort.signal,
+      get signal(): AbortSignal {
+        return signal();
+      },
     };
   }
 
@@ -106,7 +131,8 @@ export class WireCall {
   ok(bytesOut = 0): WireHeader {
     if (!this.#settle()) return { requestId: this.requestId };
     this.#finish?.('OK', this.#bytesOut + bytesOut);
-    this.logger.debug({ api: this.#api, code: 'OK', ...this.#who(), durationMs: this.#durationMs() }, 'wire call');
+    const log = this.#deps.logger;
+    if (log.isLevelEnabled('debug')) log.debug({ requestId: this.requestId, api: this.#api, code: 'OK', ...this.#who(), durationMs: this.#durationMs() }, 'wire call');
     return { requestId: this.requestId };
   }
 
@@ -115,21 +141,28 @@ export class WireCall {
     const e = toHearthError(err);
     const header = errorHeader(e, this.requestId);
     if (!this.#settle()) return header;
-    this.#abort.abort(e);
+    this.#abortWith(e);
     this.#finish?.(e.code, this.#bytesOut);
-    const line = { api: this.#api, code: e.code, ...this.#who(), durationMs: this.#durationMs() };
+    const log = this.#deps.logger;
+    const line = { requestId: this.requestId, api: this.#api, code: e.code, ...this.#who(), durationMs: this.#durationMs() };
     // Only our own faults are errors; a caller's bad input is routine.
-    if (e.code === 'HEARTH_ERR_INTERNAL') this.logger.error({ ...line, err }, 'wire call failed');
-    else this.logger.info({ ...line, message: e.message }, 'wire call failed');
+    if (e.code === 'HEARTH_ERR_INTERNAL') log.error({ ...line, err }, 'wire call failed');
+    else log.info({ ...line, message: e.message }, 'wire call failed');
     return header;
   }
 
   /** The client cancelled or went away: the work is aborted, nothing is answered. */
   cancelled(reason = 'the caller cancelled the call'): void {
     if (!this.#settle()) return;
-    this.#abort.abort(new HearthError('HEARTH_ERR_CANCELLED', reason));
+    this.#abortWith(new HearthError('HEARTH_ERR_CANCELLED', reason));
     this.#finish?.('CANCELLED', this.#bytesOut);
-    this.logger.debug({ api: this.#api, code: 'CANCELLED', ...this.#who(), durationMs: this.#durationMs() }, 'wire call cancelled');
+    const log = this.#deps.logger;
+    if (log.isLevelEnabled('debug')) log.debug({ requestId: this.requestId, api: this.#api, code: 'CANCELLED', ...this.#who(), durationMs: this.#durationMs() }, 'wire call cancelled');
+  }
+
+  #abortWith(reason: HearthError): void {
+    this.#abortReason = reason;
+    this.#abort?.abort(reason);
   }
 
   #settle(): boolean {
