@@ -12,6 +12,10 @@
 // a request larger than the bucket is admitted when the bucket is not already in debt, and the
 // app's next requests wait until the debt is paid back. So the average stays at bytesPerSecond
 // and a message larger than one burst is slowed down, never refused forever.
+//
+// A refusal carries a hint, read with quotaRetryAfterMs(err), of when the refused limit could
+// admit again (the wire server stops reading a flooding connection that long). It is kept beside
+// the error rather than in its details, which callers see and match on.
 import type { AppConfig } from '../config/load-config.js';
 import { HearthError } from '../errors/hearth-error.js';
 import type { QuotaGate } from '../transports/transport-deps.js';
@@ -66,19 +70,21 @@ export class AppQuotas implements QuotaGate {
     const now = this.#now();
     const bytes = Math.max(0, bytesIn);
 
-    if (maxInFlight > 0 && usage.inFlight >= maxInFlight) throw exhausted(app.id, 'maxInFlight', maxInFlight);
+    if (maxInFlight > 0 && usage.inFlight >= maxInFlight) throw exhausted(app.id, 'maxInFlight', maxInFlight, IN_FLIGHT_RETRY_MS);
     // Check every limit before taking from any bucket: a refused call costs the app nothing.
     let requests: TokenBucket | undefined;
     if (requestsPerSecond > 0) {
       const depth = Math.max(1, requestsPerSecond * burstSeconds);
       requests = usage.requests ??= new TokenBucket(depth, now);
-      if (requests.refill(requestsPerSecond, depth, now) < 1) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond);
+      const tokens = requests.refill(requestsPerSecond, depth, now);
+      if (tokens < 1) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, ((1 - tokens) / requestsPerSecond) * 1000);
     }
     let byteBucket: TokenBucket | undefined;
     if (bytesPerSecond > 0 && bytes > 0) {
       const depth = Math.max(1, bytesPerSecond * burstSeconds);
       byteBucket = usage.bytes ??= new TokenBucket(depth, now);
-      if (byteBucket.refill(bytesPerSecond, depth, now) <= 0) throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond);
+      const tokens = byteBucket.refill(bytesPerSecond, depth, now);
+      if (tokens <= 0) throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (-tokens / bytesPerSecond) * 1000);
     }
     requests?.take(1);
     byteBucket?.take(bytes);
@@ -107,10 +113,25 @@ export class AppQuotas implements QuotaGate {
   }
 }
 
-function exhausted(appId: string, quota: QuotaName, limit: number): HearthError {
+/** A slot frees when one of the app's calls ends, which nothing here can predict: a short guess. */
+const IN_FLIGHT_RETRY_MS = 10;
+
+const retryAfter = new WeakMap<object, number>();
+
+/**
+ * For a refusal made here: milliseconds until the refused limit could admit a call again (at
+ * least 1; a guess for maxInFlight). Undefined for any other error.
+ */
+export function quotaRetryAfterMs(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null ? retryAfter.get(err) : undefined;
+}
+
+function exhausted(appId: string, quota: QuotaName, limit: number, retryAfterMs: number): HearthError {
   const what = quota === 'maxInFlight' ? 'calls in flight' : quota === 'requestsPerSecond' ? 'requests per second' : 'request bytes per second';
-  return new HearthError('HEARTH_ERR_RESOURCE_EXHAUSTED', `app "${appId}" is over its quota ${quota} (${limit} ${what})`, {
+  const err = new HearthError('HEARTH_ERR_RESOURCE_EXHAUSTED', `app "${appId}" is over its quota ${quota} (${limit} ${what})`, {
     quota,
     limit,
   });
+  retryAfter.set(err, Math.max(1, Math.ceil(retryAfterMs)));
+  return err;
 }

@@ -12,6 +12,13 @@
 // leaves in one writev (one TLS record, one syscall) instead of one write per frame — per-frame
 // writes were the largest single cost of a busy worker (docs/performance.md, #5). Order is the
 // order of #write calls, and write()'s return value still reports the buffer's high-water mark.
+//
+// Over-quota floods: a call refused by its app's quota (HEARTH_ERR_RESOURCE_EXHAUSTED) is still
+// answered at once, and then this connection is not read until the refused limit could admit
+// again (quotaRetryAfterMs, at most MAX_QUOTA_PAUSE_MS). Refusing is cheap but not free, so a
+// client that retries in a tight loop would otherwise keep the worker busy refusing it; paused,
+// it waits in its own socket buffer. Other connections, including the same app's, are unaffected;
+// frames already read (the rest of the chunk) are still handled.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { runtimeMethods, type MethodCodec } from '../../../sdk/proto/proto-root.js';
@@ -19,6 +26,7 @@ import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, PONG_DRAI
 import type { WireHeader } from '../../../sdk/wire/header.js';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
+import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
 import { HearthError, toHearthError } from '../../errors/hearth-error.js';
 import { INVOKE_FORWARDED_API, INVOKE_PATH, runForwardedInvoke, type InvokeRequestMsg } from '../methods/invoke-methods.js';
 import type { MethodTable } from '../methods/unary-method.js';
@@ -30,6 +38,8 @@ export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
 /** How long a connection we closed may linger before it is destroyed (the peer should hang up). */
 const CLOSE_LINGER_MS = 5_000;
 const MAX_PING_BYTES = 64;
+/** Longest a connection is left unread after a quota refusal. */
+const MAX_QUOTA_PAUSE_MS = 100;
 
 /** What every session of one server shares. */
 export interface WireSessionDeps extends WireCallDeps {
@@ -66,6 +76,8 @@ export class WireSession {
   #closed = false;
   #frameTimer: NodeJS.Timeout | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
+  /** Set while reading is paused after a quota refusal. */
+  #quotaTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: net.Socket, deps: WireSessionDeps, identify: Identify, logger: Logger) {
     this.#socket = socket;
@@ -202,7 +214,20 @@ export class WireSession {
       this.#runUnary(streamId, call, codec, principal, request);
     } catch (err) {
       this.#respondError(streamId, call, err);
+      this.#pauseAfterQuotaRefusal(err);
     }
+  }
+
+  /** See the header: the refused client's next frames wait until its quota could admit them. */
+  #pauseAfterQuotaRefusal(err: unknown): void {
+    const ms = quotaRetryAfterMs(err);
+    if (ms === undefined || this.#quotaTimer !== undefined || this.#closed) return;
+    this.#socket.pause();
+    this.#quotaTimer = setTimeout(() => {
+      this.#quotaTimer = undefined;
+      // Still over the write high-water mark: 'drain' resumes reading instead.
+      if (!this.#closed && !this.#socket.writableNeedDrain) this.#socket.resume();
+    }, Math.min(ms, MAX_QUOTA_PAUSE_MS));
   }
 
   #runUnary(streamId: number, call: WireCall, codec: MethodCodec, principal: WirePrincipal, request: unknown): void {
@@ -317,7 +342,7 @@ export class WireSession {
   };
 
   #onDrain(): void {
-    if (!this.#closed) this.#socket.resume();
+    if (!this.#closed && this.#quotaTimer === undefined) this.#socket.resume();
     const listeners = [...this.#writable];
     this.#writable.clear();
     for (const l of listeners) l();
@@ -344,9 +369,15 @@ export class WireSession {
   #end(): void {
     this.#closed = true;
     clearTimeout(this.#frameTimer);
+    this.#clearQuotaPause();
     this.#socket.end();
     this.#socket.resume(); // keep reading (and dropping) so the peer's FIN is seen
     this.#lingerTimer ??= setTimeout(() => this.#socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  #clearQuotaPause(): void {
+    clearTimeout(this.#quotaTimer);
+    this.#quotaTimer = undefined;
   }
 
   #onEnd(): void {
@@ -359,6 +390,7 @@ export class WireSession {
     this.#closed = true;
     clearTimeout(this.#frameTimer);
     clearTimeout(this.#lingerTimer);
+    this.#clearQuotaPause();
     this.#cancelAll('the connection closed');
     this.#writable.clear();
   }
