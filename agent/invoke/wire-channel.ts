@@ -48,6 +48,8 @@ export class WireChannel implements ForwardChannel {
   readonly #log: Logger;
   readonly #slots: Slot[];
   readonly #codec: MethodCodec;
+  /** The same on every call: built once (header encoding only reads it). */
+  readonly #forwardedBy: Readonly<Record<string, string>>;
   readonly #pinger: NodeJS.Timeout;
   #closed = false;
 
@@ -59,6 +61,7 @@ export class WireChannel implements ForwardChannel {
     const codec = runtimeMethods().get(INVOKE_METHOD);
     if (codec === undefined) throw new Error(`${INVOKE_METHOD} is missing from the runtime proto`);
     this.#codec = codec;
+    this.#forwardedBy = Object.freeze({ [FORWARDED_BY_KEY]: options.agentId });
     this.#pinger = setInterval(() => this.#pingIdle(), PING_EVERY_MS);
     this.#pinger.unref();
   }
@@ -80,7 +83,7 @@ export class WireChannel implements ForwardChannel {
       requestId: req.requestId,
       idempotent: req.idempotent,
       attempt: req.attempt,
-      metadata: { [FORWARDED_BY_KEY]: this.#o.agentId },
+      metadata: this.#forwardedBy,
       ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
     };
     const body = this.#codec.serializeRequest({
