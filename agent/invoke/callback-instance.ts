@@ -11,6 +11,8 @@ import { HearthError } from '../errors/hearth-error.js';
 /** What the router hands an instance: the invocation minus the id the instance assigns. */
 export type InvocationInput = Omit<CallbackInvocation, 'id' | 'deadlineMs'>;
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 interface Pending {
   readonly resolve: (result: InvokeResult) => void;
   readonly reject: (err: HearthError) => void;
@@ -75,7 +77,8 @@ export class CallbackInstance {
     if (this.#draining) return Promise.reject(unavailable(this.appId, 'its callback stream is draining', true));
     if (signal?.aborted) return Promise.reject(new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
     const id = String(++this.#next);
-    const remaining = deadline === undefined ? 0 : Math.max(1, Math.ceil(deadline - Date.now()));
+    // Clamped to what setTimeout can wait (beyond 2^31-1 ms it fires at once) and deadline_ms can carry.
+    const remaining = deadline === undefined ? 0 : Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(deadline - Date.now())));
     return new Promise<InvokeResult>((resolve, reject) => {
       const onAbort = (): void => this.#settle(id, new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
       const done = (): void => signal?.removeEventListener('abort', onAbort);

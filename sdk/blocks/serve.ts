@@ -201,7 +201,9 @@ class CallbackServer implements ServeHandle {
   }
 
   #dispatch(stream: SdkStream, inv: InvocationMsg, lost: AbortSignal): void {
-    const run = this.#answer(stream, inv, lost).finally(() => this.#running.delete(run));
+    const run = this.#answer(stream, inv, lost)
+      .catch((err: unknown) => this.#logger.warn({ err, method: inv.method }, 'answering an invocation failed'))
+      .finally(() => this.#running.delete(run));
     this.#running.add(run);
   }
 
@@ -212,7 +214,11 @@ class CallbackServer implements ServeHandle {
     const controller = new AbortController();
     const onLost = (): void => controller.abort(lost.reason);
     lost.addEventListener('abort', onLost, { once: true });
-    const timer = inv.deadlineMs > 0 ? setTimeout(() => controller.abort(new Error('the invocation deadline passed')), inv.deadlineMs) : undefined;
+    // Clamped: setTimeout fires at once for more than 2^31-1 ms (deadline_ms is a uint32).
+    const timer =
+      inv.deadlineMs > 0
+        ? setTimeout(() => controller.abort(new Error('the invocation deadline passed')), Math.min(inv.deadlineMs, MAX_TIMER_MS))
+        : undefined;
     const signal = controller.signal;
     let result: object;
     try {
@@ -227,7 +233,9 @@ class CallbackServer implements ServeHandle {
       });
       result = toResult(inv.id, await handler(request));
     } catch (err) {
-      const code = typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : 'ERROR';
+      // Handlers may throw anything, null and undefined included.
+      const thrown = typeof err === 'object' && err !== null ? (err as { code?: unknown }) : {};
+      const code = typeof thrown.code === 'string' ? thrown.code : 'ERROR';
       const message = err instanceof Error ? err.message : String(err);
       this.#logger.debug({ method: inv.method, code }, 'handler failed');
       result = { id: inv.id, error: { code, message } };
@@ -235,9 +243,12 @@ class CallbackServer implements ServeHandle {
       clearTimeout(timer);
       lost.removeEventListener('abort', onLost);
     }
+    // The stream may have ended meanwhile (agent gone): the caller's agent already failed the call.
     stream.send({ result });
   }
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function toResult(id: string, value: ResultLike): object {
   if (isReply(value)) {
