@@ -20,6 +20,9 @@ import type { WireHeader } from './header.js';
 import { WireStreamCall } from './wire-stream-call.js';
 import { connectSocket, describeEndpoint, type WireEndpoint } from './wire-endpoint.js';
 
+/** setTimeout's longest wait (about 24.8 days); longer deadlines are clamped to it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export type { WireEndpoint, WireTlsOptions } from './wire-endpoint.js';
 export type { WireStreamCall } from './wire-stream-call.js';
 
@@ -228,7 +231,8 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
     const deadlineMs = header.deadlineMs ?? 0;
     if (deadlineMs > 0) {
       // The server refuses spent budgets, but a hung peer must not hold the caller past its deadline.
-      call.timer = setTimeout(() => this.#abandon(streamId, 'HEARTH_ERR_TIMEOUT', `no response within the ${deadlineMs} ms deadline`), deadlineMs);
+      // Clamped to setTimeout's range (2^31-1 ms): beyond it the timer would fire at once.
+      call.timer = setTimeout(() => this.#abandon(streamId, 'HEARTH_ERR_TIMEOUT', `no response within the ${deadlineMs} ms deadline`), Math.min(deadlineMs, MAX_TIMER_MS));
     }
     const signal = options.signal;
     if (signal) {

@@ -70,6 +70,11 @@ const connectionErrors: { what: string; code: string; lastStream?: number; send:
       c.open(GET, { storeName: 'statestore', key: 'k' }, port.auth, id);
     },
   },
+  {
+    what: 'a Request reusing the id of a stream already finished',
+    code: 'HEARTH_ERR_MALFORMED_FRAME',
+    send: (c, port) => c.send({ type: FrameType.Request, streamId: 1, header: { method: GET, ...port.auth } }),
+  },
   { what: 'a Response sent by a client', code: 'HEARTH_ERR_MALFORMED_FRAME', send: (c) => c.send({ type: FrameType.Response, streamId: 3 }) },
   { what: 'an oversize frame', code: 'HEARTH_ERR_BODY_TOO_LARGE', send: (c) => c.sendRaw(prelude(MAX_BODY + 64 * 1024 + 1, 1, 1, 1, 0)) },
   { what: 'a frame left incomplete past the frame timeout', code: 'HEARTH_ERR_MALFORMED_FRAME', send: (c) => c.sendRaw(prelude(100, 1, 1, 1, 0)) },

@@ -20,6 +20,9 @@ const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 /** W3C trace context: version-traceid-parentid-flags, lowercase hex. */
 const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
+/** The longest budget honoured (2^31-1 ms, about 24.8 days): setTimeout's range. */
+export const MAX_DEADLINE_MS = 2 ** 31 - 1;
+
 /** Who sent a Request, as the server's authority established it. */
 export type WirePrincipal =
   /** An app (its token checked): the call runs as that app. */
@@ -58,7 +61,8 @@ export class WireCall {
     this.#bytesIn = bytesIn;
     const given = header.requestId;
     this.requestId = given !== undefined && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
-    const budget = header.deadlineMs ?? 0;
+    // Clamped to what a timer can wait (setTimeout fires at once beyond it), as the SDK does.
+    const budget = Math.min(header.deadlineMs ?? 0, MAX_DEADLINE_MS);
     this.deadline = budget > 0 ? arrival + budget : undefined;
     const tp = header.traceparent?.trim().toLowerCase();
     this.traceparent = tp !== undefined && TRACEPARENT_PATTERN.test(tp) ? tp : undefined;

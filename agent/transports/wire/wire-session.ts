@@ -30,7 +30,7 @@ import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
 import { HearthError, toHearthError } from '../../errors/hearth-error.js';
 import { INVOKE_FORWARDED_API, INVOKE_PATH, runForwardedInvoke, type InvokeRequestMsg } from '../methods/invoke-methods.js';
 import type { MethodTable } from '../methods/unary-method.js';
-import { errorHeader, WireCall, type WireCallDeps, type WirePrincipal } from './wire-call.js';
+import { errorHeader, MAX_DEADLINE_MS, WireCall, type WireCallDeps, type WirePrincipal } from './wire-call.js';
 import type { WireStreamFactory, WireStreamHandler, WireStreamPort } from './wire-stream.js';
 import { STREAM_METHODS } from './wire-stream-methods.js';
 
@@ -70,7 +70,10 @@ export class WireSession {
   readonly #decoder: FrameDecoder;
   readonly #streams = new Map<number, OpenStream>();
   readonly #writable = new Set<() => void>();
+  /** The last stream our Goaway reports as accepted (frozen once draining). */
   #lastAccepted = 0;
+  /** The highest stream id a Request opened; the next must be greater. */
+  #lastOpened = 0;
   #corked = false;
   #draining = false;
   #closed = false;
@@ -180,18 +183,20 @@ export class WireSession {
   #onRequest(frame: Frame): void {
     const { streamId, header, body } = frame;
     if (streamId === 0) throw malformed('Request on stream 0; calls use stream ids from 1');
-    if (this.#streams.has(streamId)) throw malformed(`Request on stream ${streamId}, which is already open`);
+    // Strictly increasing ids: a reused id could be mistaken for a call our Goaway already covered.
+    if (streamId <= this.#lastOpened) throw malformed(`Request on stream ${streamId}; stream ids must increase (last opened ${this.#lastOpened})`);
+    this.#lastOpened = streamId;
     const method = header.method ?? '';
     const codec = runtimeMethods().get(method);
     // Own properties only: a method named `constructor` must not find Object's.
     const unary = Object.hasOwn(this.#deps.unary, method) ? this.#deps.unary[method] : undefined;
     const stream = Object.hasOwn(STREAM_METHODS, method) ? STREAM_METHODS[method] : undefined;
     const call = new WireCall(this.#deps, header, unary?.api ?? stream?.api ?? 'wire.unknown', body.length, Date.now());
-    if (this.#draining && streamId > this.#lastAccepted) {
-      // Past our Goaway's last stream: not processed; the client replays it on a new connection.
+    if (this.#draining) {
+      // Past our Goaway's last stream (ids increase): not processed; the client replays it on a new connection.
       return this.#respondError(streamId, call, new HearthError('HEARTH_ERR_DRAINING', 'this connection is draining; the call was not processed'));
     }
-    this.#lastAccepted = Math.max(this.#lastAccepted, streamId);
+    this.#lastAccepted = streamId;
     let principal: WirePrincipal;
     try {
       if (codec === undefined || (unary === undefined && stream === undefined)) {
@@ -238,7 +243,7 @@ export class WireSession {
     // The caller's budget bounds our answer even if the work ignores the signal.
     const timer = call.deadline === undefined ? undefined : setTimeout(() => {
       this.#respondError(streamId, call, new HearthError('HEARTH_ERR_TIMEOUT', 'the call did not complete within its deadline'));
-    }, call.deadline - Date.now());
+    }, Math.min(call.deadline - Date.now(), MAX_DEADLINE_MS));
     const run = async (): Promise<unknown> => {
       if (principal.kind === 'agent') {
         const { requestId, deadline, traceparent, logger, signal } = call;
