@@ -17,6 +17,10 @@
 //   but had one a moment ago (a draining stream here, or a peer listed it recently: its stream is
 //   being replaced during an upgrade), the call waits a little for the replacement and is routed
 //   again, instead of failing. A target never seen fails at once.
+// - Bounded per-target state: a target's governor is dropped after a while without calls (and the
+//   least recently used go first past a cap), so an app invoking ids x1, x2, … cannot grow this
+//   worker without limit; metrics label only targets this agent knows (declared here, listed by a
+//   static peer or found in the registry), every other id counts under target="other".
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { InvokeResult } from '../building-blocks/runtime-api.js';
@@ -39,7 +43,29 @@ export interface MeshRouterOptions {
   readonly siblings?: { readonly directory: SiblingDirectory; readonly pool: SiblingPool } | undefined;
   readonly metrics?: AgentMetrics | undefined;
   readonly logger: Logger;
+  /** The app ids declared in this agent's config: labelled by name in metrics. */
+  readonly declaredApps?: readonly string[] | undefined;
+  /** A target's governor is dropped after this long without a call (default 10 minutes). */
+  readonly governorIdleMs?: number | undefined;
+  /** At most this many governors; past it the least recently used idle one goes (default 10,000). */
+  readonly maxGovernors?: number | undefined;
+  /** For tests: the clock idleness is measured with. */
+  readonly clock?: (() => number) | undefined;
 }
+
+/** One target's governor and what eviction needs to know about it. */
+interface GovernorEntry {
+  readonly governor: TargetGovernor;
+  lastUsed: number;
+  inFlight: number;
+  /** The breaker gauge shows this target open: reset when the governor goes. */
+  breakerShown: boolean;
+}
+
+const GOVERNOR_IDLE_MS = 10 * 60_000;
+const MAX_GOVERNORS = 10_000;
+/** The label of every target this agent does not know (metrics cardinality stays bounded). */
+export const OTHER_TARGET_LABEL = 'other';
 
 const TIER_NAMES = ['local', 'worker', 'sibling'] as const;
 type TierName = (typeof TIER_NAMES)[number];
@@ -47,16 +73,38 @@ type TierName = (typeof TIER_NAMES)[number];
 export class MeshRouter implements InvokeRouter {
   readonly #o: MeshRouterOptions;
   readonly #log: Logger;
-  readonly #governors = new Map<string, TargetGovernor>();
+  /** Map order is recency of use: the first entries are the least recently used. */
+  readonly #governors = new Map<string, GovernorEntry>();
+  readonly #declared: ReadonlySet<string>;
+  readonly #idleMs: number;
+  readonly #maxGovernors: number;
+  readonly #now: () => number;
+  #lastSweep: number;
   #closed = false;
 
   constructor(options: MeshRouterOptions) {
     this.#o = options;
     this.#log = options.logger.child({ component: 'mesh-router' });
+    this.#declared = new Set(options.declaredApps ?? []);
+    this.#idleMs = options.governorIdleMs ?? GOVERNOR_IDLE_MS;
+    this.#maxGovernors = Math.max(1, options.maxGovernors ?? MAX_GOVERNORS);
+    this.#now = options.clock ?? Date.now;
+    this.#lastSweep = this.#now();
+  }
+
+  /** How many targets have a governor right now (bounded: see the header). */
+  get governedTargets(): number {
+    return this.#governors.size;
+  }
+
+  /** The metrics label of `target`: its id when this agent knows it, otherwise "other". */
+  targetLabel(target: string): string {
+    if (this.#declared.has(target) || this.#o.siblings?.directory.knows(target) === true) return target;
+    return OTHER_TARGET_LABEL;
   }
 
   async route(call: RoutedCall): Promise<InvokeResult> {
-    const target = call.target;
+    const target = this.#o.metrics === undefined ? call.target : this.targetLabel(call.target);
     let answeredBy: TierName | 'none' = 'none';
     try {
       if (this.#closed) throw new HearthError('HEARTH_ERR_DRAINING', 'this agent worker is draining', { notSent: true });
@@ -79,13 +127,20 @@ export class MeshRouter implements InvokeRouter {
         const siblings = await this.#siblingsFor(call);
         const endpoints = (): GovernedEndpoint[] => this.#endpoints(call, siblings, answered);
         if (endpoints().length === 0) throw this.#nowhere(call);
-        return await this.#governor(call).execute({
-          endpoints,
-          idempotent: call.idempotent,
-          deadline: call.deadline,
-          signal: call.signal,
-          requestId: call.requestId,
-        });
+        const entry = this.#governor(call);
+        entry.inFlight += 1;
+        try {
+          return await entry.governor.execute({
+            endpoints,
+            idempotent: call.idempotent,
+            deadline: call.deadline,
+            signal: call.signal,
+            requestId: call.requestId,
+          });
+        } finally {
+          entry.inFlight -= 1;
+          entry.lastUsed = this.#now();
+        }
       } catch (err) {
         const e = toHearthError(err);
         if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || call.signal?.aborted === true) throw e;
@@ -120,8 +175,13 @@ export class MeshRouter implements InvokeRouter {
       else await peers.current();
     }
     if (s === undefined || call.scope !== 'any') return [];
-    if (localOpen || (peers?.holding(call.target).length ?? 0) > 0) return s.directory.peek(call.target);
-    return withinBudget(s.directory.lookup(call.target), call.deadline, () => s.directory.peek(call.target));
+    const found =
+      localOpen || (peers?.holding(call.target).length ?? 0) > 0
+        ? s.directory.peek(call.target)
+        : await withinBudget(s.directory.lookup(call.target), call.deadline, () => s.directory.peek(call.target));
+    // Still listed: the pool keeps their channels (the others it closes after a while).
+    s.pool.seen(found);
+    return found;
   }
 
   #endpoints(call: RoutedCall, siblings: readonly SiblingAddress[], answered: (tier: TierName) => void): GovernedEndpoint[] {
@@ -162,18 +222,19 @@ export class MeshRouter implements InvokeRouter {
   ): GovernedEndpoint {
     const name = TIER_NAMES[tier];
     const metrics = this.#o.metrics;
+    const target = metrics === undefined ? call.target : this.targetLabel(call.target);
     return {
       id,
       tier,
       send: async (attempt, signal) => {
         try {
           const result = await send(attempt, signal);
-          metrics?.invokeAttempts.inc({ target: call.target, tier: name, code: 'OK' });
+          metrics?.invokeAttempts.inc({ target, tier: name, code: 'OK' });
           answered(name);
           return result;
         } catch (err) {
           const e = toHearthError(err);
-          metrics?.invokeAttempts.inc({ target: call.target, tier: name, code: e.code });
+          metrics?.invokeAttempts.inc({ target, tier: name, code: e.code });
           throw e;
         }
       },
@@ -191,23 +252,64 @@ export class MeshRouter implements InvokeRouter {
     return new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `no instance of app "${call.target}" is connected to ${where}`, { notSent: true });
   }
 
-  #governor(call: RoutedCall): TargetGovernor {
-    let g = this.#governors.get(call.target);
-    if (g === undefined) {
-      const target = call.target;
-      g = new TargetGovernor(target, call.policy, {
-        // The governor binds {component, target} itself: binding them here too repeats the keys.
-        logger: this.#log,
-        onEvent: (event) => this.#onGovernorEvent(target, event),
-      });
-      this.#governors.set(target, g);
+  /** The target's governor, created on first use and moved to the most recently used end. */
+  #governor(call: RoutedCall): GovernorEntry {
+    const now = this.#now();
+    if (now - this.#lastSweep >= Math.min(this.#idleMs, 60_000)) this.#sweep(now);
+    const target = call.target;
+    let entry = this.#governors.get(target);
+    if (entry === undefined) {
+      const created: GovernorEntry = {
+        governor: new TargetGovernor(target, call.policy, {
+          // The governor binds {component, target} itself: binding them here too repeats the keys.
+          logger: this.#log,
+          onEvent: (event) => this.#onGovernorEvent(target, created, event),
+        }),
+        lastUsed: now,
+        inFlight: 0,
+        breakerShown: false,
+      };
+      entry = created;
+      if (this.#governors.size >= this.#maxGovernors) this.#evictOldest();
+    } else {
+      this.#governors.delete(target);
+      entry.lastUsed = now;
     }
-    return g;
+    this.#governors.set(target, entry);
+    return entry;
   }
 
-  #onGovernorEvent(target: string, event: GovernanceEvent): void {
+  /** Drops the governors with no call in flight and none for governorIdleMs. */
+  #sweep(now: number): void {
+    this.#lastSweep = now;
+    for (const [target, entry] of this.#governors) {
+      if (entry.inFlight === 0 && now - entry.lastUsed >= this.#idleMs) this.#drop(target, entry);
+    }
+  }
+
+  /** Past the cap: the least recently used governor with nothing in flight goes. */
+  #evictOldest(): void {
+    for (const [target, entry] of this.#governors) {
+      if (entry.inFlight === 0) {
+        this.#drop(target, entry);
+        return;
+      }
+    }
+  }
+
+  #drop(target: string, entry: GovernorEntry): void {
+    this.#governors.delete(target);
+    // A new governor starts closed; a gauge left at "open" would lie about it.
+    // (Under "other" the gauge is shared by every unknown target: left as it is.)
+    const label = this.targetLabel(target);
+    if (entry.breakerShown && label !== OTHER_TARGET_LABEL) this.#o.metrics?.invokeBreaker.set({ target: label }, 0);
+  }
+
+  #onGovernorEvent(appId: string, entry: GovernorEntry, event: GovernanceEvent): void {
     const m = this.#o.metrics;
     if (m === undefined) return;
+    const target = this.targetLabel(appId);
+    if (event.type === 'breaker-open' || event.type === 'breaker-closed') entry.breakerShown = event.type === 'breaker-open';
     switch (event.type) {
       case 'retry':
         m.invokeRetries.inc({ target });

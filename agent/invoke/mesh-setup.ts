@@ -70,5 +70,6 @@ export async function startMesh(o: MeshSetupOptions): Promise<Mesh> {
     siblings = { directory, pool: new SiblingPool({ siblings: s, maxFrameBytes, metrics, logger: log }) };
     await directory.start();
   }
-  return { router: new MeshRouter({ callbacks: o.callbacks, peers, siblings, metrics, logger: log }), peers };
+  const declaredApps = config.apps.map((a) => a.id);
+  return { router: new MeshRouter({ callbacks: o.callbacks, peers, siblings, metrics, logger: log, declaredApps }), peers };
 }

@@ -6,6 +6,8 @@
 // apps whose callback streams it holds, and two workers writing one record would overwrite each
 // other's app lists. Lookups merge records by address, so a sibling is one endpoint however many
 // of its workers announce it. Lookups are cached briefly: the registry is not on every call's path.
+// The cache is bounded: an app asked about for no while (CACHE_IDLE_MS) is forgotten, and past
+// CACHE_MAX entries the least recently asked goes, so invoking ids x1, x2, … grows nothing.
 import type { Logger } from 'pino';
 import type { ServiceRegistry } from '../components/service-registry.js';
 import type { ResolvedSiblingsConfig } from '../config/mesh-config.js';
@@ -20,6 +22,9 @@ export interface SiblingAddress {
 }
 
 const LOOKUP_TTL_MS = 2_000;
+/** A cached answer not asked for this long is dropped (its last answer outlives a registry outage until then). */
+const CACHE_IDLE_MS = 10 * 60_000;
+const CACHE_MAX = 10_000;
 /** Coalesces the announcements of a burst of callback streams opening or closing. */
 const ANNOUNCE_DELAY_MS = 50;
 
@@ -32,13 +37,32 @@ export interface SiblingDirectoryOptions {
   /** Distinguishes this worker's registry record from the other workers'. */
   readonly pid: number;
   readonly logger: Logger;
+  /** For tests: cache bounds and clock. */
+  readonly cacheIdleMs?: number | undefined;
+  readonly cacheMax?: number | undefined;
+  readonly clock?: (() => number) | undefined;
+}
+
+interface CacheEntry {
+  at: number;
+  /** Last asked (peek or lookup): what idleness is measured from. */
+  used: number;
+  addresses: Promise<SiblingAddress[]>;
+  settled?: SiblingAddress[];
 }
 
 export class SiblingDirectory {
   readonly #o: SiblingDirectoryOptions;
   readonly #log: Logger;
   readonly #selfAddresses: Set<string>;
-  readonly #cache = new Map<string, { at: number; addresses: Promise<SiblingAddress[]>; settled?: SiblingAddress[] }>();
+  /** Map order is recency of use: the first entries are the least recently asked. */
+  readonly #cache = new Map<string, CacheEntry>();
+  /** Apps a static peer lists by name. */
+  readonly #staticApps: ReadonlySet<string>;
+  readonly #now: () => number;
+  readonly #idleMs: number;
+  readonly #max: number;
+  #lastSweep: number;
   readonly #recordId: string;
   #unsubscribe: (() => void) | undefined;
   #announceTimer: NodeJS.Timeout | undefined;
@@ -52,6 +76,21 @@ export class SiblingDirectory {
     const s = options.siblings;
     this.#recordId = `${s.agentId}.w${options.pid}`;
     this.#selfAddresses = new Set([s.advertise, s.listen].filter((a) => a !== undefined).map((a) => `${a.host}:${a.port}`));
+    this.#staticApps = new Set(s.peers.flatMap((p) => p.apps));
+    this.#now = options.clock ?? Date.now;
+    this.#idleMs = options.cacheIdleMs ?? CACHE_IDLE_MS;
+    this.#max = Math.max(1, options.cacheMax ?? CACHE_MAX);
+    this.#lastSweep = this.#now();
+  }
+
+  /** Whether `appId` is known here: a static peer lists it, or the registry's last answer had it. */
+  knows(appId: string): boolean {
+    return this.#staticApps.has(appId) || (this.#cache.get(appId)?.settled?.length ?? 0) > 0;
+  }
+
+  /** How many apps have a cached registry answer (bounded: see the header). */
+  get cachedApps(): number {
+    return this.#cache.size;
   }
 
   /** Announces this worker's apps now and whenever its callback streams change. */
@@ -106,10 +145,19 @@ export class SiblingDirectory {
   #fromRegistry(appId: string): Promise<SiblingAddress[]> {
     const registry = this.#o.registry;
     if (registry === undefined) return Promise.resolve([]);
+    const now = this.#now();
+    if (now - this.#lastSweep >= Math.min(this.#idleMs, 60_000)) this.#sweep(now);
     const cached = this.#cache.get(appId);
-    if (cached !== undefined && Date.now() - cached.at < LOOKUP_TTL_MS) return cached.addresses;
-    const entry: { at: number; addresses: Promise<SiblingAddress[]>; settled?: SiblingAddress[] } = {
-      at: Date.now(),
+    if (cached !== undefined) {
+      // Moved to the most recently used end.
+      this.#cache.delete(appId);
+      this.#cache.set(appId, cached);
+      cached.used = now;
+      if (now - cached.at < LOOKUP_TTL_MS) return cached.addresses;
+    }
+    const entry: CacheEntry = {
+      at: now,
+      used: now,
       addresses: Promise.resolve([]),
       ...(cached?.settled === undefined ? {} : { settled: cached.settled }),
     };
@@ -131,8 +179,19 @@ export class SiblingDirectory {
         return entry.settled ?? [];
       },
     );
+    this.#cache.delete(appId);
+    if (this.#cache.size >= this.#max) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
     this.#cache.set(appId, entry);
     return entry.addresses;
+  }
+
+  /** Forgets the apps not asked about for cacheIdleMs. */
+  #sweep(now: number): void {
+    this.#lastSweep = now;
+    for (const [appId, entry] of this.#cache) if (now - entry.used >= this.#idleMs) this.#cache.delete(appId);
   }
 
   #scheduleAnnounce(): void {

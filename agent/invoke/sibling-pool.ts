@@ -3,6 +3,10 @@
 // shared by every call to that sibling. The cluster token, when this agent knows it, goes in each
 // forwarded Request's `token`: that (or our client certificate, under mutual TLS) is what tells
 // the sibling we are an agent and not an app.
+//
+// Registry addresses come and go (an agent restarts on another port, a host leaves): a channel to
+// an address the directory has not returned and no call has used for idleMs (3 minutes) is closed
+// and dropped, with its connections and ping timer. Static peers are kept for the agent's life.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ResolvedSiblingsConfig } from '../config/mesh-config.js';
@@ -16,13 +20,30 @@ export interface SiblingPoolOptions {
   readonly maxFrameBytes: number;
   readonly metrics?: AgentMetrics | undefined;
   readonly logger: Logger;
+  /** A registry address's channel unused and unlisted this long is closed (default 3 minutes). */
+  readonly idleMs?: number | undefined;
+  /** For tests: the clock idleness is measured with. */
+  readonly clock?: (() => number) | undefined;
 }
+
+interface PoolEntry {
+  readonly channel: WireChannel;
+  /** Last returned by the directory or used by a call. */
+  lastSeen: number;
+}
+
+const IDLE_MS = 3 * 60_000;
 
 export class SiblingPool {
   readonly #o: SiblingPoolOptions;
   readonly #log: Logger;
   readonly #tls: WireTlsOptions;
-  readonly #channels = new Map<string, WireChannel>();
+  readonly #channels = new Map<string, PoolEntry>();
+  /** host:port of the static peers: never dropped. */
+  readonly #static: ReadonlySet<string>;
+  readonly #idleMs: number;
+  readonly #now: () => number;
+  readonly #sweeper: NodeJS.Timeout;
   #closed = false;
 
   /** Reads the certificate files once (a missing file fails the worker's start, not a call). */
@@ -39,15 +60,49 @@ export class SiblingPool {
             ...(t.caFile === undefined ? {} : { ca: readFileSync(t.caFile) }),
             ...(t.serverName === undefined ? {} : { servername: t.serverName }),
           };
+    this.#static = new Set(options.siblings.peers.map((p) => `${p.host}:${p.port}`));
+    this.#idleMs = options.idleMs ?? IDLE_MS;
+    this.#now = options.clock ?? Date.now;
+    this.#sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(30_000, Math.floor(this.#idleMs / 2))));
+    this.#sweeper.unref();
+  }
+
+  /** How many channels are open (bounded by the addresses seen in the last idleMs, plus static peers). */
+  get size(): number {
+    return this.#channels.size;
+  }
+
+  /** The directory returned these addresses for a call: their channels stay. */
+  seen(addresses: readonly SiblingAddress[]): void {
+    if (addresses.length === 0) return;
+    const now = this.#now();
+    for (const a of addresses) {
+      const entry = this.#channels.get(`${a.host}:${a.port}`);
+      if (entry !== undefined) entry.lastSeen = now;
+    }
+  }
+
+  /** Closes and drops the channels of addresses neither listed nor used for idleMs (not static peers). */
+  sweep(): void {
+    const now = this.#now();
+    for (const [key, entry] of this.#channels) {
+      if (this.#static.has(key) || entry.channel.inFlight > 0 || now - entry.lastSeen < this.#idleMs) continue;
+      this.#channels.delete(key);
+      this.#log.debug({ sibling: key }, 'closing the channel to a sibling address no longer listed');
+      void entry.channel.close();
+    }
   }
 
   /** The channel to `address`, created on first use. */
   channel(address: SiblingAddress): WireChannel {
     const key = `${address.host}:${address.port}`;
-    let ch = this.#channels.get(key);
-    if (ch !== undefined) return ch;
+    const found = this.#channels.get(key);
+    if (found !== undefined) {
+      found.lastSeen = this.#now();
+      return found.channel;
+    }
     const s = this.#o.siblings;
-    ch = new WireChannel({
+    const ch = new WireChannel({
       name: `sibling:${address.name}`,
       size: s.poolSize,
       agentId: s.agentId,
@@ -62,13 +117,14 @@ export class SiblingPool {
         }),
     });
     if (this.#closed) void ch.close();
-    this.#channels.set(key, ch);
+    this.#channels.set(key, { channel: ch, lastSeen: this.#now() });
     return ch;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#channels.values()].map((c) => c.close()));
+    clearInterval(this.#sweeper);
+    await Promise.all([...this.#channels.values()].map((e) => e.channel.close()));
   }
 }

@@ -51,6 +51,7 @@ export class WireChannel implements ForwardChannel {
   /** The same on every call: built once (header encoding only reads it). */
   readonly #forwardedBy: Readonly<Record<string, string>>;
   readonly #pinger: NodeJS.Timeout;
+  #inFlight = 0;
   #closed = false;
 
   constructor(options: WireChannelOptions) {
@@ -66,6 +67,15 @@ export class WireChannel implements ForwardChannel {
     this.#pinger.unref();
   }
 
+  /** Forwarded calls not yet answered (a pool does not close a channel that has some). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** True while at least one connection is open or none has failed recently. */
   get healthy(): boolean {
     return this.#slots.some((s) => s.conn?.acceptingCalls === true || (s.failures === 0 && s.conn === undefined));
@@ -74,6 +84,15 @@ export class WireChannel implements ForwardChannel {
   async forward(req: ForwardRequest, signal: AbortSignal): Promise<InvokeResult> {
     const remaining = Math.ceil(req.deadline - Date.now());
     if (remaining <= 0) throw notSent('HEARTH_ERR_TIMEOUT', `the call's deadline passed before it was forwarded to ${this.name}`);
+    this.#inFlight += 1;
+    try {
+      return await this.#forward(req, signal);
+    } finally {
+      this.#inFlight -= 1;
+    }
+  }
+
+  async #forward(req: ForwardRequest, signal: AbortSignal): Promise<InvokeResult> {
     const conn = await this.#acquire();
     const header: WireRequestHeader = {
       method: INVOKE_METHOD,
