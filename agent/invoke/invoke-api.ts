@@ -2,6 +2,9 @@
 // allow.apps, the target's allow.callers), turns the caller's budget into an absolute deadline,
 // and hands the call to the router. Forwarded calls (from a sibling agent or another worker) are
 // checked against the target's allow.callers here too, with the caller identity the peer verified.
+// The caller's logger and signal are passed on as getters over its context, never read here: a
+// transport may make them on first use (the wire server does), and a call that logs nothing
+// should not pay for a child logger.
 import type { Logger } from 'pino';
 import { AppRegistry } from '../apps/app-registry.js';
 import { validateName } from '../building-blocks/app-scope.js';
@@ -24,6 +27,12 @@ import type { InvokeRouter, RoutedCall } from './invoke-router.js';
 export interface InvokeApiDeps extends ApiDeps {
   readonly callbacks: CallbackRegistry;
   readonly router: InvokeRouter;
+}
+
+/** The parts of a caller's context read only on use (CallContext and ForwardedInvocation have them). */
+interface LazyCallParts {
+  readonly logger: Logger;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Metadata keys an app may not set: the agent uses them between hops. */
@@ -75,9 +84,8 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
     deadline: number | undefined,
     traceparent: string | undefined,
     requestId: string,
-    logger: Logger,
+    from: LazyCallParts,
     scope: RoutedCall['scope'],
-    signal: AbortSignal | undefined,
   ): Promise<InvokeResult> => {
     try {
       checkParams(params);
@@ -99,8 +107,12 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
         policy: policyFor(deps.config.invoke, params.appId),
         scope,
         requestId,
-        logger,
-        signal,
+        get logger(): Logger {
+          return from.logger;
+        },
+        get signal(): AbortSignal | undefined {
+          return from.signal;
+        },
       });
     } catch (err) {
       throw toAppFacing(toHearthError(err), params.appId);
@@ -116,7 +128,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
           }),
         );
       }
-      return route(ctx.app.id, params, ctx.deadline, ctx.traceparent, ctx.requestId, ctx.logger, 'any', ctx.signal);
+      return route(ctx.app.id, params, ctx.deadline, ctx.traceparent, ctx.requestId, ctx, 'any');
     },
 
     registerCallback: (ctx: CallContext, sink: CallbackSink, options: CallbackOptions): CallbackRegistration =>
@@ -126,7 +138,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
       if (apps.get(inv.params.appId) === undefined) {
         return Promise.reject(new HearthError('HEARTH_ERR_UNKNOWN_APP', `no app "${inv.params.appId.slice(0, 64)}" is declared on this agent`));
       }
-      return route(inv.callerAppId, inv.params, inv.deadline, inv.traceparent, inv.requestId, inv.logger, inv.scope, inv.signal);
+      return route(inv.callerAppId, inv.params, inv.deadline, inv.traceparent, inv.requestId, inv, inv.scope);
     },
   };
 }

@@ -53,11 +53,29 @@ export function invokeMethods(api: RuntimeApi): MethodTable {
   return { [INVOKE_PATH]: invokeMethod(api) };
 }
 
-/** A forwarded invocation: everything but the request comes from the peer's verified call. */
+/**
+ * A forwarded invocation: everything but the request comes from the peer's verified call. Its
+ * logger and signal are forwarded as getters, not copied: copying would read them, and a transport
+ * may make them only on first use (a call that neither logs nor is cancelled then makes neither).
+ */
 export async function runForwardedInvoke(
   api: RuntimeApi,
   call: Omit<ForwardedInvocation, 'params'>,
   req: InvokeRequestMsg,
 ): Promise<InvokeResponseMsg> {
-  return toInvokeResponse(await api.invoke.deliverForwarded({ ...call, params: toInvokeParams(req) }));
+  const invocation: ForwardedInvocation = {
+    scope: call.scope,
+    callerAppId: call.callerAppId,
+    params: toInvokeParams(req),
+    deadline: call.deadline,
+    traceparent: call.traceparent,
+    requestId: call.requestId,
+    get logger() {
+      return call.logger;
+    },
+    get signal() {
+      return call.signal;
+    },
+  };
+  return toInvokeResponse(await api.invoke.deliverForwarded(invocation));
 }
