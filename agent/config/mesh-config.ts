@@ -93,11 +93,16 @@ export async function resolveSiblings(
     raw.tokenSha256 ?? (clusterToken === undefined ? '' : createHash('sha256').update(clusterToken, 'utf8').digest('hex'));
 
   if (raw.listen !== undefined) {
-    // The sibling port has no socket identity: TLS always, and a way to tell agents apart from strangers.
+    // The sibling port has no socket identity: TLS always, and the cluster token is the only thing
+    // that makes a caller an agent (a client certificate only gates who may connect: apps that
+    // fail over may hold one too).
     if (tls === undefined) problems.push('siblings.tls: is required when siblings.listen is set (the sibling port speaks TLS only)');
-    else if (!tls.requireClientCert && clusterTokenSha256 === '') {
-      problems.push('siblings: a cluster token (token, tokenFile or tokenSha256) or tls.requireClientCert is required when siblings.listen is set');
+    if (clusterTokenSha256 === '') {
+      problems.push('siblings: a cluster token (token, tokenFile or tokenSha256) is required when siblings.listen is set (it alone authenticates sibling agents)');
     }
+  }
+  if (tls?.requireClientCert === true && tls.caFile === undefined) {
+    problems.push('siblings.tls.caFile: is required when siblings.tls.requireClientCert is true (client certificates are verified against it)');
   }
   if (raw.registry !== undefined) {
     const type = componentTypes.get(raw.registry);

@@ -34,7 +34,7 @@ export interface WireHarnessApp {
 
 export interface TestCerts {
   readonly ca: Buffer;
-  /** Signed by the CA: presented by a sibling agent under mutual TLS. */
+  /** Signed by the CA: presented under mutual TLS (it lets a client connect; it is no identity). */
   readonly clientCert: Buffer;
   readonly clientKey: Buffer;
   readonly caFile: string;

@@ -1,6 +1,6 @@
 // Forwarding between agents, in process: host A (no instance of the callee) forwards to host B's
 // real SiblingWireServer over real TLS (certificates made with openssl at test time), proving it
-// is an agent by the cluster token or by its client certificate (mutual TLS). B enforces the
+// is an agent by the cluster token (a client certificate under mutual TLS only lets it connect). B enforces the
 // callee's allow.callers with the caller identity A forwarded.
 import test from 'ava';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -57,7 +57,8 @@ async function twoHosts(mode: { mtls: boolean; aToken?: string | undefined; aCer
     pid: 201,
     alive: new Set(),
     apps: B_APPS,
-    siblings: { agentId: 'host-b', listen: { host: '127.0.0.1', port: 0 }, tls: serverTls, ...(mode.mtls ? {} : { token: CLUSTER_TOKEN }) },
+    // A listener always has the cluster token: it alone makes a caller an agent.
+    siblings: { agentId: 'host-b', listen: { host: '127.0.0.1', port: 0 }, tls: serverTls, token: CLUSTER_TOKEN },
   });
   cleanups.push(() => b.close());
   const seen: CallbackInvocation[] = [];
@@ -93,9 +94,17 @@ test('over TLS with the cluster token: a call with no local instance reaches the
   t.is(seen[0]?.data.toString(), 'hi');
 });
 
-test('over mutual TLS without a token: the client certificate proves the agent', async (t) => {
-  const { a } = await twoHosts({ mtls: true });
+test('over mutual TLS with the cluster token: the call is forwarded', async (t) => {
+  const { a, seen } = await twoHosts({ mtls: true, aToken: CLUSTER_TOKEN });
   t.is((await a.invoke({ appId: 'callee' })).data.toString(), 'b:caller');
+  t.is(seen.length, 1);
+});
+
+test('under mutual TLS, a CA-signed client certificate without the cluster token gets no agent rights: HEARTH_ERR_UNAUTHENTICATED and the callee sees nothing', async (t) => {
+  const { a, seen } = await twoHosts({ mtls: true });
+  const err = await t.throwsAsync(a.invoke({ appId: 'callee' }));
+  t.is(codeOf(err), 'HEARTH_ERR_UNAUTHENTICATED');
+  t.is(seen.length, 0);
 });
 
 test('a wrong cluster token is refused with HEARTH_ERR_UNAUTHENTICATED and the callee sees nothing', async (t) => {

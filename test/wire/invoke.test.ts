@@ -1,6 +1,6 @@
 // Service invocation over wire: an app serves calls on an AppCallback stream over its wire.sock
 // (answered by the raw test client), another app invokes it over its own wire.sock, sibling
-// agents forward invocations over the TLS port (cluster token or client certificate) and other
+// agents forward invocations over the TLS port (the cluster token; a client certificate is no identity) and other
 // workers over the peer socket; the target's allow.callers is enforced with the forwarded caller.
 import test, { type ExecutionContext } from 'ava';
 import { FrameType } from '../../sdk/wire/frame.js';
@@ -124,16 +124,26 @@ test.serial('sibling port: the cluster token forwards the call with the caller i
   }
 });
 
-test.serial('sibling port: a CA-signed client certificate without a token is an agent too', async (t) => {
+test.serial('sibling port: a CA-signed client certificate is no identity: without the cluster token it gets no agent rights, with an app token it is that app, with the cluster token it forwards', async (t) => {
   const server = await serveOther(echo);
   try {
-    const agent = await rt.connectSibling(true);
-    const r = await invokeOther(t, agent, { caller: 'demo' });
-    t.is(r.code, undefined);
-    t.is(r.data, 'echo:hi');
-    // Without the certificate and without a token: refused.
-    const stranger = await rt.connectSibling(false);
-    t.is((await invokeOther(t, stranger, { caller: 'demo' })).code, 'HEARTH_ERR_UNAUTHENTICATED');
+    const certified = await rt.connectSibling(true);
+    // No token: the certificate alone does not make it an agent, whatever `caller` it names.
+    t.is((await invokeOther(t, certified, { caller: 'demo' })).code, 'HEARTH_ERR_UNAUTHENTICATED');
+    const seenBefore = server.seen.length;
+    // An app holding a certificate cannot pose as another app: its token is checked against `caller`.
+    t.is((await invokeOther(t, certified, { token: rt.demo.token, caller: 'other' })).code, 'HEARTH_ERR_UNAUTHENTICATED');
+    t.is(server.seen.length, seenBefore);
+    // With its own token it is that app (an SDK that failed over under mutual TLS).
+    const asApp = await invokeOther(t, certified, { token: rt.demo.token, caller: 'demo' });
+    t.is(asApp.code, undefined);
+    t.is(asApp.data, 'echo:hi');
+    // mTLS plus the cluster token: an agent, forwarding.
+    const forwarded = await invokeOther(t, certified, { token: CLUSTER_TOKEN, caller: 'demo' });
+    t.is(forwarded.code, undefined);
+    t.is(forwarded.data, 'echo:hi');
+    const state = await certified.call('hearth.runtime.v1.State/GetState', { storeName: 'statestore', key: 'k' }, { token: CLUSTER_TOKEN, caller: 'demo' });
+    t.is(state.code, 'HEARTH_ERR_PERMISSION_DENIED');
   } finally {
     await server.stop();
   }

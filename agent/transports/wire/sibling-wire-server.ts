@@ -1,14 +1,15 @@
 // The agent-to-agent port: the wire protocol over TLS on siblings.listen (docs/wire-protocol.md,
 // "Identity and authentication"). No socket names the caller, so every Request carries `caller`,
-// and its token says who is speaking:
-//   - the cluster token, or no token on a connection whose TLS client certificate the CA
-//     verified: a sibling agent forwarding an invocation of app `caller` (which it authenticated).
-//     Only Invoke/InvokeService is served, delivered on this host only (deliverForwarded, scope
-//     `host`), with the target's allow.callers checked against `caller`;
+// and its token — only its token — says who is speaking:
+//   - the cluster token (compared in constant time): a sibling agent forwarding an invocation of
+//     app `caller` (which it authenticated). Only Invoke/InvokeService is served, delivered on
+//     this host only (deliverForwarded, scope `host`), with the target's allow.callers checked
+//     against `caller`;
 //   - the token of app `caller` (declared here; siblings share their configuration): an SDK that
 //     failed over from its own agent. Its calls run as that app, every method served.
-// The app token is tried before the certificate, so an SDK presenting a client certificate under
-// mutual TLS is still treated as its app.
+// A verified client certificate (tls.requireClientCert) decides who may connect, never who is
+// speaking: apps that fail over are handed client certificates too, so trusting one as an agent
+// would let any app name any `caller` and bypass allow.callers.
 //
 // Options (SiblingWireServerOptions): apps (AppRegistry), api, metrics, logger, limits, quotas
 // (optional), siblings (listen, tls, clusterTokenSha256 of ResolvedSiblingsConfig; listen and tls
@@ -92,9 +93,7 @@ export class SiblingWireServer implements AppServer {
       minVersion: 'TLSv1.2',
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
-      // Fixed at the handshake: the certificate is the connection's, the token each Request's.
-      const certified = socket.authorized;
-      this.#connections.accept(socket, (header) => this.#identify(header, certified));
+      this.#connections.accept(socket, (header) => this.#identify(header));
     });
     // A failed handshake is the client's problem; it never reaches a session.
     server.on('tlsClientError', (err) => this.#log.info({ err: err.message }, 'sibling TLS handshake failed'));
@@ -129,19 +128,16 @@ export class SiblingWireServer implements AppServer {
     return this.#connections.size;
   }
 
-  #identify(header: WireHeader, certified: boolean): WirePrincipal {
+  #identify(header: WireHeader): WirePrincipal {
     const caller = header.caller ?? '';
     if (caller === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'the sibling port requires `caller` on every Request');
     if (!APP_ID.test(caller)) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`caller` is not an app id');
     const token = header.token ?? '';
-    if (token !== '' && this.#isClusterToken(token)) return { kind: 'agent', callerAppId: caller, scope: 'host' };
-    if (token !== '') {
-      const app = this.#o.apps.require(caller); // HEARTH_ERR_UNKNOWN_APP
-      this.#o.apps.authenticate(app, token);
-      return { kind: 'app', app };
-    }
-    if (certified) return { kind: 'agent', callerAppId: caller, scope: 'host' };
-    throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'missing token: send the app token of `caller`, or the cluster token');
+    if (token === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'missing token: send the app token of `caller`, or the cluster token');
+    if (this.#isClusterToken(token)) return { kind: 'agent', callerAppId: caller, scope: 'host' };
+    const app = this.#o.apps.require(caller); // HEARTH_ERR_UNKNOWN_APP
+    this.#o.apps.authenticate(app, token);
+    return { kind: 'app', app };
   }
 
   #isClusterToken(token: string): boolean {
