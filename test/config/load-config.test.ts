@@ -173,3 +173,27 @@ test('the admin TCP listener needs exactly one token, kept only as its hash', as
     'admin.tcp.port: must be <= 65535',
   ]);
 });
+
+const siblingTls = 'tls: { certFile: ./agent.crt, keyFile: ./agent.key, caFile: ./ca.crt }';
+
+test('siblings.listen needs the cluster token, even under mutual TLS: a client certificate is no agent identity', async (t) => {
+  const listen = `listen: { host: 127.0.0.1, port: 7443 }`;
+  const mtls = 'tls: { certFile: ./agent.crt, keyFile: ./agent.key, caFile: ./ca.crt, requireClientCert: true }';
+  const expected = ['siblings: a cluster token (token, tokenFile or tokenSha256) is required when siblings.listen is set (it alone authenticates sibling agents)'];
+  t.deepEqual(await problems(`${minimal}siblings: { ${listen}, ${siblingTls} }\n`), expected);
+  t.deepEqual(await problems(`${minimal}siblings: { ${listen}, ${mtls} }\n`), expected);
+  const ok = await parseConfig(`${minimal}siblings: { ${listen}, ${mtls}, token: cluster-token-0123456789 }\n`, '/etc/hearth/test.yaml');
+  t.true(ok.siblings.tls?.requireClientCert);
+  t.is(ok.siblings.clusterTokenSha256, hashToken('cluster-token-0123456789'));
+});
+
+test('siblings.tls.requireClientCert needs tls.caFile to verify client certificates against', async (t) => {
+  const noCa = 'tls: { certFile: ./agent.crt, keyFile: ./agent.key, requireClientCert: true }';
+  t.deepEqual(await problems(`${minimal}siblings: { listen: { host: 127.0.0.1, port: 7443 }, ${noCa}, token: cluster-token-0123456789 }\n`), [
+    'siblings.tls.caFile: is required when siblings.tls.requireClientCert is true (client certificates are verified against it)',
+  ]);
+  // Also on an agent that only dials siblings (no listen): the setting is meaningless without a CA.
+  t.deepEqual(await problems(`${minimal}siblings: { ${noCa} }\n`), [
+    'siblings.tls.caFile: is required when siblings.tls.requireClientCert is true (client certificates are verified against it)',
+  ]);
+});
