@@ -1,7 +1,8 @@
 // Per-target state of the invoke mesh stays bounded when an app invokes ids x1, x2, …: idle
 // governors are evicted (an injected clock stands in for ten minutes), undeclared targets share
 // one metrics label, and the sibling pool closes the channel of a registry address that is no
-// longer listed (real TLS sibling server, real connections) while keeping static peers.
+// longer listed (real TLS sibling server, real connections) while keeping static peers. And per
+// call: the caller's logger is handed on lazily, so a call that logs nothing never makes one.
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +15,9 @@ import type { RoutedCall } from '../../agent/invoke/invoke-router.js';
 import { SiblingPool } from '../../agent/invoke/sibling-pool.js';
 import type { ForwardRequest } from '../../agent/invoke/forward-channel.js';
 import { AgentMetrics } from '../../agent/observability/metrics.js';
+import { runForwardedInvoke } from '../../agent/transports/methods/invoke-methods.js';
+import { AppRegistry } from '../../agent/apps/app-registry.js';
+import type { CallContext } from '../../agent/building-blocks/runtime-api.js';
 import { waitFor } from '../helpers/hearth-process.js';
 import { ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
 import { freePort } from '../helpers/redis-server.js';
@@ -169,4 +173,35 @@ test('the pool closes the channel of a registry address no longer listed and unu
   const again = pool.channel(registered);
   t.not(again, regChannel);
   t.is((await again.forward(req('r2'), new AbortController().signal)).data.toString(), 'b');
+});
+
+test('an invoke that logs nothing never reads the caller\'s logger, on an app\'s own call and on a forwarded one', async (t) => {
+  const n = await node(303);
+  n.serve('callee', () => ok('here'));
+  let reads = 0;
+  const ctx: CallContext = {
+    app: new AppRegistry(n.config.apps).require('caller'),
+    requestId: 'lazy-1',
+    transport: 'wire',
+    get logger() {
+      reads += 1;
+      return silent;
+    },
+  };
+  t.is((await n.api.invoke.invoke(ctx, { appId: 'callee', method: 'echo', data: Buffer.from('x') })).data.toString(), 'here');
+  const forwarded = await runForwardedInvoke(
+    n.api,
+    {
+      scope: 'host',
+      callerAppId: 'caller',
+      requestId: 'lazy-2',
+      get logger() {
+        reads += 1;
+        return silent;
+      },
+    },
+    { appId: 'callee', method: 'echo', data: Buffer.from('x'), contentType: '', metadata: {}, idempotent: false, httpVerb: '' },
+  );
+  t.is(forwarded.data.toString(), 'here');
+  t.is(reads, 0);
 });
