@@ -1,16 +1,26 @@
 // Sibling discovery through registry.redis against a real redis-server: host B announces the apps
 // whose callback streams it holds (and withdraws them when the streams close); host A, with no
 // static peers, finds B there and forwards over TLS with the cluster token.
+// Its lookup cache is bounded (apps asked about once are forgotten; a cap holds meanwhile).
 import test from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
+import { stringify as toYaml } from 'yaml';
+import { ComponentRegistry } from '../../agent/components/component-registry.js';
+import { ComponentSet } from '../../agent/components/component-set.js';
+import { registerAllComponents } from '../../agent/components/setup.js';
+import { parseConfig } from '../../agent/config/load-config.js';
+import { CallbackRegistry } from '../../agent/invoke/callback-registry.js';
+import { SiblingDirectory } from '../../agent/invoke/sibling-directory.js';
 import { waitFor } from '../helpers/hearth-process.js';
-import { ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
+import { DEFAULT_APPS, ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 import { makeTlsFiles } from '../helpers/tls-certs.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
+const silent = pino({ level: 'silent' });
 const cleanups: (() => Promise<unknown>)[] = [];
 test.after.always(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -75,4 +85,35 @@ test('a host found only through registry.redis gets the call while its callee st
   await waitFor('host B withdrawn from the callee index', async () => (listed() === '' ? true : undefined), 15_000, 100);
   const err = await t.throwsAsync(a.invoke({ appId: 'callee' }));
   t.is((err as { code?: string }).code, 'HEARTH_ERR_APP_UNAVAILABLE');
+});
+
+test('the registry lookup cache is bounded: apps asked about once are forgotten after the idle period, and a cap holds meanwhile', async (t) => {
+  const redis = await RedisServer.start();
+  cleanups.push(() => redis.close());
+  const dir = await tempDir();
+  const raw = { version: 1, runDir: './run', stateDir: dir, apps: DEFAULT_APPS, components: [{ name: 'mesh', type: 'registry.redis', metadata: { url: redis.url } }] };
+  const config = await parseConfig(toYaml({ ...raw, siblings: { agentId: 'host-c', registry: 'mesh' } }), path.join(dir, 'hearth.yaml'));
+  const factories = new ComponentRegistry();
+  registerAllComponents(factories);
+  const components = await ComponentSet.start(config.components, factories, { stateDir: dir, configDir: dir, limits: config.limits, logger: silent, closeTimeoutMs: 5_000 });
+  cleanups.push(() => components.close());
+  let now = 1_000_000;
+  const directory = new SiblingDirectory({
+    siblings: config.siblings,
+    registry: components.registry('mesh'),
+    callbacks: new CallbackRegistry(1, silent),
+    pid: 301,
+    logger: silent,
+    cacheIdleMs: 600_000,
+    cacheMax: 50,
+    clock: () => now,
+  });
+  cleanups.push(() => directory.close());
+  for (let i = 0; i < 120; i += 1) t.deepEqual(await directory.lookup(`x${i}`), []);
+  t.is(directory.cachedApps, 50);
+  t.false(directory.knows('x119'));
+
+  now += 600_001;
+  await directory.lookup('y');
+  t.is(directory.cachedApps, 1);
 });
