@@ -57,7 +57,13 @@ export interface WireHarness extends InProcessBase {
   peer(): Promise<{ readonly server: PeerWireServer; readonly path: string }>;
 }
 
-export async function startWireHarness(options: RuntimeOptions & { frameTimeoutMs?: number } = {}): Promise<WireHarness> {
+/** Sibling-port settings lowered for tests (SiblingWireServer's defaults otherwise). */
+export interface SiblingTestOptions {
+  readonly siblingMaxConnections?: number;
+  readonly preAuthTimeoutMs?: number;
+}
+
+export async function startWireHarness(options: RuntimeOptions & { frameTimeoutMs?: number } & SiblingTestOptions = {}): Promise<WireHarness> {
   const core = await startRuntimeCore(options, { logLevel: 'debug', generation: 3 });
   const { apps, metrics, logger, config, dir } = core;
   let api: RuntimeApi;
@@ -98,6 +104,8 @@ export async function startWireHarness(options: RuntimeOptions & { frameTimeoutM
         clusterTokenSha256: createHash('sha256').update(CLUSTER_TOKEN).digest('hex'),
       },
       frameTimeoutMs: options.frameTimeoutMs,
+      maxConnections: options.siblingMaxConnections,
+      preAuthTimeoutMs: options.preAuthTimeoutMs,
     });
     core.defer(() => server.close(1000));
     await server.start();

@@ -11,9 +11,15 @@
 // speaking: apps that fail over are handed client certificates too, so trusting one as an agent
 // would let any app name any `caller` and bypass allow.callers.
 //
+// Strangers are cheap to hold off: until a connection's first authenticated Request its frames are
+// limited to 64 KiB and it must authenticate within 10 s (WireSession's preAuth), and the listener
+// takes at most maxConnections at once (net.Server.maxConnections: refused at accept, before any
+// TLS work), warning at most once per REFUSED_LOG_INTERVAL_MS with the count refused.
+//
 // Options (SiblingWireServerOptions): apps (AppRegistry), api, metrics, logger, limits, quotas
 // (optional), siblings (listen, tls, clusterTokenSha256 of ResolvedSiblingsConfig; listen and tls
-// required), frameTimeoutMs (optional, default 30 s). `port` is the bound port after start()
+// required), frameTimeoutMs (optional, default 30 s), maxConnections and preAuthTimeoutMs (optional,
+// defaults below; tests lower them). `port` is the bound port after start()
 // (listen.port 0 picks one).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -33,6 +39,12 @@ import { listen } from './listen.js';
 import { WireConnections } from './wire-connections.js';
 
 const APP_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Connections the sibling port holds at once; more are closed as they arrive. */
+export const MAX_SIBLING_CONNECTIONS = 1_024;
+/** Before authentication: the largest frame accepted, and how long a connection may stay anonymous. */
+export const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024;
+export const PRE_AUTH_TIMEOUT_MS = 10_000;
+const REFUSED_LOG_INTERVAL_MS = 10_000;
 
 export interface SiblingWireServerOptions {
   readonly apps: AppRegistry;
@@ -43,6 +55,8 @@ export interface SiblingWireServerOptions {
   readonly quotas?: QuotaGate | undefined;
   readonly siblings: Pick<ResolvedSiblingsConfig, 'listen' | 'tls' | 'clusterTokenSha256'>;
   readonly frameTimeoutMs?: number | undefined;
+  readonly maxConnections?: number | undefined;
+  readonly preAuthTimeoutMs?: number | undefined;
 }
 
 export class SiblingWireServer implements AppServer {
@@ -52,6 +66,9 @@ export class SiblingWireServer implements AppServer {
   readonly #clusterToken: Buffer | undefined;
   #server: tls.Server | undefined;
   #closing: Promise<void> | undefined;
+  /** Connections refused over the cap since the last warning, and when that warning was. */
+  #refused = 0;
+  #refusedLoggedAt = 0;
 
   constructor(options: SiblingWireServerOptions) {
     this.#o = options;
@@ -68,6 +85,7 @@ export class SiblingWireServer implements AppServer {
         maxBodyBytes: options.limits.maxBodyBytes,
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: '-',
+        preAuth: { maxFrameBytes: PRE_AUTH_MAX_FRAME_BYTES, timeoutMs: options.preAuthTimeoutMs ?? PRE_AUTH_TIMEOUT_MS },
       },
       'siblings',
     );
@@ -95,6 +113,8 @@ export class SiblingWireServer implements AppServer {
     server.on('secureConnection', (socket: tls.TLSSocket) => {
       this.#connections.accept(socket, (header) => this.#identify(header));
     });
+    server.maxConnections = this.#o.maxConnections ?? MAX_SIBLING_CONNECTIONS;
+    server.on('drop', () => this.#onRefused(server.maxConnections));
     // A failed handshake is the client's problem; it never reaches a session.
     server.on('tlsClientError', (err) => this.#log.info({ err: err.message }, 'sibling TLS handshake failed'));
     this.#server = server;
@@ -138,6 +158,16 @@ export class SiblingWireServer implements AppServer {
     const app = this.#o.apps.require(caller); // HEARTH_ERR_UNKNOWN_APP
     this.#o.apps.authenticate(app, token);
     return { kind: 'app', app };
+  }
+
+  /** Over the cap: Node closed the connection at accept; say so, at most once per interval. */
+  #onRefused(max: number): void {
+    this.#refused += 1;
+    const now = Date.now();
+    if (now - this.#refusedLoggedAt < REFUSED_LOG_INTERVAL_MS) return;
+    this.#log.warn({ refused: this.#refused, maxConnections: max }, 'sibling port at its connection limit: refusing new connections');
+    this.#refused = 0;
+    this.#refusedLoggedAt = now;
   }
 
   #isClusterToken(token: string): boolean {

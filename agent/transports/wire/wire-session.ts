@@ -19,11 +19,17 @@
 // client that retries in a tight loop would otherwise keep the worker busy refusing it; paused,
 // it waits in its own socket buffer. Other connections, including the same app's, are unaffected;
 // frames already read (the rest of the chunk) are still handled.
+//
+// Before authentication (deps.preAuth, the TCP sibling port only: wire.sock's permissions are its
+// gate): until a Request on the connection is authenticated, frames and the bytes held for an
+// incomplete one are limited to preAuth.maxFrameBytes, and the connection is closed if no
+// authenticated Request arrives within preAuth.timeoutMs — a stranger cannot hold a frame buffer
+// of maxBodyBytes, or a connection, for free.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { runtimeMethods, type MethodCodec } from '../../../sdk/proto/proto-root.js';
-import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, PONG_DRAINING, WireProtocolError, type Frame, type FrameInput } from '../../../sdk/wire/frame.js';
-import type { WireHeader } from '../../../sdk/wire/header.js';
+import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, PONG_DRAINING, PRELUDE_BYTES, WireProtocolError, type Frame, type FrameInput } from '../../../sdk/wire/frame.js';
+import { encodeHeader, type WireHeader } from '../../../sdk/wire/header.js';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
 import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
@@ -51,6 +57,15 @@ export interface WireSessionDeps extends WireCallDeps {
   readonly frameTimeoutMs?: number | undefined;
   /** Metrics label of a call whose caller is not established (failed authentication). */
   readonly anonymousLabel: string;
+  /** Limits until the first authenticated Request (see the header); none when undefined. */
+  readonly preAuth?: PreAuthLimits | undefined;
+}
+
+export interface PreAuthLimits {
+  /** Largest frame (and largest incomplete frame held) before authentication. */
+  readonly maxFrameBytes: number;
+  /** A connection with no authenticated Request this long after it opened is closed. */
+  readonly timeoutMs: number;
 }
 
 /** Establishes who sent a Request (per connection: TLS state differs). Throws a coded error. */
@@ -81,6 +96,9 @@ export class WireSession {
   #lingerTimer: NodeJS.Timeout | undefined;
   /** Set while reading is paused after a quota refusal. */
   #quotaTimer: NodeJS.Timeout | undefined;
+  /** False until a Request is authenticated, when deps.preAuth applies. */
+  #authenticated: boolean;
+  #authTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: net.Socket, deps: WireSessionDeps, identify: Identify, logger: Logger) {
     this.#socket = socket;
@@ -93,6 +111,11 @@ export class WireSession {
     socket.on('drain', () => this.#onDrain());
     socket.on('error', (err) => this.#log.debug({ err }, 'wire connection error'));
     socket.once('close', () => this.#onClose());
+    const preAuth = deps.preAuth;
+    this.#authenticated = preAuth === undefined;
+    if (preAuth !== undefined) {
+      this.#authTimer = setTimeout(() => this.#authTimedOut(preAuth.timeoutMs), preAuth.timeoutMs);
+    }
   }
 
   /** Streams open right now. */
@@ -135,11 +158,45 @@ export class WireSession {
     for (const frame of frames) {
       if (this.#closed) return;
       try {
+        if (!this.#authenticated) this.#checkPreAuthFrame(frame);
         this.#onFrame(frame);
       } catch (err) {
         this.#protocolError(err);
       }
     }
+    // Checked after the frames: a Request among them may have authenticated the connection.
+    const limit = this.#deps.preAuth?.maxFrameBytes ?? Infinity;
+    if (!this.#authenticated && !this.#closed && this.#decoder.pending > limit) {
+      this.#protocolError(new WireProtocolError('HEARTH_ERR_BODY_TOO_LARGE', `before authentication frames are limited to ${limit} bytes`));
+    }
+  }
+
+  /** A frame before authentication: at most preAuth.maxFrameBytes (its length field's value). */
+  #checkPreAuthFrame(frame: Frame): void {
+    const limit = this.#deps.preAuth?.maxFrameBytes ?? Infinity;
+    const length = PRELUDE_BYTES + encodeHeader(frame.header).length + frame.body.length;
+    if (length > limit) {
+      throw new WireProtocolError('HEARTH_ERR_BODY_TOO_LARGE', `frame of ${length} bytes before authentication; the limit is ${limit} until a Request is authenticated`);
+    }
+  }
+
+  #authTimedOut(ms: number): void {
+    this.#authTimer = undefined;
+    if (this.#closed || this.#authenticated) return;
+    this.#log.info({ timeoutMs: ms }, 'wire connection closed: no authenticated Request in time');
+    this.#write({
+      type: FrameType.Goaway,
+      streamId: this.#lastAccepted,
+      header: { errorCode: 'HEARTH_ERR_UNAUTHENTICATED', errorMessage: `no authenticated Request within ${ms} ms of connecting` },
+    });
+    this.#cancelAll('the connection closed before authentication');
+    this.#end();
+  }
+
+  #authenticatedNow(): void {
+    this.#authenticated = true;
+    clearTimeout(this.#authTimer);
+    this.#authTimer = undefined;
   }
 
   /** A partial frame may wait frameTimeoutMs for its remaining bytes, counted from its first byte. */
@@ -203,6 +260,7 @@ export class WireSession {
         throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${method.slice(0, 128)}"`);
       }
       principal = this.#identify(header, method);
+      if (!this.#authenticated) this.#authenticatedNow();
     } catch (err) {
       call.begin(this.#deps.anonymousLabel, undefined);
       return this.#respondError(streamId, call, err);
@@ -374,6 +432,7 @@ export class WireSession {
   #end(): void {
     this.#closed = true;
     clearTimeout(this.#frameTimer);
+    clearTimeout(this.#authTimer);
     this.#clearQuotaPause();
     this.#socket.end();
     this.#socket.resume(); // keep reading (and dropping) so the peer's FIN is seen
@@ -394,6 +453,7 @@ export class WireSession {
   #onClose(): void {
     this.#closed = true;
     clearTimeout(this.#frameTimer);
+    clearTimeout(this.#authTimer);
     clearTimeout(this.#lingerTimer);
     this.#clearQuotaPause();
     this.#cancelAll('the connection closed');
