@@ -45,6 +45,8 @@ export interface TestCerts {
 export interface WireHarness extends InProcessBase {
   readonly demo: WireHarnessApp;
   readonly other: WireHarnessApp;
+  /** Every app's server, the extra apps (options.apps) too. */
+  readonly byId: Readonly<Record<string, WireHarnessApp>>;
   /** A new raw client on an app's wire.sock (or any Unix socket); closed by close(). */
   connect(socketPath: string): Promise<WireTestClient>;
   /** A new raw client on the sibling port; `mtls` presents the CA-signed client certificate. */
@@ -80,17 +82,22 @@ export async function startWireHarness(options: RuntimeOptions & { frameTimeoutM
     clients.push(c);
     return c;
   };
-  const deps = { apps, api, metrics, logger, limits: config.limits };
+  // quotas: the core's AppQuotas when started with `quotas: true`.
+  const deps = { apps, api, metrics, logger, limits: config.limits, quotas: core.quotas };
   const startServer = async (appId: string, frameTimeoutMs = options.frameTimeoutMs): Promise<WireAppServer> => {
     const server = new WireAppServer({ ...deps, app: apps.require(appId) }, { frameTimeoutMs });
     core.defer(() => server.close(1000));
     await server.start();
     return server;
   };
-  const { demo, other } = await startApps(core, async (app, token) => {
-    const server = await startServer(app.id);
-    return { id: app.id, token, socket: app.wireSocket, server };
-  });
+  const { demo, other, byId } = await startApps(
+    core,
+    async (app, token) => {
+      const server = await startServer(app.id);
+      return { id: app.id, token, socket: app.wireSocket, server };
+    },
+    options.apps,
+  );
 
   let certs: Promise<TestCerts> | undefined;
   let sibling: Promise<SiblingWireServer> | undefined;
@@ -133,6 +140,7 @@ export async function startWireHarness(options: RuntimeOptions & { frameTimeoutM
     api,
     demo,
     other,
+    byId,
     connect,
     connectSibling,
     startServer,
