@@ -204,3 +204,17 @@ test('sibling port: Ping is answered with Pong', async (t) => {
   t.is(pong.body.toString(), '12345678');
   t.is(pong.flags, 0);
 });
+
+test.serial('a deadline beyond 2^31-1 ms is clamped to it, not treated as spent: the call is answered normally', async (t) => {
+  const server = await serveOther(echo);
+  try {
+    const c = await rt.connect(rt.demo.socket);
+    const r = await invokeOther(t, c, { token: rt.demo.token, deadlineMs: 2 ** 32 - 1 });
+    t.is(r.code, undefined);
+    t.is(r.data, 'echo:hi');
+    const budget = server.seen.at(-1)?.deadlineMs ?? 0;
+    t.true(Number(budget) <= 2 ** 31 - 1, `budget ${String(budget)}`);
+  } finally {
+    await server.stop();
+  }
+});
