@@ -18,9 +18,8 @@ import type { LimitsConfig } from '../../config/config-schema.js';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { AgentMetrics } from '../../observability/metrics.js';
 import { invokeMethods } from '../methods/invoke-methods.js';
-import type { AppServer } from '../transport-deps.js';
 import type { WirePrincipal } from './wire-call.js';
-import { listen } from './listen.js';
+import { WireServer } from './listen.js';
 import { WireConnections } from './wire-connections.js';
 
 const APP_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -34,14 +33,13 @@ export interface PeerWireServerOptions {
   readonly frameTimeoutMs?: number | undefined;
 }
 
-export class PeerWireServer implements AppServer {
+export class PeerWireServer extends WireServer {
   readonly #o: PeerWireServerOptions;
   readonly #log: Logger;
   readonly #connections: WireConnections;
-  #server: net.Server | undefined;
-  #closing: Promise<void> | undefined;
 
   constructor(options: PeerWireServerOptions) {
+    super('PeerWireServer');
     this.#o = options;
     this.#log = options.logger.child({ component: 'wire-peers' });
     this.#connections = new WireConnections(
@@ -58,41 +56,18 @@ export class PeerWireServer implements AppServer {
     );
   }
 
+  protected override get sessions(): WireConnections {
+    return this.#connections;
+  }
+
   async start(): Promise<void> {
-    if (this.#closing || this.#server) throw new Error('PeerWireServer.start() called twice or after close()');
+    this.assertStartable();
     await mkdir(path.dirname(this.#o.path), { recursive: true, mode: 0o700 });
     // A dead worker's socket file; nobody else listens on this worker's own path.
     await rm(this.#o.path, { force: true });
     const server = net.createServer((socket) => this.#connections.accept(socket, (header) => identify(header)));
-    this.#server = server;
-    try {
-      await listen(server, { path: this.#o.path, exclusive: true });
-    } catch (err) {
-      this.#server = undefined;
-      throw err;
-    }
-    server.on('error', (err) => this.#log.error({ err }, 'peer listener error'));
+    await this.bind(server, { path: this.#o.path, exclusive: true }, this.#log);
     await chmod(this.#o.path, 0o600);
-  }
-
-  close(graceMs: number): Promise<void> {
-    this.#closing ??= this.#close(graceMs);
-    return this.#closing;
-  }
-
-  async #close(graceMs: number): Promise<void> {
-    this.#server?.close();
-    await this.#connections.drain(graceMs);
-  }
-
-  destroy(): void {
-    this.#closing ??= Promise.resolve();
-    this.#server?.close();
-    this.#connections.destroy();
-  }
-
-  connections(): number {
-    return this.#connections.size;
   }
 }
 

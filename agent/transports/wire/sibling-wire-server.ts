@@ -33,9 +33,9 @@ import type { ResolvedSiblingsConfig } from '../../config/mesh-config.js';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { AgentMetrics } from '../../observability/metrics.js';
 import { unaryMethods } from '../methods/runtime-methods.js';
-import type { AppServer, QuotaGate } from '../transport-deps.js';
+import type { QuotaGate } from '../transport-deps.js';
 import type { WirePrincipal } from './wire-call.js';
-import { listen } from './listen.js';
+import { WireServer } from './listen.js';
 import { WireConnections } from './wire-connections.js';
 
 const APP_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -59,18 +59,17 @@ export interface SiblingWireServerOptions {
   readonly preAuthTimeoutMs?: number | undefined;
 }
 
-export class SiblingWireServer implements AppServer {
+export class SiblingWireServer extends WireServer<tls.Server> {
   readonly #o: SiblingWireServerOptions;
   readonly #log: Logger;
   readonly #connections: WireConnections;
   readonly #clusterToken: Buffer | undefined;
-  #server: tls.Server | undefined;
-  #closing: Promise<void> | undefined;
   /** Connections refused over the cap since the last warning, and when that warning was. */
   #refused = 0;
   #refusedLoggedAt = 0;
 
   constructor(options: SiblingWireServerOptions) {
+    super('SiblingWireServer');
     this.#o = options;
     this.#log = options.logger.child({ component: 'wire-siblings' });
     const sha = options.siblings.clusterTokenSha256;
@@ -91,14 +90,18 @@ export class SiblingWireServer implements AppServer {
     );
   }
 
+  protected override get sessions(): WireConnections {
+    return this.#connections;
+  }
+
   /** The bound TCP port; 0 before start(). */
   get port(): number {
-    const address = this.#server?.address();
+    const address = this.server?.address();
     return address !== null && typeof address === 'object' ? address.port : 0;
   }
 
   async start(): Promise<void> {
-    if (this.#closing || this.#server) throw new Error('SiblingWireServer.start() called twice or after close()');
+    this.assertStartable();
     const { listen: at, tls: t } = this.#o.siblings;
     if (at === undefined || t === undefined) throw new Error('SiblingWireServer needs siblings.listen and siblings.tls');
     const [cert, key, ca] = await Promise.all([readFile(t.certFile), readFile(t.keyFile), t.caFile === undefined ? undefined : readFile(t.caFile)]);
@@ -117,35 +120,8 @@ export class SiblingWireServer implements AppServer {
     server.on('drop', () => this.#onRefused(server.maxConnections));
     // A failed handshake is the client's problem; it never reaches a session.
     server.on('tlsClientError', (err) => this.#log.info({ err: err.message }, 'sibling TLS handshake failed'));
-    this.#server = server;
-    try {
-      await listen(server, { host: at.host, port: at.port });
-    } catch (err) {
-      this.#server = undefined;
-      throw err;
-    }
-    server.on('error', (err) => this.#log.error({ err }, 'sibling listener error'));
+    await this.bind(server, { host: at.host, port: at.port }, this.#log);
     this.#log.info({ host: at.host, port: this.port, mutualTls: ca !== undefined }, 'sibling wire port listening');
-  }
-
-  close(graceMs: number): Promise<void> {
-    this.#closing ??= this.#close(graceMs);
-    return this.#closing;
-  }
-
-  async #close(graceMs: number): Promise<void> {
-    this.#server?.close();
-    await this.#connections.drain(graceMs);
-  }
-
-  destroy(): void {
-    this.#closing ??= Promise.resolve();
-    this.#server?.close();
-    this.#connections.destroy();
-  }
-
-  connections(): number {
-    return this.#connections.size;
   }
 
   #identify(header: WireHeader): WirePrincipal {

@@ -11,22 +11,21 @@ import type { WireHeader } from '../../../sdk/wire/header.js';
 import { HearthError } from '../../errors/hearth-error.js';
 import { unaryMethods } from '../methods/runtime-methods.js';
 import { applySocketAccess } from '../socket-access.js';
-import type { AppServer, TransportDeps } from '../transport-deps.js';
+import type { TransportDeps } from '../transport-deps.js';
 import type { WirePrincipal } from './wire-call.js';
-import { listen } from './listen.js';
+import { WireServer } from './listen.js';
 import { WireConnections } from './wire-connections.js';
 
 export interface WireAppServerOptions {
   readonly frameTimeoutMs?: number | undefined;
 }
 
-export class WireAppServer implements AppServer {
+export class WireAppServer extends WireServer {
   readonly #deps: TransportDeps;
   readonly #connections: WireConnections;
-  #listener: net.Server | undefined;
-  #closing: Promise<void> | undefined;
 
   constructor(deps: TransportDeps, options: WireAppServerOptions = {}) {
+    super('WireAppServer');
     this.#deps = deps;
     const logger = deps.logger.child({ component: 'wire', app: deps.app.id });
     this.#connections = new WireConnections(
@@ -44,41 +43,17 @@ export class WireAppServer implements AppServer {
     );
   }
 
+  protected override get sessions(): WireConnections {
+    return this.#connections;
+  }
+
   async start(): Promise<void> {
-    if (this.#closing || this.#listener) throw new Error('WireAppServer.start() called twice or after close()');
+    this.assertStartable();
     const { app } = this.#deps;
     await mkdir(app.socketDir, { recursive: true, mode: 0o750 });
     const listener = net.createServer((socket) => this.#connections.accept(socket, (header) => this.#identify(header)));
-    this.#listener = listener;
-    try {
-      await listen(listener, { path: app.wireSocket });
-    } catch (err) {
-      this.#listener = undefined; // e.g. EADDRINUSE outside a cluster: startable again
-      throw err;
-    }
-    listener.on('error', (err) => this.#deps.logger.error({ err, app: app.id }, 'wire listener error'));
+    await this.bind(listener, { path: app.wireSocket }, this.#deps.logger.child({ app: app.id }));
     await applySocketAccess(app.wireSocket, app, this.#deps.logger);
-  }
-
-  close(graceMs: number): Promise<void> {
-    this.#closing ??= this.#close(graceMs);
-    return this.#closing;
-  }
-
-  async #close(graceMs: number): Promise<void> {
-    // Stop accepting; in a worker the primary keeps the listener for the other workers.
-    this.#listener?.close();
-    await this.#connections.drain(graceMs);
-  }
-
-  destroy(): void {
-    this.#closing ??= Promise.resolve();
-    this.#listener?.close();
-    this.#connections.destroy();
-  }
-
-  connections(): number {
-    return this.#connections.size;
   }
 
   #identify(header: WireHeader): WirePrincipal {

@@ -304,8 +304,21 @@ export class WireSession {
     }, Math.min(call.deadline - Date.now(), MAX_DEADLINE_MS));
     const run = async (): Promise<unknown> => {
       if (principal.kind === 'agent') {
-        const { requestId, deadline, traceparent, logger, signal } = call;
-        return runForwardedInvoke(api, { scope: principal.scope, callerAppId: principal.callerAppId, deadline, traceparent, requestId, logger, signal }, request as InvokeRequestMsg);
+        // Getters: the call's logger and AbortController are made only if something uses them.
+        const forwarded = {
+          scope: principal.scope,
+          callerAppId: principal.callerAppId,
+          deadline: call.deadline,
+          traceparent: call.traceparent,
+          requestId: call.requestId,
+          get logger() {
+            return call.logger;
+          },
+          get signal() {
+            return call.signal;
+          },
+        };
+        return runForwardedInvoke(api, forwarded, request as InvokeRequestMsg);
       }
       if (unary === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${codec.path}"`);
       return unary.run(call.ctx(principal.app), request);
