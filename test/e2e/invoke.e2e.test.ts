@@ -199,7 +199,7 @@ test.serial('a failing instance of B is ejected: its error count stops growing',
   cleanups.push(() => okApp.close(), () => badApp.close());
   for (let i = 0; i < 20; i++) await grpcInvoke(h, CALLER_TOKEN, 'callee', 'warm');
   failing = true;
-  const batch = (): Promise<unknown> => Promise.allSettled(Array.from({ length: 8 }, () => grpcInvoke(h, CALLER_TOKEN, 'callee', 'x')));
+  const batch = (): Promise<unknown> => Promise.allSettled(Array.from({ length: 16 }, () => grpcInvoke(h, CALLER_TOKEN, 'callee', 'x')));
   // Concurrent batches reach the failing instance until its consecutive failures eject it (the
   // balancer's error penalty makes it a rarer pick after each failure, so this may take a while).
   for (let i = 0; i < 30 && (await metric(h, 'hearth_invoke_ejections_total')) === 0; i++) await batch();
