@@ -3,12 +3,13 @@
 // the subscription handle is closed, so unacked deliveries go back to the group.
 import type * as grpc from '@grpc/grpc-js';
 import type { Delivery, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
-import { HearthError, toHearthError } from '../../errors/hearth-error.js';
+import { HearthError } from '../../errors/hearth-error.js';
 import type { TransportDeps } from '../transport-deps.js';
 import { GrpcCall } from './grpc-call.js';
 import type { DeliveryMsg, SubscribeRequestMsg, SubscribeResponseMsg } from './grpc-messages.js';
 import { subscriptionClosed, type ActiveStream, type StreamRegistry } from './stream-registry.js';
 import { messageBytes, type MalformedMessage } from './wire-codec.js';
+import { deliveryIdOf, settleDelivery, subscribeParams } from '../methods/subscribe-messages.js';
 
 type SubscribeCall = grpc.ServerDuplexStream<SubscribeRequestMsg | MalformedMessage, SubscribeResponseMsg>;
 
@@ -85,25 +86,10 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
     };
 
     const subscribe = async (msg: SubscribeRequestMsg): Promise<void> => {
-      const initial = msg.initial;
-      if (msg.request !== 'initial' || !initial) {
-        throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'the first message of a subscription must be `initial`');
-      }
+      const params = subscribeParams(msg);
       phase = 'subscribing';
-      if (initial.ackDeadlineMs > 0) ackDeadlineMs = initial.ackDeadlineMs;
-      const h = await deps.api.pubsub.subscribe(
-        c.ctx,
-        {
-          pubsubName: initial.pubsubName,
-          topic: initial.topic,
-          subscription: initial.subscription,
-          ackDeadlineMs: initial.ackDeadlineMs,
-          maxDeliveryAttempts: initial.maxDeliveryAttempts,
-          deadLetterTopic: initial.deadLetterTopic,
-          maxInFlight: initial.maxInFlight,
-        },
-        deliver,
-      );
+      if (params.ackDeadlineMs !== undefined && params.ackDeadlineMs > 0) ackDeadlineMs = params.ackDeadlineMs;
+      const h = await deps.api.pubsub.subscribe(c.ctx, params, deliver);
       handle = h;
       if (isEnded()) {
         await h.close(); // the stream ended while we subscribed
@@ -116,23 +102,11 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
     };
 
     const settle = async (msg: SubscribeRequestMsg): Promise<void> => {
-      const isAck = msg.request === 'ack';
-      const deliveryId = (isAck ? msg.ack?.deliveryId : msg.nack?.deliveryId) ?? '';
       if (!handle || phase !== 'active') {
-        log.info({ deliveryId }, 'ack/nack before the subscription was ready: ignored');
+        log.info({ deliveryId: deliveryIdOf(msg) }, 'ack/nack before the subscription was ready: ignored');
         return;
       }
-      try {
-        if (isAck) await handle.ack(deliveryId);
-        else await handle.nack(deliveryId, msg.nack?.delayMs ?? 0);
-      } catch (e) {
-        // A late ack (after the deadline took the delivery back) or a stale id must not tear
-        // down a stream that still carries other deliveries: log it and go on. The delivery,
-        // if still pending, is redelivered as usual.
-        const err = toHearthError(e);
-        if (err.code === 'HEARTH_ERR_INTERNAL') log.error({ err: e, deliveryId }, 'ack/nack failed');
-        else log.info({ code: err.code, deliveryId, message: err.message }, 'ack/nack ignored');
-      }
+      await settleDelivery(handle, msg, log);
     };
 
     const onMessage = (msg: SubscribeRequestMsg | MalformedMessage): void => {

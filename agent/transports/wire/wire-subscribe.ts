@@ -5,9 +5,10 @@
 // HEARTH_ERR_SUBSCRIPTION_CLOSED so the client resubscribes elsewhere. Self-contained: the gRPC
 // version is written against grpc-js call objects.
 import type { Delivery, RuntimeApi, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
-import { HearthError, toHearthError } from '../../errors/hearth-error.js';
+import { HearthError } from '../../errors/hearth-error.js';
 import type { DeliveryMsg, SubscribeRequestMsg, SubscribeResponseMsg } from '../grpc/grpc-messages.js';
 import type { WireStreamHandler, WireStreamPort } from './wire-stream.js';
+import { deliveryIdOf, settleDelivery, subscribeParams } from '../methods/subscribe-messages.js';
 
 /** The schema's default ack deadline, used to age out queued deliveries when the app sets none. */
 const DEFAULT_ACK_DEADLINE_MS = 30_000;
@@ -66,24 +67,9 @@ export function startSubscribe(port: WireStreamPort, api: RuntimeApi, first: unk
   };
 
   const subscribe = async (msg: SubscribeRequestMsg): Promise<void> => {
-    const initial = msg.initial;
-    if (msg.request !== 'initial' || !initial) {
-      throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'the first message of a subscription must be `initial`');
-    }
-    if (initial.ackDeadlineMs > 0) ackDeadlineMs = initial.ackDeadlineMs;
-    const h = await api.pubsub.subscribe(
-      port.ctx,
-      {
-        pubsubName: initial.pubsubName,
-        topic: initial.topic,
-        subscription: initial.subscription,
-        ackDeadlineMs: initial.ackDeadlineMs,
-        maxDeliveryAttempts: initial.maxDeliveryAttempts,
-        deadLetterTopic: initial.deadLetterTopic,
-        maxInFlight: initial.maxInFlight,
-      },
-      deliver,
-    );
+    const params = subscribeParams(msg);
+    if (params.ackDeadlineMs !== undefined && params.ackDeadlineMs > 0) ackDeadlineMs = params.ackDeadlineMs;
+    const h = await api.pubsub.subscribe(port.ctx, params, deliver);
     handle = h;
     if (ended) {
       await h.close(); // the stream ended while we subscribed
@@ -95,21 +81,11 @@ export function startSubscribe(port: WireStreamPort, api: RuntimeApi, first: unk
   };
 
   const settle = async (msg: SubscribeRequestMsg): Promise<void> => {
-    const isAck = msg.request === 'ack';
-    const deliveryId = (isAck ? msg.ack?.deliveryId : msg.nack?.deliveryId) ?? '';
     if (!handle || !ready) {
-      log.info({ deliveryId }, 'ack/nack before the subscription was ready: ignored');
+      log.info({ deliveryId: deliveryIdOf(msg) }, 'ack/nack before the subscription was ready: ignored');
       return;
     }
-    try {
-      if (isAck) await handle.ack(deliveryId);
-      else await handle.nack(deliveryId, msg.nack?.delayMs ?? 0);
-    } catch (e) {
-      // A late or stale ack must not tear down a stream that carries other deliveries.
-      const err = toHearthError(e);
-      if (err.code === 'HEARTH_ERR_INTERNAL') log.error({ err: e, deliveryId }, 'ack/nack failed');
-      else log.info({ code: err.code, deliveryId, message: err.message }, 'ack/nack ignored');
-    }
+    await settleDelivery(handle, msg, log);
   };
 
   subscribe(first as SubscribeRequestMsg).catch((err: unknown) => end(true, err));
