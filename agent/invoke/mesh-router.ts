@@ -171,7 +171,7 @@ export class MeshRouter implements InvokeRouter {
     const localOpen = this.#local(call.target).length > 0;
     // Not here: learn what changed among the other workers (a stream that just opened there).
     if (!localOpen && peers !== undefined && call.scope !== 'worker') {
-      if (peers.holding(call.target).length === 0) await peers.readNow();
+      if (peers.holding(call.target).length === 0) await peers.readNow(call.target);
       else await peers.current();
     }
     if (s === undefined || call.scope !== 'any') return [];

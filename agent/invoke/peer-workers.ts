@@ -23,8 +23,10 @@ import type { Logger } from 'pino';
 import type { ForwardChannel } from './forward-channel.js';
 
 /** How often the directory is re-read even without a miss. */
-/** A directory scan younger than this counts as current for readNow(). */
+/** A repeated miss for one app within this relies on the watch rather than a fresh read. */
 const READ_NOW_FRESH_MS = 100;
+/** Bound on the apps remembered for that (cleared when reached). */
+const READ_NOW_APPS_MAX = 1_000;
 const DEFAULT_REFRESH_MS = 3_000;
 /** A miss re-reads the directory at most this often. */
 const MISS_REFRESH_MIN_MS = 200;
@@ -70,6 +72,8 @@ export class PeerWorkers {
   #refreshing: Promise<void> | undefined;
   #lastRefresh = 0;
   #scanStartedAt = -1;
+  /** When readNow() last read afresh for each app. */
+  readonly #readNowAt = new Map<string, number>();
   #closed = false;
   /** App id → when a peer last listed it (Date.now()). */
   readonly #seen = new Map<string, number>();
@@ -128,13 +132,19 @@ export class PeerWorkers {
   /**
    * Reads the directory with a read that starts now (not one already under way): a stream that
    * opened on another worker before this call arrived is seen. For misses only — it costs a
-   * readdir and one small read per peer — and at most once per READ_NOW_FRESH_MS: calls to an app
-   * that lives only on other hosts would otherwise pay a readdir each (5% of a busy worker's CPU
-   * in the invoke bench). A scan that started that recently, plus the watch, is fresh enough.
+   * readdir and one small read per peer. Repeated misses for the same app within
+   * READ_NOW_FRESH_MS rely on the watch instead (current()): calls to an app that lives only on
+   * other hosts would otherwise pay a readdir each (5% of a busy worker's CPU in the invoke
+   * bench). The first miss for an app always reads afresh, so a stream that was registered just
+   * before is never missed because some other read happened to start a moment earlier.
    */
-  async readNow(): Promise<void> {
-    if (performance.now() - this.#scanStartedAt < READ_NOW_FRESH_MS) return this.current();
-    const since = performance.now();
+  async readNow(appId: string): Promise<void> {
+    const now = performance.now();
+    const last = this.#readNowAt.get(appId);
+    if (last !== undefined && now - last < READ_NOW_FRESH_MS) return this.current();
+    if (this.#readNowAt.size >= READ_NOW_APPS_MAX) this.#readNowAt.clear();
+    this.#readNowAt.set(appId, now);
+    const since = now;
     for (let i = 0; i < 3 && this.#scanStartedAt < since && !this.#closed; i++) await this.refresh();
   }
 
