@@ -6,10 +6,10 @@ import type { Delivery, SubscriptionHandle } from '../../building-blocks/runtime
 import { HearthError } from '../../errors/hearth-error.js';
 import type { TransportDeps } from '../transport-deps.js';
 import { GrpcCall } from './grpc-call.js';
-import type { DeliveryMsg, SubscribeRequestMsg, SubscribeResponseMsg } from './grpc-messages.js';
+import type { SubscribeRequestMsg, SubscribeResponseMsg } from './grpc-messages.js';
 import { subscriptionClosed, type ActiveStream, type StreamRegistry } from './stream-registry.js';
 import { messageBytes, type MalformedMessage } from './wire-codec.js';
-import { deliveryIdOf, settleDelivery, subscribeParams } from '../methods/subscribe-messages.js';
+import { deliveryIdOf, settleDelivery, subscribeParams, toDeliveryMsg } from '../methods/subscribe-messages.js';
 
 type SubscribeCall = grpc.ServerDuplexStream<SubscribeRequestMsg | MalformedMessage, SubscribeResponseMsg>;
 
@@ -56,11 +56,11 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
       if (phase === 'ended' || !ready) return;
       blocked = false;
       prune();
-      for (let q = queue.shift(); q !== undefined; q = blocked ? undefined : queue.shift()) write({ delivery: toMsg(q.delivery) });
+      for (let q = queue.shift(); q !== undefined; q = blocked ? undefined : queue.shift()) write({ delivery: toDeliveryMsg(q.delivery) });
     };
     const deliver = (delivery: Delivery): void => {
       if (phase === 'ended') return; // the handle is closing: the broker takes it back
-      if (ready && !blocked && queue.length === 0) return write({ delivery: toMsg(delivery) });
+      if (ready && !blocked && queue.length === 0) return write({ delivery: toDeliveryMsg(delivery) });
       queue.push({ delivery, at: Date.now() });
       prune();
     };
@@ -138,18 +138,5 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
     call.on('cancelled', () => {
       end(undefined, true).catch((e: unknown) => log.error({ err: e }, 'ending a cancelled subscription failed'));
     });
-  };
-}
-
-function toMsg(d: Delivery): DeliveryMsg {
-  return {
-    deliveryId: d.deliveryId,
-    messageId: d.messageId,
-    topic: d.topic,
-    pubsubName: d.pubsubName,
-    data: d.data,
-    dataContentType: d.contentType,
-    attempt: d.attempt,
-    metadata: { ...d.metadata },
   };
 }

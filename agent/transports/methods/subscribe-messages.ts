@@ -1,9 +1,9 @@
 // What the gRPC and wire Subscribe streams share: reading the first message into SubscribeParams,
 // and applying one ack or nack without letting a late or stale one end the stream.
 import type { Logger } from 'pino';
-import type { SubscribeParams, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
+import type { Delivery, SubscribeParams, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
 import { HearthError, toHearthError } from '../../errors/hearth-error.js';
-import type { SubscribeRequestMsg } from '../grpc/grpc-messages.js';
+import type { DeliveryMsg, SubscribeRequestMsg } from '../grpc/grpc-messages.js';
 
 /** The subscription a stream's first message asks for; INVALID_ARGUMENT unless it is `initial`. */
 export function subscribeParams(msg: SubscribeRequestMsg): SubscribeParams {
@@ -41,4 +41,18 @@ export async function settleDelivery(handle: SubscriptionHandle, msg: SubscribeR
     if (err.code === 'HEARTH_ERR_INTERNAL') log.error({ err: e, deliveryId }, 'ack/nack failed');
     else log.info({ code: err.code, deliveryId, message: err.message }, 'ack/nack ignored');
   }
+}
+
+/** A delivery as both transports send it (proto `Delivery`). */
+export function toDeliveryMsg(d: Delivery): DeliveryMsg {
+  return {
+    deliveryId: d.deliveryId,
+    messageId: d.messageId,
+    topic: d.topic,
+    pubsubName: d.pubsubName,
+    data: d.data,
+    dataContentType: d.contentType,
+    attempt: d.attempt,
+    metadata: { ...d.metadata },
+  };
 }

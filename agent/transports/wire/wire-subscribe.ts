@@ -2,13 +2,13 @@
 // the Request carries `initial`, the server answers Message{ready}, then Message{delivery}; the
 // client acks or nacks with Messages. End or Cancel close the handle (unacked deliveries go back
 // to the group; End is answered with Response OK); a drain closes it and answers
-// HEARTH_ERR_SUBSCRIPTION_CLOSED so the client resubscribes elsewhere. Self-contained: the gRPC
-// version is written against grpc-js call objects.
+// HEARTH_ERR_SUBSCRIPTION_CLOSED so the client resubscribes elsewhere. Message handling is shared
+// with the gRPC version (methods/subscribe-messages.ts); the stream plumbing is the wire's own.
 import type { Delivery, RuntimeApi, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
 import { HearthError } from '../../errors/hearth-error.js';
-import type { DeliveryMsg, SubscribeRequestMsg, SubscribeResponseMsg } from '../grpc/grpc-messages.js';
+import type { SubscribeRequestMsg, SubscribeResponseMsg } from '../grpc/grpc-messages.js';
 import type { WireStreamHandler, WireStreamPort } from './wire-stream.js';
-import { deliveryIdOf, settleDelivery, subscribeParams } from '../methods/subscribe-messages.js';
+import { deliveryIdOf, settleDelivery, subscribeParams, toDeliveryMsg } from '../methods/subscribe-messages.js';
 
 /** The schema's default ack deadline, used to age out queued deliveries when the app sets none. */
 const DEFAULT_ACK_DEADLINE_MS = 30_000;
@@ -44,11 +44,11 @@ export function startSubscribe(port: WireStreamPort, api: RuntimeApi, first: unk
     if (ended || !ready) return;
     blocked = false;
     prune();
-    for (let q = queue.shift(); q !== undefined; q = blocked ? undefined : queue.shift()) write({ delivery: toMsg(q.delivery) });
+    for (let q = queue.shift(); q !== undefined; q = blocked ? undefined : queue.shift()) write({ delivery: toDeliveryMsg(q.delivery) });
   };
   const deliver = (delivery: Delivery): void => {
     if (ended) return; // the handle is closing: the broker takes it back
-    if (ready && !blocked && queue.length === 0) return write({ delivery: toMsg(delivery) });
+    if (ready && !blocked && queue.length === 0) return write({ delivery: toDeliveryMsg(delivery) });
     queue.push({ delivery, at: Date.now() });
     prune();
   };
@@ -104,18 +104,5 @@ export function startSubscribe(port: WireStreamPort, api: RuntimeApi, first: unk
     end: () => end(true),
     cancel: () => end(false),
     drain: () => end(true, new HearthError('HEARTH_ERR_SUBSCRIPTION_CLOSED', 'this agent generation is closing the stream; resubscribe')),
-  };
-}
-
-function toMsg(d: Delivery): DeliveryMsg {
-  return {
-    deliveryId: d.deliveryId,
-    messageId: d.messageId,
-    topic: d.topic,
-    pubsubName: d.pubsubName,
-    data: d.data,
-    dataContentType: d.contentType,
-    attempt: d.attempt,
-    metadata: { ...d.metadata },
   };
 }
