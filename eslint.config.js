@@ -1,15 +1,72 @@
-// Type-aware lint: floating promises and `any` are errors (STYLE.md 10); only main.ts files and
-// CLIs touch the process (STYLE.md 5).
+// Type-aware lint: floating promises and `any` are errors; only main.ts files and CLIs touch the
+// process (exit, console). The folder rules of the READMEs are enforced here too: an import in the
+// wrong direction fails `npm test`.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** An import that climbs to the repository root and enters one of `folders`. */
+const into = (folders, message) => ({ regex: `^(\\.\\./)+(${folders.join('|')})/`, message });
+/** A package name import. */
+const pkg = (name, message) => ({ regex: `^${name.replace('/', '\\/')}(/|$)`, message });
+
+/**
+ * Who may import what (each top-level folder's README says the same in words):
+ * protocol/ → nothing of ours; sdk/ → protocol (by package name); upgrade/ → nothing of ours;
+ * agent/ → protocol, and upgrade/ only through its hand-off protocol; ops-agent/ → upgrade,
+ * agent/config, protocol; scripts/ → ops-agent, upgrade. bench/ and test/ may use everything,
+ * but bench/ reaches test code only through test/support/.
+ */
+const BOUNDARIES = [
+  {
+    files: ['protocol/**/*.ts'],
+    patterns: [
+      into(['agent', 'ops-agent', 'upgrade', 'sdk', 'scripts', 'bench', 'test', 'protocol'], 'protocol/ is the shared layer: it imports nothing else of ours.'),
+      pkg('@hearth/sdk', 'protocol/ is below the SDK: the SDK imports it, not the other way.'),
+    ],
+  },
+  {
+    files: ['sdk/**/*.ts'],
+    patterns: [
+      into(['agent', 'ops-agent', 'upgrade', 'protocol', 'scripts', 'bench', 'test'], 'sdk/ is installed on its own: it imports only @hearth/protocol (by package name) and its declared dependencies.'),
+    ],
+  },
+  {
+    files: ['upgrade/**/*.ts'],
+    patterns: [into(['agent', 'ops-agent', 'sdk', 'protocol', 'scripts', 'bench', 'test'], 'upgrade/ is the hand-off mechanism: it imports nothing from agent/ or ops-agent/.'), pkg('@hearth/sdk', 'upgrade/ never uses the SDK.')],
+  },
+  {
+    files: ['agent/**/*.ts'],
+    patterns: [
+      into(['ops-agent', 'sdk', 'protocol', 'scripts', 'bench', 'test'], 'agent/ imports the protocol layer as @hearth/protocol, and nothing from ops-agent/, sdk/, scripts/, bench/ or test/.'),
+      { regex: '^(\\.\\./)+upgrade/(?!handoff-protocol\\.js$)', message: 'agent/ uses upgrade/ only through upgrade/handoff-protocol.ts.' },
+      pkg('@hearth/sdk', 'agent/ does not use the SDK: agents reach each other with @hearth/protocol.'),
+    ],
+  },
+  {
+    files: ['ops-agent/**/*.ts'],
+    patterns: [
+      { regex: '^(\\.\\./)+agent/(?!config/)', message: 'ops-agent/ imports only agent/config/ from agent/.' },
+      into(['sdk', 'protocol', 'scripts', 'bench', 'test'], 'ops-agent/ composes upgrade/, agent/config/ and @hearth/protocol only.'),
+      pkg('@hearth/sdk', 'ops-agent/ does not use the SDK.'),
+    ],
+  },
+  {
+    files: ['scripts/**/*.ts'],
+    patterns: [into(['agent', 'sdk', 'protocol', 'bench', 'test'], 'scripts/ build and ship releases: they use ops-agent/ and upgrade/ only.')],
+  },
+  {
+    files: ['bench/**/*.ts'],
+    patterns: [{ regex: '^(\\.\\./)+test/(?!support/)', message: 'bench/ shares test infrastructure through test/support/ only.' }],
+  },
+];
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'run/**', 'data/**', 'artifacts/**', 'bench/results/**', 'proto/gen/**'] },
+  { ignores: ['**/dist/**', 'node_modules/**', 'run/**', 'data/**', 'artifacts/**', 'bench/results/**', 'protocol/gen/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'protocol/generate.mjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -22,13 +79,15 @@ export default tseslint.config(
         { object: 'process', property: 'exit', message: 'Only main.ts files may exit the process.' }],
     },
   },
+  ...BOUNDARIES.map(({ files, patterns }) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } })),
   {
     files: ['**/main.ts', 'ops-agent/cli/**', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off', 'no-restricted-properties': 'off' },
   },
   {
-    // The example apps are plain JavaScript run by node: no type information, Node's globals.
-    files: ['examples/**/*.mjs'],
+    // Plain JavaScript run by node (the example apps, the protocol's generator): no type
+    // information, Node's globals.
+    files: ['examples/**/*.mjs', 'protocol/generate.mjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,

@@ -3,7 +3,7 @@
 //   curl --unix-socket run/apps/other/http.sock -H 'authorization: Bearer other-token' \
 //     -d hi http://hearth/v1.0/invoke/demo/method/echo
 // Run from the repository root after `npm start`: node examples/echo-app.mjs
-import { createClient } from '../dist/sdk/index.js';
+import { createClient } from '@hearth/sdk';
 
 const client = createClient({
   appId: process.env.HEARTH_APP_ID ?? 'demo',

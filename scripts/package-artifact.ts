@@ -3,7 +3,9 @@
 // `hearth-<version>-<platform>-<arch>-node<abi>.tgz` and its `.sha256` (default dir artifacts/).
 // The archive root holds manifest.json, package.json (version = the build version), dist/ (no
 // tests, benchmarks or source maps), proto/ and the production dependency closure of
-// package-lock.json copied from the local node_modules (no network). Entries are sorted, owners
+// package-lock.json copied from the local node_modules (no network) — a workspace package the
+// daemon depends on (@hearth/protocol) travels as its folder's package.json and compiled dist/,
+// with the same in-tree node_modules link as a checkout. Entries are sorted, owners
 // and times normalised, and hard links never emitted, so the archive passes the store's checks.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -39,6 +41,7 @@ const PACKAGE_KEEP: Readonly<Record<string, (rel: string) => boolean>> = {
 
 interface LockEntry {
   version?: string;
+  resolved?: string;
   dev?: boolean;
   optional?: boolean;
   devOptional?: boolean;
@@ -163,10 +166,15 @@ async function dependencyFiles(): Promise<string[]> {
   const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as { lockfileVersion?: number; packages?: Record<string, LockEntry> };
   if (lock.packages === undefined || (lock.lockfileVersion ?? 0) < 2) throw new Error('package-lock.json must be lockfileVersion 2 or 3');
   const out: string[] = [];
+  const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  const runtimeDeps = new Set(Object.keys(pkg.dependencies ?? {}));
   for (const [key, entry] of Object.entries(lock.packages)) {
     if (key === '' || entry.dev === true) continue;
-    if (!key.startsWith('node_modules/')) throw new Error(`package-lock.json entry ${key} is not under node_modules/ (workspaces are not packaged)`);
-    if (entry.link === true) throw new Error(`package-lock.json entry ${key} is a link; linked packages are not packaged`);
+    if (!key.startsWith('node_modules/')) continue; // a workspace's own entry: packaged through its link below
+    if (entry.link === true) {
+      out.push(...(await workspaceFiles(key, entry, runtimeDeps)));
+      continue;
+    }
     const dir = path.join(ROOT, key);
     if (!existsSync(dir)) {
       if (entry.optional === true || entry.devOptional === true) continue;
@@ -188,6 +196,25 @@ async function dependencyFiles(): Promise<string[]> {
     );
   }
   return out;
+}
+
+/**
+ * A workspace linked into node_modules (`node_modules/@hearth/protocol` → `protocol`): packaged
+ * when the daemon depends on it, as the link itself plus the workspace's package.json and
+ * compiled JavaScript. Workspaces only the tests use (the SDK) stay out.
+ */
+async function workspaceFiles(key: string, entry: LockEntry, runtimeDeps: ReadonlySet<string>): Promise<string[]> {
+  const name = key.slice('node_modules/'.length);
+  if (!runtimeDeps.has(name)) return [];
+  const dir = entry.resolved;
+  if (dir === undefined || dir.startsWith('.') || path.isAbsolute(dir)) throw new Error(`package-lock.json entry ${key} links outside the tree (${String(dir)})`);
+  if (!existsSync(path.join(ROOT, dir, 'dist', 'index.js'))) throw new Error(`${dir}/dist is missing: run \`npm run build\` first`);
+  const files = await walk(dir, (rel, isDir) => {
+    const inner = rel.slice(dir.length + 1);
+    if (isDir) return inner === 'dist' || inner.startsWith('dist/');
+    return inner === 'package.json' || (inner.startsWith('dist/') && inner.endsWith('.js'));
+  });
+  return [await checkedLink(key), ...files];
 }
 
 function mib(bytes: number): string {

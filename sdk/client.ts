@@ -3,8 +3,7 @@
 // SdkTransport — wire (default) or gRPC to the local agent, wrapped in the failover transport when
 // siblings are configured — and hangs the typed building-block clients on it.
 import path from 'node:path';
-import { HearthClientError } from './errors.js';
-import { silentLogger, type SdkLogger } from './logger.js';
+import { HearthClientError, type ProtocolLogger as SdkLogger, silentLogger } from '@hearth/protocol';
 import { ConfigurationClient } from './blocks/configuration-client.js';
 import { InvokeClient, type InvokeOptions, type InvokeReply } from './blocks/invoke-client.js';
 import { LockClient } from './blocks/lock-client.js';

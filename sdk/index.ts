@@ -1,7 +1,6 @@
-// The public API of the Hearth TypeScript SDK (package entry "hearth/sdk").
+// The public API of the Hearth TypeScript SDK (the package @hearth/sdk).
 export { createClient, HearthClient, DEFAULT_RUN_DIR, type ClientOptions } from './client.js';
-export { HearthClientError, isHearthClientError, AGENT_UNAVAILABLE } from './errors.js';
-export type { SdkLogger } from './logger.js';
+export { AGENT_UNAVAILABLE, HearthClientError, isHearthClientError, type ProtocolLogger as SdkLogger, WireConnection, type WireConnectOptions, type WireEndpoint, type WireTlsOptions } from '@hearth/protocol';
 export type { Payload, Value } from './payload.js';
 export type { CallOptions, GoawayEvent, SdkStream, SdkTransport, SdkTransportFactory } from './transport.js';
 export type { RequestOptions } from './blocks/request-options.js';
@@ -12,8 +11,8 @@ export type { UnlockStatus } from './blocks/lock-client.js';
 export type { InvokeOptions, InvokeReply } from './blocks/invoke-client.js';
 export { reply, type Handler, type InvocationRequest, type Reply, type ResultLike, type ServeHandle, type ServeOptions } from './blocks/serve.js';
 export { WireTransport, type WireTransportOptions } from './wire/wire-transport.js';
-export { WireConnection, type WireConnectOptions, type WireEndpoint, type WireTlsOptions } from './wire/wire-connection.js';
 export { GrpcTransport, type GrpcTransportOptions } from './grpc/grpc-transport.js';
-export type { FailoverTransport, FailoverTimings } from './failover/failover-transport.js';
+export { createFailoverTransport, type FailoverTransport, type FailoverTimings, type FailoverTransportOptions } from './failover/failover-transport.js';
+export { siblingConnector, type SiblingConnectorOptions } from './failover/sibling-connector.js';
 export type { FailoverEvent, FailoverStats, UnavailableEvent } from './failover/failover-events.js';
-export type { SiblingEndpointInput, SiblingTls } from './failover/sibling-list.js';
+export { siblingsFromEnv, siblingTlsFromEnv, type SiblingEndpointInput, type SiblingTls } from './failover/sibling-list.js';

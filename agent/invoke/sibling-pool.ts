@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ResolvedSiblingsConfig } from '../config/mesh-config.js';
 import type { AgentMetrics } from '../observability/metrics.js';
-import { WireConnection, type WireTlsOptions } from '../../sdk/wire/wire-connection.js';
+import { WireConnection, type WireTlsOptions } from '@hearth/protocol';
 import type { SiblingAddress } from './sibling-directory.js';
 import { WireChannel } from './wire-channel.js';
 

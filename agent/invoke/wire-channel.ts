@@ -10,9 +10,7 @@ import type { Logger } from 'pino';
 import type { InvokeResult } from '../building-blocks/runtime-api.js';
 import { isErrorCode } from '../errors/error-catalog.js';
 import { HearthError } from '../errors/hearth-error.js';
-import { isHearthClientError } from '../../sdk/errors.js';
-import { runtimeMethods, type MethodCodec } from '../../sdk/proto/proto-root.js';
-import type { WireConnection, WireRequestHeader } from '../../sdk/wire/wire-connection.js';
+import { isHearthClientError, type MethodCodec, runtimeMethods, type WireConnection, type WireRequestHeader } from '@hearth/protocol';
 import { FORWARDED_BY_KEY, INVOKE_METHOD, type ForwardChannel, type ForwardRequest } from './forward-channel.js';
 
 const BACKOFF_MIN_MS = 100;

@@ -3,8 +3,7 @@
 // transport), or an invocation of another app. Bodies are the proto/ messages, (de)serialised with
 // the codecs the agent itself uses (sdk/proto/proto-root.ts). Every reply is checked: a get that
 // finds nothing or the wrong bytes, or an invocation that does not echo its payload, is an error.
-import { runtimeMethods, type MethodCodec } from '../../sdk/proto/proto-root.js';
-import type { WireHeader } from '../../sdk/wire/header.js';
+import { type MethodCodec, runtimeMethods, type WireHeader } from '@hearth/protocol';
 import { inBatches, once, type BenchClient, type Done } from './bench-client.js';
 import { bufferOfLength, SAVE_KEYS } from './hearth-grpc-client.js';
 import { WireLink } from './wire-link.js';

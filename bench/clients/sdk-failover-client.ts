@@ -3,8 +3,7 @@
 // (sdk/failover/) exactly as an app gets it: wire.sock to the local agent, the failover transport
 // around it, and the sibling reached over TLS with app a's id and token. Calls are state gets,
 // which the SDK marks idempotent, with a deadline, so failover may replay them.
-import { createClient } from '../../sdk/client.js';
-import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
+import { createClient, type FailoverEvent } from '@hearth/sdk';
 
 export interface FailoverAppOptions {
   appId: string;

@@ -5,8 +5,7 @@
 // (the load loops tally errors by code). A bidirectional stream (the callee's AppCallback) is
 // opened with `openStream` and fed with `sendMessage`.
 import net from 'node:net';
-import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, type Frame } from '../../sdk/wire/frame.js';
-import type { WireHeader } from '../../sdk/wire/header.js';
+import { encodeFrame, type Frame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, type WireHeader } from '@hearth/protocol';
 
 /** Bodies up to 4 MiB (the agent's default limits.maxBodyBytes) plus the header allowance. */
 const MAX_FRAME_BYTES = 4 * 1024 * 1024 + HEADER_ALLOWANCE_BYTES;

@@ -2,8 +2,8 @@
 // mock Kafka cluster, started with the very helpers the component tests use (test/helpers/; the
 // bench tsconfig compiles test/ too), so the bench and the tests agree on how these servers run.
 // Each is registered on the cleanup stack, and its process is sampled like any server under test.
-import { KafkaMock } from '../../test/helpers/kafka-mock.js';
-import { RedisServer } from '../../test/helpers/redis-server.js';
+import { KafkaMock } from '../../test/support/kafka-mock.js';
+import { RedisServer } from '../../test/support/redis-server.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 

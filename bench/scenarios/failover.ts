@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { openFailoverApp, type FailoverApp } from '../clients/sdk-failover-client.js';
 import { MESH_APPS, startTwoAgents, type TwoAgents } from '../harness/two-agents.js';
 import { ErrorTally } from '../load/error-codes.js';
-import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
+import { type FailoverEvent } from '@hearth/sdk';
 import type { FailoverRepetition, FailoverRow } from '../report/report-types.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 

@@ -4,7 +4,7 @@
 // closes when the parent disconnects. Over the wire transport it uses the bare frame codec
 // (clients/wire-link.ts); over gRPC, a grpc-js bidirectional stream on grpc.sock.
 import * as grpc from '@grpc/grpc-js';
-import { runtimeMethods } from '../../sdk/proto/proto-root.js';
+import { runtimeMethods } from '@hearth/protocol';
 import { WireLink } from '../clients/wire-link.js';
 
 export interface CalleeStart {

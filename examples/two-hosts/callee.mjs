@@ -3,7 +3,7 @@
 // serve() opens its stream again by itself when the agent restarts.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClient } from '../../dist/sdk/index.js';
+import { createClient } from '@hearth/sdk';
 
 const host = process.argv[2] ?? '1';
 if (host !== '1' && host !== '2') {

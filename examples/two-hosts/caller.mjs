@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createClient } from '../../dist/sdk/index.js';
+import { createClient } from '@hearth/sdk';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const started = Date.now();

@@ -1,7 +1,7 @@
 // Typed configuration: read items, and watch them as an async iterator of change events that
 // survives agent drains and restarts (the watch is opened again; the agent's first event after a
 // reopen reports the items as they are then).
-import type { SdkLogger } from '../logger.js';
+import { type ProtocolLogger as SdkLogger } from '@hearth/protocol';
 import { callOptions, lifetime, type BlockContext, type RequestOptions } from './request-options.js';
 import { ResubscribingStream } from './resubscribing-stream.js';
 

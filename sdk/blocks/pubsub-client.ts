@@ -3,7 +3,7 @@
 // stream that delivered the message, so a message whose stream is gone before its ack is simply
 // redelivered — at-least-once, never lost.
 import { encodeValue, payload, type Payload, type Value } from '../payload.js';
-import type { SdkLogger } from '../logger.js';
+import { type ProtocolLogger as SdkLogger } from '@hearth/protocol';
 import type { SdkStream } from '../transport.js';
 import { callOptions, lifetime, type BlockContext, type RequestOptions } from './request-options.js';
 import { ResubscribingStream } from './resubscribing-stream.js';

@@ -3,9 +3,7 @@
 // (AGENT_UNAVAILABLE), failover moved calls elsewhere — it is opened again with backoff, and the
 // app's `for await` never notices. Any other error (a wrong token, a topic not allowed) ends the
 // iteration by throwing it.
-import { isHearthClientError } from '../errors.js';
-import { AsyncQueue } from '../internal/async-queue.js';
-import type { SdkLogger } from '../logger.js';
+import { AsyncQueue, isHearthClientError, type ProtocolLogger as SdkLogger } from '@hearth/protocol';
 import type { SdkStream } from '../transport.js';
 
 const RETRYABLE = new Set([

@@ -6,8 +6,7 @@
 // stream opens at once (it reaches the next generation) while the old one stays open until the
 // agent ends it, so the invocations it delivered are still answered on it. One replacement per
 // draining stream: the old stream's end then starts nothing.
-import { isHearthClientError } from '../errors.js';
-import type { SdkLogger } from '../logger.js';
+import { isHearthClientError, type ProtocolLogger as SdkLogger } from '@hearth/protocol';
 import { encodeValue, payload, type Payload, type Value } from '../payload.js';
 import type { SdkStream } from '../transport.js';
 import type { BlockContext } from './request-options.js';

@@ -1,7 +1,7 @@
 // Probing agents: one bounded ping over a fresh connection, and the choice of where calls go next.
 // The local agent and every sibling are probed at the same time, so a switch costs one probe
 // timeout at most — never local timeout plus sibling timeouts in a row.
-import { HearthClientError, isHearthClientError } from '../errors.js';
+import { HearthClientError, isHearthClientError } from '@hearth/protocol';
 import type { SdkTransport } from '../transport.js';
 import { rankByPriorityThenRtt, type SiblingEndpoint } from './sibling-list.js';
 

@@ -3,8 +3,7 @@
 // calls move to another agent, it ends with a retryable error (HEARTH_ERR_AGENT_UNAVAILABLE) and
 // the SDK's higher layer opens it again, which lands on the new agent. The one thing done here:
 // a stream that could not even be opened (sent false) is opened again once the switch is over.
-import { agentUnavailable, isHearthClientError, type HearthClientError } from '../errors.js';
-import { AsyncQueue } from '../internal/async-queue.js';
+import { agentUnavailable, AsyncQueue, type HearthClientError, isHearthClientError } from '@hearth/protocol';
 import type { SdkStream, SdkTransport } from '../transport.js';
 
 export interface StreamOpener {

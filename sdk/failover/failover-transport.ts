@@ -12,8 +12,7 @@
 // - Replay follows replay-policy.ts; streams end with a retryable error and are reopened by the
 //   layer above (failover-stream.ts).
 import { EventEmitter } from 'node:events';
-import { agentUnavailable, type HearthClientError } from '../errors.js';
-import { silentLogger, type SdkLogger } from '../logger.js';
+import { agentUnavailable, type HearthClientError, type ProtocolLogger as SdkLogger, silentLogger } from '@hearth/protocol';
 import type { CallOptions, SdkStream, SdkTransport, SdkTransportFactory } from '../transport.js';
 import { closeQuietly, pingWithin, selectAgent, type Choice } from './agent-probe.js';
 import type { FailoverEvent, FailoverState, FailoverStats, FailoverTransportEvents } from './failover-events.js';

@@ -2,7 +2,7 @@
 // once (connection closed); this catches the rest: an agent that is alive but does not answer
 // (hung event loop, stopped process) after `misses` pings in a row went unanswered, and an agent
 // that says it is draining (Pong DRAINING). One verdict per monitor; then it stops.
-import { isHearthClientError, AGENT_UNAVAILABLE } from '../errors.js';
+import { AGENT_UNAVAILABLE, isHearthClientError } from '@hearth/protocol';
 import type { SdkTransport } from '../transport.js';
 import { pingWithin } from './agent-probe.js';
 

@@ -1,7 +1,7 @@
 // How the SDK reaches a sibling agent: the wire protocol over TCP+TLS to its sibling port. There
 // the SDK is a plain app — no socket names it, so every request carries `caller` = the app id and
 // the app's own token (siblings share their configuration, so the token is valid there too).
-import type { SdkLogger } from '../logger.js';
+import { type ProtocolLogger as SdkLogger } from '@hearth/protocol';
 import type { SdkTransport } from '../transport.js';
 import { WireTransport } from '../wire/wire-transport.js';
 import type { SiblingEndpoint, SiblingTls } from './sibling-list.js';

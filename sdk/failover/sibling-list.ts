@@ -3,7 +3,7 @@
 // HEARTH_SIBLING_CA / _CERT / _KEY / _SERVERNAME). The environment is passed in, never read from
 // `process` here, so the client decides where configuration comes from.
 import { readFileSync } from 'node:fs';
-import { HearthClientError } from '../errors.js';
+import { HearthClientError } from '@hearth/protocol';
 
 export interface SiblingEndpoint {
   /** Shown in events and logs; default `host:port`. */

@@ -1,6 +1,6 @@
 // A call that arrives while calls are being moved waits for the move instead of failing — but
 // never past its own deadline, and never after the app aborted it.
-import { HearthClientError } from '../errors.js';
+import { HearthClientError } from '@hearth/protocol';
 
 export async function waitForSwitch(
   switching: Promise<void>,

@@ -2,12 +2,14 @@
 // transport, for when an app prefers the polyglot contract. Messages are (de)serialised with the
 // same codecs as the wire protocol; the token travels as `authorization: Bearer`, the budget as
 // the gRPC deadline, and a failure's stable code comes back in the `hearth-error-code` trailer.
+//
+// @grpc/grpc-js is an optional peer dependency: an app that only uses the wire transport never
+// installs it, so it is loaded when the first GrpcTransport is made, with a coded error naming
+// the package when it is missing.
 import { EventEmitter } from 'node:events';
-import * as grpc from '@grpc/grpc-js';
-import { HearthClientError } from '../errors.js';
-import { AsyncQueue } from '../internal/async-queue.js';
-import { codecFor, serialize } from '../internal/method-codec.js';
-import { silentLogger, type SdkLogger } from '../logger.js';
+import { createRequire } from 'node:module';
+import type * as GrpcJs from '@grpc/grpc-js';
+import { AsyncQueue, codecFor, HearthClientError, type ProtocolLogger as SdkLogger, serialize, silentLogger } from '@hearth/protocol';
 import type { CallOptions, SdkStream, SdkTransport, TransportEvents } from '../transport.js';
 
 const ERROR_CODE_KEY = 'hearth-error-code';
@@ -24,15 +26,28 @@ export interface GrpcTransportOptions {
 
 const identity = (b: Buffer): Buffer => b;
 
+let grpc: typeof GrpcJs;
+
+function loadGrpc(): typeof GrpcJs {
+  if (grpc !== undefined) return grpc;
+  try {
+    grpc = createRequire(import.meta.url)('@grpc/grpc-js') as typeof GrpcJs;
+  } catch (err) {
+    throw new HearthClientError('HEARTH_ERR_INVALID_ARGUMENT', "the gRPC transport needs the package @grpc/grpc-js: `npm install @grpc/grpc-js` (or use the default wire transport)", { sent: false, cause: err });
+  }
+  return grpc;
+}
+
 export class GrpcTransport extends EventEmitter implements SdkTransport {
   readonly name: string;
-  readonly #client: grpc.Client;
+  readonly #client: GrpcJs.Client;
   readonly #token: string;
   readonly #logger: SdkLogger;
   #closed = false;
 
   constructor(options: GrpcTransportOptions) {
     super();
+    loadGrpc();
     this.name = options.name ?? `grpc:${options.socketPath}`;
     this.#token = options.token;
     this.#logger = (options.logger ?? silentLogger).child({ component: 'grpc-transport', transport: this.name });
@@ -100,7 +115,7 @@ export class GrpcTransport extends EventEmitter implements SdkTransport {
     return Promise.resolve();
   }
 
-  #metadata(options: CallOptions): grpc.Metadata {
+  #metadata(options: CallOptions): GrpcJs.Metadata {
     const md = new grpc.Metadata();
     md.set('authorization', `Bearer ${this.#token}`);
     if (options.traceparent) md.set('traceparent', options.traceparent);
@@ -108,15 +123,15 @@ export class GrpcTransport extends EventEmitter implements SdkTransport {
     return md;
   }
 
-  #callOptions(options: CallOptions): grpc.CallOptions {
+  #callOptions(options: CallOptions): GrpcJs.CallOptions {
     return options.deadlineMs !== undefined && options.deadlineMs > 0 ? { deadline: Date.now() + options.deadlineMs } : {};
   }
 
   /** A channel leaving READY means the connection to the agent closed: tell listeners (failover). */
-  #watchConnectivity(last: grpc.connectivityState): void {
+  #watchConnectivity(last: GrpcJs.connectivityState): void {
     if (this.#closed) return;
     const channel = this.#client.getChannel();
-    let state: grpc.connectivityState;
+    let state: GrpcJs.connectivityState;
     try {
       state = channel.getConnectivityState(false);
     } catch {
@@ -130,7 +145,7 @@ export class GrpcTransport extends EventEmitter implements SdkTransport {
   }
 }
 
-type GrpcStreamCall = grpc.ClientReadableStream<object> | grpc.ClientDuplexStream<Buffer, object>;
+type GrpcStreamCall = GrpcJs.ClientReadableStream<object> | GrpcJs.ClientDuplexStream<Buffer, object>;
 
 class GrpcStream implements SdkStream {
   readonly done: Promise<void>;
@@ -147,7 +162,7 @@ class GrpcStream implements SdkStream {
     this.#end = end;
     this.done = new Promise<void>((resolve, reject) => {
       call.on('data', (m: object) => this.#queue.push(m));
-      call.on('error', (err: grpc.ServiceError) => {
+      call.on('error', (err: GrpcJs.ServiceError) => {
         this.#finished = true;
         if (this.#cancelled && err.code === grpc.status.CANCELLED) {
           this.#queue.finish();
@@ -158,7 +173,7 @@ class GrpcStream implements SdkStream {
         this.#queue.fail(e);
         reject(e);
       });
-      call.on('status', (s: grpc.StatusObject) => {
+      call.on('status', (s: GrpcJs.StatusObject) => {
         if (s.code !== grpc.status.OK) return; // 'error' reports it
         this.#finished = true;
         this.#queue.finish();
@@ -189,8 +204,8 @@ class GrpcStream implements SdkStream {
 }
 
 /** A grpc-js error as a coded HearthClientError: the agent's trailer code when it sent one. */
-function toClientError(err: grpc.ServiceError): HearthClientError {
-  const trailers = err.metadata as grpc.Metadata | undefined;
+function toClientError(err: GrpcJs.ServiceError): HearthClientError {
+  const trailers = err.metadata as GrpcJs.Metadata | undefined;
   const code = trailers?.get(ERROR_CODE_KEY)[0];
   if (typeof code === 'string') {
     return new HearthClientError(code, err.details, { details: parseDetails(trailers?.get(ERROR_DETAILS_KEY)[0]), sent: true, cause: err });
@@ -211,7 +226,7 @@ function toClientError(err: grpc.ServiceError): HearthClientError {
   }
 }
 
-function parseDetails(raw: grpc.MetadataValue | undefined): Record<string, string> {
+function parseDetails(raw: GrpcJs.MetadataValue | undefined): Record<string, string> {
   if (typeof raw !== 'string') return {};
   try {
     const parsed = JSON.parse(raw) as Record<string, unknown>;

@@ -2,11 +2,8 @@
 // send/end/cancel issued before the Request is written are queued and replayed in order, response
 // bodies are decoded into proto-loader objects. A stream the agent refused by Goaway before any
 // message went either way is reopened on a fresh connection (the same rule as unary calls).
-import { AsyncQueue } from '../internal/async-queue.js';
-import type { MethodCodec } from '../proto/proto-root.js';
+import { AsyncQueue, deserialize, type MethodCodec, notAcceptedBeforeGoaway, type WireConnection, type WireStreamCall } from '@hearth/protocol';
 import type { SdkStream } from '../transport.js';
-import { deserialize } from '../internal/method-codec.js';
-import { notAcceptedBeforeGoaway, type WireConnection, type WireStreamCall } from './wire-connection.js';
 
 export type StreamOpener = (retry: number) => Promise<{ call: WireStreamCall; connection: WireConnection }>;
 

@@ -3,12 +3,8 @@
 // closes or the agent sends Goaway; a call the agent did not accept before its Goaway (sent:
 // false) is retried on the new connection, which reaches the next generation during an upgrade.
 import { EventEmitter } from 'node:events';
-import { agentUnavailable, HearthClientError } from '../errors.js';
-import { codecFor, deserialize, serialize } from '../internal/method-codec.js';
-import { silentLogger, type SdkLogger } from '../logger.js';
+import { agentUnavailable, codecFor, describeEndpoint, deserialize, HearthClientError, notAcceptedBeforeGoaway, type ProtocolLogger as SdkLogger, serialize, silentLogger, WireConnection, type WireEndpoint, type WireRequestHeader } from '@hearth/protocol';
 import type { CallOptions, SdkStream, SdkTransport, TransportEvents } from '../transport.js';
-import { notAcceptedBeforeGoaway, WireConnection, type WireEndpoint, type WireRequestHeader } from './wire-connection.js';
-import { describeEndpoint } from './wire-endpoint.js';
 import { LazyWireStream } from './lazy-wire-stream.js';
 
 /** How many times a call the agent never accepted (Goaway) is re-sent on a fresh connection. */

@@ -16,7 +16,7 @@ import { Header, type HeaderData } from 'tar';
 import type { UpgradeConfig } from '../../agent/config/config-schema.js';
 import { ArtifactStore } from '../../ops-agent/artifacts/artifact-store.js';
 import { HANDOFF_PROTOCOL_VERSION } from '../../upgrade/handoff-protocol.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../support/repo-root.js';
 
 export const TEST_VERSION = '9.0.0-test';
 export const repoDist = path.join(repoRoot, 'dist');

@@ -10,7 +10,7 @@ import { KafkaPubSubBroker } from '../../agent/components/kafka/kafka-pubsub-bro
 import { DEAD_LETTER_METADATA, type BrokerDelivery, type BrokerSubscription, type SubscribeOptions } from '../../agent/components/pubsub-broker.js';
 import { uniq, waitFor } from '../conformance/conformance-helpers.js';
 import { pubsubConformance } from '../conformance/pubsub-conformance.js';
-import { KafkaMock } from '../helpers/kafka-mock.js';
+import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
 
 let mock: KafkaMock | undefined;

@@ -7,7 +7,7 @@ import test from 'ava';
 import { KafkaPubSubBroker } from '../../agent/components/kafka/kafka-pubsub-broker.js';
 import type { BrokerDelivery, BrokerSubscription, SubscribeOptions } from '../../agent/components/pubsub-broker.js';
 import { sleep, sorted, uniq, waitFor } from '../conformance/conformance-helpers.js';
-import { KafkaMock } from '../helpers/kafka-mock.js';
+import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
 
 let mock: KafkaMock | undefined;

@@ -17,7 +17,7 @@ import { lockConformance } from '../conformance/lock-conformance.js';
 import { sequencerConformance } from '../conformance/sequencer-conformance.js';
 import { stateConformance } from '../conformance/state-conformance.js';
 import { sleep, uniq, waitFor } from '../conformance/conformance-helpers.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer } from '../support/redis-server.js';
 import { TempDirs, componentConfig, context } from './component-helpers.js';
 
 const temp = new TempDirs();

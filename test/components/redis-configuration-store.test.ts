@@ -5,7 +5,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import type { ConfigurationItems } from '../../agent/components/configuration-store.js';
 import { RedisConfigurationStore, parseField, withNotificationFlags } from '../../agent/components/redis/redis-configuration-store.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer } from '../support/redis-server.js';
 import { sleep, waitFor } from '../conformance/conformance-helpers.js';
 import { TempDirs, componentConfig, context } from './component-helpers.js';
 

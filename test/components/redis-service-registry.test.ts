@@ -4,7 +4,7 @@
 import test from 'ava';
 import { RedisServiceRegistry } from '../../agent/components/redis/redis-service-registry.js';
 import type { AgentRecord, AgentRegistration } from '../../agent/components/service-registry.js';
-import { RedisServer } from '../helpers/redis-server.js';
+import { RedisServer } from '../support/redis-server.js';
 import { sleep, waitFor } from '../conformance/conformance-helpers.js';
 import { TempDirs, componentConfig, context } from './component-helpers.js';
 

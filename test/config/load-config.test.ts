@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { ConfigError, hashToken, loadConfig, parseConfig } from '../../agent/config/load-config.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const dirs: string[] = [];
 test.after.always(async () => {

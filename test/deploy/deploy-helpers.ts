@@ -7,7 +7,7 @@ import { constants } from 'node:fs';
 import { access, lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const run = promisify(execFile);
 

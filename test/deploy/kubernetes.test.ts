@@ -19,12 +19,11 @@ import test from 'ava';
 import { parseAllDocuments, parseDocument, visit } from 'yaml';
 import { loadConfig } from '../../agent/config/load-config.js';
 import { UNAUTHENTICATED_PROBE_ROUTES } from '../../ops-agent/admin-server.js';
-import { siblingConnector } from '../../sdk/failover/sibling-connector.js';
-import { siblingsFromEnv, siblingTlsFromEnv } from '../../sdk/failover/sibling-list.js';
+import { siblingConnector, siblingsFromEnv, siblingTlsFromEnv } from '@hearth/sdk';
 import { packageBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
 import { getUnix, makeTempDir, runHearthCli, waitFor } from '../helpers/hearth-process.js';
-import { freePort } from '../helpers/redis-server.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { freePort } from '../support/redis-server.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const run = promisify(execFile);
 const K8S = path.join(repoRoot, 'kubernetes');

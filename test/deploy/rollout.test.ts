@@ -14,7 +14,7 @@ import type { HostOutcome, RolloutReport } from '../../scripts/rollout-report.js
 import { BROKEN, packageBuild, patchedBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
 import { makeTempDir, startHearth, type HearthProcess, type StatusJson } from '../helpers/hearth-process.js';
 import { pidsOf } from '../helpers/upgrade-helpers.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../support/repo-root.js';
 
 const TOKEN = 'rollout-test-admin-token-0123456789';
 const ROLLOUT = path.join(repoRoot, 'scripts/rollout');

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ConfigurationItem, GrpcClients } from '../helpers/grpc-client.js';
 import { defaultTestConfig, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import type { HttpClient, ServerSentEvent } from '../helpers/http-client.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../support/repo-root.js';
 import {
   assertGrpcError,
   assertHttpError,

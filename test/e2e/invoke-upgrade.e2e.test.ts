@@ -7,8 +7,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { createClient, type HearthClient } from '../../sdk/client.js';
-import type { ServeHandle } from '../../sdk/blocks/serve.js';
+import { createClient, type HearthClient, type ServeHandle } from '@hearth/sdk';
 import { runHearthCli, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import { sleep, workerPids } from './e2e-helpers.js';
 

@@ -6,8 +6,7 @@
 import test from 'ava';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runtimeMethods } from '../../sdk/proto/proto-root.js';
-import { WireConnection } from '../../sdk/wire/wire-connection.js';
+import { runtimeMethods, WireConnection } from '@hearth/protocol';
 import { CallbackApp, failure, InvokeClient } from '../helpers/callback-client.js';
 import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';

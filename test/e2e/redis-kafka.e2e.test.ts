@@ -10,11 +10,11 @@ import test from 'ava';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
-import { KafkaMock } from '../helpers/kafka-mock.js';
+import { KafkaMock } from '../support/kafka-mock.js';
 import type { PullResult } from '../helpers/pubsub-wire.js';
-import { RedisServer, requireBinary } from '../helpers/redis-server.js';
+import { RedisServer, requireBinary } from '../support/redis-server.js';
 import { adminHandoff, pidsOf, ResubscribingConsumer } from '../helpers/upgrade-helpers.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../support/repo-root.js';
 import { assertHttpError, httpClient, metricSum, parseMetrics, uniq } from './e2e-helpers.js';
 
 const EXAMPLE = path.join(repoRoot, 'examples', 'hearth.redis-kafka.yaml');

@@ -7,7 +7,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { ERROR_CATALOG, isErrorCode } from '../../agent/errors/error-catalog.js';
 import { HearthError, toHearthError } from '../../agent/errors/hearth-error.js';
 import { OPS_ERROR_CATALOG, isOpsErrorCode, type OpsErrorCode } from '../../ops-agent/ops-errors.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../support/repo-root.js';
 
 interface DocRow {
   code: string;

@@ -2,7 +2,7 @@
 // from proto/: InvokeClient calls hearth.runtime.v1.Invoke/InvokeService; CallbackApp holds an
 // AppCallback/Connect stream and answers the invocations the agent pushes with a handler.
 import * as grpc from '@grpc/grpc-js';
-import { loadRuntimeProto } from '../../agent/transports/grpc/proto-loader.js';
+import { loadRuntimeProto } from './runtime-proto.js';
 import { callError, type CallError } from './grpc-client.js';
 
 export interface InvocationMsg {

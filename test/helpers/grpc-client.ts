@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { LOADER_OPTIONS, loadRuntimeProto } from '../../agent/transports/grpc/proto-loader.js';
+import { LOADER_OPTIONS, loadRuntimeProto } from './runtime-proto.js';
 
 export type Msg = Record<string, unknown>;
 export type Unary<Res = Msg> = (request: Msg, metadata?: grpc.Metadata) => Promise<Res>;

@@ -2,7 +2,7 @@
 // HTTP/2 frames (grpc-js keeps reading and buffers even when the stream is paused).
 import http2 from 'node:http2';
 import net from 'node:net';
-import { runtimeService } from '../../agent/transports/grpc/proto-loader.js';
+import { runtimeService } from '../../agent/transports/grpc/grpc-services.js';
 import type { Msg, SubscribeResponse } from './grpc-client.js';
 
 const method = runtimeService('PubSub').Subscribe!;

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startHearth, type HearthProcess } from './hearth-process.js';
-import { freePort } from './redis-server.js';
+import { freePort } from '../support/redis-server.js';
 import { makeTlsFiles, type TlsFiles } from './tls-certs.js';
 
 export const CALLER_TOKEN = 'caller-token-0123456789';

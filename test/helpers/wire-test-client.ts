@@ -3,9 +3,7 @@
 // the server sends, so tests can check the server's answers frame by frame, bad input included.
 import net from 'node:net';
 import tls from 'node:tls';
-import { runtimeMethods, type MethodCodec } from '../../sdk/proto/proto-root.js';
-import { encodeFrame, FrameDecoder, FrameType, type Frame, type FrameInput } from '../../sdk/wire/frame.js';
-import type { WireHeader } from '../../sdk/wire/header.js';
+import { encodeFrame, type Frame, FrameDecoder, type FrameInput, FrameType, type MethodCodec, runtimeMethods, type WireHeader } from '@hearth/protocol';
 
 export type Msg = Record<string, unknown>;
 

@@ -17,9 +17,7 @@ import { TargetGovernor, type GovernanceEvent, type GovernedEndpoint } from '../
 import { GrpcAppServer } from '../../agent/transports/grpc/grpc-app-server.js';
 import type { AppServer } from '../../agent/transports/transport-deps.js';
 import { WireAppServer } from '../../agent/transports/wire/wire-app-server.js';
-import { GrpcTransport } from '../../sdk/grpc/grpc-transport.js';
-import type { SdkTransport } from '../../sdk/transport.js';
-import { WireTransport } from '../../sdk/wire/wire-transport.js';
+import { GrpcTransport, type SdkTransport, WireTransport } from '@hearth/sdk';
 import { waitFor } from '../helpers/hearth-process.js';
 import { startRuntimeCore, type RuntimeCore } from '../helpers/in-process-runtime.js';
 

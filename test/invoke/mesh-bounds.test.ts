@@ -20,7 +20,7 @@ import { AppRegistry } from '../../agent/apps/app-registry.js';
 import type { CallContext } from '../../agent/building-blocks/runtime-api.js';
 import { waitFor } from '../helpers/hearth-process.js';
 import { ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
-import { freePort } from '../helpers/redis-server.js';
+import { freePort } from '../support/redis-server.js';
 import { makeTlsFiles } from '../helpers/tls-certs.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CallbackInvocation } from '../../agent/building-blocks/runtime-api.js';
 import { WireChannel } from '../../agent/invoke/wire-channel.js';
-import { WireConnection } from '../../sdk/wire/wire-connection.js';
+import { WireConnection } from '@hearth/protocol';
 import { pino } from 'pino';
 import { waitFor } from '../helpers/hearth-process.js';
 import { ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';

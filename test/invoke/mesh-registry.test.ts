@@ -16,7 +16,7 @@ import { CallbackRegistry } from '../../agent/invoke/callback-registry.js';
 import { SiblingDirectory } from '../../agent/invoke/sibling-directory.js';
 import { waitFor } from '../helpers/hearth-process.js';
 import { DEFAULT_APPS, ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
-import { freePort, RedisServer } from '../helpers/redis-server.js';
+import { freePort, RedisServer } from '../support/redis-server.js';
 import { makeTlsFiles } from '../helpers/tls-certs.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';

@@ -7,8 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
-import { createClient, type HearthClient } from '../../sdk/client.js';
-import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
+import { createClient, type FailoverEvent, type HearthClient } from '@hearth/sdk';
 import { waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
 

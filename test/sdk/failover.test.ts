@@ -9,16 +9,9 @@ import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
-import { isHearthClientError } from '../../sdk/errors.js';
-import type { FailoverEvent } from '../../sdk/failover/failover-events.js';
-import { createFailoverTransport, type FailoverTransport } from '../../sdk/failover/failover-transport.js';
-import { siblingConnector } from '../../sdk/failover/sibling-connector.js';
-import type { SiblingTls } from '../../sdk/failover/sibling-list.js';
-import type { SdkStream, SdkTransport } from '../../sdk/transport.js';
-import type { SdkLogger } from '../../sdk/logger.js';
-import { WireTransport } from '../../sdk/wire/wire-transport.js';
+import { createFailoverTransport, type FailoverEvent, type FailoverTransport, isHearthClientError, type SdkLogger, type SdkStream, type SdkTransport, siblingConnector, type SiblingTls, WireTransport } from '@hearth/sdk';
 import { runHearthCli, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
-import { freePort } from '../helpers/redis-server.js';
+import { freePort } from '../support/redis-server.js';
 import type { TlsFiles } from '../helpers/tls-certs.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
 

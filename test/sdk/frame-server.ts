@@ -3,7 +3,7 @@
 // likes — out of order, with Goaway, with garbage, or not at all.
 import net from 'node:net';
 import tls from 'node:tls';
-import { encodeFrame, FrameDecoder, type Frame, type FrameInput } from '../../sdk/wire/frame.js';
+import { encodeFrame, type Frame, FrameDecoder, type FrameInput } from '@hearth/protocol';
 import { waitFor } from '../helpers/hearth-process.js';
 
 export class PeerConnection {

@@ -5,7 +5,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { createClient, isHearthClientError, reply, type HearthClient, type HearthClientError } from '../../sdk/index.js';
+import { createClient, type HearthClient, type HearthClientError, isHearthClientError, reply } from '@hearth/sdk';
 import { defaultTestConfig, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 
 const TRANSPORTS = ['wire', 'grpc'] as const;

@@ -3,7 +3,7 @@
 // serve() registers again with the new generation and a subscription resumes; after a full
 // restart (agent gone for a while), the same client objects carry on by themselves.
 import test from 'ava';
-import { createClient, isHearthClientError, type HearthClient } from '../../sdk/index.js';
+import { createClient, type HearthClient, isHearthClientError } from '@hearth/sdk';
 import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
 import { adminHandoff } from '../helpers/upgrade-helpers.js';
 

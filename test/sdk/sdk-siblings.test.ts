@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { parse } from 'yaml';
-import { createClient, type FailoverEvent, type HearthClient } from '../../sdk/index.js';
+import { createClient, type FailoverEvent, type HearthClient } from '@hearth/sdk';
 import { waitFor } from '../helpers/hearth-process.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
 

@@ -6,11 +6,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { isHearthClientError, type HearthClientError } from '../../sdk/errors.js';
-import { encodeFrame, FrameType, PONG_DRAINING, type Frame } from '../../sdk/wire/frame.js';
-import { WireConnection } from '../../sdk/wire/wire-connection.js';
-import { WireTransport } from '../../sdk/wire/wire-transport.js';
-import { runtimeMethods } from '../../sdk/proto/proto-root.js';
+import { type HearthClientError, isHearthClientError, WireTransport } from '@hearth/sdk';
+import { encodeFrame, type Frame, FrameType, PONG_DRAINING, runtimeMethods, WireConnection } from '@hearth/protocol';
 import { FramePeerServer, type PeerConnection } from './frame-server.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-'));

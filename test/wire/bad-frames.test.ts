@@ -3,7 +3,7 @@
 // a bad call (unknown method, malformed body, wrong token) is answered on its own stream and the
 // connection carries on. Another connection of the same app keeps working throughout.
 import test, { type ExecutionContext } from 'ava';
-import { encodeFrame, FrameType } from '../../sdk/wire/frame.js';
+import { encodeFrame, FrameType } from '@hearth/protocol';
 import { waitFor } from '../helpers/hearth-process.js';
 import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
 import type { WireTestClient } from '../helpers/wire-test-client.js';

@@ -2,7 +2,7 @@
 // operations the gRPC tests run, answered with the same messages and codes.
 import { writeFile } from 'node:fs/promises';
 import test from 'ava';
-import { FrameType } from '../../sdk/wire/frame.js';
+import { FrameType } from '@hearth/protocol';
 import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
 import type { Msg, WireTestClient } from '../helpers/wire-test-client.js';
 

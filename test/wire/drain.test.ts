@@ -3,7 +3,7 @@
 // streams with HEARTH_ERR_DRAINING, Pongs carry the DRAINING flag, later Requests are not
 // processed, and the connection closes once idle.
 import test from 'ava';
-import { FrameType, PONG_DRAINING } from '../../sdk/wire/frame.js';
+import { FrameType, PONG_DRAINING } from '@hearth/protocol';
 import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
 import { WireTestClient } from '../helpers/wire-test-client.js';
 

@@ -3,7 +3,7 @@
 // agents forward invocations over the TLS port (the cluster token; a client certificate is no identity) and other
 // workers over the peer socket; the target's allow.callers is enforced with the forwarded caller.
 import test, { type ExecutionContext } from 'ava';
-import { FrameType } from '../../sdk/wire/frame.js';
+import { FrameType } from '@hearth/protocol';
 import { CLUSTER_TOKEN, startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
 import { WireTestClient, type Msg } from '../helpers/wire-test-client.js';
 

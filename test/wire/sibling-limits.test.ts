@@ -4,7 +4,7 @@
 // number of connections and refuses the rest at once. wire.sock keeps its behaviour (its socket
 // permissions are the gate): a large first frame is fine there.
 import test from 'ava';
-import { encodeFrame, FrameType } from '../../sdk/wire/frame.js';
+import { encodeFrame, FrameType } from '@hearth/protocol';
 import { waitFor } from '../helpers/hearth-process.js';
 import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
 import type { WireTestClient } from '../helpers/wire-test-client.js';

@@ -1,8 +1,7 @@
 // The frame codec against bytes built by hand from docs/wire-protocol.md (its Example section
 // shows these very bytes), so the spec, the codec and a client in another language agree.
 import test from 'ava';
-import { runtimeMethods } from '../../sdk/proto/proto-root.js';
-import { encodeFrame, FrameDecoder, FrameType, WireProtocolError } from '../../sdk/wire/frame.js';
+import { encodeFrame, FrameDecoder, FrameType, runtimeMethods, WireProtocolError } from '@hearth/protocol';
 
 const METHOD = 'hearth.runtime.v1.State/GetState';
 

@@ -30,11 +30,7 @@ export function drainingError(): HearthError {
   return new HearthError('HEARTH_ERR_DRAINING', 'this agent generation is draining: open the callback stream again');
 }
 
-export function callbackService(deps: TransportDeps, streams: StreamRegistry): grpc.UntypedServiceImplementation {
-  return { Connect: connectHandler(deps, streams) };
-}
-
-function connectHandler(deps: TransportDeps, streams: StreamRegistry): grpc.handleBidiStreamingCall<CallbackFromAppMsg | MalformedMessage, CallbackToAppMsg> {
+export function callbackService(deps: TransportDeps, streams: StreamRegistry): grpc.handleBidiStreamingCall<CallbackFromAppMsg | MalformedMessage, CallbackToAppMsg> {
   return (call: ConnectCall) => {
     const c = new GrpcCall(deps, CALLBACK_API, call.metadata);
     const log = c.ctx.logger;

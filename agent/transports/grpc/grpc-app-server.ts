@@ -20,15 +20,8 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatusMap } from 'grpc-health-check';
 import type { AppServer, TransportDeps } from '../transport-deps.js';
-import { callbackService } from './callback-service.js';
-import { configurationService } from './configuration-service.js';
-import { invokeService } from './invoke-service.js';
-import { lockService } from './lock-service.js';
-import { metadataService } from './metadata-service.js';
-import { LOADER_OPTIONS, loadRuntimeProto, RUNTIME_PACKAGE, runtimeService, SERVICE_NAMES, type ServiceName } from './proto-loader.js';
-import { pubsubService } from './pubsub-service.js';
-import { sequencerService } from './sequencer-service.js';
-import { stateService } from './state-service.js';
+import { LOADER_OPTIONS, RUNTIME_PACKAGE } from '@hearth/protocol';
+import { runtimeHandlers, runtimePackage, runtimeService, SERVICE_NAMES } from './grpc-services.js';
 import { callbackDrainGraceMs } from '../../invoke/callback-registry.js';
 import { StreamRegistry } from './stream-registry.js';
 import { instrumentService } from './wire-codec.js';
@@ -52,22 +45,12 @@ export class GrpcAppServer implements AppServer {
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': deps.limits.maxBodyBytes,
     });
-    const handlers: Record<ServiceName, grpc.UntypedServiceImplementation> = {
-      State: stateService(deps),
-      PubSub: pubsubService(deps, this.#streams),
-      Configuration: configurationService(deps, this.#streams),
-      Lock: lockService(deps),
-      Sequencer: sequencerService(deps),
-      Metadata: metadataService(deps),
-      Invoke: invokeService(deps),
-      AppCallback: callbackService(deps, this.#streams),
-    };
-    const pkg = loadRuntimeProto();
-    for (const name of SERVICE_NAMES) this.#server.addService(instrumentService(runtimeService(name, pkg)), handlers[name]);
+    const handlers = runtimeHandlers(deps, this.#streams);
+    for (const name of SERVICE_NAMES) this.#server.addService(instrumentService(runtimeService(name)), handlers[name]);
 
     this.#health = new HealthImplementation(this.#statusMap('SERVING'));
     this.#health.addToServer(this.#server);
-    new ReflectionService({ ...pkg, ...protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS) }).addToServer(this.#server);
+    new ReflectionService({ ...runtimePackage(), ...protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS) }).addToServer(this.#server);
   }
 
   async start(): Promise<void> {

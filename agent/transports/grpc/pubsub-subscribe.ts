@@ -6,7 +6,7 @@ import type { Delivery, SubscriptionHandle } from '../../building-blocks/runtime
 import { HearthError } from '../../errors/hearth-error.js';
 import type { TransportDeps } from '../transport-deps.js';
 import { GrpcCall } from './grpc-call.js';
-import type { SubscribeRequestMsg, SubscribeResponseMsg } from './grpc-messages.js';
+import { type SubscribeRequest__Output as SubscribeRequestMsg, type SubscribeResponse__Output as SubscribeResponseMsg } from '@hearth/protocol';
 import { subscriptionClosed, type ActiveStream, type StreamRegistry } from './stream-registry.js';
 import { messageBytes, type MalformedMessage } from './wire-codec.js';
 import { deliveryIdOf, settleDelivery, subscribeParams, toDeliveryMsg } from '../methods/subscribe-messages.js';

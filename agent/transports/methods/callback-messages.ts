@@ -1,41 +1,20 @@
 // hearth.runtime.v1.AppCallback/Connect messages mapped to and from the invoke building block's
 // callback types; shared by the gRPC and wire callback streams.
 import type { CallbackInvocation, CallbackOptions, CallbackOutcome } from '../../building-blocks/runtime-api.js';
-import type { StringMap } from '../grpc/grpc-messages.js';
+import type {
+  CallbackFromApp__Output as CallbackFromAppMsg,
+  CallbackInvocation__Output as CallbackInvocationMsg,
+  CallbackRegister__Output as CallbackRegisterMsg,
+  CallbackResult__Output as CallbackResultMsg,
+  CallbackToApp as CallbackToAppMsg,
+} from '@hearth/protocol';
+
+export type { CallbackFromAppMsg, CallbackToAppMsg };
 
 export const CALLBACK_CONNECT_PATH = 'hearth.runtime.v1.AppCallback/Connect';
 export const CALLBACK_API = 'invoke.callback';
 
-/** proto-loader shapes (`oneofs: true` names the set member in `message`). */
-export interface CallbackResultMsg {
-  id: string;
-  data: Buffer;
-  contentType: string;
-  metadata: StringMap;
-  error: { code: string; message: string } | null;
-}
-export interface CallbackFromAppMsg {
-  message?: 'register' | 'result';
-  register?: { methods: string[]; maxConcurrency: number } | null;
-  result?: CallbackResultMsg | null;
-}
-export interface CallbackInvocationMsg {
-  id: string;
-  method: string;
-  data: Buffer;
-  contentType: string;
-  metadata: StringMap;
-  callerAppId: string;
-  deadlineMs: number;
-  traceparent: string;
-  httpVerb: string;
-}
-export type CallbackToAppMsg =
-  | { registered: { instanceId: string } }
-  | { invocation: CallbackInvocationMsg }
-  | { draining: { graceMs: number } };
-
-export function toCallbackOptions(register: { methods: string[]; maxConcurrency: number }): CallbackOptions {
+export function toCallbackOptions(register: CallbackRegisterMsg): CallbackOptions {
   return { methods: register.methods, maxConcurrency: register.maxConcurrency };
 }
 

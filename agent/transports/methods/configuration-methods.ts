@@ -2,7 +2,7 @@
 // streams of both transports send.
 import type { ConfigurationItems } from '../../components/configuration-store.js';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
-import type { ConfigurationItemMsg, ConfigurationRequestMsg } from '../grpc/grpc-messages.js';
+import { type ConfigurationItem__Output as ConfigurationItemMsg, type GetConfigurationRequest__Output as ConfigurationRequestMsg } from '@hearth/protocol';
 import { method, type MethodTable } from './unary-method.js';
 
 export function configurationMethods(api: RuntimeApi): MethodTable {

@@ -2,7 +2,7 @@
 // own call goes through api.invoke.invoke (its ACLs, then routing); a call a trusted peer
 // forwards (sibling agent, other worker) through deliverForwarded with the caller it verified.
 import type { ForwardedInvocation, InvokeParams, InvokeResult, RuntimeApi } from '../../building-blocks/runtime-api.js';
-import type { StringMap } from '../grpc/grpc-messages.js';
+import type { InvokeRequest__Output as InvokeRequestMsg, InvokeResponse__Output as InvokeResponseMsg } from '@hearth/protocol';
 import { method, type MethodTable, type UnaryMethod } from './unary-method.js';
 
 export const INVOKE_PATH = 'hearth.runtime.v1.Invoke/InvokeService';
@@ -10,23 +10,7 @@ export const INVOKE_API = 'invoke.invoke';
 /** Metrics name of an invocation a sibling agent or another worker forwarded. */
 export const INVOKE_FORWARDED_API = 'invoke.forwarded';
 
-/** proto-loader shape of hearth.runtime.v1.InvokeRequest. */
-export interface InvokeRequestMsg {
-  appId: string;
-  method: string;
-  data: Buffer;
-  contentType: string;
-  metadata: StringMap;
-  idempotent: boolean;
-  httpVerb: string;
-}
-
-/** proto-loader shape of hearth.runtime.v1.InvokeResponse. */
-export interface InvokeResponseMsg {
-  data: Buffer;
-  contentType: string;
-  metadata: StringMap;
-}
+export type { InvokeRequestMsg, InvokeResponseMsg };
 
 export function toInvokeParams(req: InvokeRequestMsg): InvokeParams {
   return {

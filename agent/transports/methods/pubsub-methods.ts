@@ -1,7 +1,7 @@
 // hearth.runtime.v1.PubSub/Publish; the Subscribe stream is transport-specific
 // (grpc/pubsub-subscribe.ts, wire/wire-subscribe.ts).
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
-import type { PublishRequestMsg } from '../grpc/grpc-messages.js';
+import { type PublishRequest__Output as PublishRequestMsg } from '@hearth/protocol';
 import { method, type MethodTable } from './unary-method.js';
 
 export function pubsubMethods(api: RuntimeApi): MethodTable {

@@ -1,6 +1,6 @@
 // hearth.runtime.v1.Sequencer: message mapping only.
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
-import type { GetNextIdRequestMsg } from '../grpc/grpc-messages.js';
+import { type GetNextIdRequest__Output as GetNextIdRequestMsg } from '@hearth/protocol';
 import { method, type MethodTable } from './unary-method.js';
 
 export function sequencerMethods(api: RuntimeApi): MethodTable {

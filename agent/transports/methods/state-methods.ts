@@ -2,15 +2,7 @@
 import type { ConcurrencyMode } from '../../components/state-store.js';
 import type { RuntimeApi, SaveItem, TransactionOp } from '../../building-blocks/runtime-api.js';
 import { HearthError } from '../../errors/hearth-error.js';
-import type {
-  DeleteStateRequestMsg,
-  ExecuteStateTransactionRequestMsg,
-  GetBulkStateRequestMsg,
-  GetStateRequestMsg,
-  SaveStateRequestMsg,
-  StateItemMsg,
-  StateOptionsMsg,
-} from '../grpc/grpc-messages.js';
+import { type DeleteStateRequest__Output as DeleteStateRequestMsg, type ExecuteStateTransactionRequest__Output as ExecuteStateTransactionRequestMsg, type GetBulkStateRequest__Output as GetBulkStateRequestMsg, type GetStateRequest__Output as GetStateRequestMsg, type SaveStateRequest__Output as SaveStateRequestMsg, type StateItem__Output as StateItemMsg, type StateOptions__Output as StateOptionsMsg } from '@hearth/protocol';
 import { method, type MethodTable } from './unary-method.js';
 
 const S = 'hearth.runtime.v1.State';

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import type { Delivery, SubscribeParams, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
 import { HearthError, toHearthError } from '../../errors/hearth-error.js';
-import type { DeliveryMsg, SubscribeRequestMsg } from '../grpc/grpc-messages.js';
+import { type Delivery__Output as DeliveryMsg, type SubscribeRequest__Output as SubscribeRequestMsg } from '@hearth/protocol';
 
 /** The subscription a stream's first message asks for; INVALID_ARGUMENT unless it is `initial`. */
 export function subscribeParams(msg: SubscribeRequestMsg): SubscribeParams {

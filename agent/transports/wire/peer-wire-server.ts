@@ -12,7 +12,7 @@ import { mkdir, rm, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { WireHeader } from '../../../sdk/wire/header.js';
+import { type WireHeader } from '@hearth/protocol';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { LimitsConfig } from '../../config/config-schema.js';
 import { HearthError } from '../../errors/hearth-error.js';

@@ -25,7 +25,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { WireHeader } from '../../../sdk/wire/header.js';
+import { type WireHeader } from '@hearth/protocol';
 import type { AppRegistry } from '../../apps/app-registry.js';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { LimitsConfig } from '../../config/config-schema.js';

@@ -7,7 +7,7 @@
 // `frameTimeoutMs` (default 30 s: how long a frame may stay incomplete).
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
-import type { WireHeader } from '../../../sdk/wire/header.js';
+import { type WireHeader } from '@hearth/protocol';
 import { HearthError } from '../../errors/hearth-error.js';
 import { unaryMethods } from '../methods/runtime-methods.js';
 import { applySocketAccess } from '../socket-access.js';

@@ -8,7 +8,7 @@
 // thousand calls a second these were several percent of a worker's CPU (docs/performance.md, #5).
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { WireHeader } from '../../../sdk/wire/header.js';
+import { type WireHeader } from '@hearth/protocol';
 import type { CallContext } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
 import { HearthError, toHearthError } from '../../errors/hearth-error.js';

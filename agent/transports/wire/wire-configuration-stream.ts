@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import { HearthError } from '../../errors/hearth-error.js';
-import type { ConfigurationRequestMsg } from '../grpc/grpc-messages.js';
+import { type GetConfigurationRequest__Output as ConfigurationRequestMsg } from '@hearth/protocol';
 import { toConfigurationItems } from '../methods/configuration-methods.js';
 import type { WireStreamHandler, WireStreamPort } from './wire-stream.js';
 

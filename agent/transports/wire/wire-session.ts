@@ -7,11 +7,8 @@
 // reading, so a client that does not read its answers cannot make us buffer them without bound;
 // streams that push (subscriptions) see send() return false and queue on their own terms.
 //
-// Writes are coalesced: the first frame written in an event-loop turn corks the socket and a
-// setImmediate uncorks it, so every Response produced while one batch of I/O callbacks runs
-// leaves in one writev (one TLS record, one syscall) instead of one write per frame — per-frame
-// writes were the largest single cost of a busy worker (docs/performance.md, #5). Order is the
-// order of #write calls, and write()'s return value still reports the buffer's high-water mark.
+// Writes go through the protocol's FrameWriter: the Responses produced while one batch of I/O
+// callbacks runs leave in one writev, in the order they were written.
 //
 // Over-quota floods: a call refused by its app's quota (HEARTH_ERR_RESOURCE_EXHAUSTED) is still
 // answered at once, and then this connection is not read until the refused limit could admit
@@ -27,9 +24,7 @@
 // of maxBodyBytes, or a connection, for free.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { runtimeMethods, type MethodCodec } from '../../../sdk/proto/proto-root.js';
-import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, PONG_DRAINING, PRELUDE_BYTES, WireProtocolError, type Frame, type FrameInput } from '../../../sdk/wire/frame.js';
-import { encodeHeader, type WireHeader } from '../../../sdk/wire/header.js';
+import { encodeHeader, FrameWriter, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, type WireHeader, WireProtocolError } from '@hearth/protocol';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
 import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
@@ -89,7 +84,7 @@ export class WireSession {
   #lastAccepted = 0;
   /** The highest stream id a Request opened; the next must be greater. */
   #lastOpened = 0;
-  #corked = false;
+  readonly #writer: FrameWriter;
   #draining = false;
   #closed = false;
   #frameTimer: NodeJS.Timeout | undefined;
@@ -102,6 +97,7 @@ export class WireSession {
 
   constructor(socket: net.Socket, deps: WireSessionDeps, identify: Identify, logger: Logger) {
     this.#socket = socket;
+    this.#writer = new FrameWriter(socket);
     this.#deps = deps;
     this.#identify = identify;
     this.#log = logger;
@@ -141,7 +137,7 @@ export class WireSession {
   }
 
   destroy(): void {
-    this.#flush(); // frames written this turn (a Goaway) still go out, as they did uncorked
+    this.#writer.flush(); // frames written this turn (a Goaway) still go out, as they did uncorked
     this.#socket.destroy();
   }
 
@@ -400,22 +396,11 @@ export class WireSession {
 
   #write(frame: FrameInput): boolean {
     if (this.#closed || this.#socket.destroyed || this.#socket.writableEnded) return false;
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#socket.cork();
-      setImmediate(this.#flush);
-    }
-    const ok = this.#socket.write(encodeFrame(frame));
+    const ok = this.#writer.write(frame);
     if (!ok && !this.#socket.isPaused()) this.#socket.pause();
     return ok;
   }
 
-  /** Sends the frames corked this turn. end() flushes on its own; destroy() must not drop them. */
-  readonly #flush = (): void => {
-    if (!this.#corked) return;
-    this.#corked = false;
-    if (!this.#socket.destroyed) this.#socket.uncork();
-  };
 
   #onDrain(): void {
     if (!this.#closed && this.#quotaTimer === undefined) this.#socket.resume();

@@ -1,7 +1,7 @@
 // The contract between a wire session (one connection) and a streaming call on it
 // (PubSub/Subscribe, Configuration/SubscribeConfiguration, AppCallback/Connect). The session owns
 // frames, stream ids and the socket; a handler owns the building-block resources of one stream.
-import type { MethodCodec } from '../../../sdk/proto/proto-root.js';
+import { type MethodCodec } from '@hearth/protocol';
 import type { CallContext, RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { WireCall } from './wire-call.js';
 

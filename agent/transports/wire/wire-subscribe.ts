@@ -6,7 +6,7 @@
 // with the gRPC version (methods/subscribe-messages.ts); the stream plumbing is the wire's own.
 import type { Delivery, RuntimeApi, SubscriptionHandle } from '../../building-blocks/runtime-api.js';
 import { HearthError } from '../../errors/hearth-error.js';
-import type { SubscribeRequestMsg, SubscribeResponseMsg } from '../grpc/grpc-messages.js';
+import { type SubscribeRequest__Output as SubscribeRequestMsg, type SubscribeResponse__Output as SubscribeResponseMsg } from '@hearth/protocol';
 import type { WireStreamHandler, WireStreamPort } from './wire-stream.js';
 import { deliveryIdOf, settleDelivery, subscribeParams, toDeliveryMsg } from '../methods/subscribe-messages.js';
 

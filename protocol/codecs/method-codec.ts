@@ -2,7 +2,7 @@
 // a request that cannot be encoded never leaves (sent false); a response that cannot be decoded
 // came back from the agent (sent true).
 import { HearthClientError } from '../errors.js';
-import { runtimeMethods, type MethodCodec } from '../proto/proto-root.js';
+import { runtimeMethods, type MethodCodec } from './runtime-methods.js';
 
 export function codecFor(method: string): MethodCodec {
   const codec = runtimeMethods().get(method);

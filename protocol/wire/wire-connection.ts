@@ -7,21 +7,19 @@
 // refused connections and streams the server's Goaway did not accept are `sent: false` (safe to
 // replay anywhere); a connection lost with the request written is `sent: true`.
 //
-// Writes are coalesced: the first frame of an event-loop turn corks the socket and a setImmediate
-// uncorks it, so the Requests a busy caller issues in one turn leave in one writev (one syscall,
-// one TLS record) rather than one write each. Frames keep the order they were written in.
+// Writes go through the FrameWriter (frame-writer.ts): the Requests a busy caller issues in one
+// event-loop turn leave in one writev.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import { agentUnavailable, HearthClientError, isHearthClientError } from '../errors.js';
-import { silentLogger, type SdkLogger } from '../logger.js';
+import { MAX_TIMER_MS } from '../call-fields.js';
+import { silentLogger, type ProtocolLogger } from '../logger.js';
+import { FrameWriter } from './frame-writer.js';
 import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, MAX_STREAM_ID, PONG_DRAINING, WireProtocolError, type Frame } from './frame.js';
 import type { WireHeader } from './header.js';
 import { WireStreamCall } from './wire-stream-call.js';
 import { connectSocket, describeEndpoint, type WireEndpoint } from './wire-endpoint.js';
-
-/** setTimeout's longest wait (about 24.8 days); longer deadlines are clamped to it. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type { WireEndpoint, WireTlsOptions } from './wire-endpoint.js';
 export type { WireStreamCall } from './wire-stream-call.js';
@@ -37,7 +35,7 @@ export interface WireConnectOptions {
   readonly connectTimeoutMs?: number;
   /** Largest frame sent or accepted; a larger request fails alone (BODY_TOO_LARGE, not sent). */
   readonly maxFrameBytes?: number;
-  readonly logger?: SdkLogger;
+  readonly logger?: ProtocolLogger;
 }
 
 /** A Request header: what the caller sets (error fields belong to responses). */
@@ -90,12 +88,12 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
   readonly #socket: net.Socket;
   readonly #decoder: FrameDecoder;
   readonly #maxFrameBytes: number;
-  readonly #logger: SdkLogger;
+  readonly #logger: ProtocolLogger;
   readonly #calls = new Map<number, OpenCall>();
   readonly #pings = new Map<string, PendingPing>();
   readonly #closed: Promise<void>;
+  readonly #writer: FrameWriter;
   #nextStreamId = 1;
-  #corked = false;
   #goaway: WireGoaway | undefined;
   #draining = false;
   #closing = false;
@@ -111,6 +109,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
   private constructor(socket: net.Socket, options: WireConnectOptions) {
     super();
     this.#socket = socket;
+    this.#writer = new FrameWriter(socket);
     this.#maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.#decoder = new FrameDecoder({ maxFrameBytes: this.#maxFrameBytes });
     this.#logger = (options.logger ?? silentLogger).child({ component: 'wire-connection', peer: describeEndpoint(options.endpoint) });
@@ -179,7 +178,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
         reject(new HearthClientError('HEARTH_ERR_TIMEOUT', `no Pong within ${timeoutMs} ms`, { sent: true }));
       }, timeoutMs);
       this.#pings.set(key, { started: performance.now(), resolve, reject, timer });
-      this.#write(encodeFrame({ type: FrameType.Ping, streamId: 0, body }));
+      this.#writer.write({ type: FrameType.Ping, streamId: 0, body });
     });
   }
 
@@ -199,7 +198,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
   /** Closes at once; open calls fail with HEARTH_ERR_AGENT_UNAVAILABLE (sent true). */
   destroy(reason?: Error): void {
     this.#closeReason ??= reason;
-    this.#flush(); // frames written this turn (a Cancel) still go out, as they did uncorked
+    this.#writer.flush(); // frames written this turn (a Cancel) still go out, as they did uncorked
     this.#socket.destroy();
   }
 
@@ -240,7 +239,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
       signal.addEventListener('abort', onAbort, { once: true });
       call.unlisten = () => signal.removeEventListener('abort', onAbort);
     }
-    this.#write(frame);
+    this.#writer.writeEncoded(frame);
     return streamId;
   }
 
@@ -259,25 +258,8 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
 
   #writeStreamFrame(type: FrameType, streamId: number, body?: Buffer): void {
     if (!this.#calls.has(streamId)) return;
-    this.#write(encodeFrame({ type, streamId, ...(body ? { body } : {}) }));
+    this.#writer.write({ type, streamId, ...(body ? { body } : {}) });
   }
-
-  #write(frame: Buffer): void {
-    if (this.#socket.destroyed || !this.#socket.writable) return;
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#socket.cork();
-      setImmediate(this.#flush);
-    }
-    this.#socket.write(frame);
-  }
-
-  /** Sends the frames corked this turn (end() flushes on its own). */
-  readonly #flush = (): void => {
-    if (!this.#corked) return;
-    this.#corked = false;
-    if (!this.#socket.destroyed) this.#socket.uncork();
-  };
 
   #settle(streamId: number, err: HearthClientError | undefined, reply: WireReply | undefined): void {
     const call = this.#calls.get(streamId);
@@ -312,7 +294,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
         this.#calls.get(frame.streamId)?.sink.message(frame.body);
         return;
       case FrameType.Ping:
-        this.#write(encodeFrame({ type: FrameType.Pong, streamId: 0, body: frame.body }));
+        this.#writer.write({ type: FrameType.Pong, streamId: 0, body: frame.body });
         return;
       case FrameType.Pong:
         this.#onPong(frame);

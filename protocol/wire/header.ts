@@ -1,8 +1,7 @@
 // The frame header (`hearth.wire.v1.Header` in proto/hearth/wire/v1/wire.proto), encoded with
-// protobufjs from the .proto itself, so the spec and the code cannot disagree.
-import path from 'node:path';
-import protobuf from 'protobufjs';
-import { findProtoRoot } from '../proto/proto-root.js';
+// protobufjs from the descriptor generated from that .proto, so the spec and the code cannot disagree.
+import type protobuf from 'protobufjs';
+import { protocolRoot, WIRE_HEADER_TYPE } from '../codecs/runtime-methods.js';
 
 export interface WireHeader {
   method?: string;
@@ -22,10 +21,7 @@ export interface WireHeader {
 let headerType: protobuf.Type | undefined;
 
 function type(): protobuf.Type {
-  if (headerType) return headerType;
-  const root = new protobuf.Root();
-  root.loadSync(path.join(findProtoRoot(), 'hearth', 'wire', 'v1', 'wire.proto'), { keepCase: false });
-  headerType = root.lookupType('hearth.wire.v1.Header');
+  headerType ??= protocolRoot().lookupType(WIRE_HEADER_TYPE);
   return headerType;
 }
 

@@ -1,6 +1,8 @@
-// The one error type the SDK throws. Callers match on `code` (a HEARTH_ERR_* string from the
-// agent's catalog, docs/errors.md), never on the message or on `instanceof`: two copies of the SDK
-// can be loaded at once. `sent` is the fact failover needs: whether the request may have run.
+// The one error type a client of the protocol throws (the SDK's, and the agent's own when it
+// forwards a call). Callers match on `code` (a HEARTH_ERR_* string from the agent's catalog,
+// docs/errors.md), never on the message. Two copies of this package can be loaded at once (an
+// app and a library each bringing one), so the type is branded with a registered symbol and
+// `instanceof` checks the brand. `sent` is the fact failover needs: whether the request may have run.
 export const AGENT_UNAVAILABLE = 'HEARTH_ERR_AGENT_UNAVAILABLE';
 
 export interface HearthClientErrorOptions {
@@ -11,7 +13,15 @@ export interface HearthClientErrorOptions {
   readonly cause?: unknown;
 }
 
+const BRAND = Symbol.for('hearth.protocol.HearthClientError');
+
 export class HearthClientError extends Error {
+  /** True of any copy's HearthClientError: see the header. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  readonly [BRAND] = true;
   readonly code: string;
   readonly details: Record<string, string>;
   readonly sent: boolean;
@@ -25,15 +35,9 @@ export class HearthClientError extends Error {
   }
 }
 
-/** Duck-typed check (works across two loaded copies of the SDK). */
+/** True of a HearthClientError from any loaded copy of this package (the brand, see the header). */
 export function isHearthClientError(err: unknown): err is HearthClientError {
-  return (
-    typeof err === 'object' &&
-    err !== null &&
-    (err as { name?: unknown }).name === 'HearthClientError' &&
-    typeof (err as { code?: unknown }).code === 'string' &&
-    typeof (err as { sent?: unknown }).sent === 'boolean'
-  );
+  return err instanceof HearthClientError;
 }
 
 /** The agent could not be reached (sent false) or the connection died with the request written (sent true). */

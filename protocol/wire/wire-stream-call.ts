@@ -1,7 +1,7 @@
 // One streaming call on a WireConnection, as the caller sees it: messages from the server as an
 // async iterator of bodies, send/end/cancel towards it, and `done` for the final status. The
 // connection owns the stream id and the frames; this object only queues and settles.
-import { AsyncQueue } from '../internal/async-queue.js';
+import { AsyncQueue } from '../async-queue.js';
 import type { HearthClientError } from '../errors.js';
 import type { CallSink, WireReply } from './wire-connection.js';
 
