@@ -23,18 +23,15 @@ import { ComponentSet } from './components/component-set.js';
 import { registerAllComponents } from './components/setup.js';
 import { loadConfig, type HearthConfig } from './config/load-config.js';
 import { toHearthError } from './errors/hearth-error.js';
-import { CallbackRegistry } from './invoke/callback-registry.js';
-import type { MeshRouter } from './invoke/mesh-router.js';
-import { startMesh } from './invoke/mesh-setup.js';
-import type { PeerWorkers } from './invoke/peer-workers.js';
+import { CallbackRegistry } from './app-channel/callback-registry.js';
+import type { MeshRouter } from './mesh/mesh-router.js';
+import { startMesh, startMeshServers } from './mesh/mesh-setup.js';
+import type { PeerWorkers } from './mesh/peer-workers.js';
 import { AgentMetrics } from './observability/metrics.js';
 import { GrpcAppServer } from './transports/grpc/grpc-app-server.js';
 import { HttpAppServer } from './transports/http/http-app-server.js';
-import { PeerWireServer } from './transports/wire/peer-wire-server.js';
-import { SiblingWireServer } from './transports/wire/sibling-wire-server.js';
 import { WireAppServer } from './transports/wire/wire-app-server.js';
 import type { AppServer, TransportDeps } from './transports/transport-deps.js';
-import type { RuntimeApi } from './building-blocks/runtime-api.js';
 
 /** Used when the worker drains on its own (SIGTERM) rather than on the ops-agent's request. */
 export const DEFAULT_DRAIN_DEADLINE_MS = 10_000;
@@ -145,7 +142,7 @@ export class AgentRuntime {
     const callbacks = new CallbackRegistry(config.invoke.callbackConcurrency, this.#log.child({ component: 'callbacks' }));
     this.#callbacks = callbacks;
     const router = await this.#startRouter(config, callbacks, metrics);
-    const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router, logger: this.#log });
+    const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router });
     const apps = new AppRegistry(config.apps);
     const quotas = new AppQuotas();
 
@@ -167,26 +164,8 @@ export class AgentRuntime {
       await servers.http.start();
       await servers.wire.start();
     }
-    await this.#startMeshServers(config, api, apps, metrics, quotas);
-  }
-
-  /**
-   * The peer-worker socket (exclusive: only this worker accepts on it) and, when configured, the
-   * sibling port (TCP: shared through the cluster primary like the app sockets, so every worker
-   * of every generation accepts on it).
-   */
-  async #startMeshServers(config: HearthConfig, api: RuntimeApi, apps: AppRegistry, metrics: AgentMetrics, quotas: AppQuotas): Promise<void> {
     const peers = this.#peers;
-    if (peers !== undefined) {
-      const server = new PeerWireServer({ path: peers.socketPath, api, metrics, logger: this.#log, limits: config.limits });
-      this.#meshServers.push(server);
-      await server.start();
-    }
-    if (config.siblings.listen !== undefined) {
-      const server = new SiblingWireServer({ apps, api, metrics, logger: this.#log, limits: config.limits, quotas, siblings: config.siblings });
-      this.#meshServers.push(server);
-      await server.start();
-    }
+    if (peers !== undefined) await startMeshServers({ config, peers, api, apps, metrics, quotas, logger: this.#log }, (server) => this.#meshServers.push(server));
   }
 
   /**

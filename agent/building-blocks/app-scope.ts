@@ -5,6 +5,7 @@ import { AppRegistry, KEY_SEPARATOR } from '../apps/app-registry.js';
 import type { BuildingBlock } from '../config/config-schema.js';
 import type { HearthConfig } from '../config/load-config.js';
 import { HearthError, toHearthError } from '../errors/hearth-error.js';
+import type { BlockComponents } from '../components/component-set.js';
 import type { CallContext, Metadata } from './runtime-api.js';
 import type { ComponentLookup } from './component-lookup.js';
 
@@ -23,15 +24,14 @@ export interface ResolvedComponent<T> {
 }
 
 /** Unknown name → STORE_NOT_FOUND (naming it); known but not allowed → PERMISSION_DENIED. */
-export function resolveComponent<T>(
+export function resolveComponent<B extends Exclude<BuildingBlock, 'registry'>>(
   deps: ApiDeps,
   ctx: CallContext,
-  block: BuildingBlock,
+  block: B,
   name: string,
-  get: (name: string) => T | undefined,
-): ResolvedComponent<T> {
-  const component = name === '' ? undefined : get(name);
-  if (component === undefined) {
+): ResolvedComponent<BlockComponents[B]> {
+  const found = name === '' ? undefined : deps.components.find(block, name);
+  if (found === undefined) {
     const what = name === '' ? `a ${block} component name is required` : `no ${block} component named "${name}"`;
     throw new HearthError('HEARTH_ERR_STORE_NOT_FOUND', what, { block, name });
   }
@@ -41,10 +41,7 @@ export function resolveComponent<T>(
       name,
     });
   }
-  // A component missing from list() would be an inconsistency in the set; namespacing is the
-  // safe default then.
-  const entry = deps.components.list().find((c) => c.block === block && c.name === name);
-  return { name, component, shared: entry?.shared ?? false };
+  return { name, component: found.component, shared: found.shared };
 }
 
 // U+0000–U+001F and U+007F: they break logs, HTTP paths and some backends' key syntax.

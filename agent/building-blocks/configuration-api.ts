@@ -6,7 +6,7 @@ import type { CallContext, ConfigurationApi } from './runtime-api.js';
 
 export function createConfigurationApi(deps: ApiDeps): ConfigurationApi {
   const prepare = (ctx: CallContext, store: string, keys: readonly string[]): ConfigurationStore => {
-    const c = resolveComponent(deps, ctx, 'configuration', store, (n) => deps.components.configuration(n)).component;
+    const c = resolveComponent(deps, ctx, 'configuration', store).component;
     checkCount(keys.length, deps.config.limits.maxBulkKeys, 'configuration keys');
     for (const key of keys) validateName(deps, key, 'key');
     return c;

@@ -1,16 +1,13 @@
 // Wires the building blocks into the one RuntimeApi every transport calls.
 import type { HearthConfig } from '../config/load-config.js';
-import { CallbackRegistry } from '../invoke/callback-registry.js';
-import { createInvokeApi } from '../invoke/invoke-api.js';
-import { LocalRouter, type InvokeRouter } from '../invoke/invoke-router.js';
-import { pino, type Logger } from 'pino';
 import type { ApiDeps } from './app-scope.js';
 import type { ComponentLookup } from './component-lookup.js';
 import { createConfigurationApi } from './configuration-api.js';
 import { createLockApi } from './lock-api.js';
+import { createInvokeApi } from './invoke-api.js';
 import { createMetadataApi } from './metadata-api.js';
 import { createPubSubApi } from './pubsub-api.js';
-import type { RuntimeApi } from './runtime-api.js';
+import type { CallbackHost, InvokeRouter, RuntimeApi } from './runtime-api.js';
 import { createSequencerApi } from './sequencer-api.js';
 import { createStateApi } from './state-api.js';
 
@@ -24,17 +21,14 @@ export interface RuntimeApiDeps {
   readonly version: string;
   /** This worker's generation, reported by the metadata API. */
   readonly generation: number;
-  /** This worker's callback streams; a fresh registry when absent. */
-  readonly callbacks?: CallbackRegistry | undefined;
-  /** Delivery beyond the invoke API's checks; this worker's instances only when absent. */
-  readonly router?: InvokeRouter | undefined;
-  /** For the callback registry's lines; required only when `callbacks` is absent. */
-  readonly logger?: Logger | undefined;
+  /** This worker's callback streams (app-channel/callback-registry.ts). */
+  readonly callbacks: CallbackHost;
+  /** Delivery beyond the invoke API's checks: the mesh, or app-channel's LocalRouter. */
+  readonly router: InvokeRouter;
 }
 
 export function createRuntimeApi(deps: RuntimeApiDeps): RuntimeApi {
   const api: ApiDeps = deps;
-  const callbacks = deps.callbacks ?? new CallbackRegistry(deps.config.invoke.callbackConcurrency, deps.logger ?? pino({ level: 'silent' }));
   return Object.freeze({
     state: createStateApi(api),
     pubsub: createPubSubApi(api),
@@ -42,6 +36,6 @@ export function createRuntimeApi(deps: RuntimeApiDeps): RuntimeApi {
     lock: createLockApi(api),
     sequencer: createSequencerApi(api),
     metadata: createMetadataApi(api),
-    invoke: createInvokeApi({ ...api, callbacks, router: deps.router ?? new LocalRouter(callbacks) }),
+    invoke: createInvokeApi({ ...api, callbacks: deps.callbacks, router: deps.router }),
   });
 }

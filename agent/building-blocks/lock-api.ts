@@ -10,7 +10,7 @@ const MAX_EXPIRY_SECONDS = 86_400;
 
 export function createLockApi(deps: ApiDeps): LockApi {
   const prepare = (ctx: CallContext, store: string, resourceId: string, owner: string): { lock: LockStore; resource: string } => {
-    const s = resolveComponent(deps, ctx, 'lock', store, (n) => deps.components.lock(n));
+    const s = resolveComponent(deps, ctx, 'lock', store);
     validateKey(deps, resourceId, 'resourceId');
     validateName(deps, owner, 'lockOwner');
     return { lock: s.component, resource: scopeKey(ctx, s.shared, resourceId) };

@@ -23,7 +23,7 @@ interface Prepared {
 
 export function createPubSubApi(deps: ApiDeps): PubSubApi {
   const resolveBroker = (ctx: CallContext, name: string): PubSubBroker =>
-    resolveComponent(deps, ctx, 'pubsub', name, (n) => deps.components.pubsub(n)).component;
+    resolveComponent(deps, ctx, 'pubsub', name).component;
 
   const checkTopic = (ctx: CallContext, topic: string, what = 'topic'): void => {
     validateName(deps, topic, what);

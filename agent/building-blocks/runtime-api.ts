@@ -1,4 +1,4 @@
-// The one implementation behind every transport (gRPC, HTTP, later wire). Transports parse and
+// The one implementation behind every transport (gRPC, HTTP, wire). Transports parse and
 // authenticate, build a CallContext, call these methods, and render the result or the
 // HearthError. Everything app-facing — validation, ACLs, key namespacing, CloudEvents — happens
 // behind this interface, so the transports cannot drift apart.
@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/load-config.js';
 import type { ConcurrencyMode } from '../components/state-store.js';
 import type { UnlockStatus } from '../components/lock-store.js';
 import type { ConfigurationItems } from '../components/configuration-store.js';
+import type { InvokePolicy } from '../config/config-schema.js';
 import type { Transport } from '../observability/metrics.js';
 
 export interface CallContext {
@@ -223,22 +224,69 @@ export interface CallbackOptions {
   readonly maxConcurrency?: number | undefined;
 }
 
-/**
- * An invocation that an authenticated peer (a sibling agent over TCP+TLS, or another worker of
- * this agent) forwards: the caller was verified by the agent it came through, and `localOnly`
- * keeps it from being forwarded again.
- */
-export interface ForwardedInvocation {
-  /** `host`: from a sibling agent — this worker's instances, then other workers'. `worker`: from another worker — this worker's only. */
-  readonly scope: 'host' | 'worker';
-  readonly callerAppId: string;
-  readonly params: InvokeParams;
+/** Where a call came from, read only when used: a CallContext, or the wire server's call itself. */
+export interface CallOrigin {
+  readonly requestId: string;
   /** Absolute deadline (Date.now() ms); absent = none. */
   readonly deadline?: number | undefined;
   readonly traceparent?: string | undefined;
-  readonly requestId: string;
+  /** A getter on a wire call: made on first use. */
   readonly logger: Logger;
+  /** Aborted when the caller cancels or goes away; a getter on a wire call. */
   readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * How far a call may travel. `any`: an app's own call — this worker, other workers, then sibling
+ * agents. `host`: forwarded by a sibling agent — never to another agent. `worker`: forwarded by
+ * another worker — this worker only. (mesh/forward-policy.ts says which hops each allows.)
+ */
+export type InvokeScope = 'any' | 'host' | 'worker';
+
+/**
+ * An invocation once the invoke block has checked it: built in one place (invoke-api.ts) and
+ * carried unchanged by the router, the governance, a callback stream and the channel that writes
+ * it to the next hop, which encodes it as the wire protocol's InvokeRequest.
+ */
+export interface ForwardedCall {
+  readonly target: string;
+  readonly method: string;
+  readonly data: Buffer;
+  readonly contentType: string;
+  readonly metadata: Metadata;
+  /** Uppercased; '' when the caller gave none. */
+  readonly httpVerb: string;
+  /** The verified calling app. */
+  readonly caller: string;
+  /** May run more than once: retries, hedges and failover replays are allowed. */
+  readonly idempotent: boolean;
+  /** Absolute (Date.now() ms); the next hop receives what remains when the frame is written. */
+  readonly deadline: number;
+  /** '' when the caller sent none. */
+  readonly traceparent: string;
+  readonly policy: Readonly<InvokePolicy>;
+  readonly scope: InvokeScope;
+  /** The caller's request id, logger and cancellation (not copied: see CallOrigin). */
+  readonly origin: CallOrigin;
+}
+
+/** Where a checked invocation goes (the mesh, or this worker's instances only). */
+export interface InvokeRouter {
+  route(call: ForwardedCall): Promise<InvokeResult>;
+  /** Releases connections and timers. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Where the callback streams of this worker are kept (app-channel/callback-registry.ts). */
+export interface CallbackHost {
+  register(appId: string, sink: CallbackSink, options: CallbackOptions): CallbackRegistration;
+}
+
+/** Who forwarded an invocation to this worker, as the connection it came on established. */
+export interface ForwardedBy {
+  readonly scope: 'host' | 'worker';
+  /** The calling app, verified by the agent the call came through. */
+  readonly callerAppId: string;
 }
 
 export interface InvokeApi {
@@ -247,7 +295,7 @@ export interface InvokeApi {
   /** An app opened a callback stream on this worker. */
   registerCallback(ctx: CallContext, sink: CallbackSink, options: CallbackOptions): CallbackRegistration;
   /** Delivers to an instance of the target on this host only (callback streams of this or a peer worker). */
-  deliverForwarded(invocation: ForwardedInvocation): Promise<InvokeResult>;
+  deliverForwarded(by: ForwardedBy, origin: CallOrigin, params: InvokeParams): Promise<InvokeResult>;
 }
 
 export interface RuntimeApi {

@@ -5,7 +5,7 @@ import type { SequencerApi } from './runtime-api.js';
 export function createSequencerApi(deps: ApiDeps): SequencerApi {
   return {
     next: guard(async (ctx, store, key) => {
-      const s = resolveComponent(deps, ctx, 'sequencer', store, (n) => deps.components.sequencer(n));
+      const s = resolveComponent(deps, ctx, 'sequencer', store);
       validateKey(deps, key);
       return s.component.next(scopeKey(ctx, s.shared, key));
     }),

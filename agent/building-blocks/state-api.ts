@@ -20,7 +20,7 @@ const DEFAULT_CONCURRENCY: ConcurrencyMode = 'last-write';
 
 export function createStateApi(deps: ApiDeps): StateApi {
   const resolve = (ctx: CallContext, store: string): ResolvedComponent<StateStore> =>
-    resolveComponent(deps, ctx, 'state', store, (n) => deps.components.state(n));
+    resolveComponent(deps, ctx, 'state', store);
 
   const toSet = (ctx: CallContext, shared: boolean, item: SaveItem): SetOperation => {
     validateKey(deps, item.key);

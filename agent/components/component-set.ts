@@ -1,5 +1,6 @@
 // The configured components of one agent worker: created and started in configuration order,
-// closed in reverse (STYLE.md 3), looked up by building block and name.
+// closed in reverse (the last started depends on nothing started after it), looked up by building
+// block and name in one map read — every call resolves its component, so no list is scanned.
 import type { Logger } from 'pino';
 import type { BuildingBlock, LimitsConfig } from '../config/config-schema.js';
 import type { ResolvedComponentConfig } from '../config/load-config.js';
@@ -42,6 +43,22 @@ export interface ComponentEntry {
   readonly component: Component;
 }
 
+/** What each building block's components implement. */
+export interface BlockComponents {
+  readonly state: StateStore;
+  readonly pubsub: PubSubBroker;
+  readonly lock: LockStore;
+  readonly sequencer: SequencerStore;
+  readonly configuration: ConfigurationStore;
+  readonly registry: ServiceRegistry;
+}
+
+/** A component found by block and name, and whether apps share its keys (no `<appId>||` prefix). */
+export interface FoundComponent<T> {
+  readonly component: T;
+  readonly shared: boolean;
+}
+
 export interface ComponentHealthEntry {
   readonly name: string;
   readonly type: string;
@@ -51,7 +68,9 @@ export interface ComponentHealthEntry {
 }
 
 export class ComponentSet {
-  private readonly entries: readonly ComponentEntry[];
+  private readonly entries: ComponentEntry[];
+  /** `<block>/<name>` → entry, filled as components start. */
+  private readonly byKey = new Map<string, ComponentEntry>();
   private readonly logger: Logger;
   private readonly closeTimeoutMs: number;
   private closing: Promise<void> | undefined;
@@ -73,8 +92,7 @@ export class ComponentSet {
     base: ComponentSetBase,
   ): Promise<ComponentSet> {
     const logger = base.logger.child({ component: 'component-set' });
-    const started: ComponentEntry[] = [];
-    const set = new ComponentSet(started, logger, base.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    const set = new ComponentSet([], logger, base.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
     for (const config of configs) {
       const ctx: ComponentContext = {
         config,
@@ -99,34 +117,40 @@ export class ComponentSet {
           { cause: err },
         );
       }
-      started.push({ name: config.name, type: config.type, block: config.block, shared: config.shared, component });
+      set.add({ name: config.name, type: config.type, block: config.block, shared: config.shared, component });
       logger.info({ name: config.name, type: config.type }, 'component started');
     }
     return set;
   }
 
+  /** The component of `block` named `name`, with its sharing; checkBlock made sure it implements the block. */
+  find<B extends BuildingBlock>(block: B, name: string): FoundComponent<BlockComponents[B]> | undefined {
+    const e = this.byKey.get(`${block}/${name}`);
+    return e === undefined ? undefined : { component: e.component as unknown as BlockComponents[B], shared: e.shared };
+  }
+
   state(name: string): StateStore | undefined {
-    return this.find('state', name) as StateStore | undefined;
+    return this.find('state', name)?.component;
   }
 
   pubsub(name: string): PubSubBroker | undefined {
-    return this.find('pubsub', name) as PubSubBroker | undefined;
+    return this.find('pubsub', name)?.component;
   }
 
   lock(name: string): LockStore | undefined {
-    return this.find('lock', name) as LockStore | undefined;
+    return this.find('lock', name)?.component;
   }
 
   sequencer(name: string): SequencerStore | undefined {
-    return this.find('sequencer', name) as SequencerStore | undefined;
+    return this.find('sequencer', name)?.component;
   }
 
   configuration(name: string): ConfigurationStore | undefined {
-    return this.find('configuration', name) as ConfigurationStore | undefined;
+    return this.find('configuration', name)?.component;
   }
 
   registry(name: string): ServiceRegistry | undefined {
-    return this.find('registry', name) as ServiceRegistry | undefined;
+    return this.find('registry', name)?.component;
   }
 
   list(): ComponentEntry[] {
@@ -158,8 +182,9 @@ export class ComponentSet {
     for (const e of [...this.entries].reverse()) destroyQuietly(e.component, this.logger, e.name);
   }
 
-  private find(block: BuildingBlock, name: string): Component | undefined {
-    return this.entries.find((e) => e.block === block && e.name === name)?.component;
+  private add(entry: ComponentEntry): void {
+    this.entries.push(entry);
+    this.byKey.set(`${entry.block}/${entry.name}`, entry);
   }
 
   private async closeAll(): Promise<void> {

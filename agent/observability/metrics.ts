@@ -13,7 +13,7 @@ export class AgentMetrics {
   readonly bytesOut: Counter<'app' | 'transport'>;
   readonly connections: Gauge<'app' | 'transport'>;
   readonly componentHealthy: Gauge<'component' | 'type'>;
-  /** Invoke (agent/invoke/mesh-router.ts): one per routed call, by where it was finally answered. */
+  /** Invoke (agent/mesh/mesh-router.ts): one per routed call, by where it was finally answered. */
   readonly invokes: Counter<'target' | 'tier' | 'code'>;
   /** One per try sent to an endpoint (first tries, retries and hedges). */
   readonly invokeAttempts: Counter<'target' | 'tier' | 'code'>;

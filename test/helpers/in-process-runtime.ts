@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { DestinationStream, Logger } from 'pino';
 import { AppQuotas } from '../../agent/apps/app-quotas.js';
 import { AppRegistry } from '../../agent/apps/app-registry.js';
+import { localDelivery } from '../../agent/app-channel/local-router.js';
 import { createRuntimeApi } from '../../agent/building-blocks/create-runtime-api.js';
 import type { RuntimeApi } from '../../agent/building-blocks/runtime-api.js';
 import { ComponentRegistry } from '../../agent/components/component-registry.js';
@@ -110,7 +111,7 @@ export async function startRuntimeCore(options: RuntimeOptions, settings: CoreSe
     });
     cleanups.push(() => components.close());
 
-    const api = createRuntimeApi({ components, config, version: '0.0.0-test', generation: settings.generation, logger });
+    const api = createRuntimeApi({ components, config, version: '0.0.0-test', generation: settings.generation, ...localDelivery(config.invoke.callbackConcurrency, logger) });
     const metrics = new AgentMetrics();
     const apps = new AppRegistry(config.apps);
     const quotas = options.quotas === true ? new AppQuotas() : undefined;

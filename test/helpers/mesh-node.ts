@@ -13,12 +13,12 @@ import { ComponentRegistry } from '../../agent/components/component-registry.js'
 import { ComponentSet } from '../../agent/components/component-set.js';
 import { registerAllComponents } from '../../agent/components/setup.js';
 import { parseConfig, type HearthConfig } from '../../agent/config/load-config.js';
-import { CallbackRegistry } from '../../agent/invoke/callback-registry.js';
-import { startMesh, type Mesh } from '../../agent/invoke/mesh-setup.js';
+import { CallbackRegistry } from '../../agent/app-channel/callback-registry.js';
+import { startMesh, type Mesh } from '../../agent/mesh/mesh-setup.js';
 import { AgentMetrics } from '../../agent/observability/metrics.js';
 import { AppRegistry } from '../../agent/apps/app-registry.js';
-import { PeerWireServer } from '../../agent/transports/wire/peer-wire-server.js';
-import { SiblingWireServer } from '../../agent/transports/wire/sibling-wire-server.js';
+import { PeerWireServer } from '../../agent/mesh/peer-wire-server.js';
+import { SiblingWireServer } from '../../agent/mesh/sibling-wire-server.js';
 
 export const CALLER_TOKEN = 'caller-token-0123456789';
 export const CALLEE_TOKEN = 'callee-token-0123456789';
@@ -102,7 +102,7 @@ export async function startMeshNode(o: MeshNodeOptions): Promise<MeshNode> {
     isAlive: (pid) => o.alive.has(pid),
     registry: regName === undefined ? undefined : components.registry(regName),
   });
-  const api = createRuntimeApi({ components, config, version: '0.0.0-test', generation: 1, callbacks, router: mesh.router, logger });
+  const api = createRuntimeApi({ components, config, version: '0.0.0-test', generation: 1, callbacks, router: mesh.router });
   const apps = new AppRegistry(config.apps);
   const peerServer = new PeerWireServer({ path: mesh.peers.socketPath, api, metrics, logger, limits: config.limits });
   await peerServer.start();

@@ -2,8 +2,8 @@
 // sends most traffic to the fast endpoint, steers around one with calls piling up or failing,
 // and explores endpoints it has no latency for yet.
 import test from 'ava';
-import { EndpointStats } from '../../agent/invoke/governance/endpoint-stats.js';
-import { cost, pickP2C } from '../../agent/invoke/governance/p2c-balancer.js';
+import { EndpointStats } from '../../agent/mesh/governance/endpoint-stats.js';
+import { cost, pickP2C } from '../../agent/mesh/governance/p2c-balancer.js';
 
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;

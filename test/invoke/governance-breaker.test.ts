@@ -2,7 +2,7 @@
 // holds enough calls, fails fast while open, and lets exactly one probe decide when half-open.
 import test from 'ava';
 import type { BreakerPolicy } from '../../agent/config/config-schema.js';
-import { CircuitBreaker } from '../../agent/invoke/governance/circuit-breaker.js';
+import { CircuitBreaker } from '../../agent/mesh/governance/circuit-breaker.js';
 
 const POLICY: BreakerPolicy = { failureRatio: 0.5, minRequests: 10, windowMs: 10_000, openMs: 5_000 };
 

@@ -1,8 +1,8 @@
 // Retry/hedge budgets, the latency tracker and backoff, on an injected clock.
 import test from 'ava';
-import { backoffDelay } from '../../agent/invoke/governance/backoff.js';
-import { LatencyTracker } from '../../agent/invoke/governance/latency-tracker.js';
-import { Budget } from '../../agent/invoke/governance/retry-budget.js';
+import { backoffDelay } from '../../agent/mesh/governance/backoff.js';
+import { LatencyTracker } from '../../agent/mesh/governance/latency-tracker.js';
+import { Budget } from '../../agent/mesh/governance/retry-budget.js';
 
 function clock() {
   let t = 1_000_000;

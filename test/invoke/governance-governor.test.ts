@@ -7,14 +7,14 @@ import { pino } from 'pino';
 import type { InvokeResult } from '../../agent/building-blocks/runtime-api.js';
 import type { InvokePolicy } from '../../agent/config/config-schema.js';
 import { HearthError } from '../../agent/errors/hearth-error.js';
-import { countsAsFailure, isRetryable } from '../../agent/invoke/governance/error-classes.js';
+import { countsAsFailure, isRetryable } from '../../agent/mesh/governance/error-classes.js';
 import {
   TargetGovernor,
   type GovernanceEvent,
   type GovernedCall,
   type GovernedEndpoint,
   type TargetGovernorOptions,
-} from '../../agent/invoke/governance/target-governor.js';
+} from '../../agent/mesh/governance/target-governor.js';
 import { waitFor } from '../helpers/hearth-process.js';
 
 const logger = pino({ level: 'silent' });

@@ -2,7 +2,7 @@
 // enough endpoints in rotation, and a half-open probe re-admits or re-ejects for longer.
 import test from 'ava';
 import type { OutlierPolicy } from '../../agent/config/config-schema.js';
-import { OutlierDetector } from '../../agent/invoke/governance/outlier-detector.js';
+import { OutlierDetector } from '../../agent/mesh/governance/outlier-detector.js';
 
 const POLICY: OutlierPolicy = { consecutiveFailures: 3, ejectionMs: 1_000, maxEjectedPercent: 50 };
 

@@ -8,12 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import type { CallbackRegistration } from '../../agent/building-blocks/runtime-api.js';
+import type { CallbackRegistration, ForwardedCall } from '../../agent/building-blocks/runtime-api.js';
 import { policyFor } from '../../agent/config/mesh-config.js';
-import { MeshRouter, OTHER_TARGET_LABEL } from '../../agent/invoke/mesh-router.js';
-import type { RoutedCall } from '../../agent/invoke/invoke-router.js';
-import { SiblingPool } from '../../agent/invoke/sibling-pool.js';
-import type { ForwardRequest } from '../../agent/invoke/forward-channel.js';
+import { MeshRouter, OTHER_TARGET_LABEL } from '../../agent/mesh/mesh-router.js';
+import { SiblingPool } from '../../agent/mesh/sibling-pool.js';
 import { AgentMetrics } from '../../agent/observability/metrics.js';
 import { runForwardedInvoke } from '../../agent/transports/methods/invoke-methods.js';
 import { AppRegistry } from '../../agent/apps/app-registry.js';
@@ -59,16 +57,21 @@ function instance(n: MeshNode, appId: string, hold?: { release?: () => void }): 
   return box.reg;
 }
 
-function routed(n: MeshNode, target: string): RoutedCall {
+function routed(n: MeshNode, target: string): ForwardedCall {
   return {
     target,
-    input: { method: 'echo', data: Buffer.from('x'), contentType: '', metadata: {}, callerAppId: 'caller', traceparent: '', httpVerb: '' },
+    method: 'echo',
+    data: Buffer.from('x'),
+    contentType: '',
+    metadata: {},
+    httpVerb: '',
+    caller: 'caller',
     idempotent: false,
     deadline: Date.now() + 5_000,
+    traceparent: '',
     policy: policyFor(n.config.invoke, target),
     scope: 'worker',
-    requestId: `r-${target}`,
-    logger: silent,
+    origin: { requestId: `r-${target}`, logger: silent },
   };
 }
 
@@ -134,7 +137,7 @@ test('the pool closes the channel of a registry address no longer listed and unu
   cleanups.push(() => pool.close());
   const staticAddr = { name: 'host-b', host: '127.0.0.1', port: b.siblingPort };
   const registered = { name: `localhost:${b.siblingPort}`, host: 'localhost', port: b.siblingPort };
-  const req = (requestId: string): ForwardRequest => ({
+  const req = (requestId: string): ForwardedCall => ({
     target: 'callee',
     method: 'echo',
     data: Buffer.from('x'),
@@ -145,13 +148,14 @@ test('the pool closes the channel of a registry address no longer listed and unu
     caller: 'caller',
     deadline: Date.now() + 5_000,
     traceparent: '',
-    requestId,
-    attempt: 1,
+    policy: policyFor(a.config.invoke, 'callee'),
+    scope: 'any',
+    origin: { requestId, logger: silent },
   });
   const staticChannel = pool.channel(staticAddr);
   const regChannel = pool.channel(registered);
-  t.is((await staticChannel.forward(req('s1'), new AbortController().signal)).data.toString(), 'b');
-  t.is((await regChannel.forward(req('r1'), new AbortController().signal)).data.toString(), 'b');
+  t.is((await staticChannel.forward(req('s1'), 1, new AbortController().signal)).data.toString(), 'b');
+  t.is((await regChannel.forward(req('r1'), 1, new AbortController().signal)).data.toString(), 'b');
   const open = async (): Promise<number> => (await metrics.meshConnections.get()).values.find((v) => v.labels.kind === 'sibling')?.value ?? 0;
   t.true((await open()) >= 2);
 
@@ -172,7 +176,7 @@ test('the pool closes the channel of a registry address no longer listed and unu
   // Listed again later: a fresh channel.
   const again = pool.channel(registered);
   t.not(again, regChannel);
-  t.is((await again.forward(req('r2'), new AbortController().signal)).data.toString(), 'b');
+  t.is((await again.forward(req('r2'), 1, new AbortController().signal)).data.toString(), 'b');
 });
 
 test('an invoke that logs nothing never reads the caller\'s logger, on an app\'s own call and on a forwarded one', async (t) => {
@@ -191,9 +195,8 @@ test('an invoke that logs nothing never reads the caller\'s logger, on an app\'s
   t.is((await n.api.invoke.invoke(ctx, { appId: 'callee', method: 'echo', data: Buffer.from('x') })).data.toString(), 'here');
   const forwarded = await runForwardedInvoke(
     n.api,
+    { scope: 'host', callerAppId: 'caller' },
     {
-      scope: 'host',
-      callerAppId: 'caller',
       requestId: 'lazy-2',
       get logger() {
         reads += 1;

@@ -2,12 +2,13 @@
 // workers of one host do) and reach each other over their real PeerWireServers on
 // <runDir>/workers/<pid>.sock.
 import test from 'ava';
+import { policyFor } from '../../agent/config/mesh-config.js';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { CallbackInvocation } from '../../agent/building-blocks/runtime-api.js';
-import { WireChannel } from '../../agent/invoke/wire-channel.js';
+import { WireChannel } from '../../agent/mesh/wire-channel.js';
 import { WireConnection } from '@hearth/protocol';
 import { pino } from 'pino';
 import { waitFor } from '../helpers/hearth-process.js';
@@ -99,14 +100,15 @@ test('a call whose deadline has passed is refused with HEARTH_ERR_TIMEOUT and ne
     idempotent: true,
     caller: 'caller',
     traceparent: '',
-    requestId: 'r1',
-    attempt: 1,
+    policy: policyFor(w2.config.invoke, 'callee'),
+    scope: 'any' as const,
+    origin: { requestId: 'r1', logger: pino({ level: 'silent' }) },
   };
-  const err = await t.throwsAsync(channel.forward({ ...request, deadline: Date.now() - 1 }, new AbortController().signal));
+  const err = await t.throwsAsync(channel.forward({ ...request, deadline: Date.now() - 1 }, 1, new AbortController().signal));
   t.is((err as { code?: string }).code, 'HEARTH_ERR_TIMEOUT');
   t.is((err as { details?: Record<string, unknown> }).details?.notSent, true);
   // The same channel delivers a live call: only that one reached the worker.
-  await channel.forward({ ...request, deadline: Date.now() + 5_000 }, new AbortController().signal);
+  await channel.forward({ ...request, deadline: Date.now() + 5_000 }, 1, new AbortController().signal);
   t.is(onW2, 1);
   t.truthy(w1);
 });

@@ -12,8 +12,8 @@ import { ComponentRegistry } from '../../agent/components/component-registry.js'
 import { ComponentSet } from '../../agent/components/component-set.js';
 import { registerAllComponents } from '../../agent/components/setup.js';
 import { parseConfig } from '../../agent/config/load-config.js';
-import { CallbackRegistry } from '../../agent/invoke/callback-registry.js';
-import { SiblingDirectory } from '../../agent/invoke/sibling-directory.js';
+import { CallbackRegistry } from '../../agent/app-channel/callback-registry.js';
+import { SiblingDirectory } from '../../agent/mesh/sibling-directory.js';
 import { waitFor } from '../helpers/hearth-process.js';
 import { DEFAULT_APPS, ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
 import { freePort, RedisServer } from '../support/redis-server.js';

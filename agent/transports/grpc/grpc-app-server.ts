@@ -22,7 +22,7 @@ import { HealthImplementation, protoPath as healthProtoPath, type ServingStatusM
 import type { AppServer, TransportDeps } from '../transport-deps.js';
 import { LOADER_OPTIONS, RUNTIME_PACKAGE } from '@hearth/protocol';
 import { runtimeHandlers, runtimePackage, runtimeService, SERVICE_NAMES } from './grpc-services.js';
-import { callbackDrainGraceMs } from '../../invoke/callback-registry.js';
+import { callbackDrainGraceMs } from '../../app-channel/callback-registry.js';
 import { StreamRegistry } from './stream-registry.js';
 import { instrumentService } from './wire-codec.js';
 import { applySocketAccess } from '../socket-access.js';

@@ -1,12 +1,11 @@
-// Per-call plumbing shared by every handler: request id, authentication, the app's quota, the
-// CallContext (deadline, trace context, cancellation), the coded error status, one log line and
-// the metrics of each call.
-import { randomUUID } from 'node:crypto';
+// The gRPC server's view of the per-call core (../call-core.ts): request id, trace context and
+// deadline come from the call's metadata and grpc-timeout; the outcome goes back as a status with
+// the catalog's gRPC code and the `hearth-error-code` trailer.
 import * as grpc from '@grpc/grpc-js';
-import type { Logger } from 'pino';
 import { parseBearer } from '../../apps/app-registry.js';
 import type { CallContext } from '../../building-blocks/runtime-api.js';
-import { HearthError, toHearthError } from '../../errors/hearth-error.js';
+import { HearthError } from '../../errors/hearth-error.js';
+import { CallCore } from '../call-core.js';
 import type { TransportDeps } from '../transport-deps.js';
 import { isMalformed, messageBytes, type MalformedMessage } from './wire-codec.js';
 
@@ -16,12 +15,8 @@ export const REQUEST_ID_KEY = 'x-request-id';
 /** Trailer carrying the error's details as JSON (e.g. `{"appCode":"E42"}`), when it has any. */
 export const ERROR_DETAILS_KEY = 'hearth-error-details';
 const TRACEPARENT_KEY = 'traceparent';
-/** A cancellation this close to the deadline counts as the deadline (see cancellationOf). */
+/** A cancellation this close to the deadline counts as the deadline (see the constructor). */
 const DEADLINE_SLACK_MS = 100;
-/** W3C trace context: version-traceid-parentid-flags, lowercase hex (bounded, so logs stay sane). */
-const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-/** Bounded and printable, so a client cannot put anything it likes into our logs. */
-const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 
 /** What every grpc-js server call has (grpc-js does not export its ServerSurfaceCall type). */
 export type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getDeadline' | 'once' | 'cancelled'>;
@@ -35,16 +30,9 @@ export interface GrpcStatus {
 export class GrpcCall {
   readonly requestId: string;
   readonly ctx: CallContext;
+  readonly #core: CallCore;
   readonly #deps: TransportDeps;
-  readonly #api: string;
   readonly #metadata: grpc.Metadata;
-  readonly #started = process.hrtime.bigint();
-  readonly #finish: (code: string, bytesOut?: number) => void;
-  readonly #bytesIn: number;
-  #bytesOut = 0;
-  #done = false;
-  /** Ends the call's hold on the app's quota; set once admitted. */
-  #release: (() => void) | undefined;
 
   /**
    * `call`, when given, supplies the deadline (grpc-timeout) and cancellation; streams whose
@@ -52,24 +40,21 @@ export class GrpcCall {
    */
   constructor(deps: TransportDeps, api: string, metadata: grpc.Metadata, bytesIn = 0, call?: SurfaceCall) {
     this.#deps = deps;
-    this.#api = api;
     this.#metadata = metadata;
-    this.#bytesIn = bytesIn;
-    const given = firstString(metadata, REQUEST_ID_KEY);
-    this.requestId = given !== undefined && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
-    const logger: Logger = deps.logger.child({ app: deps.app.id, requestId: this.requestId });
-    const traceparent = firstString(metadata, TRACEPARENT_KEY)?.trim().toLowerCase();
     const deadline = call === undefined ? undefined : deadlineOf(call);
-    this.ctx = {
-      app: deps.app,
-      requestId: this.requestId,
-      transport: 'grpc',
-      logger,
-      deadline,
-      traceparent: traceparent !== undefined && TRACEPARENT_PATTERN.test(traceparent) ? traceparent : undefined,
-      signal: call === undefined ? undefined : cancellationOf(call, deadline),
-    };
-    this.#finish = deps.metrics.begin(deps.app.id, api, 'grpc', bytesIn);
+    const core = new CallCore(deps, 'grpc', api, { requestId: firstString(metadata, REQUEST_ID_KEY), traceparent: firstString(metadata, TRACEPARENT_KEY), deadline }, bytesIn);
+    this.#core = core;
+    this.requestId = core.requestId;
+    core.setWho({ app: deps.app.id });
+    core.begin(deps.app.id);
+    // A cancellation at the deadline is the deadline's doing (grpc-js's own timer, or the
+    // client's, which runs a little ahead of ours by the time the request took to arrive): that
+    // one is left to the deadline, so the call ends HEARTH_ERR_TIMEOUT rather than CANCELLED.
+    call?.once('cancelled', () => {
+      if (deadline !== undefined && deadline - Date.now() <= DEADLINE_SLACK_MS) return;
+      core.abort(new HearthError('HEARTH_ERR_CANCELLED', 'the caller cancelled the call'));
+    });
+    this.ctx = core.ctx(deps.app);
   }
 
   /**
@@ -79,8 +64,7 @@ export class GrpcCall {
    */
   authenticate(): void {
     this.#deps.apps.authenticate(this.#deps.app, parseBearer(firstString(this.#metadata, 'authorization')));
-    if (this.#done || this.#release !== undefined) return;
-    this.#release = this.#deps.quotas?.admit(this.#deps.app, this.#bytesIn);
+    this.#core.admit(this.#deps.app);
   }
 
   /** Throws HEARTH_ERR_MALFORMED_REQUEST for bytes that did not decode; narrows the request. */
@@ -92,7 +76,7 @@ export class GrpcCall {
   }
 
   addBytesOut(bytes: number): void {
-    this.#bytesOut += bytes;
+    this.#core.addBytesOut(bytes);
   }
 
   /** Trailers every response carries: the request id, so app logs can be matched with ours. */
@@ -104,44 +88,22 @@ export class GrpcCall {
 
   /** Records a successful call. Idempotent with fail(). */
   ok(response?: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#release?.();
-    const bytesOut = this.#bytesOut + messageBytes(response);
-    this.#finish('OK', bytesOut);
-    this.ctx.logger.debug({ api: this.#api, code: 'OK', durationMs: this.#durationMs() }, 'grpc call');
+    this.#core.ok(messageBytes(response));
   }
 
   /** Records a failed call and returns the status to send: catalog gRPC code, message, coded trailer. */
   fail(err: unknown): GrpcStatus {
-    const e = toHearthError(err);
+    const e = this.#core.fail(err);
     const metadata = this.trailers();
     metadata.set(ERROR_CODE_KEY, e.code);
     const details = e.code === 'HEARTH_ERR_INTERNAL' ? undefined : detailsTrailer(e.details);
     if (details !== undefined) metadata.set(ERROR_DETAILS_KEY, details);
-    const status = { code: e.grpcStatus as grpc.status, details: e.message, metadata };
-    if (this.#done) return status;
-    this.#done = true;
-    this.#release?.();
-    this.#finish(e.code, this.#bytesOut);
-    const line = { api: this.#api, code: e.code, durationMs: this.#durationMs() };
-    // Only our own faults are errors; an app's bad input is routine.
-    if (e.code === 'HEARTH_ERR_INTERNAL') this.ctx.logger.error({ ...line, err }, 'grpc call failed');
-    else this.ctx.logger.info({ ...line, message: e.message }, 'grpc call failed');
-    return status;
+    return { code: e.grpcStatus, details: e.message, metadata };
   }
 
   /** The client went away (cancel, deadline, connection loss). */
   cancelled(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#release?.();
-    this.#finish('CANCELLED', this.#bytesOut);
-    this.ctx.logger.debug({ api: this.#api, code: 'CANCELLED', durationMs: this.#durationMs() }, 'grpc call cancelled');
-  }
-
-  #durationMs(): number {
-    return Number(process.hrtime.bigint() - this.#started) / 1e6;
+    this.#core.cancelled();
   }
 }
 
@@ -166,20 +128,6 @@ function deadlineOf(call: SurfaceCall): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/**
- * Aborted when the client cancels or goes away. A cancellation at the deadline is the deadline's
- * doing (grpc-js's own timer, or the client's, which runs a little ahead of ours by the time the
- * request took to arrive): that one is left to the deadline, so the call ends HEARTH_ERR_TIMEOUT
- * in logs and metrics rather than HEARTH_ERR_CANCELLED.
- */
-function cancellationOf(call: SurfaceCall, deadline: number | undefined): AbortSignal {
-  const controller = new AbortController();
-  call.once('cancelled', () => {
-    if (deadline !== undefined && deadline - Date.now() <= DEADLINE_SLACK_MS) return;
-    controller.abort(new HearthError('HEARTH_ERR_CANCELLED', 'the caller cancelled the call'));
-  });
-  return controller.signal;
-}
 
 function firstString(metadata: grpc.Metadata, key: string): string | undefined {
   const v = metadata.get(key)[0];

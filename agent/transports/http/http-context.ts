@@ -1,13 +1,16 @@
-// Per-request plumbing shared by every route: request ids, authentication, the app's quota, the
-// CallContext (deadline, trace context, cancellation), metrics bookkeeping, lenient JSON bodies
-// and `metadata.*` query parameters.
+// The HTTP server's view of the per-call core (../call-core.ts): request id, trace context and
+// the `hearth-timeout-ms` budget from the request's headers, authentication and the app's quota
+// in an onRequest hook, the metrics finished when the response closes; plus what every route
+// shares: lenient JSON bodies and `metadata.*` query parameters.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { parseBearer } from '../../apps/app-registry.js';
 import type { CallContext, Metadata } from '../../building-blocks/runtime-api.js';
+import { MAX_TIMER_MS, validRequestId } from '@hearth/protocol';
 import { HearthError } from '../../errors/hearth-error.js';
+import { CallCore } from '../call-core.js';
 import type { TransportDeps } from '../transport-deps.js';
 
 declare module 'fastify' {
@@ -20,44 +23,27 @@ declare module 'fastify' {
 }
 
 export const REQUEST_ID_HEADER = 'x-request-id';
-const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 /** The caller's budget in milliseconds, counted from the moment the request's headers arrived. */
 export const TIMEOUT_HEADER = 'hearth-timeout-ms';
-const TRACEPARENT_HEADER = 'traceparent';
-/** W3C trace context: version-traceid-parentid-flags, lowercase hex. */
-const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
-/** Node's timers overflow past 2^31-1 ms; a longer budget is no budget in practice. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /** Keeps the caller's `x-request-id` when it is sane (printable, ≤ 128 chars), else a UUID. */
 export function genReqId(req: IncomingMessage): string {
-  const given = req.headers[REQUEST_ID_HEADER];
-  return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+  return validRequestId(req.headers[REQUEST_ID_HEADER]) ?? randomUUID();
 }
 
 interface RequestState {
+  readonly core: CallCore;
   ctx?: CallContext;
   code?: string;
-  deadline?: number;
-  /** Aborted when the client goes away before the response is complete. */
-  abort?: AbortController;
 }
 
 // Keyed by the fastify request object; avoids decorating the request type globally.
 const states = new WeakMap<FastifyRequest, RequestState>();
 
-function stateOf(request: FastifyRequest): RequestState {
-  let s = states.get(request);
-  if (!s) {
-    s = {};
-    states.set(request, s);
-  }
-  return s;
-}
-
 /** The result code the metrics record for this request (a HEARTH_ERR_* code; OK by default). */
 export function setResultCode(request: FastifyRequest, code: string): void {
-  stateOf(request).code = code;
+  const s = states.get(request);
+  if (s !== undefined) s.code = code;
 }
 
 export function tokenOf(request: FastifyRequest): string | undefined {
@@ -68,25 +54,10 @@ export function tokenOf(request: FastifyRequest): string | undefined {
 }
 
 export function callContext(deps: TransportDeps, request: FastifyRequest): CallContext {
-  const s = stateOf(request);
-  // request.log is the pino child fastify made of our loggerInstance: bound to app and requestId.
-  const ctx = s.ctx ?? {
-    app: deps.app,
-    requestId: request.id,
-    transport: 'http',
-    logger: request.log as Logger,
-    deadline: s.deadline,
-    traceparent: traceparentOf(request),
-    signal: s.abort?.signal,
-  };
-  s.ctx = ctx;
-  return ctx;
-}
-
-function traceparentOf(request: FastifyRequest): string | undefined {
-  const given = request.headers[TRACEPARENT_HEADER];
-  const value = typeof given === 'string' ? given.trim().toLowerCase() : undefined;
-  return value !== undefined && TRACEPARENT_PATTERN.test(value) ? value : undefined;
+  const s = states.get(request);
+  if (s === undefined) throw new Error('callContext() before the onRequest hook ran');
+  s.ctx ??= s.core.ctx(deps.app);
+  return s.ctx;
 }
 
 /** `hearth-timeout-ms: <positive integer>` → absolute deadline; absent → none. */
@@ -95,7 +66,7 @@ function deadlineOf(request: FastifyRequest, arrived: number): number | undefine
   if (given === undefined) return undefined;
   const text = Array.isArray(given) ? '' : given.trim();
   const ms = /^[0-9]{1,10}$/.test(text) ? Number(text) : NaN;
-  if (!(ms >= 1 && ms <= MAX_TIMEOUT_MS)) {
+  if (!(ms >= 1 && ms <= MAX_TIMER_MS)) {
     throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `${TIMEOUT_HEADER} must be a positive integer of milliseconds, got "${String(given).slice(0, 32)}"`);
   }
   return arrived + ms;
@@ -112,33 +83,29 @@ export function installRequestHooks(server: FastifyInstance, deps: TransportDeps
     void reply.header(REQUEST_ID_HEADER, request.id);
     if (isClosing()) void reply.header('connection', 'close');
     const api = request.routeOptions.config.hearthApi ?? (request.is404 ? 'not_found' : undefined);
-    if (api !== undefined) {
-      const finish = deps.metrics.begin(deps.app.id, api, 'http', contentLength(request));
-      // Counted from the socket: fastify hands content-length straight to writeHead, so the
-      // response object never holds it. Includes the status line and headers.
-      const socket = reply.raw.socket;
-      const writtenBefore = socket?.bytesWritten ?? 0;
-      reply.raw.once('close', () => {
-        const code = states.get(request)?.code ?? (reply.raw.writableFinished ? 'OK' : 'CANCELLED');
-        finish(code, socket ? socket.bytesWritten - writtenBefore : 0);
-      });
-    }
+    // request.log is the pino child fastify made of our loggerInstance: bound to app and requestId.
+    const core = new CallCore(deps, 'http', api ?? 'http', { requestId: request.id, traceparent: request.headers.traceparent }, contentLength(request), () => request.log as Logger);
+    const s: RequestState = { core };
+    states.set(request, s);
+    // Counted from the socket: fastify hands content-length straight to writeHead, so the
+    // response object never holds it. Includes the status line and headers.
+    const socket = reply.raw.socket;
+    const writtenBefore = socket?.bytesWritten ?? 0;
+    if (api !== undefined) core.begin(deps.app.id);
+    reply.raw.once('close', () => {
+      const finished = reply.raw.writableFinished;
+      // The response closing before it finished means the client went away: cancel downstream.
+      if (!finished) core.abort(new HearthError('HEARTH_ERR_CANCELLED', 'the client closed the request'));
+      core.end(s.code ?? (finished ? 'OK' : 'CANCELLED'), socket ? socket.bytesWritten - writtenBefore : 0);
+    });
     if (request.routeOptions.config.hearthPublic === true) {
       done();
       return;
     }
     try {
       deps.apps.authenticate(deps.app, tokenOf(request));
-      const release = deps.quotas?.admit(deps.app, contentLength(request));
-      const s = stateOf(request);
-      // The response closing before it finished means the client went away: cancel downstream.
-      const abort = new AbortController();
-      s.abort = abort;
-      reply.raw.once('close', () => {
-        release?.();
-        if (!reply.raw.writableFinished) abort.abort(new HearthError('HEARTH_ERR_CANCELLED', 'the client closed the request'));
-      });
-      s.deadline = deadlineOf(request, arrived);
+      core.admit(deps.app);
+      core.setDeadline(deadlineOf(request, arrived));
       done();
     } catch (err) {
       done(err as Error);

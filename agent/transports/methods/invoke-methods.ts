@@ -1,11 +1,10 @@
 // hearth.runtime.v1.Invoke/InvokeService: the message mapping every transport shares. An app's
 // own call goes through api.invoke.invoke (its ACLs, then routing); a call a trusted peer
 // forwards (sibling agent, other worker) through deliverForwarded with the caller it verified.
-import type { ForwardedInvocation, InvokeParams, InvokeResult, RuntimeApi } from '../../building-blocks/runtime-api.js';
-import type { InvokeRequest__Output as InvokeRequestMsg, InvokeResponse__Output as InvokeResponseMsg } from '@hearth/protocol';
+import type { CallOrigin, ForwardedBy, InvokeParams, InvokeResult, RuntimeApi } from '../../building-blocks/runtime-api.js';
+import { METHODS, type InvokeRequest__Output as InvokeRequestMsg, type InvokeResponse__Output as InvokeResponseMsg } from '@hearth/protocol';
 import { method, type MethodTable, type UnaryMethod } from './unary-method.js';
 
-export const INVOKE_PATH = 'hearth.runtime.v1.Invoke/InvokeService';
 export const INVOKE_API = 'invoke.invoke';
 /** Metrics name of an invocation a sibling agent or another worker forwarded. */
 export const INVOKE_FORWARDED_API = 'invoke.forwarded';
@@ -34,32 +33,10 @@ export function invokeMethod(api: RuntimeApi): UnaryMethod<InvokeRequestMsg, Inv
 }
 
 export function invokeMethods(api: RuntimeApi): MethodTable {
-  return { [INVOKE_PATH]: invokeMethod(api) };
+  return { [METHODS.invoke]: invokeMethod(api) };
 }
 
-/**
- * A forwarded invocation: everything but the request comes from the peer's verified call. Its
- * logger and signal are forwarded as getters, not copied: copying would read them, and a transport
- * may make them only on first use (a call that neither logs nor is cancelled then makes neither).
- */
-export async function runForwardedInvoke(
-  api: RuntimeApi,
-  call: Omit<ForwardedInvocation, 'params'>,
-  req: InvokeRequestMsg,
-): Promise<InvokeResponseMsg> {
-  const invocation: ForwardedInvocation = {
-    scope: call.scope,
-    callerAppId: call.callerAppId,
-    params: toInvokeParams(req),
-    deadline: call.deadline,
-    traceparent: call.traceparent,
-    requestId: call.requestId,
-    get logger() {
-      return call.logger;
-    },
-    get signal() {
-      return call.signal;
-    },
-  };
-  return toInvokeResponse(await api.invoke.deliverForwarded(invocation));
+/** A forwarded invocation: the caller and scope are what the peer's connection established. */
+export async function runForwardedInvoke(api: RuntimeApi, by: ForwardedBy, origin: CallOrigin, req: InvokeRequestMsg): Promise<InvokeResponseMsg> {
+  return toInvokeResponse(await api.invoke.deliverForwarded(by, origin, toInvokeParams(req)));
 }

@@ -4,7 +4,7 @@
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../../observability/metrics.js';
-import { callbackDrainGraceMs } from '../../invoke/callback-registry.js';
+import { callbackDrainGraceMs } from '../../app-channel/callback-registry.js';
 import { WireSession, type Identify, type WireSessionDeps } from './wire-session.js';
 
 export class WireConnections {

@@ -24,14 +24,14 @@
 // of maxBodyBytes, or a connection, for free.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { encodeHeader, FrameWriter, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, type WireHeader, WireProtocolError } from '@hearth/protocol';
+import { encodeHeader, FrameWriter, MAX_TIMER_MS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, type WireHeader, WireProtocolError } from '@hearth/protocol';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
 import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
 import { HearthError, toHearthError } from '../../errors/hearth-error.js';
-import { INVOKE_FORWARDED_API, INVOKE_PATH, runForwardedInvoke, type InvokeRequestMsg } from '../methods/invoke-methods.js';
+import { INVOKE_FORWARDED_API, runForwardedInvoke, type InvokeRequestMsg } from '../methods/invoke-methods.js';
 import type { MethodTable } from '../methods/unary-method.js';
-import { errorHeader, MAX_DEADLINE_MS, WireCall, type WireCallDeps, type WirePrincipal } from './wire-call.js';
+import { errorHeader, WireCall, type WireCallDeps, type WirePrincipal } from './wire-call.js';
 import type { WireStreamFactory, WireStreamHandler, WireStreamPort } from './wire-stream.js';
 import { STREAM_METHODS } from './wire-stream-methods.js';
 
@@ -54,6 +54,8 @@ export interface WireSessionDeps extends WireCallDeps {
   readonly anonymousLabel: string;
   /** Limits until the first authenticated Request (see the header); none when undefined. */
   readonly preAuth?: PreAuthLimits | undefined;
+  /** Refuses (throws a coded error) a method the principal may not call; every method when absent. */
+  readonly authorize?: ((principal: WirePrincipal, method: string) => void) | undefined;
 }
 
 export interface PreAuthLimits {
@@ -258,15 +260,13 @@ export class WireSession {
       principal = this.#identify(header, method);
       if (!this.#authenticated) this.#authenticatedNow();
     } catch (err) {
-      call.begin(this.#deps.anonymousLabel, undefined);
+      call.beginAs(this.#deps.anonymousLabel, undefined);
       return this.#respondError(streamId, call, err);
     }
     try {
-      if (principal.kind === 'app') call.begin(principal.app.id, principal);
-      else call.begin(principal.callerAppId, principal, INVOKE_FORWARDED_API);
-      if (principal.kind === 'agent' && method !== INVOKE_PATH) {
-        throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService on this connection');
-      }
+      if (principal.kind === 'app') call.beginAs(principal.app.id, principal);
+      else call.beginAs(principal.callerAppId, principal, INVOKE_FORWARDED_API);
+      this.#deps.authorize?.(principal, method);
       const request = decodeRequest(codec, body);
       call.checkDeadline();
       if (stream !== undefined && principal.kind === 'app') return this.#openStream(streamId, call, codec, principal.app, stream.start, request);
@@ -297,25 +297,10 @@ export class WireSession {
     // The caller's budget bounds our answer even if the work ignores the signal.
     const timer = call.deadline === undefined ? undefined : setTimeout(() => {
       this.#respondError(streamId, call, new HearthError('HEARTH_ERR_TIMEOUT', 'the call did not complete within its deadline'));
-    }, Math.min(call.deadline - Date.now(), MAX_DEADLINE_MS));
+    }, Math.min(call.deadline - Date.now(), MAX_TIMER_MS));
     const run = async (): Promise<unknown> => {
-      if (principal.kind === 'agent') {
-        // Getters: the call's logger and AbortController are made only if something uses them.
-        const forwarded = {
-          scope: principal.scope,
-          callerAppId: principal.callerAppId,
-          deadline: call.deadline,
-          traceparent: call.traceparent,
-          requestId: call.requestId,
-          get logger() {
-            return call.logger;
-          },
-          get signal() {
-            return call.signal;
-          },
-        };
-        return runForwardedInvoke(api, forwarded, request as InvokeRequestMsg);
-      }
+      // The call itself is the origin: its logger and AbortController are made only if used.
+      if (principal.kind === 'agent') return runForwardedInvoke(api, principal, call, request as InvokeRequestMsg);
       if (unary === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${codec.path}"`);
       return unary.run(call.ctx(principal.app), request);
     };
@@ -323,7 +308,7 @@ export class WireSession {
       .then((response) => {
         if (call.done) return;
         const bytes = codec.serializeResponse(response);
-        this.#finishStream(streamId, { type: FrameType.Response, streamId, header: call.ok(bytes.length), body: bytes });
+        this.#finishStream(streamId, { type: FrameType.Response, streamId, header: call.okHeader(bytes.length), body: bytes });
       })
       .catch((err: unknown) => this.#respondError(streamId, call, err))
       .finally(() => clearTimeout(timer));
@@ -344,7 +329,7 @@ export class WireSession {
       onWritable: (listener) => void this.#writable.add(listener),
       finish: (err) => {
         if (call.done || this.#streams.get(streamId)?.call !== call) return;
-        const header = err === undefined ? call.ok() : call.fail(err);
+        const header = err === undefined ? call.okHeader() : call.failHeader(err);
         this.#finishStream(streamId, { type: FrameType.Response, streamId, header });
       },
     };
@@ -385,7 +370,7 @@ export class WireSession {
 
   #respondError(streamId: number, call: WireCall, err: unknown): void {
     if (call.done) return;
-    this.#finishStream(streamId, { type: FrameType.Response, streamId, header: call.fail(err) });
+    this.#finishStream(streamId, { type: FrameType.Response, streamId, header: call.failHeader(err) });
   }
 
   #finishStream(streamId: number, response: FrameInput): void {

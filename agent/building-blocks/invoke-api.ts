@@ -1,43 +1,36 @@
 // The invoke building block: validates the call, enforces both ends' ACLs (the caller's
 // allow.apps, the target's allow.callers), turns the caller's budget into an absolute deadline,
-// and hands the call to the router. Forwarded calls (from a sibling agent or another worker) are
-// checked against the target's allow.callers here too, with the caller identity the peer verified.
-// The caller's logger and signal are passed on as getters over its context, never read here: a
-// transport may make them on first use (the wire server does), and a call that logs nothing
-// should not pay for a child logger.
-import type { Logger } from 'pino';
+// builds the one ForwardedCall that travels from here to the instance that answers, and hands it
+// to the router. Forwarded calls (from a sibling agent or another worker) are checked against the
+// target's allow.callers here too, with the caller identity the peer verified.
+// The caller's context is carried as the call's origin, never read here: a transport may make its
+// logger and signal on first use (the wire server does), and a call that logs nothing should not
+// pay for a child logger.
+import { isAppId } from '@hearth/protocol';
 import { AppRegistry } from '../apps/app-registry.js';
-import { validateName } from '../building-blocks/app-scope.js';
+import { policyFor } from '../config/mesh-config.js';
+import { HearthError, toHearthError } from '../errors/hearth-error.js';
+import { validateName, type ApiDeps } from './app-scope.js';
 import type {
+  CallbackHost,
   CallContext,
-  CallbackOptions,
-  CallbackRegistration,
-  CallbackSink,
-  ForwardedInvocation,
+  CallOrigin,
+  ForwardedCall,
+  ForwardedBy,
   InvokeApi,
   InvokeParams,
   InvokeResult,
-} from '../building-blocks/runtime-api.js';
-import type { ApiDeps } from '../building-blocks/app-scope.js';
-import { policyFor } from '../config/mesh-config.js';
-import { HearthError, toHearthError } from '../errors/hearth-error.js';
-import type { CallbackRegistry } from './callback-registry.js';
-import type { InvokeRouter, RoutedCall } from './invoke-router.js';
+  InvokeRouter,
+  InvokeScope,
+} from './runtime-api.js';
 
 export interface InvokeApiDeps extends ApiDeps {
-  readonly callbacks: CallbackRegistry;
+  readonly callbacks: CallbackHost;
   readonly router: InvokeRouter;
-}
-
-/** The parts of a caller's context read only on use (CallContext and ForwardedInvocation have them). */
-interface LazyCallParts {
-  readonly logger: Logger;
-  readonly signal?: AbortSignal | undefined;
 }
 
 /** Metadata keys an app may not set: the agent uses them between hops. */
 export const RESERVED_METADATA_PREFIX = 'hearth-';
-const APP_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** HTTP verbs that are idempotent by definition (RFC 9110 §9.2.2). */
 const IDEMPOTENT_VERBS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
@@ -45,7 +38,7 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
   const apps = new AppRegistry(deps.config.apps);
 
   const checkParams = (params: InvokeParams): void => {
-    if (!APP_ID.test(params.appId)) {
+    if (!isAppId(params.appId)) {
       throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'appId must be a declared app id (lowercase letters, digits, dashes)', {
         appId: params.appId.slice(0, 64),
       });
@@ -78,42 +71,28 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
     return deadline;
   };
 
-  const route = async (
-    callerAppId: string,
-    params: InvokeParams,
-    deadline: number | undefined,
-    traceparent: string | undefined,
-    requestId: string,
-    from: LazyCallParts,
-    scope: RoutedCall['scope'],
-  ): Promise<InvokeResult> => {
+  const route = async (caller: string, params: InvokeParams, origin: CallOrigin, scope: InvokeScope): Promise<InvokeResult> => {
     try {
       checkParams(params);
-      checkCaller(callerAppId, params.appId);
-      const verb = (params.httpVerb ?? '').toUpperCase();
-      return await deps.router.route({
+      checkCaller(caller, params.appId);
+      const httpVerb = (params.httpVerb ?? '').toUpperCase();
+      const policy = policyFor(deps.config.invoke, params.appId);
+      const call: ForwardedCall = {
         target: params.appId,
-        input: {
-          method: params.method,
-          data: params.data,
-          contentType: params.contentType ?? '',
-          metadata: params.metadata ?? {},
-          callerAppId,
-          traceparent: traceparent ?? '',
-          httpVerb: verb,
-        },
-        idempotent: params.idempotent === true || IDEMPOTENT_VERBS.has(verb),
-        deadline: deadlineOf(deadline, params.appId),
-        policy: policyFor(deps.config.invoke, params.appId),
+        method: params.method,
+        data: params.data,
+        contentType: params.contentType ?? '',
+        metadata: params.metadata ?? {},
+        httpVerb,
+        caller,
+        idempotent: params.idempotent === true || IDEMPOTENT_VERBS.has(httpVerb),
+        deadline: deadlineOf(origin.deadline, params.appId),
+        traceparent: origin.traceparent ?? '',
+        policy,
         scope,
-        requestId,
-        get logger(): Logger {
-          return from.logger;
-        },
-        get signal(): AbortSignal | undefined {
-          return from.signal;
-        },
-      });
+        origin,
+      };
+      return await deps.router.route(call);
     } catch (err) {
       throw toAppFacing(toHearthError(err), params.appId);
     }
@@ -128,17 +107,16 @@ export function createInvokeApi(deps: InvokeApiDeps): InvokeApi {
           }),
         );
       }
-      return route(ctx.app.id, params, ctx.deadline, ctx.traceparent, ctx.requestId, ctx, 'any');
+      return route(ctx.app.id, params, ctx, 'any');
     },
 
-    registerCallback: (ctx: CallContext, sink: CallbackSink, options: CallbackOptions): CallbackRegistration =>
-      deps.callbacks.register(ctx.app.id, sink, options),
+    registerCallback: (ctx, sink, options) => deps.callbacks.register(ctx.app.id, sink, options),
 
-    deliverForwarded: (inv: ForwardedInvocation): Promise<InvokeResult> => {
-      if (apps.get(inv.params.appId) === undefined) {
-        return Promise.reject(new HearthError('HEARTH_ERR_UNKNOWN_APP', `no app "${inv.params.appId.slice(0, 64)}" is declared on this agent`));
+    deliverForwarded: (by: ForwardedBy, origin: CallOrigin, params: InvokeParams): Promise<InvokeResult> => {
+      if (apps.get(params.appId) === undefined) {
+        return Promise.reject(new HearthError('HEARTH_ERR_UNKNOWN_APP', `no app "${params.appId.slice(0, 64)}" is declared on this agent`));
       }
-      return route(inv.callerAppId, inv.params, inv.deadline, inv.traceparent, inv.requestId, inv, inv.scope);
+      return route(by.callerAppId, params, origin, by.scope);
     },
   };
 }

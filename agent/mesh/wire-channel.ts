@@ -3,15 +3,15 @@
 // lazily, replaced after a failure with exponential backoff, pinged while idle so a dead peer is
 // noticed before a call needs it, and shared by many calls at once (the protocol multiplexes).
 //
-// The one place that turns an InvokeRequest into wire bytes and a wire error back into a coded
+// The one place that turns a ForwardedCall into wire bytes and a wire error back into a coded
 // HearthError: a request that provably never left (connect refused, Goaway before our stream,
 // peer in backoff, budget already spent) carries details.notSent = true.
 import type { Logger } from 'pino';
-import type { InvokeResult } from '../building-blocks/runtime-api.js';
+import type { ForwardedCall, InvokeResult } from '../building-blocks/runtime-api.js';
 import { isErrorCode } from '../errors/error-catalog.js';
 import { HearthError } from '../errors/hearth-error.js';
-import { isHearthClientError, type MethodCodec, runtimeMethods, type WireConnection, type WireRequestHeader } from '@hearth/protocol';
-import { FORWARDED_BY_KEY, INVOKE_METHOD, type ForwardChannel, type ForwardRequest } from './forward-channel.js';
+import { isHearthClientError, METHODS, type MethodCodec, runtimeMethods, type WireConnection, type WireRequestHeader } from '@hearth/protocol';
+import { FORWARDED_BY_KEY, type ForwardChannel } from './forward-channel.js';
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
@@ -57,8 +57,8 @@ export class WireChannel implements ForwardChannel {
     this.name = options.name;
     this.#log = options.logger.child({ channel: options.name });
     this.#slots = Array.from({ length: Math.max(1, options.size) }, () => ({ conn: undefined, connecting: undefined, failures: 0, retryAt: 0 }));
-    const codec = runtimeMethods().get(INVOKE_METHOD);
-    if (codec === undefined) throw new Error(`${INVOKE_METHOD} is missing from the runtime proto`);
+    const codec = runtimeMethods().get(METHODS.invoke);
+    if (codec === undefined) throw new Error(`${METHODS.invoke} is missing from the runtime proto`);
     this.#codec = codec;
     this.#forwardedBy = Object.freeze({ [FORWARDED_BY_KEY]: options.agentId });
     this.#pinger = setInterval(() => this.#pingIdle(), PING_EVERY_MS);
@@ -79,38 +79,38 @@ export class WireChannel implements ForwardChannel {
     return this.#slots.some((s) => s.conn?.acceptingCalls === true || (s.failures === 0 && s.conn === undefined));
   }
 
-  async forward(req: ForwardRequest, signal: AbortSignal): Promise<InvokeResult> {
-    const remaining = Math.ceil(req.deadline - Date.now());
+  async forward(call: ForwardedCall, attempt: number, signal: AbortSignal): Promise<InvokeResult> {
+    const remaining = Math.ceil(call.deadline - Date.now());
     if (remaining <= 0) throw notSent('HEARTH_ERR_TIMEOUT', `the call's deadline passed before it was forwarded to ${this.name}`);
     this.#inFlight += 1;
     try {
-      return await this.#forward(req, signal);
+      return await this.#forward(call, attempt, signal);
     } finally {
       this.#inFlight -= 1;
     }
   }
 
-  async #forward(req: ForwardRequest, signal: AbortSignal): Promise<InvokeResult> {
+  async #forward(call: ForwardedCall, attempt: number, signal: AbortSignal): Promise<InvokeResult> {
     const conn = await this.#acquire();
     const header: WireRequestHeader = {
-      method: INVOKE_METHOD,
-      caller: req.caller,
-      deadlineMs: Math.max(1, Math.ceil(req.deadline - Date.now())),
-      traceparent: req.traceparent,
-      requestId: req.requestId,
-      idempotent: req.idempotent,
-      attempt: req.attempt,
+      method: METHODS.invoke,
+      caller: call.caller,
+      deadlineMs: Math.max(1, Math.ceil(call.deadline - Date.now())),
+      traceparent: call.traceparent,
+      requestId: call.origin.requestId,
+      idempotent: call.idempotent,
+      attempt,
       metadata: this.#forwardedBy,
       ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
     };
     const body = this.#codec.serializeRequest({
-      appId: req.target,
-      method: req.method,
-      data: req.data,
-      contentType: req.contentType,
-      metadata: { ...req.metadata },
-      idempotent: req.idempotent,
-      httpVerb: req.httpVerb,
+      appId: call.target,
+      method: call.method,
+      data: call.data,
+      contentType: call.contentType,
+      metadata: { ...call.metadata },
+      idempotent: call.idempotent,
+      httpVerb: call.httpVerb,
     });
     try {
       const reply = await conn.unary(header, body, { signal });

@@ -5,13 +5,9 @@
 // invocation is taken, the pending ones may still be answered, and whenSettled() tells the
 // transport when it may end the stream without failing anyone.
 import type { Logger } from 'pino';
-import type { CallbackInvocation, CallbackOutcome, CallbackSink, InvokeResult } from '../building-blocks/runtime-api.js';
+import { MAX_TIMER_MS } from '@hearth/protocol';
+import type { CallbackOutcome, CallbackSink, ForwardedCall, InvokeResult } from '../building-blocks/runtime-api.js';
 import { HearthError } from '../errors/hearth-error.js';
-
-/** What the router hands an instance: the invocation minus the id the instance assigns. */
-export type InvocationInput = Omit<CallbackInvocation, 'id' | 'deadlineMs'>;
-
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Pending {
   readonly resolve: (result: InvokeResult) => void;
@@ -65,12 +61,13 @@ export class CallbackInstance {
   }
 
   /**
-   * Pushes one invocation and waits for its result. `deadline` is absolute (Date.now() ms);
+   * Pushes one invocation and waits for its result. Its deadline is absolute (Date.now() ms);
    * the app learns the remaining budget. Rejects with HEARTH_ERR_TIMEOUT at the deadline,
    * HEARTH_ERR_CANCELLED on abort, HEARTH_ERR_APP_UNAVAILABLE when the stream closes first,
    * HEARTH_ERR_APP_ERROR when the app's handler failed.
    */
-  invoke(input: InvocationInput, deadline: number | undefined, signal?: AbortSignal): Promise<InvokeResult> {
+  invoke(call: ForwardedCall, signal?: AbortSignal): Promise<InvokeResult> {
+    const deadline: number | undefined = call.deadline;
     if (this.#closed) return Promise.reject(unavailable(this.appId, 'its callback stream closed'));
     // Chosen just before the drain began (a hedge, a retry): nothing was pushed, so another
     // instance may take it even when the call is not idempotent.
@@ -102,7 +99,17 @@ export class CallbackInstance {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        this.#sink.push({ ...input, id, deadlineMs: remaining });
+        this.#sink.push({
+          id,
+          method: call.method,
+          data: call.data,
+          contentType: call.contentType,
+          metadata: call.metadata,
+          callerAppId: call.caller,
+          deadlineMs: remaining,
+          traceparent: call.traceparent,
+          httpVerb: call.httpVerb,
+        });
       } catch (err) {
         this.#settle(id, unavailable(this.appId, `writing to its callback stream failed: ${(err as Error).message}`));
       }

@@ -1,13 +1,19 @@
 // Builds the invoke mesh of one worker from its configuration: the peer-worker directory, the
-// sibling directory and pool (when siblings are configured) and the MeshRouter over them. The
-// worker runtime and the in-process tests build it through this one function, so what the tests
+// sibling directory and pool (when siblings are configured) and the MeshRouter over them
+// (startMesh), then the servers other agents and workers reach it on (startMeshServers). The
+// worker runtime and the in-process tests build it through these functions, so what the tests
 // exercise is what `hearth start` runs.
 import type { Logger } from 'pino';
 import type { ServiceRegistry } from '../components/service-registry.js';
 import type { HearthConfig } from '../config/load-config.js';
 import type { AgentMetrics } from '../observability/metrics.js';
 import { HEADER_ALLOWANCE_BYTES, WireConnection } from '@hearth/protocol';
-import type { CallbackRegistry } from './callback-registry.js';
+import type { CallbackRegistry } from '../app-channel/callback-registry.js';
+import type { AppRegistry } from '../apps/app-registry.js';
+import type { RuntimeApi } from '../building-blocks/runtime-api.js';
+import type { AppServer, QuotaGate } from '../transports/transport-deps.js';
+import { PeerWireServer } from './peer-wire-server.js';
+import { SiblingWireServer } from './sibling-wire-server.js';
 import { MeshRouter } from './mesh-router.js';
 import { PeerWorkers } from './peer-workers.js';
 import { SiblingDirectory } from './sibling-directory.js';
@@ -28,6 +34,34 @@ export interface MeshSetupOptions {
   readonly registry?: ServiceRegistry | undefined;
   /** For tests that run several "workers" in one process. */
   readonly isAlive?: (pid: number) => boolean;
+}
+
+/** What the mesh servers serve and account to. */
+export interface MeshServerDeps {
+  readonly config: HearthConfig;
+  readonly peers: PeerWorkers;
+  readonly api: RuntimeApi;
+  readonly apps: AppRegistry;
+  readonly metrics: AgentMetrics;
+  readonly quotas?: QuotaGate | undefined;
+  readonly logger: Logger;
+}
+
+/**
+ * The peer-worker socket (exclusive: only this worker accepts on it) and, when configured, the
+ * sibling port (TCP: shared through the cluster primary like the app sockets, so every worker of
+ * every generation accepts on it). Each server is handed to `started` before it starts, so a
+ * caller that must close it after a failed start has it.
+ */
+export async function startMeshServers(d: MeshServerDeps, started: (server: AppServer) => void): Promise<void> {
+  const peer = new PeerWireServer({ path: d.peers.socketPath, api: d.api, metrics: d.metrics, logger: d.logger, limits: d.config.limits });
+  started(peer);
+  await peer.start();
+  if (d.config.siblings.listen !== undefined) {
+    const sibling = new SiblingWireServer({ apps: d.apps, api: d.api, metrics: d.metrics, logger: d.logger, limits: d.config.limits, quotas: d.quotas, siblings: d.config.siblings });
+    started(sibling);
+    await sibling.start();
+  }
 }
 
 export interface Mesh {

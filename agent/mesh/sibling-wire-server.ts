@@ -1,44 +1,26 @@
 // The agent-to-agent port: the wire protocol over TLS on siblings.listen (docs/wire-protocol.md,
-// "Identity and authentication"). No socket names the caller, so every Request carries `caller`,
-// and its token — only its token — says who is speaking:
-//   - the cluster token (compared in constant time): a sibling agent forwarding an invocation of
-//     app `caller` (which it authenticated). Only Invoke/InvokeService is served, delivered on
-//     this host only (deliverForwarded, scope `host`), with the target's allow.callers checked
-//     against `caller`;
-//   - the token of app `caller` (declared here; siblings share their configuration): an SDK that
-//     failed over from its own agent. Its calls run as that app, every method served.
-// A verified client certificate (tls.requireClientCert) decides who may connect, never who is
-// speaking: apps that fail over are handed client certificates too, so trusting one as an agent
-// would let any app name any `caller` and bypass allow.callers.
+// "Identity and authentication"). Who a Request speaks for and what it may call is
+// forward-policy.ts's rule: a sibling agent forwarding an invocation (cluster token), or an SDK
+// that failed over from its own agent (the app's token).
 //
 // Strangers are cheap to hold off: until a connection's first authenticated Request its frames are
 // limited to 64 KiB and it must authenticate within 10 s (WireSession's preAuth), and the listener
 // takes at most maxConnections at once (net.Server.maxConnections: refused at accept, before any
 // TLS work), warning at most once per REFUSED_LOG_INTERVAL_MS with the count refused.
-//
-// Options (SiblingWireServerOptions): apps (AppRegistry), api, metrics, logger, limits, quotas
-// (optional), siblings (listen, tls, clusterTokenSha256 of ResolvedSiblingsConfig; listen and tls
-// required), frameTimeoutMs (optional, default 30 s), maxConnections and preAuthTimeoutMs (optional,
-// defaults below; tests lower them). `port` is the bound port after start()
-// (listen.port 0 picks one).
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { type WireHeader } from '@hearth/protocol';
-import type { AppRegistry } from '../../apps/app-registry.js';
-import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
-import type { LimitsConfig } from '../../config/config-schema.js';
-import type { ResolvedSiblingsConfig } from '../../config/mesh-config.js';
-import { HearthError } from '../../errors/hearth-error.js';
-import type { AgentMetrics } from '../../observability/metrics.js';
-import { unaryMethods } from '../methods/runtime-methods.js';
-import type { QuotaGate } from '../transport-deps.js';
-import type { WirePrincipal } from './wire-call.js';
-import { WireServer } from './listen.js';
-import { WireConnections } from './wire-connections.js';
+import type { AppRegistry } from '../apps/app-registry.js';
+import type { RuntimeApi } from '../building-blocks/runtime-api.js';
+import type { LimitsConfig } from '../config/config-schema.js';
+import type { ResolvedSiblingsConfig } from '../config/mesh-config.js';
+import type { AgentMetrics } from '../observability/metrics.js';
+import { unaryMethods } from '../transports/methods/runtime-methods.js';
+import type { QuotaGate } from '../transports/transport-deps.js';
+import { WireServer } from '../transports/wire/listen.js';
+import { WireConnections } from '../transports/wire/wire-connections.js';
+import { authorizeMethod, siblingPrincipal } from './forward-policy.js';
 
-const APP_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Connections the sibling port holds at once; more are closed as they arrive. */
 export const MAX_SIBLING_CONNECTIONS = 1_024;
 /** Before authentication: the largest frame accepted, and how long a connection may stay anonymous. */
@@ -85,6 +67,7 @@ export class SiblingWireServer extends WireServer<tls.Server> {
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: '-',
         preAuth: { maxFrameBytes: PRE_AUTH_MAX_FRAME_BYTES, timeoutMs: options.preAuthTimeoutMs ?? PRE_AUTH_TIMEOUT_MS },
+        authorize: authorizeMethod,
       },
       'siblings',
     );
@@ -114,7 +97,7 @@ export class SiblingWireServer extends WireServer<tls.Server> {
       minVersion: 'TLSv1.2',
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
-      this.#connections.accept(socket, (header) => this.#identify(header));
+      this.#connections.accept(socket, (header) => siblingPrincipal(header, this.#o.apps, this.#clusterToken));
     });
     server.maxConnections = this.#o.maxConnections ?? MAX_SIBLING_CONNECTIONS;
     server.on('drop', () => this.#onRefused(server.maxConnections));
@@ -124,17 +107,6 @@ export class SiblingWireServer extends WireServer<tls.Server> {
     this.#log.info({ host: at.host, port: this.port, mutualTls: ca !== undefined }, 'sibling wire port listening');
   }
 
-  #identify(header: WireHeader): WirePrincipal {
-    const caller = header.caller ?? '';
-    if (caller === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'the sibling port requires `caller` on every Request');
-    if (!APP_ID.test(caller)) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`caller` is not an app id');
-    const token = header.token ?? '';
-    if (token === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'missing token: send the app token of `caller`, or the cluster token');
-    if (this.#isClusterToken(token)) return { kind: 'agent', callerAppId: caller, scope: 'host' };
-    const app = this.#o.apps.require(caller); // HEARTH_ERR_UNKNOWN_APP
-    this.#o.apps.authenticate(app, token);
-    return { kind: 'app', app };
-  }
 
   /** Over the cap: Node closed the connection at accept; say so, at most once per interval. */
   #onRefused(max: number): void {
@@ -146,9 +118,4 @@ export class SiblingWireServer extends WireServer<tls.Server> {
     this.#refusedLoggedAt = now;
   }
 
-  #isClusterToken(token: string): boolean {
-    if (this.#clusterToken === undefined) return false;
-    const given = createHash('sha256').update(token, 'utf8').digest();
-    return given.length === this.#clusterToken.length && timingSafeEqual(given, this.#clusterToken);
-  }
 }

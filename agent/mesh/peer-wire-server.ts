@@ -1,8 +1,6 @@
 // A worker's private wire socket for the other workers of the same agent: they forward
-// invocations for app instances whose callback streams this worker holds. The socket directory's
-// permissions are the trust (only this agent's user reaches it), so Requests carry no token; each
-// names the verified calling app in `caller`, and only Invoke/InvokeService is served, delivered
-// to this worker's instances only (deliverForwarded, scope `worker`).
+// invocations for app instances whose callback streams this worker holds. Who a Request speaks
+// for and what it may call is forward-policy.ts's rule (scope `worker`: this worker's instances only).
 //
 // Options (PeerWireServerOptions): path (the Unix socket; its directory is created 0700 and a
 // stale socket file from a dead worker is replaced), api, metrics, logger, limits,
@@ -12,17 +10,14 @@ import { mkdir, rm, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { type WireHeader } from '@hearth/protocol';
-import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
-import type { LimitsConfig } from '../../config/config-schema.js';
-import { HearthError } from '../../errors/hearth-error.js';
-import type { AgentMetrics } from '../../observability/metrics.js';
-import { invokeMethods } from '../methods/invoke-methods.js';
-import type { WirePrincipal } from './wire-call.js';
-import { WireServer } from './listen.js';
-import { WireConnections } from './wire-connections.js';
+import type { RuntimeApi } from '../building-blocks/runtime-api.js';
+import type { LimitsConfig } from '../config/config-schema.js';
+import type { AgentMetrics } from '../observability/metrics.js';
+import { invokeMethods } from '../transports/methods/invoke-methods.js';
+import { WireServer } from '../transports/wire/listen.js';
+import { WireConnections } from '../transports/wire/wire-connections.js';
+import { authorizeMethod, peerWorkerPrincipal } from './forward-policy.js';
 
-const APP_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export interface PeerWireServerOptions {
   readonly path: string;
@@ -51,6 +46,7 @@ export class PeerWireServer extends WireServer {
         maxBodyBytes: options.limits.maxBodyBytes,
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: '-',
+        authorize: authorizeMethod,
       },
       'peers',
     );
@@ -65,14 +61,8 @@ export class PeerWireServer extends WireServer {
     await mkdir(path.dirname(this.#o.path), { recursive: true, mode: 0o700 });
     // A dead worker's socket file; nobody else listens on this worker's own path.
     await rm(this.#o.path, { force: true });
-    const server = net.createServer((socket) => this.#connections.accept(socket, (header) => identify(header)));
+    const server = net.createServer((socket) => this.#connections.accept(socket, (header) => peerWorkerPrincipal(header)));
     await this.bind(server, { path: this.#o.path, exclusive: true }, this.#log);
     await chmod(this.#o.path, 0o600);
   }
-}
-
-function identify(header: WireHeader): WirePrincipal {
-  const caller = header.caller ?? '';
-  if (!APP_ID.test(caller)) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'a forwarded Request names the calling app in `caller`');
-  return { kind: 'agent', callerAppId: caller, scope: 'worker' };
 }

@@ -11,7 +11,7 @@
 import type { Logger } from 'pino';
 import type { ServiceRegistry } from '../components/service-registry.js';
 import type { ResolvedSiblingsConfig } from '../config/mesh-config.js';
-import type { CallbackRegistry } from './callback-registry.js';
+import type { CallbackRegistry } from '../app-channel/callback-registry.js';
 
 /** A sibling agent's agent-to-agent listener. */
 export interface SiblingAddress {

@@ -4,9 +4,8 @@
 // eject and break between them.
 //
 // Key decisions:
-// - The scope bounds the tiers: an app's own call ('any') may go anywhere; a sibling's forwarded
-//   call ('host') stays on this host; another worker's ('worker') stays in this worker, so a call
-//   never bounces between workers or agents.
+// - The call's scope bounds the tiers (forward-policy.ts hopsFor): a call never bounces between
+//   workers or agents.
 // - Local short-circuit: when the target has instances on this worker the call is delivered to
 //   them with no network hop (the governor prefers the lowest tier with a usable endpoint), and
 //   the sibling list is only peeked at (never waited for) so the registry is off that path.
@@ -23,14 +22,14 @@
 //   static peer or found in the registry), every other id counts under target="other".
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { InvokeResult } from '../building-blocks/runtime-api.js';
+import type { ForwardedCall, InvokeResult, InvokeRouter } from '../building-blocks/runtime-api.js';
 import { HearthError, toHearthError } from '../errors/hearth-error.js';
 import type { AgentMetrics } from '../observability/metrics.js';
-import type { CallbackInstance } from './callback-instance.js';
-import type { CallbackRegistry } from './callback-registry.js';
-import type { ForwardChannel, ForwardRequest } from './forward-channel.js';
+import type { CallbackInstance } from '../app-channel/callback-instance.js';
+import type { CallbackRegistry } from '../app-channel/callback-registry.js';
+import type { ForwardChannel } from './forward-channel.js';
+import { hopsFor } from './forward-policy.js';
 import { TargetGovernor, type GovernanceEvent, type GovernedEndpoint } from './governance/target-governor.js';
-import type { InvokeRouter, RoutedCall } from './invoke-router.js';
 import type { PeerWorkers } from './peer-workers.js';
 import type { SiblingAddress, SiblingDirectory } from './sibling-directory.js';
 import type { SiblingPool } from './sibling-pool.js';
@@ -103,12 +102,12 @@ export class MeshRouter implements InvokeRouter {
     return OTHER_TARGET_LABEL;
   }
 
-  async route(call: RoutedCall): Promise<InvokeResult> {
+  async route(call: ForwardedCall): Promise<InvokeResult> {
     const target = this.#o.metrics === undefined ? call.target : this.targetLabel(call.target);
     let answeredBy: TierName | 'none' = 'none';
     try {
       if (this.#closed) throw new HearthError('HEARTH_ERR_DRAINING', 'this agent worker is draining', { notSent: true });
-      if (call.signal?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
+      if (call.origin.signal?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
       const result = await this.#deliver(call, (tier) => (answeredBy = tier));
       this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: 'OK' });
       return result;
@@ -120,7 +119,7 @@ export class MeshRouter implements InvokeRouter {
   }
 
   /** Through the governor; a target between streams is waited for (bounded), then routed again. */
-  async #deliver(call: RoutedCall, answered: (tier: TierName) => void): Promise<InvokeResult> {
+  async #deliver(call: ForwardedCall, answered: (tier: TierName) => void): Promise<InvokeResult> {
     const waitUntil = Math.min(Date.now() + BETWEEN_STREAMS_WAIT_MS, call.deadline - BETWEEN_STREAMS_MARGIN_MS);
     for (;;) {
       try {
@@ -134,8 +133,8 @@ export class MeshRouter implements InvokeRouter {
             endpoints,
             idempotent: call.idempotent,
             deadline: call.deadline,
-            signal: call.signal,
-            requestId: call.requestId,
+            signal: call.origin.signal,
+            requestId: call.origin.requestId,
           });
         } finally {
           entry.inFlight -= 1;
@@ -143,8 +142,8 @@ export class MeshRouter implements InvokeRouter {
         }
       } catch (err) {
         const e = toHearthError(err);
-        if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || call.signal?.aborted === true) throw e;
-        call.logger.debug({ target: call.target, code: e.code }, 'no instance of the target right now, but it had one a moment ago: waiting for its next stream');
+        if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || call.origin.signal?.aborted === true) throw e;
+        call.origin.logger.debug({ target: call.target, code: e.code }, 'no instance of the target right now, but it had one a moment ago: waiting for its next stream');
         await sleep(BETWEEN_STREAMS_POLL_MS);
         if (this.#closed) throw e;
         await this.#o.peers?.refreshOnMiss();
@@ -153,8 +152,8 @@ export class MeshRouter implements InvokeRouter {
   }
 
   /** Nothing was sent because no instance took it, yet the target had one a moment ago. */
-  #betweenStreams(call: RoutedCall, e: HearthError): boolean {
-    if (e.details?.notSent !== true || call.scope === 'worker') return false;
+  #betweenStreams(call: ForwardedCall, e: HearthError): boolean {
+    if (e.details?.notSent !== true || !hopsFor(call.scope).workers) return false;
     if (e.code !== 'HEARTH_ERR_APP_UNAVAILABLE' && e.code !== 'HEARTH_ERR_AGENT_UNAVAILABLE') return false;
     return this.#o.callbacks.instances(call.target).length > 0 || this.#o.peers?.seenRecently(call.target) === true;
   }
@@ -164,17 +163,18 @@ export class MeshRouter implements InvokeRouter {
     await Promise.all([this.#o.peers?.close(), this.#o.siblings?.directory.close(), this.#o.siblings?.pool.close()]);
   }
 
-  /** Sibling addresses for this call: none unless scope 'any'; waited for only when nothing closer exists. */
-  async #siblingsFor(call: RoutedCall): Promise<readonly SiblingAddress[]> {
+  /** Sibling addresses for this call: none unless its scope allows siblings; waited for only when nothing closer exists. */
+  async #siblingsFor(call: ForwardedCall): Promise<readonly SiblingAddress[]> {
     const s = this.#o.siblings;
     const peers = this.#o.peers;
     const localOpen = this.#local(call.target).length > 0;
     // Not here: learn what changed among the other workers (a stream that just opened there).
-    if (!localOpen && peers !== undefined && call.scope !== 'worker') {
+    const hops = hopsFor(call.scope);
+    if (!localOpen && peers !== undefined && hops.workers) {
       if (peers.holding(call.target).length === 0) await peers.readNow(call.target);
       else await peers.current();
     }
-    if (s === undefined || call.scope !== 'any') return [];
+    if (s === undefined || !hops.siblings) return [];
     const found =
       localOpen || (peers?.holding(call.target).length ?? 0) > 0
         ? s.directory.peek(call.target)
@@ -184,13 +184,13 @@ export class MeshRouter implements InvokeRouter {
     return found;
   }
 
-  #endpoints(call: RoutedCall, siblings: readonly SiblingAddress[], answered: (tier: TierName) => void): GovernedEndpoint[] {
+  #endpoints(call: ForwardedCall, siblings: readonly SiblingAddress[], answered: (tier: TierName) => void): GovernedEndpoint[] {
     const out: GovernedEndpoint[] = [];
     for (const instance of this.#local(call.target)) {
       out.push(this.#endpoint(call, `local:${instance.id}`, 0, answered, (_attempt, signal) => deliverLocal(instance, call, signal)));
     }
     const peers = this.#o.peers;
-    if (peers !== undefined && call.scope !== 'worker') {
+    if (peers !== undefined && hopsFor(call.scope).workers) {
       for (const p of peers.holding(call.target)) {
         out.push(
           this.#endpoint(call, `worker:${p.pid}`, 1, answered, (attempt, signal) =>
@@ -214,7 +214,7 @@ export class MeshRouter implements InvokeRouter {
 
   /** Wraps one endpoint's send with its attempt metric and the "who answered" mark. */
   #endpoint(
-    call: RoutedCall,
+    call: ForwardedCall,
     id: string,
     tier: 0 | 1 | 2,
     answered: (tier: TierName) => void,
@@ -246,14 +246,14 @@ export class MeshRouter implements InvokeRouter {
     return this.#o.callbacks.instances(appId).filter((i) => i.available);
   }
 
-  #nowhere(call: RoutedCall): HearthError {
+  #nowhere(call: ForwardedCall): HearthError {
     const where = call.scope === 'worker' ? 'this worker' : call.scope === 'host' ? 'this host' : 'this host or any sibling agent';
     // notSent: the caller's agent may try another worker or sibling, even for a non-idempotent call.
     return new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `no instance of app "${call.target}" is connected to ${where}`, { notSent: true });
   }
 
   /** The target's governor, created on first use and moved to the most recently used end. */
-  #governor(call: RoutedCall): GovernorEntry {
+  #governor(call: ForwardedCall): GovernorEntry {
     const now = this.#now();
     if (now - this.#lastSweep >= Math.min(this.#idleMs, 60_000)) this.#sweep(now);
     const target = call.target;
@@ -357,7 +357,7 @@ async function withinBudget<T>(p: Promise<T>, deadline: number, fallback: () => 
 }
 
 /** A local instance that is gone or full did not take the call: notSent lets the governor move on. */
-function deliverLocal(instance: CallbackInstance, call: RoutedCall, signal: AbortSignal): Promise<InvokeResult> {
+function deliverLocal(instance: CallbackInstance, call: ForwardedCall, signal: AbortSignal): Promise<InvokeResult> {
   if (!instance.available) {
     return Promise.reject(new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `an instance of app "${call.target}" closed or is draining its stream`, { notSent: true }));
   }
@@ -366,32 +366,18 @@ function deliverLocal(instance: CallbackInstance, call: RoutedCall, signal: Abor
       new HearthError('HEARTH_ERR_RESOURCE_EXHAUSTED', `an instance of app "${call.target}" is at its concurrency limit`, { notSent: true }),
     );
   }
-  return instance.invoke(call.input, call.deadline, signal);
+  return instance.invoke(call, signal);
 }
 
 async function forward(
   channel: ForwardChannel,
-  call: RoutedCall,
+  call: ForwardedCall,
   attempt: number,
   signal: AbortSignal,
   onUnreachable?: () => void,
 ): Promise<InvokeResult> {
-  const req: ForwardRequest = {
-    target: call.target,
-    method: call.input.method,
-    data: call.input.data,
-    contentType: call.input.contentType,
-    metadata: call.input.metadata,
-    httpVerb: call.input.httpVerb,
-    idempotent: call.idempotent,
-    caller: call.input.callerAppId,
-    deadline: call.deadline,
-    traceparent: call.input.traceparent,
-    requestId: call.requestId,
-    attempt,
-  };
   try {
-    return await channel.forward(req, signal);
+    return await channel.forward(call, attempt, signal);
   } catch (err) {
     const e = toHearthError(err);
     if (e.code === 'HEARTH_ERR_AGENT_UNAVAILABLE' && e.details?.notSent === true) onUnreachable?.();
