@@ -52,7 +52,7 @@ const BOUNDARIES = [
   },
   {
     files: ['scripts/**/*.ts'],
-    patterns: [into(['agent', 'sdk', 'protocol', 'bench', 'test'], 'scripts/ build and ship releases: they use ops-agent/ and upgrade/ only.')],
+    patterns: [into(['agent', 'sdk', 'protocol', 'bench', 'test'], 'scripts/ build and ship releases: they use ops-agent/, upgrade/ and @hearth/protocol only.')],
   },
   {
     files: ['bench/**/*.ts'],

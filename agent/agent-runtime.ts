@@ -252,8 +252,8 @@ export class AgentRuntime {
   }
 
   /**
-   * Graceful (STYLE 3): stop accepting and let in-flight requests finish (servers), then close
-   * components in reverse start order. Past the deadline everything left is destroyed.
+   * Graceful: stop accepting and let in-flight requests finish (servers), then close components
+   * in reverse start order (nothing still serving uses a closed backend). Past the deadline everything left is destroyed.
    */
   close(deadlineMs: number = DEFAULT_DRAIN_DEADLINE_MS): Promise<void> {
     this.#closing ??= this.#closeWithin(deadlineMs);

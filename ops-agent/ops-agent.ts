@@ -1,6 +1,6 @@
 // The daemon put together: run dir, persisted upgrade state, admin API, worker supervision, the
 // upgrade manager, in the order that makes a crash at any step recoverable, and shut down in
-// reverse (STYLE 3).
+// reverse (what started last depends on what started before it).
 import { unlinkSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { loadConfig, type HearthConfig } from '../agent/config/load-config.js';

@@ -73,7 +73,7 @@ export class Supervisor {
     this.#backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.#readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
     // Must be set before the first fork: the policy is frozen by setupPrimary(). SCHED_NONE makes
-    // the primary bind and hand the same fd to every worker (DESIGN.md "Processes").
+    // the primary bind and hand the same fd to every worker, which accepts on it itself.
     cluster.schedulingPolicy = cluster.SCHED_NONE;
   }
 

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isValidVersion } from '../ops-agent/artifacts/artifact-manifest.js';
 import { RolloutError } from './rollout-errors.js';
+import { MAX_TIMER_MS } from '@hearth/protocol';
 
 export const USAGE = `usage: scripts/rollout --hosts FILE --token-file FILE (--artifact URL|PATH --sha256 HEX | --rollback) [options]
 
@@ -250,7 +251,6 @@ function count(v: string | undefined, flag: string, dflt: number, min: number): 
 }
 
 /** `500ms`, `30s`, `5m`, `1h`; a bare number is seconds. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function duration(v: string | undefined, flag: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;

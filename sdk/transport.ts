@@ -1,9 +1,9 @@
 // The contract every SDK transport implements (wire, gRPC, and the failover transport that wraps a
 // local transport and sibling transports). Requests and responses are plain proto-loader shaped
-// objects (camelCase, LOADER_OPTIONS in sdk/proto/proto-root.ts), so the typed client above is
+// objects (camelCase, LOADER_OPTIONS of @hearth/protocol), so the typed client above is
 // transport-agnostic and failover can replay a call on another transport unchanged.
 //
-// Errors are HearthClientError (sdk/errors.ts). Two cases drive failover replay:
+// Errors are HearthClientError (from @hearth/protocol). Two cases drive failover replay:
 // - connection failure before the request was written: HEARTH_ERR_AGENT_UNAVAILABLE, sent false
 //   (always safe to replay elsewhere);
 // - connection lost after the request was written: HEARTH_ERR_AGENT_UNAVAILABLE, sent true

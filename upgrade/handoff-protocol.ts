@@ -4,7 +4,8 @@
 // of another build may send a shape this build does not know. Adding an optional field keeps the
 // version; removing or changing the meaning of a field bumps it. Parsers ignore unknown fields.
 //
-// This module imports nothing from agent/ or ops-agent/ (DESIGN.md "Folders").
+// This module imports nothing from agent/ or ops-agent/: both sides of two different builds
+// load it, so it may depend on nothing either side changes.
 
 /**
  * Environment variable the primary sets to `1` on the workers of a generation it hands off to

@@ -1,5 +1,6 @@
-// Component types register here explicitly from setup() (STYLE.md 4): no filesystem scanning,
-// no side-effect imports; the configuration names a type, the registry builds it.
+// Component types register here explicitly from setup(): no filesystem scanning and no
+// side-effect imports, so a build's types are exactly those setup() names; the configuration
+// names a type, the registry builds it.
 import { HearthError } from '../errors/hearth-error.js';
 import type { Component, ComponentContext } from './component.js';
 

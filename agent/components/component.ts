@@ -1,4 +1,5 @@
-// The lifecycle and context every component shares (STYLE.md 3, 4).
+// The lifecycle and context every component shares: the worker starts, drains and destroys every
+// backend the same way, whatever its type.
 import type { Logger } from 'pino';
 import type { LimitsConfig } from '../config/config-schema.js';
 import type { ResolvedComponentConfig } from '../config/load-config.js';

@@ -1,5 +1,6 @@
-// Registers the component types this build implements. The entry point calls these explicitly
-// (STYLE.md 4): the embedded ones need no server, the Redis and Kafka ones connect to the user's.
+// Registers the component types this build implements. The entry point calls these explicitly,
+// so what a worker can build is visible in one place and no import registers anything as a side
+// effect: the embedded ones need no server, the Redis and Kafka ones connect to the user's.
 import type { ComponentRegistry } from './component-registry.js';
 import { FileConfigurationStore } from './file/file-configuration-store.js';
 import { KafkaPubSubBroker } from './kafka/kafka-pubsub-broker.js';

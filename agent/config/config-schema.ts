@@ -1,5 +1,6 @@
-// The configuration schema: the single source of truth for shape, defaults and limits
-// (STYLE.md 2). The ops-agent and the agent workers load the file through the same loader.
+// The configuration schema: the single source of truth for shape, defaults and limits, so the
+// docs, the validator and the defaults cannot disagree. The ops-agent and the agent workers load
+// the file through the same loader.
 import type { SchemaObject } from 'ajv';
 
 export const CONFIG_FORMAT_VERSIONS = [1] as const;

@@ -5,7 +5,8 @@
 // it finds there.
 //
 // Why a directory and not the ops-agent: workers of two generations overlap during an upgrade and
-// must reach each other's callback streams; the ops-agent never relays app traffic (DESIGN.md).
+// must reach each other's callback streams; the ops-agent never relays app traffic (it stays
+// small and never handles an app's request).
 // Why publish apps: a worker asked for an app it does not hold answers APP_UNAVAILABLE, which the
 // governor would count against it (and eject it) — so peers are only asked for apps they hold.
 // The apps file is written synchronously when a stream opens, before the app hears `registered`;

@@ -1,4 +1,5 @@
-// One pino root logger per process; parts take `logger.child({ component })` (STYLE.md 7).
+// One pino root logger per process; parts take `logger.child({ component })`, so every line says
+// which part wrote it and secrets are redacted in one place.
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 /** Paths that may carry credentials; pino replaces their values before serialising. */

@@ -277,7 +277,7 @@ function tooLarge(bytes: number, max: number): OpsError {
 /** An abort whose reason is a coded OpsError keeps that code; any other is a failed download. */
 export function abortError(signal: AbortSignal, code: 'HEARTH_ERR_ARTIFACT_DOWNLOAD' | 'HEARTH_ERR_INTERNAL' = 'HEARTH_ERR_ARTIFACT_DOWNLOAD'): OpsError {
   const reason: unknown = signal.reason;
-  // By code, not instanceof: the reason may come from another build's module (STYLE.md 1).
+  // By code, not instanceof: the reason may come from another build's module.
   const reasonCode = (reason as { code?: unknown } | undefined)?.code;
   if (isOpsErrorCode(reasonCode)) return new OpsError(reasonCode, (reason as Error).message);
   const text = reason instanceof Error ? reason.message : String(reason);

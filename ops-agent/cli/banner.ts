@@ -60,7 +60,7 @@ export function formatBanner(b: BannerInput): string {
       `  App "${app.id}":`,
       `    gRPC  ${show(app.grpcSocket)}   (services in proto/hearth/runtime/v1)`,
       `    HTTP  ${show(app.httpSocket)}`,
-      `    wire  ${show(app.wireSocket)}   (the TypeScript SDK: import { createClient } from 'hearth/sdk')`,
+      `    wire  ${show(app.wireSocket)}   (the TypeScript SDK: import { createClient } from '@hearth/sdk')`,
       '',
       '  Try:',
     );

@@ -2,7 +2,7 @@
 // rollback, reload): preflight → start (fork the new build) → ready (every new worker proves it
 // is up) → switch → drain (the old generation exits within its deadline or is killed). Until the
 // switch, the old generation is never touched: a failure stops the new one and leaves the old
-// serving (DESIGN.md "Hot upgrade" 3 and 4).
+// serving, and a drain is bounded, so the old generation always exits.
 import type { Logger } from 'pino';
 import type { HearthConfig } from '../../agent/config/load-config.js';
 import { OpsError } from '../ops-errors.js';

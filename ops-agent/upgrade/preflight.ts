@@ -1,6 +1,6 @@
 // Before a second generation is forked: is there memory for it next to the first, and disk for
-// the artifact in the state directory? Two generations overlap during every hand-off (DESIGN.md
-// "Hot upgrade" 7), so a host without room is refused with numbers, before anything starts.
+// the artifact in the state directory? Two generations overlap during every hand-off, so a host
+// without room for both is refused with numbers, before anything starts.
 import { statfs } from 'node:fs/promises';
 import path from 'node:path';
 import si from 'systeminformation';

@@ -1,5 +1,5 @@
-// What a start makes of the state a previous run left, however it ended (DESIGN.md "Hot
-// upgrade" 5): a hand-off still marked in progress was cut short by a `kill -9` and is recorded
+// What a start makes of the state a previous run left, however it ended — `kill -9` at any phase
+// must leave a state the next start recovers from (docs/upgrade.md): a hand-off still marked in progress was cut short by a `kill -9` and is recorded
 // as interrupted; half-installed versions are cleaned up by the store; the build to run is the
 // active one — the last hand-off that completed — or this ops-agent's own build when none was
 // ever installed or its directory is gone.

@@ -4,6 +4,7 @@
 import { type ProtocolLogger as SdkLogger } from '@hearth/protocol';
 import { callOptions, lifetime, type BlockContext, type RequestOptions } from './request-options.js';
 import { ResubscribingStream } from './resubscribing-stream.js';
+import type { GetConfigurationResponse__Output } from '@hearth/protocol';
 
 const C = 'hearth.runtime.v1.Configuration';
 
@@ -42,7 +43,7 @@ export class ConfigurationClient {
   /** The items of `keys` (all items when empty) that exist. */
   async get(store: string, keys: readonly string[] = [], options?: RequestOptions & { metadata?: Record<string, string> }): Promise<Record<string, ConfigurationItem>> {
     const req = { storeName: store, keys, metadata: { ...options?.metadata } };
-    const res = (await this.#ctx.transport.unary(`${C}/GetConfiguration`, req, callOptions(options, true))) as { items: Record<string, ConfigurationItem> };
+    const res = (await this.#ctx.transport.unary(`${C}/GetConfiguration`, req, callOptions(options, true))) as { items: Record<string, ConfigurationItem> } & Omit<GetConfigurationResponse__Output, 'items'>;
     return res.items;
   }
 

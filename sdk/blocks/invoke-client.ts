@@ -4,6 +4,7 @@
 // with the app's own code in `details.appCode`.
 import { encodeValue, payload, type Payload, type Value } from '../payload.js';
 import { callOptions, type BlockContext, type RequestOptions } from './request-options.js';
+import { METHODS, type InvokeResponse__Output } from '@hearth/protocol';
 
 export interface InvokeOptions extends RequestOptions {
   /** Safe to run more than once: the agent may retry and hedge it, failover may replay it. */
@@ -28,11 +29,7 @@ export class InvokeClient {
     const encoded = encodeValue(data, options.contentType);
     const idempotent = options.idempotent === true;
     const request = { appId, method, data: encoded.data, contentType: encoded.contentType, metadata: { ...options.metadata }, idempotent };
-    const res = (await this.#ctx.transport.unary('hearth.runtime.v1.Invoke/InvokeService', request, callOptions(options, idempotent))) as {
-      data: Buffer;
-      contentType: string;
-      metadata: Record<string, string>;
-    };
+    const res = (await this.#ctx.transport.unary(METHODS.invoke, request, callOptions(options, idempotent))) as InvokeResponse__Output;
     return payload<Omit<InvokeReply, keyof Payload>>(res.data, res.contentType, { metadata: res.metadata });
   }
 }

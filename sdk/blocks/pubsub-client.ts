@@ -7,6 +7,7 @@ import { type ProtocolLogger as SdkLogger } from '@hearth/protocol';
 import type { SdkStream } from '../transport.js';
 import { callOptions, lifetime, type BlockContext, type RequestOptions } from './request-options.js';
 import { ResubscribingStream } from './resubscribing-stream.js';
+import type { Delivery__Output as DeliveryMsg, PublishResponse__Output, SubscribeResponse__Output } from '@hearth/protocol';
 
 const P = 'hearth.runtime.v1.PubSub';
 
@@ -50,16 +51,6 @@ export interface Subscription extends AsyncIterable<Message> {
   close(): void;
 }
 
-interface DeliveryMsg {
-  deliveryId: string;
-  messageId: string;
-  topic: string;
-  pubsubName: string;
-  data: Buffer;
-  dataContentType: string;
-  attempt: number;
-  metadata: Record<string, string>;
-}
 
 export class PubSubClient {
   readonly #ctx: BlockContext;
@@ -77,7 +68,7 @@ export class PubSubClient {
     if (options.raw) metadata.rawPayload = 'true';
     if (options.traceparent) metadata.traceparent = options.traceparent;
     const request = { pubsubName, topic, data: encoded.data, dataContentType: encoded.contentType, metadata };
-    const res = (await this.#ctx.transport.unary(`${P}/Publish`, request, callOptions(options, false))) as { messageId: string };
+    const res = (await this.#ctx.transport.unary(`${P}/Publish`, request, callOptions(options, false))) as PublishResponse__Output;
     return res.messageId;
   }
 
@@ -102,7 +93,7 @@ export class PubSubClient {
     const stream = new ResubscribingStream<Message>({
       open: () => this.#ctx.transport.stream(`${P}/Subscribe`, { initial }, {}),
       map: (message, s) => {
-        const m = message as { response?: string; ready?: object; delivery?: DeliveryMsg };
+        const m = message as SubscribeResponse__Output;
         if (m.delivery) return toMessage(m.delivery, s);
         if (m.ready) markReady();
         return undefined;

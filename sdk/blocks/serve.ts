@@ -11,6 +11,7 @@ import { encodeValue, payload, type Payload, type Value } from '../payload.js';
 import type { SdkStream } from '../transport.js';
 import type { BlockContext } from './request-options.js';
 import { backoffMs, isRetryableStreamEnd } from './resubscribing-stream.js';
+import { MAX_TIMER_MS, type CallbackInvocation__Output as InvocationMsg, type CallbackToApp__Output } from '@hearth/protocol';
 
 const CONNECT = 'hearth.runtime.v1.AppCallback/Connect';
 const REPLY = Symbol.for('hearth.sdk.reply');
@@ -60,16 +61,6 @@ export function reply(data: Value, options: { contentType?: string; metadata?: R
   return { [REPLY]: true, data, ...options };
 }
 
-interface InvocationMsg {
-  id: string;
-  method: string;
-  data: Buffer;
-  contentType: string;
-  metadata: Record<string, string>;
-  callerAppId: string;
-  deadlineMs: number;
-  traceparent: string;
-}
 
 const CLOSE_GRACE_MS = 5_000;
 
@@ -168,7 +159,7 @@ class CallbackServer implements ServeHandle {
       let drained = false;
       const read = async (): Promise<void> => {
         for await (const message of stream) {
-          const m = message as { registered?: { instanceId: string }; invocation?: InvocationMsg; draining?: { graceMs: number } };
+          const m = message as CallbackToApp__Output;
           if (m.registered) {
             onRegistered();
             this.instanceId = m.registered.instanceId;
@@ -247,7 +238,6 @@ class CallbackServer implements ServeHandle {
   }
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function toResult(id: string, value: ResultLike): object {
   if (isReply(value)) {

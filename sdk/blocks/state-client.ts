@@ -3,6 +3,7 @@
 // metadata the agent reads.
 import { encodeValue, payload, type Payload, type Value } from '../payload.js';
 import { callOptions, type BlockContext, type RequestOptions } from './request-options.js';
+import type { BulkStateItem__Output, DeleteStateResponse__Output, ExecuteStateTransactionResponse__Output, GetBulkStateResponse__Output, GetStateResponse__Output, SaveStateResponse__Output } from '@hearth/protocol';
 
 const S = 'hearth.runtime.v1.State';
 
@@ -39,14 +40,6 @@ export type TransactionOperation =
   | ({ readonly op: 'upsert' } & SaveItem)
   | { readonly op: 'delete'; readonly key: string; readonly etag?: string; readonly concurrency?: Concurrency };
 
-interface StateItemMsg {
-  key: string;
-  found: boolean;
-  data: Buffer;
-  etag: string;
-  error?: string;
-  contentType: string;
-}
 
 export class StateClient {
   readonly #ctx: BlockContext;
@@ -57,12 +50,12 @@ export class StateClient {
 
   /** `found` is false (and `data` empty) for a missing key. */
   async get(store: string, key: string, options?: RequestOptions): Promise<StateEntry> {
-    const res = (await this.#ctx.transport.unary(`${S}/GetState`, { storeName: store, key }, callOptions(options, true))) as StateItemMsg;
-    return entry({ ...res, key });
+    const res = (await this.#ctx.transport.unary(`${S}/GetState`, { storeName: store, key }, callOptions(options, true))) as GetStateResponse__Output;
+    return entry({ ...res, key, error: '' });
   }
 
   async getBulk(store: string, keys: readonly string[], options?: RequestOptions): Promise<StateEntry[]> {
-    const res = (await this.#ctx.transport.unary(`${S}/GetBulkState`, { storeName: store, keys }, callOptions(options, true))) as { items: StateItemMsg[] };
+    const res = (await this.#ctx.transport.unary(`${S}/GetBulkState`, { storeName: store, keys }, callOptions(options, true))) as GetBulkStateResponse__Output;
     return res.items.map(entry);
   }
 
@@ -76,16 +69,14 @@ export class StateClient {
   async saveBulk(store: string, items: readonly SaveItem[], options?: RequestOptions): Promise<string[]> {
     // Without ETags a save is a put: running it twice leaves the same state.
     const idempotent = items.every((i) => i.etag === undefined);
-    const res = (await this.#ctx.transport.unary(`${S}/SaveState`, { storeName: store, states: items.map(stateItem) }, callOptions(options, idempotent))) as {
-      etags: string[];
-    };
+    const res = (await this.#ctx.transport.unary(`${S}/SaveState`, { storeName: store, states: items.map(stateItem) }, callOptions(options, idempotent))) as SaveStateResponse__Output;
     return res.etags;
   }
 
   /** True when the key existed. */
   async delete(store: string, key: string, options: DeleteOptions = {}): Promise<boolean> {
     const request = { storeName: store, key, ...(options.etag !== undefined ? { etag: { value: options.etag } } : {}), options: stateOptions(options.concurrency) };
-    const res = (await this.#ctx.transport.unary(`${S}/DeleteState`, request, callOptions(options, true))) as { deleted: boolean };
+    const res = (await this.#ctx.transport.unary(`${S}/DeleteState`, request, callOptions(options, true))) as DeleteStateResponse__Output;
     return res.deleted;
   }
 
@@ -96,15 +87,13 @@ export class StateClient {
         ? { operationType: 'upsert', request: stateItem(o) }
         : { operationType: 'delete', request: { key: o.key, ...(o.etag !== undefined ? { etag: { value: o.etag } } : {}), options: stateOptions(o.concurrency) } },
     );
-    const res = (await this.#ctx.transport.unary(`${S}/ExecuteStateTransaction`, { storeName: store, operations: ops }, callOptions(options, false))) as {
-      etags: string[];
-    };
+    const res = (await this.#ctx.transport.unary(`${S}/ExecuteStateTransaction`, { storeName: store, operations: ops }, callOptions(options, false))) as ExecuteStateTransactionResponse__Output;
     return res.etags;
   }
 }
 
-function entry(m: StateItemMsg): StateEntry {
-  return payload<Omit<StateEntry, keyof Payload>>(m.data, m.contentType, { key: m.key, found: m.found, etag: m.etag, error: m.error ?? '' });
+function entry(m: Omit<BulkStateItem__Output, 'metadata'>): StateEntry {
+  return payload<Omit<StateEntry, keyof Payload>>(m.data, m.contentType, { key: m.key, found: m.found, etag: m.etag, error: m.error });
 }
 
 function stateItem(item: SaveItem): object {

@@ -1,5 +1,5 @@
-// When may a call that failed with its agent be sent again elsewhere? The rule from DESIGN.md:
-// nothing the app sent is silently dropped, and nothing runs twice unless the app said it may.
+// When may a call that failed with its agent be sent again elsewhere? Nothing the app sent is
+// silently dropped, and nothing runs twice unless the app said it may.
 import { AGENT_UNAVAILABLE, HearthClientError, isHearthClientError } from '@hearth/protocol';
 import type { CallOptions } from '../transport.js';
 

@@ -1,5 +1,5 @@
-// One SQLite file shared by every worker of every generation on the host (DESIGN.md "Components").
-// Several processes write concurrently, so: WAL, a busy timeout, short IMMEDIATE transactions for
+// One SQLite file shared by every worker of every generation on the host: app data never lives
+// only in a worker, which every upgrade replaces. Several processes write concurrently, so: WAL, a busy timeout, short IMMEDIATE transactions for
 // every write, and an async retry when SQLITE_BUSY still escapes. One connection per file per
 // process, shared by all components that use it (ref-counted).
 import { mkdirSync } from 'node:fs';

@@ -23,6 +23,7 @@ import { LatencyTracker } from './latency-tracker.js';
 import { OutlierDetector } from './outlier-detector.js';
 import { pickP2C } from './p2c-balancer.js';
 import { Budget } from './retry-budget.js';
+import { MAX_TIMER_MS } from '@hearth/protocol';
 
 /** Where a call can go. Tier 0 = this worker, 1 = other workers of this agent, 2 = sibling agents. */
 export interface GovernedEndpoint {
@@ -82,7 +83,6 @@ type AttemptOutcome =
   | { readonly ok: false; readonly error: HearthError; readonly notSent: boolean };
 
 /** setTimeout fires at once beyond this; a farther deadline is effectively none. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const SUPERSEDED = (): HearthError => new HearthError('HEARTH_ERR_CANCELLED', 'another attempt of this call won', { superseded: true });
 

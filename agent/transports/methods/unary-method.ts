@@ -1,6 +1,6 @@
 // One unary method of hearth.runtime.v1, independent of the transport that carries it: the
 // metrics name of the call and the mapping from the request message (the proto-loader shape,
-// agent/transports/grpc/grpc-messages.ts) to the RuntimeApi and back. gRPC and wire serve the
+// generated in @hearth/protocol) to the RuntimeApi and back. gRPC and wire serve the
 // same tables, so the two cannot map a message differently.
 import type { CallContext } from '../../building-blocks/runtime-api.js';
 
