@@ -42,6 +42,20 @@ const BOUNDARIES = [
       pkg('@hearth/sdk', 'agent/ does not use the SDK: agents reach each other with @hearth/protocol.'),
     ],
   },
+  // Inside agent/: the layers point one way (docs/design.md, "Folders").
+  {
+    files: ['agent/components/**/*.ts', 'agent/apps/**/*.ts', 'agent/config/**/*.ts', 'agent/errors/**/*.ts', 'agent/observability/**/*.ts'],
+    patterns: [
+      into(['building-blocks', 'transports', 'mesh', 'app-channel'], 'components, apps, config, errors and observability are the bottom of agent/: they serve the building blocks, transports and mesh, never import them.'),
+    ],
+  },
+  {
+    files: ['agent/building-blocks/**/*.ts', 'agent/app-channel/**/*.ts'],
+    patterns: [
+      into(['transports', 'mesh'], 'building-blocks/ and app-channel/ are called by transports/ and mesh/; they declare the interfaces they need instead of importing them.'),
+      { regex: '^\\.\\./app-channel/', message: 'building-blocks/ declares CallbackHost and InvokeRouter; app-channel/ implements them (no import back).' },
+    ],
+  },
   {
     files: ['ops-agent/**/*.ts'],
     patterns: [

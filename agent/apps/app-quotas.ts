@@ -18,7 +18,6 @@
 // the error rather than in its details, which callers see and match on.
 import type { AppConfig } from '../config/load-config.js';
 import { HearthError } from '../errors/hearth-error.js';
-import type { QuotaGate } from '../transports/transport-deps.js';
 
 export type QuotaName = 'maxInFlight' | 'requestsPerSecond' | 'bytesPerSecond';
 
@@ -54,6 +53,12 @@ interface AppUsage {
 export interface AppQuotasOptions {
   /** Monotonic milliseconds; injectable so the buckets can be tested without sleeping. */
   readonly now?: () => number;
+}
+
+/** What a transport needs of the quotas: admit one call or throw HEARTH_ERR_RESOURCE_EXHAUSTED. */
+export interface QuotaGate {
+  /** Counts one call of `bytesIn` request bytes; the returned function ends it (idempotent). */
+  admit(app: AppConfig, bytesIn: number): () => void;
 }
 
 export class AppQuotas implements QuotaGate {

@@ -1,17 +1,14 @@
 // What an app-facing server (gRPC, HTTP, wire) needs: one instance per app socket, so the
 // socket a connection arrives on is the caller's identity.
 import type { Logger } from 'pino';
+import type { QuotaGate } from '../apps/app-quotas.js';
 import type { AppRegistry } from '../apps/app-registry.js';
 import type { RuntimeApi } from '../building-blocks/runtime-api.js';
 import type { LimitsConfig } from '../config/config-schema.js';
 import type { AppConfig } from '../config/load-config.js';
 import type { AgentMetrics } from '../observability/metrics.js';
 
-/** Per-app quotas (agent/apps/app-quotas.ts): admits one call or throws HEARTH_ERR_RESOURCE_EXHAUSTED. */
-export interface QuotaGate {
-  /** Counts one call of `bytesIn` request bytes; the returned function ends it (idempotent). */
-  admit(app: AppConfig, bytesIn: number): () => void;
-}
+export type { QuotaGate };
 
 export interface TransportDeps {
   readonly app: AppConfig;
