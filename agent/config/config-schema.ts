@@ -2,6 +2,7 @@
 // docs, the validator and the defaults cannot disagree. The ops-agent and the agent workers load
 // the file through the same loader.
 import type { SchemaObject } from 'ajv';
+import { APP_ID_SOURCE } from '@hearth/protocol';
 
 export const CONFIG_FORMAT_VERSIONS = [1] as const;
 /** `registry` is internal (service discovery for invoke); apps never address it. */
@@ -233,7 +234,8 @@ export interface RawHearthConfig {
   components: ComponentConfig[];
 }
 
-const ID_PATTERN = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$';
+/** App ids, agent ids and component names are DNS labels: the protocol's app id rule. */
+const ID_PATTERN = APP_ID_SOURCE;
 
 /** The shape of an invoke policy; `withDefaults` fills in defaults (invoke.defaults) or not (targets). */
 function invokePolicySchema(withDefaults: boolean): SchemaObject {
