@@ -5,72 +5,91 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** An import that climbs to the repository root and enters one of `folders`. */
-const into = (folders, message) => ({ regex: `^(\\.\\./)+(${folders.join('|')})/`, message });
+const into = (folders, message) => ({ regex: `^(\\./)?(\\.\\./)+(${folders.join('|')})/`, message });
 /** A package name import. */
 const pkg = (name, message) => ({ regex: `^${name.replace('/', '\\/')}(/|$)`, message });
+/** Any package import but node's built-ins, relative paths and `allowed`. */
+const packagesBut = (allowed, message) => ({ regex: `^(?!node:|\\.|(${allowed.map((a) => a.replace('/', '\\/')).join('|')})(/|$))`, message });
+
+const AGENT = [
+  into(['ops-agent', 'sdk', 'protocol', 'scripts', 'bench', 'test'], 'agent/ imports the protocol layer as @hearth/protocol, and nothing from ops-agent/, sdk/, scripts/, bench/ or test/.'),
+  { regex: '^(\\./)?(\\.\\./)+upgrade/(?!handoff-protocol\\.js$)', message: 'agent/ uses upgrade/ only through upgrade/handoff-protocol.ts.' },
+  pkg('@hearth/sdk', 'agent/ does not use the SDK: agents reach each other with @hearth/protocol.'),
+];
 
 /**
  * Who may import what (each top-level folder's README says the same in words):
- * protocol/ → nothing of ours; sdk/ → protocol (by package name); upgrade/ → nothing of ours;
- * agent/ → protocol, and upgrade/ only through its hand-off protocol; ops-agent/ → upgrade,
- * agent/config, protocol; scripts/ → ops-agent, upgrade. bench/ and test/ may use everything,
- * but bench/ reaches test code only through test/support/.
+ * protocol/ → nothing of ours, and of packages only protobufjs and long; sdk/ → @hearth/protocol
+ * (by package name) and @grpc/grpc-js; upgrade/ → nothing of ours; agent/ → @hearth/protocol, and
+ * upgrade/ only through its hand-off protocol; inside agent/ the layers point one way;
+ * ops-agent/ → upgrade, agent/config, @hearth/protocol; scripts/ → ops-agent, upgrade,
+ * @hearth/protocol. bench/ and test/ may use everything, but bench/ reaches test code only through
+ * test/support/. A rule list replaces, not extends, an earlier one for the same file, so every
+ * entry below carries all the patterns its files obey.
  */
 const BOUNDARIES = [
   {
     files: ['protocol/**/*.ts'],
     patterns: [
       into(['agent', 'ops-agent', 'upgrade', 'sdk', 'scripts', 'bench', 'test', 'protocol'], 'protocol/ is the shared layer: it imports nothing else of ours.'),
-      pkg('@hearth/sdk', 'protocol/ is below the SDK: the SDK imports it, not the other way.'),
+      packagesBut(['protobufjs', 'long'], 'protocol/ is installed by every client: it depends on protobufjs (and its long) only.'),
     ],
   },
   {
     files: ['sdk/**/*.ts'],
     patterns: [
       into(['agent', 'ops-agent', 'upgrade', 'protocol', 'scripts', 'bench', 'test'], 'sdk/ is installed on its own: it imports only @hearth/protocol (by package name) and its declared dependencies.'),
+      packagesBut(['@hearth/protocol', '@grpc/grpc-js'], 'sdk/ depends on @hearth/protocol, and on @grpc/grpc-js (an optional peer, loaded lazily) only.'),
     ],
   },
   {
     files: ['upgrade/**/*.ts'],
-    patterns: [into(['agent', 'ops-agent', 'sdk', 'protocol', 'scripts', 'bench', 'test'], 'upgrade/ is the hand-off mechanism: it imports nothing from agent/ or ops-agent/.'), pkg('@hearth/sdk', 'upgrade/ never uses the SDK.')],
-  },
-  {
-    files: ['agent/**/*.ts'],
     patterns: [
-      into(['ops-agent', 'sdk', 'protocol', 'scripts', 'bench', 'test'], 'agent/ imports the protocol layer as @hearth/protocol, and nothing from ops-agent/, sdk/, scripts/, bench/ or test/.'),
-      { regex: '^(\\.\\./)+upgrade/(?!handoff-protocol\\.js$)', message: 'agent/ uses upgrade/ only through upgrade/handoff-protocol.ts.' },
-      pkg('@hearth/sdk', 'agent/ does not use the SDK: agents reach each other with @hearth/protocol.'),
+      into(['agent', 'ops-agent', 'sdk', 'protocol', 'scripts', 'bench', 'test'], 'upgrade/ is the hand-off mechanism: it imports nothing from agent/ or ops-agent/.'),
+      pkg('@hearth/sdk', 'upgrade/ imports nothing of ours.'),
+      pkg('@hearth/protocol', 'upgrade/ imports nothing of ours.'),
     ],
   },
-  // Inside agent/: the layers point one way (docs/design.md, "Folders").
+  { files: ['agent/**/*.ts'], patterns: AGENT },
   {
     files: ['agent/components/**/*.ts', 'agent/apps/**/*.ts', 'agent/config/**/*.ts', 'agent/errors/**/*.ts', 'agent/observability/**/*.ts'],
     patterns: [
+      ...AGENT,
       into(['building-blocks', 'transports', 'mesh', 'app-channel'], 'components, apps, config, errors and observability are the bottom of agent/: they serve the building blocks, transports and mesh, never import them.'),
     ],
   },
   {
     files: ['agent/building-blocks/**/*.ts', 'agent/app-channel/**/*.ts'],
     patterns: [
+      ...AGENT,
       into(['transports', 'mesh'], 'building-blocks/ and app-channel/ are called by transports/ and mesh/; they declare the interfaces they need instead of importing them.'),
-      { regex: '^\\.\\./app-channel/', message: 'building-blocks/ declares CallbackHost and InvokeRouter; app-channel/ implements them (no import back).' },
+    ],
+  },
+  {
+    files: ['agent/building-blocks/**/*.ts'],
+    patterns: [
+      ...AGENT,
+      into(['transports', 'mesh', 'app-channel'], 'building-blocks/ declares CallbackHost and InvokeRouter; app-channel/ and mesh/ implement them (no import back).'),
     ],
   },
   {
     files: ['ops-agent/**/*.ts'],
     patterns: [
-      { regex: '^(\\.\\./)+agent/(?!config/)', message: 'ops-agent/ imports only agent/config/ from agent/.' },
+      { regex: '^(\\./)?(\\.\\./)+agent/(?!config/)', message: 'ops-agent/ imports only agent/config/ from agent/.' },
       into(['sdk', 'protocol', 'scripts', 'bench', 'test'], 'ops-agent/ composes upgrade/, agent/config/ and @hearth/protocol only.'),
       pkg('@hearth/sdk', 'ops-agent/ does not use the SDK.'),
     ],
   },
   {
     files: ['scripts/**/*.ts'],
-    patterns: [into(['agent', 'sdk', 'protocol', 'bench', 'test'], 'scripts/ build and ship releases: they use ops-agent/, upgrade/ and @hearth/protocol only.')],
+    patterns: [
+      into(['agent', 'sdk', 'protocol', 'bench', 'test'], 'scripts/ build and ship releases: they use ops-agent/, upgrade/ and @hearth/protocol only.'),
+      pkg('@hearth/sdk', 'scripts/ do not use the SDK.'),
+    ],
   },
   {
     files: ['bench/**/*.ts'],
-    patterns: [{ regex: '^(\\.\\./)+test/(?!support/)', message: 'bench/ shares test infrastructure through test/support/ only.' }],
+    patterns: [{ regex: '^(\\./)?(\\.\\./)+test/(?!support/)', message: 'bench/ shares test infrastructure through test/support/ only.' }],
   },
 ];
 

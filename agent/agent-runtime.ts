@@ -165,7 +165,8 @@ export class AgentRuntime {
       await servers.wire.start();
     }
     const peers = this.#peers;
-    if (peers !== undefined) await startMeshServers({ config, peers, api, apps, metrics, quotas, logger: this.#log }, (server) => this.#meshServers.push(server));
+    if (peers === undefined) throw new Error('the mesh did not start');
+    await startMeshServers({ config, peers, api, apps, metrics, quotas, logger: this.#log }, (server) => this.#meshServers.push(server));
   }
 
   /**

@@ -16,12 +16,12 @@ export interface HearthClientErrorOptions {
 const BRAND = Symbol.for('hearth.protocol.HearthClientError');
 
 export class HearthClientError extends Error {
-  /** True of any copy's HearthClientError: see the header. */
+  /** True of any copy's HearthClientError (see the header); a subclass keeps the ordinary check. */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== HearthClientError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
-  readonly [BRAND] = true;
   readonly code: string;
   readonly details: Record<string, string>;
   readonly sent: boolean;
@@ -35,9 +35,22 @@ export class HearthClientError extends Error {
   }
 }
 
-/** True of a HearthClientError from any loaded copy of this package (the brand, see the header). */
+// On the prototype, not enumerable: a spread or Object.assign of an error does not copy it.
+Object.defineProperty(HearthClientError.prototype, BRAND, { value: true, enumerable: false });
+
+/**
+ * True of a HearthClientError from any loaded copy of this package (the brand), and of one shaped
+ * like it by a copy from before the brand (name, string code, boolean sent).
+ */
 export function isHearthClientError(err: unknown): err is HearthClientError {
-  return err instanceof HearthClientError;
+  if (err instanceof HearthClientError) return true;
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    (err as { name?: unknown }).name === 'HearthClientError' &&
+    typeof (err as { code?: unknown }).code === 'string' &&
+    typeof (err as { sent?: unknown }).sent === 'boolean'
+  );
 }
 
 /** The agent could not be reached (sent false) or the connection died with the request written (sent true). */

@@ -9,7 +9,7 @@ export {
   LOADER_OPTIONS,
   METHODS,
   RUNTIME_PACKAGE,
-  protocolDescriptor,
+  runtimeDescriptor,
   protocolRoot,
   runtimeMethods,
   type MethodCodec,

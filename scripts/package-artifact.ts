@@ -163,14 +163,17 @@ async function checkedLink(rel: string): Promise<string> {
 
 /** The production closure from package-lock.json (v2/v3 `packages`), each package without its nested node_modules. */
 async function dependencyFiles(): Promise<string[]> {
-  const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as { lockfileVersion?: number; packages?: Record<string, LockEntry> };
+  const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as { lockfileVersion?: number; packages?: Record<string, LockEntry & { workspaces?: string[] }> };
   if (lock.packages === undefined || (lock.lockfileVersion ?? 0) < 2) throw new Error('package-lock.json must be lockfileVersion 2 or 3');
   const out: string[] = [];
   const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
   const runtimeDeps = new Set(Object.keys(pkg.dependencies ?? {}));
+  const workspaces = new Set(lock.packages['']?.workspaces ?? []);
   for (const [key, entry] of Object.entries(lock.packages)) {
     if (key === '' || entry.dev === true) continue;
-    if (!key.startsWith('node_modules/')) continue; // a workspace's own entry: packaged through its link below
+    if (workspaces.has(key)) continue; // a workspace's own entry: packaged through its link below
+    // Only hoisted packages are packaged: a workspace with its own node_modules would ship without it.
+    if (!key.startsWith('node_modules/')) throw new Error(`package-lock.json entry ${key} is not under node_modules/: nested workspace dependencies are not packaged`);
     if (entry.link === true) {
       out.push(...(await workspaceFiles(key, entry, runtimeDeps)));
       continue;

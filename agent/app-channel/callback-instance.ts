@@ -12,7 +12,7 @@ import { HearthError } from '../errors/hearth-error.js';
 interface Pending {
   readonly resolve: (result: InvokeResult) => void;
   readonly reject: (err: HearthError) => void;
-  readonly timer: NodeJS.Timeout | undefined;
+  readonly timer: NodeJS.Timeout;
 }
 
 export class CallbackInstance {
@@ -67,7 +67,7 @@ export class CallbackInstance {
    * HEARTH_ERR_APP_ERROR when the app's handler failed.
    */
   invoke(call: ForwardedCall, signal?: AbortSignal): Promise<InvokeResult> {
-    const deadline: number | undefined = call.deadline;
+    const deadline = call.deadline;
     if (this.#closed) return Promise.reject(unavailable(this.appId, 'its callback stream closed'));
     // Chosen just before the drain began (a hedge, a retry): nothing was pushed, so another
     // instance may take it even when the call is not idempotent.
@@ -75,17 +75,14 @@ export class CallbackInstance {
     if (signal?.aborted) return Promise.reject(new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
     const id = String(++this.#next);
     // Clamped to what setTimeout can wait (beyond 2^31-1 ms it fires at once) and deadline_ms can carry.
-    const remaining = deadline === undefined ? 0 : Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(deadline - Date.now())));
+    const remaining = Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(deadline - Date.now())));
     return new Promise<InvokeResult>((resolve, reject) => {
       const onAbort = (): void => this.#settle(id, new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
       const done = (): void => signal?.removeEventListener('abort', onAbort);
-      const timer =
-        deadline === undefined
-          ? undefined
-          : setTimeout(
-              () => this.#settle(id, new HearthError('HEARTH_ERR_TIMEOUT', `app "${this.appId}" did not answer within its deadline`)),
-              remaining,
-            );
+      const timer = setTimeout(
+        () => this.#settle(id, new HearthError('HEARTH_ERR_TIMEOUT', `app "${this.appId}" did not answer within its deadline`)),
+        remaining,
+      );
       this.#pending.set(id, {
         resolve: (r) => {
           done();

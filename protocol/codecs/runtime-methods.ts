@@ -51,16 +51,23 @@ export function protocolRoot(): protobuf.Root {
   return parsed;
 }
 
-/** The descriptor as protobufjs JSON: what @grpc/proto-loader's `fromJSON` takes to build gRPC services. */
-export function protocolDescriptor(): protobuf.INamespace {
-  return JSON.parse(DESCRIPTOR_JSON) as protobuf.INamespace;
+/**
+ * The descriptor of hearth.runtime.v1 alone as protobufjs JSON (the wire header's package left
+ * out: it is no gRPC API): what @grpc/proto-loader's `fromJSON` takes to build gRPC services.
+ */
+export function runtimeDescriptor(): protobuf.INamespace {
+  const json = JSON.parse(DESCRIPTOR_JSON) as { nested?: { hearth?: { nested?: Record<string, unknown> } } };
+  delete json.nested?.hearth?.nested?.wire;
+  return json as protobuf.INamespace;
 }
 
 function serializer(type: protobuf.Type): (value: unknown) => Buffer {
   return (value) => {
     if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
-    // Under Node protobufjs writes into a Buffer: finish() returns one.
-    return type.encode(type.fromObject(value as Record<string, unknown>)).finish() as Buffer;
+    // Under Node protobufjs writes into a Buffer and finish() returns it; should an app have
+    // reconfigured the shared protobufjs, wrap what it returns instead.
+    const bytes = type.encode(type.fromObject(value as Record<string, unknown>)).finish();
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };
 }
 

@@ -33,6 +33,7 @@ function loadGrpc(): typeof GrpcJs {
   try {
     grpc = createRequire(import.meta.url)('@grpc/grpc-js') as typeof GrpcJs;
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
     throw new HearthClientError('HEARTH_ERR_INVALID_ARGUMENT', "the gRPC transport needs the package @grpc/grpc-js: `npm install @grpc/grpc-js` (or use the default wire transport)", { sent: false, cause: err });
   }
   return grpc;

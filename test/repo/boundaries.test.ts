@@ -33,6 +33,16 @@ const REFUSED: readonly (readonly [string, string])[] = [
   ['ops-agent/cli/probe.ts', '@hearth/sdk'],
   ['scripts/probe.ts', '../agent/config/load-config.js'],
   ['bench/harness/probe.ts', '../../test/helpers/hearth-process.js'],
+  ['agent/building-blocks/probe.ts', '@hearth/sdk'],
+  ['agent/building-blocks/probe.ts', '../../ops-agent/supervisor.js'],
+  ['agent/components/probe.ts', '../../ops-agent/supervisor.js'],
+  ['agent/app-channel/probe.ts', '../../upgrade/anything.js'],
+  ['agent/config/probe.ts', '../../protocol/wire/frame.js'],
+  ['agent/mesh/probe.ts', './../../sdk/client.js'],
+  ['upgrade/probe.ts', '@hearth/protocol'],
+  ['sdk/probe.ts', 'pino'],
+  ['protocol/wire/probe.ts', '@grpc/proto-loader'],
+  ['scripts/probe.ts', '@hearth/sdk'],
 ];
 
 const ALLOWED: readonly (readonly [string, string])[] = [
@@ -47,6 +57,10 @@ const ALLOWED: readonly (readonly [string, string])[] = [
   ['scripts/probe.ts', '../ops-agent/artifacts/artifact-manifest.js'],
   ['bench/harness/probe.ts', '../../test/support/redis-server.js'],
   ['test/e2e/probe.ts', '../../agent/mesh/mesh-router.js'],
+  ['sdk/grpc/probe.ts', '@grpc/grpc-js'],
+  ['sdk/probe.ts', 'node:net'],
+  ['protocol/probe.ts', 'protobufjs'],
+  ['agent/components/redis/probe.ts', 'ioredis'],
 ];
 
 for (const [file, specifier] of REFUSED) {

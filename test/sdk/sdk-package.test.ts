@@ -77,6 +77,23 @@ test('the packed SDK installs alone into an empty app, brings none of the daemon
   for (const name of installed) t.regex(name, ALLOWED, `${name} is not something a client needs`);
   t.true(installed.includes('@hearth/sdk') && installed.includes('@hearth/protocol'));
 
+  // A TypeScript app type-checks against the packages' declarations with skipLibCheck off: every
+  // type they reference must come with them.
+  await writeFile(
+    path.join(app, 'probe-types.ts'),
+    "import { createClient, isHearthClientError, type HearthClient, type StateEntry } from '@hearth/sdk';\n" +
+      "import type { GetNextIdResponse, InvokeRequest } from '@hearth/protocol';\n" +
+      "export const make = (): HearthClient => createClient({ appId: 'a', token: 't' });\n" +
+      "export const ok = (e: unknown): boolean => isHearthClientError(e);\n" +
+      "export type Shapes = [StateEntry, GetNextIdResponse, InvokeRequest];\n",
+  );
+  const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+  const checked = await run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', 'probe-types.ts'], { cwd: app }).then(
+    () => '',
+    (err: { stdout?: string }) => err.stdout ?? String(err),
+  );
+  t.is(checked, '', 'the packed types check in a strict app without skipLibCheck');
+
   h = await startHearth({
     config: {
       apps: [{ id: 'demo', token: 'demo-token', allow: { apps: ['*'] } }],

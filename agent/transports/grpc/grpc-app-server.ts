@@ -21,7 +21,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatusMap } from 'grpc-health-check';
 import type { AppServer, TransportDeps } from '../transport-deps.js';
 import { LOADER_OPTIONS, RUNTIME_PACKAGE } from '@hearth/protocol';
-import { runtimeHandlers, runtimePackage, runtimeService, SERVICE_NAMES } from './grpc-services.js';
+import { runtimeHandlers, runtimePackage, runtimeService, serviceNames } from './grpc-services.js';
 import { callbackDrainGraceMs } from '../../app-channel/callback-registry.js';
 import { StreamRegistry } from './stream-registry.js';
 import { instrumentService } from './wire-codec.js';
@@ -46,7 +46,7 @@ export class GrpcAppServer implements AppServer {
       'grpc.max_receive_message_length': deps.limits.maxBodyBytes,
     });
     const handlers = runtimeHandlers(deps, this.#streams);
-    for (const name of SERVICE_NAMES) this.#server.addService(instrumentService(runtimeService(name)), handlers[name]);
+    for (const name of serviceNames()) this.#server.addService(instrumentService(runtimeService(name)), handlers[name] ?? {});
 
     this.#health = new HealthImplementation(this.#statusMap('SERVING'));
     this.#health.addToServer(this.#server);
@@ -146,7 +146,7 @@ export class GrpcAppServer implements AppServer {
 
   #statusMap(status: 'SERVING' | 'NOT_SERVING'): ServingStatusMap {
     const map: ServingStatusMap = { '': status };
-    for (const name of SERVICE_NAMES) map[`${RUNTIME_PACKAGE}.${name}`] = status;
+    for (const name of serviceNames()) map[`${RUNTIME_PACKAGE}.${name}`] = status;
     return map;
   }
 }

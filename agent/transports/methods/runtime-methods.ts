@@ -1,5 +1,5 @@
-// Every unary method of hearth.runtime.v1 in one table, as the wire server serves them. The gRPC
-// services take their slices of the same tables (grpc/*-service.ts).
+// Every unary method of hearth.runtime.v1 in one table: the wire server and the gRPC services
+// (grpc/grpc-services.ts) serve the same entries.
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import { configurationMethods } from './configuration-methods.js';
 import { invokeMethods } from './invoke-methods.js';

@@ -14,17 +14,8 @@ export interface UnaryMethod<Req = unknown, Res = unknown> {
 /** Methods by full path without the leading slash: `hearth.runtime.v1.State/GetState`. */
 export type MethodTable = Readonly<Record<string, UnaryMethod>>;
 
-export const RUNTIME_PREFIX = 'hearth.runtime.v1.';
 
 /** Builds a typed table entry; the method syntax of `run` lets typed entries sit in one table. */
 export function method<Req, Res>(api: string, run: (ctx: CallContext, request: Req) => Promise<Res> | Res): UnaryMethod<Req, Res> {
   return { api, run };
-}
-
-/** The methods of one service keyed by their short name (`GetState`), as grpc-js wants them. */
-export function byShortName(table: MethodTable, service: string): Record<string, UnaryMethod> {
-  const prefix = `${RUNTIME_PREFIX}${service}/`;
-  const out: Record<string, UnaryMethod> = {};
-  for (const [path, m] of Object.entries(table)) if (path.startsWith(prefix)) out[path.slice(prefix.length)] = m;
-  return out;
 }

@@ -24,7 +24,7 @@
 // of maxBodyBytes, or a connection, for free.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { encodeHeader, FrameWriter, MAX_TIMER_MS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, type WireHeader, WireProtocolError } from '@hearth/protocol';
+import { encodeHeader, FrameWriter, MAX_TIMER_MS, METHODS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, type WireHeader, WireProtocolError } from '@hearth/protocol';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
 import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
@@ -54,7 +54,10 @@ export interface WireSessionDeps extends WireCallDeps {
   readonly anonymousLabel: string;
   /** Limits until the first authenticated Request (see the header); none when undefined. */
   readonly preAuth?: PreAuthLimits | undefined;
-  /** Refuses (throws a coded error) a method the principal may not call; every method when absent. */
+  /**
+   * Refuses (throws a coded error) a method the principal may not call. Absent (an app's own
+   * socket): an agent principal is refused outright.
+   */
   readonly authorize?: ((principal: WirePrincipal, method: string) => void) | undefined;
 }
 
@@ -266,7 +269,8 @@ export class WireSession {
     try {
       if (principal.kind === 'app') call.beginAs(principal.app.id, principal);
       else call.beginAs(principal.callerAppId, principal, INVOKE_FORWARDED_API);
-      this.#deps.authorize?.(principal, method);
+      if (this.#deps.authorize !== undefined) this.#deps.authorize(principal, method);
+      else if (principal.kind === 'agent') throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'this connection does not take forwarded calls');
       const request = decodeRequest(codec, body);
       call.checkDeadline();
       if (stream !== undefined && principal.kind === 'app') return this.#openStream(streamId, call, codec, principal.app, stream.start, request);
@@ -300,7 +304,11 @@ export class WireSession {
     }, Math.min(call.deadline - Date.now(), MAX_TIMER_MS));
     const run = async (): Promise<unknown> => {
       // The call itself is the origin: its logger and AbortController are made only if used.
-      if (principal.kind === 'agent') return runForwardedInvoke(api, principal, call, request as InvokeRequestMsg);
+      if (principal.kind === 'agent') {
+        // authorize() admits agents to Invoke only; a request of another shape never runs as one.
+        if (codec.path !== METHODS.invoke) throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService');
+        return runForwardedInvoke(api, principal, call, request as InvokeRequestMsg);
+      }
       if (unary === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${codec.path}"`);
       return unary.run(call.ctx(principal.app), request);
     };
