@@ -90,7 +90,7 @@ test('the packed SDK installs alone into an empty app, brings none of the daemon
   const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
   const checked = await run(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', 'probe-types.ts'], { cwd: app }).then(
     () => '',
-    (err: { stdout?: string }) => err.stdout ?? String(err),
+    (err: Error & { stdout?: string }) => err.stdout ?? err.message,
   );
   t.is(checked, '', 'the packed types check in a strict app without skipLibCheck');
 
