@@ -11,13 +11,13 @@ import { readPssKb, readRssKb } from '../harness/proc-usage.js';
 import { distBench } from '../harness/repo-root.js';
 import type { ProcessMemoryRow } from '../report/report-types.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
+import { sleep } from '../../test/support/wait.js';
 
 /** The third-party modules agent/ imports (see `grep from agent/`). */
 const WORKER_LIBRARIES = ['@grpc/grpc-js', '@grpc/proto-loader', '@grpc/reflection', 'grpc-health-check', 'fastify',
   'better-sqlite3', 'pino', 'prom-client', 'ajv', 'yaml'];
 const SETTLE_MS = 3_000;
 const mb = (kb: number | null): number => (kb ?? 0) / 1024;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function probe(ctx: ScenarioContext, id: string, scenario: string, modules: string[]): Promise<ProcessMemoryRow> {
   const child = fork(path.join(distBench, 'servers', 'import-probe.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

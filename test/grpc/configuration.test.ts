@@ -34,15 +34,15 @@ test('subscribe sends the current items, then each change; cancel unsubscribes',
     wake?.();
   });
   const ended = new Promise<grpc.status>((resolve) => stream.on('error', (err) => resolve(callError(err).code)));
-  const waitFor = async (n: number): Promise<void> => {
+  const received = async (n: number): Promise<void> => {
     while (messages.length < n) await new Promise<void>((r) => (wake = r));
   };
-  await waitFor(1);
+  await received(1);
   t.is(messages[0]?.greeting?.value, 'hello');
 
   await writeFile(rt.configurationFile, 'greeting: bonjour\nfeature:\n  value: "on"\n  version: "7"\n');
   // Wait until the edit shows up (a replayed initial state may come first).
-  while (messages.at(-1)?.greeting?.value !== 'bonjour') await waitFor(messages.length + 1);
+  while (messages.at(-1)?.greeting?.value !== 'bonjour') await received(messages.length + 1);
   t.is(messages.at(-1)?.greeting?.value, 'bonjour');
 
   stream.cancel();

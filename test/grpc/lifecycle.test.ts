@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
 import { subscribe } from '../helpers/grpc-subscription.js';
 import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { waitFor } from '../support/wait.js';
 
 // Each test closes servers, so each gets its own runtime.
 const runtimes: GrpcHarness[] = [];
@@ -15,9 +16,8 @@ test.after.always(async () => {
   await Promise.all(runtimes.map((rt) => rt.close()));
 });
 
-const until = async (check: () => boolean): Promise<void> => {
-  while (!check()) await new Promise((r) => setTimeout(r, 20));
-};
+// No bound of their own here: ava's timeout ends a wait that never comes true.
+const UNBOUNDED = { timeoutMs: Infinity, everyMs: 20 };
 
 test('connections() counts real connections', async (t) => {
   const rt = await start();
@@ -32,7 +32,7 @@ test('connections() counts real connections', async (t) => {
   a.close();
   b.close();
   rt.other.clients.close();
-  await until(() => server.connections() === 0);
+  await waitFor('the connections to close', () => server.connections() === 0, UNBOUNDED);
   t.is(server.connections(), 0);
 });
 
@@ -90,15 +90,15 @@ test('after close() new calls fail as UNAVAILABLE and the server can be replaced
   // grpc-js backs off before reconnecting (the subchannel is shared by every client of the
   // socket), as a real app's client would: retry until it reconnects.
   const next = rt.clients(rt.demo.socket, rt.demo.token);
-  for (let i = 0; ; i++) {
+  const answer = await waitFor('the restarted server to answer', async () => {
     try {
-      t.is((await next.metadata.GetMetadata({})).appId, 'demo');
-      break;
+      return await next.metadata.GetMetadata({});
     } catch (err) {
-      if (i > 100 || callError(err).code !== grpc.status.UNAVAILABLE) throw err;
-      await new Promise((r) => setTimeout(r, 100));
+      if (callError(err).code !== grpc.status.UNAVAILABLE) throw err;
+      return undefined;
     }
-  }
+  }, { timeoutMs: 10_000, retryErrors: false });
+  t.is(answer.appId, 'demo');
 });
 
 test('destroy() closes everything at once', async (t) => {
@@ -108,7 +108,7 @@ test('destroy() closes everything at once', async (t) => {
   rt.demo.server.destroy();
   const end = await sub.ended;
   t.not(end.code, grpc.status.OK);
-  await until(() => rt.demo.server.connections() === 0);
+  await waitFor('the connections to close', () => rt.demo.server.connections() === 0, UNBOUNDED);
   t.is(rt.demo.server.connections(), 0);
 });
 
@@ -121,7 +121,7 @@ test('close() turns health to NOT_SERVING before connections go', async (t) => {
     watch.on('error', () => resolve());
     watch.on('end', () => resolve());
   });
-  await until(() => statuses.length > 0);
+  await waitFor('the first health status', () => statuses.length > 0, UNBOUNDED);
   t.deepEqual(statuses, ['SERVING']);
   await rt.demo.server.close(300);
   await ended;

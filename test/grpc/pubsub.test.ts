@@ -5,6 +5,7 @@ import { callError } from '../helpers/grpc-client.js';
 import { RawSubscribeStream } from '../helpers/raw-grpc-stream.js';
 import { subscribe, TestSubscription } from '../helpers/grpc-subscription.js';
 import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { waitFor } from '../support/wait.js';
 import type { CloudEvent } from '../helpers/pubsub-wire.js';
 
 let rt: GrpcHarness;
@@ -250,7 +251,7 @@ test('a client that stops reading loses nothing: deliveries wait and flow again 
     published.add(messageId);
   }
   // The server saw write() return false (the path under test) and waits for drain.
-  while (!rt.logText().includes('deliveries wait for drain')) await new Promise((r) => setTimeout(r, 20));
+  await waitFor('the server to wait for drain', () => rt.logText().includes('deliveries wait for drain'), { timeoutMs: Infinity, everyMs: 20 });
   sub.resume();
   const received = new Set<string>();
   while (received.size < published.size) {

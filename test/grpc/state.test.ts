@@ -2,6 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
 import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { waitFor } from '../support/wait.js';
 
 let rt: GrpcHarness;
 test.before(async () => {
@@ -67,9 +68,7 @@ test('ttlInSeconds expires the item; a bad TTL is INVALID_ARGUMENT', async (t) =
   await state.SaveState({ storeName: S, states: [{ key: 'ttl', value: Buffer.from('x'), metadata: { ttlInSeconds: '1' } }] });
   t.true((await state.GetState({ storeName: S, key: 'ttl' })).found);
   // Poll rather than assert a timing: the item must disappear.
-  for (let i = 0; i < 100 && (await state.GetState({ storeName: S, key: 'ttl' })).found; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor('the item to expire', async () => !(await state.GetState({ storeName: S, key: 'ttl' })).found, { timeoutMs: 10_000, retryErrors: false });
   t.false((await state.GetState({ storeName: S, key: 'ttl' })).found);
   for (const bad of ['-1', '1.5', 'soon']) {
     const e = callError(

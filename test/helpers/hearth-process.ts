@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import type { StatusReport } from '../../ops-agent/status-report.js';
+import { waitFor } from '../support/wait.js';
 
 /** dist/ops-agent/main.js of the build under test (this file runs from dist/test/helpers/). */
 export const HEARTH_MAIN = fileURLToPath(new URL('../../ops-agent/main.js', import.meta.url));
@@ -148,25 +149,6 @@ export function getUnix(socketPath: string, urlPath: string, timeoutMs = 10_000)
   });
 }
 
-/** Polls `check` until it returns a value (not undefined) or the bound passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) {
-      const why = last instanceof Error ? `: ${last.message}` : '';
-      throw new Error(`timed out waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 class RunningHearth implements HearthProcess {
   readonly dir: string;
   readonly runDir: string;
@@ -230,25 +212,19 @@ class RunningHearth implements HearthProcess {
 
     let exitedEarly = false;
     void this.#exited.then(() => (exitedEarly = true));
-    const until = Date.now() + (this.#options.readyTimeoutMs ?? 60_000);
-    for (;;) {
-      if (exitedEarly) {
-        const code = await this.#exited;
-        finishGroup(child);
-        throw new Error(`hearth start exited with code ${code} before it was ready; output:\n${this.#output}`);
-      }
-      try {
-        if (await this.#startedEnough()) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > until) {
-        killGroup(child, 'SIGKILL');
-        await this.#exited;
-        finishGroup(child);
-        throw new Error(`hearth start was not ready within ${this.#options.readyTimeoutMs ?? 60_000} ms; output:\n${this.#output}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    const timeoutMs = this.#options.readyTimeoutMs ?? 60_000;
+    // A check that throws is "not listening yet"; an early exit ends the wait at once.
+    const outcome = await waitFor('hearth start to be ready', async () => (exitedEarly ? 'exited' : (await this.#startedEnough()) && 'ready'), { timeoutMs }).catch(() => 'timeout');
+    if (outcome === 'exited') {
+      const code = await this.#exited;
+      finishGroup(child);
+      throw new Error(`hearth start exited with code ${code} before it was ready; output:\n${this.#output}`);
+    }
+    if (outcome === 'timeout') {
+      killGroup(child, 'SIGKILL');
+      await this.#exited;
+      finishGroup(child);
+      throw new Error(`hearth start was not ready within ${timeoutMs} ms; output:\n${this.#output}`);
     }
   }
 

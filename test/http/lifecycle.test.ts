@@ -13,6 +13,7 @@ import { AgentMetrics } from '../../agent/observability/metrics.js';
 import { HttpAppServer } from '../../agent/transports/http/http-app-server.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { DEMO_TOKEN, OTHER_TOKEN, startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { waitFor } from '../support/wait.js';
 
 async function withHarness(fn: (h: HttpHarness) => Promise<void>): Promise<void> {
   const h = await startHttpHarness();
@@ -20,14 +21,6 @@ async function withHarness(fn: (h: HttpHarness) => Promise<void>): Promise<void>
     await fn(h);
   } finally {
     await h.close();
-  }
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -98,11 +91,11 @@ test('connections() counts open connections', async (t) => {
     const a = h.client(h.demo.socket, DEMO_TOKEN);
     const b = h.client(h.demo.socket, DEMO_TOKEN);
     await Promise.all([a.get('/v1.0/metadata'), b.get('/v1.0/metadata')]);
-    await waitFor(() => h.demo.server.connections() >= 2, 'two connections');
+    await waitFor('two connections', () => h.demo.server.connections() >= 2, { timeoutMs: 20_000, everyMs: 10 });
     a.close();
     b.close();
     h.demo.client.close();
-    await waitFor(() => h.demo.server.connections() === 0, 'connections to close');
+    await waitFor('connections to close', () => h.demo.server.connections() === 0, { timeoutMs: 20_000, everyMs: 10 });
     t.pass();
   });
 });
@@ -114,7 +107,7 @@ test('close(): in-flight requests finish with Connection: close, idle keep-alive
     const busy = h.client(h.demo.socket, DEMO_TOKEN);
     const topic = `drain-${randomUUID().slice(0, 8)}`;
     const inFlight = busy.post(`/v1.0-hearth/subscriptions/pubsub/${topic}/pull`, { waitMs: 500 });
-    await waitFor(() => h.demo.server.connections() >= 2, 'the long poll to be in flight');
+    await waitFor('the long poll to be in flight', () => h.demo.server.connections() >= 2, { timeoutMs: 20_000, everyMs: 10 });
 
     const closing = h.demo.server.close(20_000);
     t.is(h.demo.server.close(20_000), closing, 'close() is idempotent');
@@ -135,7 +128,7 @@ test('close(): after graceMs remaining connections are destroyed', async (t) => 
     const topic = `stuck-${randomUUID().slice(0, 8)}`;
     const stuck = c.post(`/v1.0-hearth/subscriptions/pubsub/${topic}/pull`, { waitMs: 30_000 });
     stuck.catch(() => undefined);
-    await waitFor(() => h.demo.server.connections() >= 1, 'the long poll to be in flight');
+    await waitFor('the long poll to be in flight', () => h.demo.server.connections() >= 1, { timeoutMs: 20_000, everyMs: 10 });
     await h.demo.server.close(200);
     await t.throwsAsync(stuck);
     t.is(h.demo.server.connections(), 0);
@@ -162,7 +155,7 @@ test('destroy() drops everything at once', async (t) => {
     const c = h.client(h.demo.socket, DEMO_TOKEN);
     const stuck = c.post(`/v1.0-hearth/subscriptions/pubsub/d-${randomUUID().slice(0, 8)}/pull`, { waitMs: 30_000 });
     stuck.catch(() => undefined);
-    await waitFor(() => h.demo.server.connections() >= 1, 'the long poll to be in flight');
+    await waitFor('the long poll to be in flight', () => h.demo.server.connections() >= 1, { timeoutMs: 20_000, everyMs: 10 });
     h.demo.server.destroy();
     await t.throwsAsync(stuck);
     await h.demo.server.close(1000);

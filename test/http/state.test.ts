@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
 import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { waitFor } from '../support/wait.js';
 
 const test = anyTest as TestFn<{ h: HttpHarness }>;
 
@@ -192,12 +193,10 @@ test('metadata.ttlInSeconds is honoured (string or number)', async (t) => {
   const k = key('ttl');
   t.is((await c.post('/v1.0/state/statestore', [{ key: k, value: 1, metadata: { ttlInSeconds: '1' } }])).status, 204);
   t.is((await c.get(`/v1.0/state/statestore/${k}`)).status, 200);
-  const deadline = Date.now() + 20_000;
-  let status = 200;
-  while (status === 200 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    status = (await c.get(`/v1.0/state/statestore/${k}`)).status;
-  }
+  const status = await waitFor('the item to expire', async () => {
+    const s = (await c.get(`/v1.0/state/statestore/${k}`)).status;
+    return s === 200 ? undefined : s;
+  }, { timeoutMs: 20_000, retryErrors: false });
   t.is(status, 204);
   const k2 = key('ttl2');
   t.is((await c.post('/v1.0/state/statestore', [{ key: k2, value: 1, metadata: { ttlInSeconds: 3600 } }])).status, 204);

@@ -18,8 +18,9 @@ import { GrpcAppServer } from '../../agent/transports/grpc/grpc-app-server.js';
 import type { AppServer } from '../../agent/transports/transport-deps.js';
 import { WireAppServer } from '../../agent/transports/wire/wire-app-server.js';
 import { GrpcTransport, type SdkTransport, WireTransport } from '@hearth/sdk';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { startRuntimeCore, type RuntimeCore } from '../helpers/in-process-runtime.js';
+import { waitFor } from '../support/wait.js';
 
 const CONNECT = 'hearth.runtime.v1.AppCallback/Connect';
 type Kind = 'grpc' | 'wire';
@@ -125,7 +126,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 const untilReceived = (i: Instance, n: number): Promise<true> =>
-  waitFor(`the instance to receive ${n} invocation(s)`, () => Promise.resolve(i.received.length >= n ? true : undefined), 10_000, 5);
+  waitFor(`the instance to receive ${n} invocation(s)`, () => Promise.resolve(i.received.length >= n ? true : undefined), { timeoutMs: 10_000, everyMs: 5 });
 
 for (const [kind, callee] of [
   ['grpc', 'dg1'],

@@ -3,8 +3,9 @@
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { CallbackApp, failure, InvokeClient, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { waitFor } from '../support/wait.js';
 
 const B_TOKEN = 'b-token-0123456789abcdef';
 const C_TOKEN = 'c-token-0123456789abcdef';
@@ -51,8 +52,7 @@ async function stop(app: CallbackApp): Promise<void> {
   app.close();
   if (app.instanceId === '') return; // never registered
   await waitFor('the agent to drop the instance', () =>
-    Promise.resolve(rt.logText().split('\n').some((l) => l.includes(app.instanceId) && l.includes('callback stream closed')) ? true : undefined),
-  10_000, 10);
+    Promise.resolve(rt.logText().split('\n').some((l) => l.includes(app.instanceId) && l.includes('callback stream closed')) ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
 }
 
 /** A handler that answers only when the test says so. */
@@ -171,7 +171,7 @@ test.serial('the caller cancelling cancels B pending invocation on the agent (HE
   const slow = held();
   const b = await instanceOfB(t, slow.handler);
   const { call, response } = a.start({ appId: 'b', method: 'cancel-me', data: Buffer.alloc(0) });
-  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
+  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   call.cancel();
   const err = await failure(response);
   t.is(err.code, grpc.status.CANCELLED);
@@ -184,7 +184,7 @@ test.serial('the caller cancelling cancels B pending invocation on the agent (HE
   const next = held();
   const b2 = await instanceOfB(t, next.handler);
   const again = a.invoke({ appId: 'b', method: 'after', data: Buffer.alloc(0) });
-  await waitFor('B2 to receive', () => Promise.resolve(b2.received.length === 1 ? true : undefined), 10_000, 10);
+  await waitFor('B2 to receive', () => Promise.resolve(b2.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   next.release({ data: Buffer.from('fine') });
   t.is((await again).data.toString(), 'fine');
   await stop(b2);
@@ -193,7 +193,7 @@ test.serial('the caller cancelling cancels B pending invocation on the agent (HE
 test.serial('B callback stream closing mid-call: A gets APP_UNAVAILABLE', async (t) => {
   const b = await instanceOfB(t, () => null);
   const pending = a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
-  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
+  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   await stop(b);
   const err = await failure(pending);
   t.is(err.hearthCode, 'HEARTH_ERR_APP_UNAVAILABLE');
@@ -204,7 +204,7 @@ test.serial('two B instances share the load: each gets half of the calls in flig
   const b1 = await instanceOfB(t, gate.handler);
   const b2 = await instanceOfB(t, gate.handler);
   const calls = Array.from({ length: 6 }, (_, i) => a.invoke({ appId: 'b', method: `m${i}`, data: Buffer.alloc(0) }));
-  await waitFor('all six calls to arrive', () => Promise.resolve(b1.received.length + b2.received.length === 6 ? true : undefined), 10_000, 10);
+  await waitFor('all six calls to arrive', () => Promise.resolve(b1.received.length + b2.received.length === 6 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   t.is(b1.received.length, 3);
   t.is(b2.received.length, 3);
   gate.release({ data: Buffer.from('done') });
@@ -225,7 +225,7 @@ test.serial('the first message must be register: anything else ends the stream w
 test.serial('an app half-closing its callback stream ends it cleanly and fails its pending calls fast', async (t) => {
   const b = await instanceOfB(t, () => null);
   const pending = a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
-  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
+  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   b.end();
   t.is(await b.ended, undefined);
   t.is((await failure(pending)).hearthCode, 'HEARTH_ERR_APP_UNAVAILABLE');
@@ -241,7 +241,7 @@ test.serial('closing the server ends callback streams with UNAVAILABLE + HEARTH_
   // Runs last: it closes b's server.
   const b = await instanceOfB(t, () => null);
   const pending = a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
-  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
+  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   await rt.byId.b!.server.close(2000);
   const ended = await b.ended;
   t.is(ended?.code, grpc.status.UNAVAILABLE);

@@ -4,9 +4,10 @@
 import http from 'node:http';
 import test, { type ExecutionContext } from 'ava';
 import { CallbackApp, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import type { HttpClient } from '../helpers/http-client.js';
 import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { waitFor } from '../support/wait.js';
 
 const B_TOKEN = 'b-token-0123456789abcdef';
 const C_TOKEN = 'c-token-0123456789abcdef';
@@ -46,8 +47,7 @@ async function stop(app: CallbackApp): Promise<void> {
   await waitFor(
     'the agent to drop the instance',
     () => Promise.resolve(rt.logText().split('\n').some((l) => l.includes(app.instanceId) && l.includes('callback stream closed')) ? true : undefined),
-    10_000,
-    10,
+    { timeoutMs: 10_000, everyMs: 10 },
   );
 }
 
@@ -213,7 +213,7 @@ test.serial('the client closing the request cancels B pending invocation on the 
   });
   req.on('error', () => undefined); // the hang-up we cause
   req.end('x');
-  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
+  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   req.destroy();
   await logHas('http-cancel-1', 'HEARTH_ERR_CANCELLED');
   t.pass();

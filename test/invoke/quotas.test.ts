@@ -7,8 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import { AppQuotas } from '../../agent/apps/app-quotas.js';
 import type { AppConfig } from '../../agent/config/load-config.js';
 import { CallbackApp, failure, InvokeClient, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { waitFor } from '../support/wait.js';
 
 // ---- AppQuotas alone ----
 
@@ -144,7 +145,7 @@ async function settled<T>(ps: Promise<T>[]): Promise<{ ok: number; codes: string
 }
 
 const inFlightIs = (appId: string, n: number): Promise<true> =>
-  waitFor(`${appId} in flight to be ${n}`, () => Promise.resolve(rt.quotas!.inFlight(appId) === n ? true : undefined), 10_000, 10);
+  waitFor(`${appId} in flight to be ${n}`, () => Promise.resolve(rt.quotas!.inFlight(appId) === n ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
 
 test.serial('a noisy app past requestsPerSecond gets RESOURCE_EXHAUSTED while a quiet app on the same agent all succeed', async (t) => {
   const noisy = grpcClient('noisy');
@@ -170,7 +171,7 @@ test.serial('a noisy app past requestsPerSecond gets RESOURCE_EXHAUSTED while a 
 test.serial('maxInFlight: the third concurrent call is refused; the quiet app is not affected; slots come back', async (t) => {
   const narrow = grpcClient('narrow');
   const held = [narrow.invoke(call('hold')), narrow.invoke(call('hold'))];
-  await waitFor('two held calls at b', () => Promise.resolve(gate.length === 2 ? true : undefined), 10_000, 10);
+  await waitFor('two held calls at b', () => Promise.resolve(gate.length === 2 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   const err = await failure(narrow.invoke(call()));
   t.is(err.code, grpc.status.RESOURCE_EXHAUSTED);
   t.is(err.hearthCode, 'HEARTH_ERR_RESOURCE_EXHAUSTED');
@@ -205,7 +206,7 @@ test.serial('every path gives the slot back: ok, app error, unavailable, refused
   await t.throwsAsync(quiet.invoke({ appId: 'Not An App', method: 'm', data: Buffer.alloc(0) })); // invalid
   await t.throwsAsync(quiet.invoke(call('hold'), { timeoutMs: 200 }));
   const { call: cancelled, response } = quiet.start(call('hold'));
-  await waitFor('the held call at b', () => Promise.resolve(gate.length >= 2 ? true : undefined), 10_000, 10);
+  await waitFor('the held call at b', () => Promise.resolve(gate.length >= 2 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   cancelled.cancel();
   await t.throwsAsync(response);
   await t.throwsAsync(grpcClient('quiet', 'wrong').invoke(call()));
@@ -224,7 +225,7 @@ test.serial('every path gives the slot back: ok, app error, unavailable, refused
   });
   req.on('error', () => undefined);
   req.end('x');
-  await waitFor('the held HTTP call at b', () => Promise.resolve(gate.length >= 4 ? true : undefined), 10_000, 10);
+  await waitFor('the held HTTP call at b', () => Promise.resolve(gate.length >= 4 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   req.destroy();
 
   await inFlightIs('quiet', 0);

@@ -9,6 +9,7 @@ import test from 'ava';
 import { type HearthClientError, isHearthClientError, WireTransport } from '@hearth/sdk';
 import { encodeFrame, type Frame, FrameType, PONG_DRAINING, runtimeMethods, WireConnection } from '@hearth/protocol';
 import { FramePeerServer, type PeerConnection } from './frame-server.js';
+import { waitFor } from '../support/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-'));
 const servers: FramePeerServer[] = [];
@@ -362,13 +363,8 @@ test('TCP+TLS: a call succeeds against a server whose certificate the CA signs, 
   t.false(err.sent);
 });
 
-async function waitForRequests<T>(list: T[], n: number): Promise<T[]> {
-  const until = Date.now() + 10_000;
-  while (list.length < n) {
-    if (Date.now() > until) throw new Error(`only ${list.length} of ${n} requests arrived`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return list;
+function waitForRequests<T>(list: T[], n: number): Promise<T[]> {
+  return waitFor(`${n} requests (${list.length} so far)`, () => list.length >= n && list, { timeoutMs: 10_000, everyMs: 5 });
 }
 
 function makeCerts(certDir: string): { ca: string; cert: string; key: string } {

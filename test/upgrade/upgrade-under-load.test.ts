@@ -17,6 +17,7 @@ import { callError, createGrpcClients, type GrpcClients, type Msg, type Subscrib
 import { HEARTH_MAIN, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
 import { alive, pidsOf, socketInodes } from '../helpers/upgrade-helpers.js';
 import { CLIENT_KINDS, describe, UpgradeLoad } from '../helpers/upgrade-load.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const PACKAGE_SCRIPT = fileURLToPath(new URL('../../scripts/package-artifact.js', import.meta.url));
 const A = '1.0.0-a';
@@ -183,8 +184,9 @@ function started(): HearthProcess {
 
 /** Waits (bounded) until every client kind but the slow pull has been served by `generation`. */
 async function waitUntilServed(load: UpgradeLoad, generation: number): Promise<void> {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until && CLIENT_KINDS.some((k) => k !== 'http-slow-pull' && load.servedBy(generation, k) === 0)) await sleep(100);
+  const served = (): boolean => CLIENT_KINDS.every((k) => k === 'http-slow-pull' || load.servedBy(generation, k) > 0);
+  // Not a failure by itself: the assertions after the load say which kind was not served.
+  await waitFor(`every client kind served by generation ${generation}`, served, { timeoutMs: 30_000 }).catch(() => undefined);
   await sleep(500);
 }
 
@@ -335,14 +337,9 @@ function grpcStatusName(code: number): string {
 
 /** Waits (bounded) until every published number was received; returns those still missing. */
 async function waitForAll(sub: Subscriber, published: ReadonlySet<number>, timeoutMs: number): Promise<number[]> {
-  const until = Date.now() + timeoutMs;
   const missing = (): number[] => [...published].filter((n) => !sub.received.has(n)).sort((x, y) => x - y);
-  while (missing().length > 0 && Date.now() < until) await sleep(200);
+  await waitFor('every published number', () => missing().length === 0, { timeoutMs, everyMs: 200 }).catch(() => undefined);
   return missing();
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function escape(s: string): string {

@@ -4,9 +4,10 @@
 // connection carries on. Another connection of the same app keeps working throughout.
 import test, { type ExecutionContext } from 'ava';
 import { encodeFrame, FrameType } from '@hearth/protocol';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
 import type { WireTestClient } from '../helpers/wire-test-client.js';
+import { waitFor } from '../support/wait.js';
 
 const MAX_BODY = 64 * 1024;
 const FRAME_TIMEOUT_MS = 400;
@@ -105,7 +106,7 @@ for (const port of ports) {
     c.sendRaw(whole.subarray(0, whole.length - 2));
     c.endInput();
     await c.closed;
-    await waitFor('the truncated frame in the log', async () => (/truncated/.test(rt.logText()) ? true : undefined), 10_000, 20);
+    await waitFor('the truncated frame in the log', async () => (/truncated/.test(rt.logText()) ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
     t.pass();
     await works(t, bystander, port);
   });

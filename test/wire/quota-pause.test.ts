@@ -3,8 +3,9 @@
 // that connection only briefly, docs/api.md "Quotas"), while another app's connection keeps
 // succeeding throughout. No timing thresholds: only codes and that every call is answered.
 import test from 'ava';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+import { waitFor } from '../support/wait.js';
 
 const LIMITED_TOKEN = 'limited-token-0123456789';
 const FLOOD = 30;
@@ -46,8 +47,7 @@ test('an app over its requests/s floods one connection: the extras are refused w
   await waitFor(
     'an admitted call on the flooding connection',
     async () => ((await flooder.call(GET, { storeName: 'statestore', key: 'later' }, { token: LIMITED_TOKEN })).code === undefined ? true : undefined),
-    15_000,
-    200,
+    { timeoutMs: 15_000, everyMs: 200 },
   );
   t.is((await quiet.call(GET, { storeName: 'statestore', key: 'end' }, { token: rt.demo.token })).code, undefined);
 });
