@@ -5,10 +5,10 @@
 // dominates the idle RSS and what a flag would buy.
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { stopChild, waitForExit } from '../harness/child-stop.js';
+import { stopChild, waitForExit } from '../../test/support/child-process.js';
 import { startHearth } from '../harness/hearth-instance.js';
 import { readPssKb, readRssKb } from '../harness/proc-usage.js';
-import { distBench } from '../harness/repo-root.js';
+import { distRoot } from '../../test/support/repo-root.js';
 import type { ProcessMemoryRow } from '../report/report-types.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { sleep } from '../../test/support/wait.js';
@@ -20,7 +20,7 @@ const SETTLE_MS = 3_000;
 const mb = (kb: number | null): number => (kb ?? 0) / 1024;
 
 async function probe(ctx: ScenarioContext, id: string, scenario: string, modules: string[]): Promise<ProcessMemoryRow> {
-  const child = fork(path.join(distBench, 'servers', 'import-probe.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(distRoot, 'bench', 'servers', 'import-probe.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const unregister = ctx.cleanup.add('import probe', () => stopChild(child, 3_000));
   try {
     await new Promise<void>((resolve, reject) => {

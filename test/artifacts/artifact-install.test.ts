@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { stringify as toYaml } from 'yaml';
-import { defaultTestConfig, getUnix } from '../helpers/hearth-process.js';
+import { defaultTestConfig, getUnix } from '../support/hearth-process.js';
 import {
   assertInstalledExactly,
   buildArtifact,

@@ -21,8 +21,9 @@ import { loadConfig } from '../../agent/config/load-config.js';
 import { UNAUTHENTICATED_PROBE_ROUTES } from '../../ops-agent/admin-server.js';
 import { siblingConnector, siblingsFromEnv, siblingTlsFromEnv } from '@hearth/sdk';
 import { packageBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { getUnix, makeTempDir, runHearthCli } from '../helpers/hearth-process.js';
-import { freePort } from '../support/redis-server.js';
+import { killGroup, waitForExit } from '../support/child-process.js';
+import { getUnix, makeTempDir, runHearthCli } from '../support/hearth-process.js';
+import { freePort } from '../support/free-port.js';
 import { repoRoot } from '../support/repo-root.js';
 import { waitFor } from '../support/wait.js';
 
@@ -625,13 +626,6 @@ const groups = new Set<ChildProcess>();
 cleanup.push(() => {
   for (const child of groups) killGroup(child);
 });
-function killGroup(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
 
 function spawnAs(ids: { uid: number; gid: number; groups: number[] }, argv: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const idArgs = [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, ids.groups.length > 0 ? `--groups=${ids.groups.join(',')}` : '--clear-groups'];
@@ -679,10 +673,9 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
     [process.execPath, path.join(root, 'current/dist/ops-agent/main.js'), ...(await agentContainer()).args!.map((a) => (a === '/etc/hearth/hearth.yaml' ? configPath : a))],
     { POD_IP: '127.0.0.1', NODE_NAME: 'node-a' },
   );
-  const exited = new Promise<void>((r) => (agent.child.exitCode === null ? agent.child.once('exit', () => r()) : r()));
   cleanup.push(async () => {
     agent.child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    await waitForExit(agent.child, 15_000);
     killGroup(agent.child);
   });
   const adminSock = path.join(dir, 'run/hearth/admin.sock');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import type { ConfigurationItem, GrpcClients } from '../helpers/grpc-client.js';
-import { defaultTestConfig, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { defaultTestConfig, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient, ServerSentEvent } from '../helpers/http-client.js';
 import { repoRoot } from '../support/repo-root.js';
 import {

@@ -6,7 +6,7 @@ import type { ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError, createGrpcClients, type CallError, type DeliveryMsg, type GrpcClients, type SubscribeResponse } from '../helpers/grpc-client.js';
 import type { TestSubscription } from '../helpers/grpc-subscription.js';
-import { type HearthProcess } from '../helpers/hearth-process.js';
+import { type HearthProcess } from '../support/hearth-process.js';
 import { HttpClient, type HttpResponse } from '../helpers/http-client.js';
 import { waitFor } from '../support/wait.js';
 

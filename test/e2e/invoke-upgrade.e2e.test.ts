@@ -8,7 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { createClient, type HearthClient, type ServeHandle } from '@hearth/sdk';
-import { runHearthCli, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { runHearthCli, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { workerPids } from './e2e-helpers.js';
 import { sleep, waitFor } from '../support/wait.js';
 

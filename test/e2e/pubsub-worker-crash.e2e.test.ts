@@ -5,7 +5,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { subscribe } from '../helpers/grpc-subscription.js';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { Collector, grpcConnection, grpcConnectionPerWorker, httpClient, receivedAll, uniq } from './e2e-helpers.js';
 import { waitFor } from '../support/wait.js';
 

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import type { PullResult } from '../helpers/pubsub-wire.js';

@@ -1,14 +1,13 @@
 // An in-process agent for the wire tests: the core of in-process-runtime.ts plus one
 // WireAppServer per app on real Unix sockets, and on demand the TLS sibling port (certificates
-// made with the openssl CLI in the temp dir) and a worker's peer socket. Clients are the raw
+// from support/tls-certs.ts in the temp dir) and a worker's peer socket. Clients are the raw
 // frame client of wire-test-client.ts.
 //
 // The invoke block is rebuilt over the same configuration with one change, so forwarded calls
 // have an allow-list to be refused by: app `other` accepts calls from `demo` only
 // (allow.callers). Everything else is the core's RuntimeApi.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeApi } from '../../agent/building-blocks/runtime-api.js';
 import { ComponentRegistry } from '../../agent/components/component-registry.js';
@@ -21,6 +20,7 @@ import { PeerWireServer } from '../../agent/mesh/peer-wire-server.js';
 import { SiblingWireServer } from '../../agent/mesh/sibling-wire-server.js';
 import { WireAppServer } from '../../agent/transports/wire/wire-app-server.js';
 import { startApps, startRuntimeCore, type InProcessBase, type RuntimeOptions } from './in-process-runtime.js';
+import { makeTlsFiles } from '../support/tls-certs.js';
 import { WireTestClient, type TlsTarget } from './wire-test-client.js';
 
 export const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
@@ -169,24 +169,17 @@ async function withRestrictedCallers(
   return Object.freeze({ ...base, invoke });
 }
 
-/** A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all CA-signed. */
+/** The CA, the sibling port's certificate and a CA-signed client certificate (support/tls-certs.ts). */
 async function makeCerts(dir: string): Promise<TestCerts> {
-  const f = (name: string): string => path.join(dir, name);
-  const openssl = (...args: string[]): void => void execFileSync('openssl', args, { stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=hearth-test-ca');
-  await writeFile(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const who of ['server', 'client']) {
-    openssl('req', ...ec, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=${who === 'server' ? 'localhost' : 'sibling-agent'}`);
-    const ext = who === 'server' ? ['-extfile', f('server.ext')] : [];
-    openssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.crt`), '-days', '2', ...ext);
-  }
+  const tlsDir = path.join(dir, 'tls');
+  await mkdir(tlsDir);
+  const files = await makeTlsFiles(tlsDir);
   return {
-    ca: await readFile(f('ca.crt')),
-    clientCert: await readFile(f('client.crt')),
-    clientKey: await readFile(f('client.key')),
-    caFile: f('ca.crt'),
-    certFile: f('server.crt'),
-    keyFile: f('server.key'),
+    ca: await readFile(files.caFile),
+    clientCert: await readFile(files.clientCertFile),
+    clientKey: await readFile(files.clientKeyFile),
+    caFile: files.caFile,
+    certFile: files.certFile,
+    keyFile: files.keyFile,
   };
 }

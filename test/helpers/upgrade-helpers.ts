@@ -11,7 +11,7 @@ import type { FinalEvent, ProgressEvent } from '../../ops-agent/upgrade/progress
 import { STATE_FILE, type UpgradeState } from '../../ops-agent/upgrade/upgrade-state.js';
 import { createGrpcClients, type GrpcClients, type SubscribeResponse } from './grpc-client.js';
 import { TestSubscription } from './grpc-subscription.js';
-import { runHearthCli, testConfig, type CliResult, type HearthProcess, type StatusJson } from './hearth-process.js';
+import { runHearthCli, testConfig, type CliResult, type HearthProcess, type StatusJson } from '../support/hearth-process.js';
 import { HttpClient } from './http-client.js';
 import { sleep, waitFor } from '../support/wait.js';
 

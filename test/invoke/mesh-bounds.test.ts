@@ -18,8 +18,8 @@ import { AppRegistry } from '../../agent/apps/app-registry.js';
 import type { CallContext } from '../../agent/building-blocks/runtime-api.js';
 
 import { ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
-import { freePort } from '../support/redis-server.js';
-import { makeTlsFiles } from '../helpers/tls-certs.js';
+import { freePort } from '../support/free-port.js';
+import { makeTlsFiles } from '../support/tls-certs.js';
 import { waitFor } from '../support/wait.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';

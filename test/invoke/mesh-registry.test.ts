@@ -16,8 +16,9 @@ import { CallbackRegistry } from '../../agent/app-channel/callback-registry.js';
 import { SiblingDirectory } from '../../agent/mesh/sibling-directory.js';
 
 import { DEFAULT_APPS, ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
-import { freePort, RedisServer } from '../support/redis-server.js';
-import { makeTlsFiles } from '../helpers/tls-certs.js';
+import { freePort } from '../support/free-port.js';
+import { RedisServer } from '../support/redis-server.js';
+import { makeTlsFiles } from '../support/tls-certs.js';
 import { waitFor } from '../support/wait.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';

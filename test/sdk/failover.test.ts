@@ -10,9 +10,9 @@ import path from 'node:path';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
 import { createFailoverTransport, type FailoverEvent, type FailoverTransport, isHearthClientError, type SdkLogger, type SdkStream, type SdkTransport, siblingConnector, type SiblingTls, WireTransport } from '@hearth/sdk';
-import { runHearthCli, type HearthProcess } from '../helpers/hearth-process.js';
-import { freePort } from '../support/redis-server.js';
-import type { TlsFiles } from '../helpers/tls-certs.js';
+import { runHearthCli, type HearthProcess } from '../support/hearth-process.js';
+import { freePort } from '../support/free-port.js';
+import type { TlsFiles } from '../support/tls-certs.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
 import { sleep, waitFor } from '../support/wait.js';
 

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { createClient, type HearthClient, type HearthClientError, isHearthClientError, reply } from '@hearth/sdk';
-import { defaultTestConfig, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { defaultTestConfig, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { waitFor } from '../support/wait.js';
 
 const TRANSPORTS = ['wire', 'grpc'] as const;

@@ -4,7 +4,7 @@
 // restart (agent gone for a while), the same client objects carry on by themselves.
 import test from 'ava';
 import { createClient, type HearthClient, isHearthClientError } from '@hearth/sdk';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { adminHandoff } from '../helpers/upgrade-helpers.js';
 import { waitFor } from '../support/wait.js';
 

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './free-port.js';
 import { waitFor } from './wait.js';
 
 const live = new Set<ChildProcess>();
@@ -21,17 +22,6 @@ export function requireBinary(bin: string, debPackage: string): string {
     throw new Error(`${bin} not found: install it (apt-get install -y ${debPackage}); .ci/run does`);
   }
   return file;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {

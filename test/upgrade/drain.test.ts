@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { adminHandoff, alive, pidsOf, ResubscribingConsumer, stopProcess } from '../helpers/upgrade-helpers.js';
 import { sleep, waitFor } from '../support/wait.js';

@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import test from 'ava';
 import { BROKEN, packageBuild, patchedBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { makeTempDir, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { makeTempDir, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { adminHandoff, alive, hearthCli, pidsOf, RequestLoop, socketInodes, waitForStatus } from '../helpers/upgrade-helpers.js';
 import { sleep } from '../support/wait.js';
 

@@ -6,7 +6,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { packageBuild } from '../helpers/artifact-builds.js';
-import { makeTempDir, startHearth } from '../helpers/hearth-process.js';
+import { makeTempDir, startHearth } from '../support/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { adminHandoff, readState, socketInodes, stopProcess, type HandoffCall } from '../helpers/upgrade-helpers.js';
 import { waitFor } from '../support/wait.js';

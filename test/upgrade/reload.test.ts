@@ -4,7 +4,7 @@
 import { access } from 'node:fs/promises';
 import test from 'ava';
 import { createGrpcClients } from '../helpers/grpc-client.js';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { adminHandoff, alive, hearthCli, pidsOf, readState, RequestLoop, socketInodes, writeConfig } from '../helpers/upgrade-helpers.js';
 import { sleep } from '../support/wait.js';

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { callError, createGrpcClients, type GrpcClients, type Msg, type SubscribeResponse } from '../helpers/grpc-client.js';
-import { HEARTH_MAIN, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { childEnv, HEARTH_MAIN, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { alive, pidsOf, socketInodes } from '../helpers/upgrade-helpers.js';
 import { CLIENT_KINDS, describe, UpgradeLoad } from '../helpers/upgrade-load.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -214,11 +214,9 @@ interface CliRun {
 function upgradeCli(hearth: HearthProcess, version: string, onPhase: (phase: string) => void, timeoutMs = 150_000): Promise<CliRun> {
   const artifact = artifacts.get(version);
   if (!artifact) throw new Error(`no artifact ${version}`);
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HEARTH_')) env[k] = v;
   const child = spawn(process.execPath, [HEARTH_MAIN, 'upgrade', '--artifact', artifact.file, '--sha256', artifact.sha256, '--run-dir', hearth.runDir], {
     cwd: hearth.dir,
-    env,
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
