@@ -2,11 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError, type ConfigurationItem } from '../helpers/grpc-client.js';
-import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
-let rt: GrpcHarness;
+let rt: InProcess<'grpc'>;
 test.before(async () => {
-  rt = await startGrpcHarness();
+  rt = await startInProcess({ transports: ['grpc'] });
 });
 test.after.always(async () => {
   await rt?.close();
@@ -15,7 +15,7 @@ test.after.always(async () => {
 const C = 'appconfig';
 
 test('get returns the requested items, or all of them for no keys', async (t) => {
-  const { configuration } = rt.demo.clients;
+  const { configuration } = rt.demo.grpc.clients;
   const some = await configuration.GetConfiguration({ storeName: C, keys: ['feature', 'missing'] });
   t.deepEqual(Object.keys(some.items), ['feature']);
   t.like(some.items.feature, { value: 'on', version: '7', metadata: { owner: 'ops' }, deleted: false });
@@ -25,7 +25,7 @@ test('get returns the requested items, or all of them for no keys', async (t) =>
 });
 
 test('subscribe sends the current items, then each change; cancel unsubscribes', async (t) => {
-  const stream = rt.demo.clients.configuration.SubscribeConfiguration({ storeName: C, keys: ['greeting'] });
+  const stream = rt.demo.grpc.clients.configuration.SubscribeConfiguration({ storeName: C, keys: ['greeting'] });
   const messages: Record<string, ConfigurationItem>[] = [];
   let wake: (() => void) | undefined;
   stream.on('data', (m: { id: string; items: Record<string, ConfigurationItem> }) => {
@@ -53,13 +53,13 @@ test('subscribe sends the current items, then each change; cancel unsubscribes',
 });
 
 test('unknown configuration store and bad keys', async (t) => {
-  const unknown = callError(await t.throwsAsync(rt.demo.clients.configuration.GetConfiguration({ storeName: 'nope', keys: [] })));
+  const unknown = callError(await t.throwsAsync(rt.demo.grpc.clients.configuration.GetConfiguration({ storeName: 'nope', keys: [] })));
   t.is(unknown.code, grpc.status.INVALID_ARGUMENT);
   t.is(unknown.hearthCode, 'HEARTH_ERR_STORE_NOT_FOUND');
-  const badKey = callError(await t.throwsAsync(rt.demo.clients.configuration.GetConfiguration({ storeName: C, keys: ['a\u0001'] })));
+  const badKey = callError(await t.throwsAsync(rt.demo.grpc.clients.configuration.GetConfiguration({ storeName: C, keys: ['a\u0001'] })));
   t.is(badKey.hearthCode, 'HEARTH_ERR_INVALID_ARGUMENT');
 
-  const stream = rt.demo.clients.configuration.SubscribeConfiguration({ storeName: 'nope', keys: [] });
+  const stream = rt.demo.grpc.clients.configuration.SubscribeConfiguration({ storeName: 'nope', keys: [] });
   const e = await new Promise<ReturnType<typeof callError>>((resolve) => stream.on('error', (err) => resolve(callError(err))));
   t.is(e.hearthCode, 'HEARTH_ERR_STORE_NOT_FOUND');
 });

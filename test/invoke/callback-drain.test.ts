@@ -19,7 +19,7 @@ import type { AppServer } from '../../agent/transports/transport-deps.js';
 import { WireAppServer } from '../../agent/transports/wire/wire-app-server.js';
 import { GrpcTransport, type SdkTransport, WireTransport } from '@hearth/sdk';
 
-import { startRuntimeCore, type RuntimeCore } from '../helpers/in-process-runtime.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { waitFor } from '../support/wait.js';
 
 const CONNECT = 'hearth.runtime.v1.AppCallback/Connect';
@@ -27,11 +27,11 @@ type Kind = 'grpc' | 'wire';
 const CALLEES = ['dg1', 'dw1', 'dg2', 'dw2'] as const;
 const tokenOf = (id: string): string => `${id}-token-0123456789`;
 
-let core: RuntimeCore;
+let core: InProcess<never>;
 const transports: SdkTransport[] = [];
 
 test.before(async () => {
-  core = await startRuntimeCore({ apps: CALLEES.map((id) => ({ id, token: tokenOf(id) })) }, { logLevel: 'debug', generation: 3 });
+  core = await startInProcess({ transports: [], apps: CALLEES.map((id) => ({ id, token: tokenOf(id) })) });
 });
 
 test.after.always(async () => {

@@ -4,7 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { CallbackApp, failure, InvokeClient, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
 
-import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { waitFor } from '../support/wait.js';
 
 const B_TOKEN = 'b-token-0123456789abcdef';
@@ -12,20 +12,21 @@ const C_TOKEN = 'c-token-0123456789abcdef';
 const IDLE_TOKEN = 'idle-token-0123456789abc';
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
-let rt: GrpcHarness;
+let rt: InProcess<'grpc'>;
 let a: InvokeClient;
 const apps: CallbackApp[] = [];
 const clients: InvokeClient[] = [];
 
 test.before(async () => {
-  rt = await startGrpcHarness({
+  rt = await startInProcess({
+    transports: ['grpc'],
     apps: [
       { id: 'b', token: B_TOKEN, allow: { callers: ['demo'] } },
       { id: 'c', token: C_TOKEN, allow: { apps: ['*'] } },
       { id: 'idle', token: IDLE_TOKEN },
     ],
   });
-  a = client(rt.demo.socket, rt.demo.token);
+  a = client(rt.demo.grpc.socket, rt.demo.token);
 });
 test.after.always(async () => {
   for (const app of apps) app.close();
@@ -41,7 +42,7 @@ function client(socket: string, token: string | undefined): InvokeClient {
 
 /** An instance of b for one test: the agent has let go of it when the test ends, failed or not. */
 async function instanceOfB(t: ExecutionContext, handler: (inv: InvocationMsg) => Answer | Promise<Answer>): Promise<CallbackApp> {
-  const app = await CallbackApp.connect(rt.byId.b!.socket, B_TOKEN, handler);
+  const app = await CallbackApp.connect(rt.byId.b!.grpc.socket, B_TOKEN, handler);
   apps.push(app);
   t.teardown(() => stop(app));
   return app;
@@ -99,7 +100,7 @@ test.serial('without a deadline of its own a call gets the target policy timeout
 
 test.serial('a caller whose allow.apps lacks the target is refused with PERMISSION_DENIED and B sees nothing', async (t) => {
   const b = await instanceOfB(t, () => ({ data: Buffer.from('no') }));
-  const other = client(rt.other.socket, rt.other.token);
+  const other = client(rt.other.grpc.socket, rt.other.token);
   const err = await failure(other.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) }));
   t.is(err.code, grpc.status.PERMISSION_DENIED);
   t.is(err.hearthCode, 'HEARTH_ERR_PERMISSION_DENIED');
@@ -109,7 +110,7 @@ test.serial('a caller whose allow.apps lacks the target is refused with PERMISSI
 
 test.serial('a caller outside the target allow.callers is refused with PERMISSION_DENIED and B sees nothing', async (t) => {
   const b = await instanceOfB(t, () => ({ data: Buffer.from('no') }));
-  const c = client(rt.byId.c!.socket, C_TOKEN);
+  const c = client(rt.byId.c!.grpc.socket, C_TOKEN);
   const err = await failure(c.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) }));
   t.is(err.hearthCode, 'HEARTH_ERR_PERMISSION_DENIED');
   t.is(b.received.length, 0);
@@ -117,12 +118,12 @@ test.serial('a caller outside the target allow.callers is refused with PERMISSIO
 });
 
 test.serial('a wrong token is refused with UNAUTHENTICATED on Invoke and on AppCallback', async (t) => {
-  const wrong = client(rt.demo.socket, 'not-the-token');
+  const wrong = client(rt.demo.grpc.socket, 'not-the-token');
   const err = await failure(wrong.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) }));
   t.is(err.code, grpc.status.UNAUTHENTICATED);
   t.is(err.hearthCode, 'HEARTH_ERR_UNAUTHENTICATED');
   // Another app's token on b's socket: b's callback stream cannot be opened as b.
-  const impostor = await CallbackApp.connect(rt.byId.b!.socket, rt.demo.token, () => ({}));
+  const impostor = await CallbackApp.connect(rt.byId.b!.grpc.socket, rt.demo.token, () => ({}));
   apps.push(impostor);
   const ended = await impostor.ended;
   t.is(ended?.hearthCode, 'HEARTH_ERR_UNAUTHENTICATED');
@@ -215,7 +216,7 @@ test.serial('two B instances share the load: each gets half of the calls in flig
 });
 
 test.serial('the first message must be register: anything else ends the stream with INVALID_ARGUMENT', async (t) => {
-  const bad = await CallbackApp.connect(rt.byId.b!.socket, B_TOKEN, () => ({}), { first: { result: { id: '1' } } });
+  const bad = await CallbackApp.connect(rt.byId.b!.grpc.socket, B_TOKEN, () => ({}), { first: { result: { id: '1' } } });
   apps.push(bad);
   const ended = await bad.ended;
   t.is(ended?.code, grpc.status.INVALID_ARGUMENT);
@@ -233,7 +234,7 @@ test.serial('an app half-closing its callback stream ends it cleanly and fails i
 });
 
 test.serial('health reports Invoke and AppCallback as SERVING', async (t) => {
-  const anonymous = rt.clients(rt.demo.socket);
+  const anonymous = rt.grpcClients(rt.demo.grpc.socket);
   for (const s of ['Invoke', 'AppCallback']) t.is((await anonymous.health.Check({ service: `hearth.runtime.v1.${s}` })).status, 'SERVING', s);
 });
 
@@ -242,7 +243,7 @@ test.serial('closing the server ends callback streams with UNAVAILABLE + HEARTH_
   const b = await instanceOfB(t, () => null);
   const pending = a.invoke({ appId: 'b', method: 'm', data: Buffer.alloc(0) });
   await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
-  await rt.byId.b!.server.close(2000);
+  await rt.byId.b!.grpc.server.close(2000);
   const ended = await b.ended;
   t.is(ended?.code, grpc.status.UNAVAILABLE);
   t.is(ended?.hearthCode, 'HEARTH_ERR_DRAINING');

@@ -5,15 +5,15 @@
 import test, { type ExecutionContext } from 'ava';
 import { encodeFrame, FrameType } from '@hearth/protocol';
 
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import type { WireTestClient } from '../helpers/wire-test-client.js';
 import { waitFor } from '../support/wait.js';
 
 const MAX_BODY = 64 * 1024;
 const FRAME_TIMEOUT_MS = 400;
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 test.before(async () => {
-  rt = await startWireHarness({ limits: { maxBodyBytes: MAX_BODY }, frameTimeoutMs: FRAME_TIMEOUT_MS });
+  rt = await startInProcess({ transports: ['wire'], limits: { maxBodyBytes: MAX_BODY }, frameTimeoutMs: FRAME_TIMEOUT_MS });
 });
 test.after.always(async () => {
   await rt?.close();
@@ -30,7 +30,7 @@ interface Port {
 }
 
 const ports: Port[] = [
-  { name: 'wire.sock', connect: () => rt.connect(rt.demo.socket), auth: { get token() { return rt.demo.token; } } },
+  { name: 'wire.sock', connect: () => rt.connect(rt.demo.wire.socket), auth: { get token() { return rt.demo.token; } } },
   { name: 'sibling port', connect: () => rt.connectSibling(), auth: { get token() { return rt.demo.token; }, caller: 'demo' } },
 ];
 
@@ -146,7 +146,7 @@ for (const port of ports) {
 }
 
 test('wire.sock: a caller other than the socket\'s app is refused on its stream', async (t) => {
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   const a = await c.call(GET, { storeName: 'statestore', key: 'k' }, { token: rt.demo.token, caller: 'other' });
   t.is(a.code, 'HEARTH_ERR_PERMISSION_DENIED');
   const same = await c.call(GET, { storeName: 'statestore', key: 'k' }, { token: rt.demo.token, caller: 'demo' });

@@ -4,15 +4,16 @@
 // succeeding throughout. No timing thresholds: only codes and that every call is answered.
 import test from 'ava';
 
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { waitFor } from '../support/wait.js';
 
 const LIMITED_TOKEN = 'limited-token-0123456789';
 const FLOOD = 30;
 const GET = 'hearth.runtime.v1.State/GetState';
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 test.before(async () => {
-  rt = await startWireHarness({
+  rt = await startInProcess({
+    transports: ['wire'],
     quotas: true,
     apps: [{ id: 'limited', token: LIMITED_TOKEN, quota: { requestsPerSecond: 2, burstSeconds: 1 } }],
   });
@@ -24,8 +25,8 @@ test.after.always(async () => {
 test('an app over its requests/s floods one connection: the extras are refused with RESOURCE_EXHAUSTED while another app keeps succeeding', async (t) => {
   const limited = rt.byId.limited;
   if (limited === undefined) throw new Error('app limited not started');
-  const flooder = await rt.connect(limited.socket);
-  const quiet = await rt.connect(rt.demo.socket);
+  const flooder = await rt.connect(limited.wire.socket);
+  const quiet = await rt.connect(rt.demo.wire.socket);
 
   // Every request in one burst on one connection, all pipelined before any answer.
   const ids = Array.from({ length: FLOOD }, (_, i) => flooder.open(GET, { storeName: 'statestore', key: `k${i}` }, { token: LIMITED_TOKEN }));

@@ -6,17 +6,17 @@
 import test from 'ava';
 import { encodeFrame, FrameType } from '@hearth/protocol';
 
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import type { WireTestClient } from '../helpers/wire-test-client.js';
 import { waitFor } from '../support/wait.js';
 
 const MAX_CONNECTIONS = 4;
 const PRE_AUTH_TIMEOUT_MS = 500;
 const GET = 'hearth.runtime.v1.State/GetState';
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 const clients: WireTestClient[] = [];
 test.before(async () => {
-  rt = await startWireHarness({ siblingMaxConnections: MAX_CONNECTIONS, preAuthTimeoutMs: PRE_AUTH_TIMEOUT_MS });
+  rt = await startInProcess({ transports: ['wire'], siblingMaxConnections: MAX_CONNECTIONS, preAuthTimeoutMs: PRE_AUTH_TIMEOUT_MS });
 });
 test.after.always(async () => {
   for (const c of clients) c.close();
@@ -122,7 +122,7 @@ test.serial('beyond its connection limit the sibling port closes new connections
 });
 
 test.serial('wire.sock has no pre-authentication limits: a large first frame is read and answered', async (t) => {
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   c.sendRaw(encodeFrame({ type: FrameType.Request, streamId: 1, header: { method: GET, token: rt.demo.token }, body: getBody('k'.repeat(100 * 1024)) }));
   const answer = await c.nextOn(1, FrameType.Response);
   t.not(answer.header.errorCode, 'HEARTH_ERR_BODY_TOO_LARGE');
