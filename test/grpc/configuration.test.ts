@@ -3,6 +3,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError, type ConfigurationItem } from '../helpers/grpc-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
 let rt: InProcess<'grpc'>;
 test.before(async () => {
@@ -45,10 +46,12 @@ test('subscribe sends the current items, then each change; cancel unsubscribes',
   while (messages.at(-1)?.greeting?.value !== 'bonjour') await received(messages.length + 1);
   t.is(messages.at(-1)?.greeting?.value, 'bonjour');
 
+  const cancelled = { api: 'configuration.subscribe', code: 'CANCELLED' };
+  const before = await rt.requests(cancelled);
   stream.cancel();
   t.is(await ended, grpc.status.CANCELLED);
-  // The server saw the cancel (and unsubscribed with it).
-  while (!/"api":"configuration.subscribe","code":"CANCELLED"/.test(rt.logText())) await new Promise((r) => setTimeout(r, 20));
+  // The server saw the cancel (and unsubscribed with it): the stream ended as CANCELLED.
+  await waitFor('the server to end the stream as cancelled', async () => (await rt.requests(cancelled)) > before, { timeoutMs: Infinity, everyMs: 20 });
   t.pass();
 });
 

@@ -105,6 +105,8 @@ export interface InProcess<T extends Transport> {
   readonly byId: Readonly<Record<string, InProcessApp<T>>>;
   /** Every log line written so far (JSON text), for redaction checks. */
   logText(): string;
+  /** hearth_requests_total over the samples whose labels include `match`: the calls that ended so. */
+  requests(match: Readonly<Partial<Record<'app' | 'api' | 'transport' | 'code', string>>>): Promise<number>;
   /** What a transport server of `appId` is built with. */
   transportDeps(appId: string): TransportDeps;
   /** Registers a cleanup for close(). */
@@ -272,6 +274,10 @@ export async function startInProcess<T extends Transport>(options: InProcessOpti
       other: byId.other!,
       byId,
       logText: () => lines.join(''),
+      requests: async (match) =>
+        (await metrics.requests.get()).values
+          .filter((v) => Object.entries(match).every(([k, want]) => v.labels[k as keyof typeof match] === want))
+          .reduce((sum, v) => sum + v.value, 0),
       transportDeps,
       defer,
       grpcClients,

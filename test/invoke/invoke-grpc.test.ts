@@ -52,8 +52,7 @@ async function instanceOfB(t: ExecutionContext, handler: (inv: InvocationMsg) =>
 async function stop(app: CallbackApp): Promise<void> {
   app.close();
   if (app.instanceId === '') return; // never registered
-  await waitFor('the agent to drop the instance', () =>
-    Promise.resolve(rt.logText().split('\n').some((l) => l.includes(app.instanceId) && l.includes('callback stream closed')) ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
+  await waitFor('the agent to drop the instance', () => !rt.callbacks.instances('b').some((i) => i.id === app.instanceId), { timeoutMs: 10_000, everyMs: 10 });
 }
 
 /** A handler that answers only when the test says so. */
@@ -156,13 +155,15 @@ test.serial('an app code that no gRPC header could hold still reaches A intact (
 test.serial('a slow B with a short deadline: A gets DEADLINE_EXCEEDED and the agent records HEARTH_ERR_TIMEOUT', async (t) => {
   const slow = held();
   const b = await instanceOfB(t, slow.handler);
+  const timeouts = { api: 'invoke.invoke', code: 'HEARTH_ERR_TIMEOUT' };
+  const before = await rt.requests(timeouts);
   const err = await failure(a.invoke({ appId: 'b', method: 'slow', data: Buffer.alloc(0) }, { timeoutMs: 300 }));
   t.is(err.code, grpc.status.DEADLINE_EXCEEDED);
   t.is(b.received.length, 1);
   t.true(b.received[0]!.deadlineMs <= 300);
-  await waitFor('the timeout in the agent log', async () =>
-    rt.logText().split('\n').some((l) => l.includes('"api":"invoke.invoke"') && l.includes('HEARTH_ERR_TIMEOUT')) ? true : undefined,
-  );
+  await waitFor('the agent to count the timeout', async () => (await rt.requests(timeouts)) > before);
+  // The call's log line is written as it is counted.
+  t.true(rt.logText().split('\n').some((l) => l.includes('"api":"invoke.invoke"') && l.includes('HEARTH_ERR_TIMEOUT')), 'the timeout is logged with its code');
   slow.release({ data: Buffer.from('late') }); // a late answer is dropped
   t.pass();
   await stop(b);
@@ -171,14 +172,16 @@ test.serial('a slow B with a short deadline: A gets DEADLINE_EXCEEDED and the ag
 test.serial('the caller cancelling cancels B pending invocation on the agent (HEARTH_ERR_CANCELLED)', async (t) => {
   const slow = held();
   const b = await instanceOfB(t, slow.handler);
+  const cancellations = { api: 'invoke.invoke', code: 'HEARTH_ERR_CANCELLED' };
+  const before = await rt.requests(cancellations);
   const { call, response } = a.start({ appId: 'b', method: 'cancel-me', data: Buffer.alloc(0) });
   await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   call.cancel();
   const err = await failure(response);
   t.is(err.code, grpc.status.CANCELLED);
-  const line = await waitFor('the cancellation in the agent log', () =>
-    Promise.resolve(rt.logText().split('\n').find((l) => l.includes('"api":"invoke.invoke"') && l.includes('HEARTH_ERR_CANCELLED'))),
-  );
+  await waitFor('the agent to count the cancellation', async () => (await rt.requests(cancellations)) > before);
+  // The call's log line is written as it is counted.
+  const line = rt.logText().split('\n').find((l) => l.includes('"api":"invoke.invoke"') && l.includes('HEARTH_ERR_CANCELLED'));
   t.truthy(line);
   slow.release({ data: Buffer.from('too late') });
   await stop(b);
