@@ -8,7 +8,7 @@ import path from 'node:path';
 import { BenchEnvironment } from './harness/bench-environment.js';
 import type { CleanupStack } from './harness/cleanup-stack.js';
 import { machineInfo } from './harness/machine-info.js';
-import { repoRoot } from './harness/repo-root.js';
+import { repoRoot } from '../test/support/repo-root.js';
 import { evaluateBudgets } from './report/budgets.js';
 import type { BenchReport, LatencyRow, Row, RunSettings } from './report/report-types.js';
 import { measureOpenLoopRows } from './scenarios/measure.js';

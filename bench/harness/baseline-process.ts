@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BaselineKind, BaselineReply } from '../servers/baseline-server.js';
 import type { CleanupStack } from './cleanup-stack.js';
-import { stopChild, waitForExit } from './child-stop.js';
-import { distBench, repoRoot } from './repo-root.js';
+import { stopChild, waitForExit } from '../../test/support/child-process.js';
+import { distRoot, repoRoot } from '../../test/support/repo-root.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export interface BaselineProcess extends ServerUnderTest {
@@ -33,7 +33,7 @@ const LABELS: Record<BaselineKind, string> = {
 export async function startBaseline(kind: BaselineKind, cleanup: CleanupStack): Promise<BaselineProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hb-'));
   const socketPath = path.join(dir, `${kind}.sock`);
-  const child = fork(path.join(distBench, 'servers', 'baseline-server.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(distRoot, 'bench', 'servers', 'baseline-server.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const stop = async (): Promise<void> => {
     // Disconnecting lets the server close and exit by itself (so `--cpu-prof` can write its
     // profile); SIGTERM, then SIGKILL, by pid if it does not.

@@ -1,6 +1,6 @@
 // The real backends behind the Redis and Kafka rows (issue #4): a redis-server and librdkafka's
-// mock Kafka cluster, started with the very helpers the component tests use (test/helpers/; the
-// bench tsconfig compiles test/ too), so the bench and the tests agree on how these servers run.
+// mock Kafka cluster, started with the very helpers the component tests use (test/support/), so
+// the bench and the tests agree on how these servers run.
 // Each is registered on the cleanup stack, and its process is sampled like any server under test.
 import { KafkaMock } from '../../test/support/kafka-mock.js';
 import { RedisServer } from '../../test/support/redis-server.js';

@@ -13,7 +13,7 @@ import { startKafka, startRedis, type KafkaBackend, type RedisBackend } from './
 import { startCallee, type CalleeProcess } from './callee-process.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import { startHearth, type HearthComponent, type HearthInstance } from './hearth-instance.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../../test/support/repo-root.js';
 import { MESH_APPS, startTwoAgents, type TwoAgents } from './two-agents.js';
 
 /** Two sibling agents, app b's callee on host 2 and app c's on host 1 (scenarios/invoke.ts). */

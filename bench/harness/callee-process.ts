@@ -5,8 +5,8 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import type { CalleeReply, CalleeStart } from '../servers/callback-echo-app.js';
 import type { CleanupStack } from './cleanup-stack.js';
-import { stopChild, waitForExit } from './child-stop.js';
-import { distBench } from './repo-root.js';
+import { stopChild, waitForExit } from '../../test/support/child-process.js';
+import { distRoot } from '../../test/support/repo-root.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export interface CalleeProcess extends ServerUnderTest {
@@ -22,7 +22,7 @@ function isReply(value: unknown): value is CalleeReply {
 
 export async function startCallee(start: Omit<CalleeStart, 'type'>, label: string, cleanup: CleanupStack,
   log: (message: string) => void): Promise<CalleeProcess> {
-  const child = fork(path.join(distBench, 'servers', 'callback-echo-app.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(distRoot, 'bench', 'servers', 'callback-echo-app.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const stop = async (): Promise<void> => {
     if (child.connected) child.disconnect();
     if (!(await waitForExit(child, 3_000))) await stopChild(child, 5_000);

@@ -1,17 +1,13 @@
-// A real Hearth for the benchmark: `node dist/ops-agent/main.js start --config <temp config>` in a
-// short temp dir (sun_path ≤ 107 bytes), ready when <run>/admin.sock answers GET /readyz with 200.
-// It runs in its own process group, so that the failover row can `kill -9` the ops-agent and its
-// workers at once, as a host losing its agent would. Stopped by its own pid with SIGTERM (SIGKILL
-// after a grace period), leftover workers by theirs.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
+// A real Hearth for the benchmark, started and stopped by the tests' own helper
+// (test/support/hearth-process.ts: `hearth start` in a short temp dir, ready when admin.sock
+// answers GET /readyz with 200, in its own process group so that the failover row can `kill -9`
+// the ops-agent and its workers at once, as a host losing its agent would). Here: the bench's
+// configuration, the cleanup stack, and the processes the CPU/RSS columns sample.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { HEARTH_MAIN, startHearth as startHearthProcess, type SocketKind } from '../../test/support/hearth-process.js';
 import type { CleanupStack } from './cleanup-stack.js';
-import { hasExited, killPidIfAlive, stopChild, waitForExit } from './child-stop.js';
 import { childPids, processTree } from './proc-usage.js';
-import { repoRoot } from './repo-root.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export interface HearthInstance extends ServerUnderTest {
@@ -25,7 +21,7 @@ export interface HearthInstance extends ServerUnderTest {
   readonly token: string;
   readonly workers: number;
   /** `<run>/apps/<appId>/<kind>.sock` of any declared app. */
-  socket(appId: string, kind: 'grpc' | 'http' | 'wire'): string;
+  socket(appId: string, kind: SocketKind): string;
   /** SIGKILL to the whole process group (ops-agent and workers at once); resolves once the ops-agent is gone. */
   kill9(): Promise<void>;
   stop(): Promise<void>;
@@ -39,10 +35,9 @@ export interface HearthApp {
   quota?: Record<string, unknown>;
 }
 
-export const HEARTH_MAIN = path.join(repoRoot, 'dist', 'ops-agent', 'main.js');
 const DEFAULT_APPS: readonly HearthApp[] = [{ id: 'demo', token: 'demo-token' }];
-const READY_TIMEOUT_MS = 60_000;
-const OUTPUT_TAIL_LINES = 40;
+/** How long stop() lets the agent drain before SIGKILLing its process group. */
+const STOP_GRACE_MS = 15_000;
 
 /** A component declared in the config, as in the `components:` list of hearth.yaml. */
 export interface HearthComponent {
@@ -54,40 +49,19 @@ export interface HearthComponent {
 const SQLITE_DEFAULTS: readonly HearthComponent[] = ['state', 'pubsub', 'lock', 'sequencer']
   .map((block) => ({ name: 'default', type: `${block}.sqlite` }));
 
-function configYaml(runDir: string, stateDir: string, workers: number, options: HearthOptions): string {
-  // JSON is YAML: values keep their types and need no quoting rules of their own.
+function configYaml(workers: number, options: HearthOptions): string {
+  // JSON is YAML: values keep their types and need no quoting rules of their own. The dirs are
+  // relative to the config file, in the temp dir startHearth made.
   return `${JSON.stringify({
     version: 1,
-    runDir,
-    stateDir,
+    runDir: './run',
+    stateDir: './data',
     workers,
     logLevel: 'warn',
     ...options.settings,
     apps: options.apps ?? DEFAULT_APPS,
     components: [...SQLITE_DEFAULTS, ...(options.components ?? [])],
   }, null, 2)}\n`;
-}
-
-function getStatus(socketPath: string, urlPath: string, timeoutMs: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get({ socketPath, path: urlPath, timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Is `pid` still one of our agent processes (guards against pid reuse before a kill)? */
-function isHearthProcess(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join('dist', 'ops-agent'));
-  } catch {
-    return false;
-  }
 }
 
 export interface HearthOptions {
@@ -107,76 +81,30 @@ export interface HearthOptions {
 export async function startHearth(cleanup: CleanupStack, options: HearthOptions = {}): Promise<HearthInstance> {
   const workers = options.workers ?? 2;
   if (!existsSync(HEARTH_MAIN)) throw new Error(`${HEARTH_MAIN} does not exist (build first)`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'hb-'));
-  const runDir = path.join(dir, 'run');
-  const configPath = path.join(dir, 'hearth.yaml');
   const apps = options.apps ?? DEFAULT_APPS;
   const first = apps[0];
   if (first === undefined) throw new Error('a Hearth needs at least one app');
-  writeFileSync(configPath, configYaml(runDir, path.join(dir, 'state'), workers, options));
-  const child = spawn(process.execPath, [...(options.execArgv ?? []), HEARTH_MAIN, 'start', '--config', configPath], {
-    cwd: dir,
-    // Its own process group: kill9() reaches every process of this agent and nothing else.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const tail: string[] = [];
-  const keep = (chunk: Buffer): void => {
-    tail.push(...chunk.toString('utf8').split('\n').filter((line) => line.length > 0));
-    tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const pid = child.pid;
-  let knownWorkers: number[] = [];
+  const h = await startHearthProcess({ config: configYaml(workers, options), execArgv: options.execArgv ?? [], stopGraceMs: STOP_GRACE_MS });
   const stop = async (): Promise<void> => {
-    await stopChild(child, 15_000);
-    for (const worker of knownWorkers) if (isHearthProcess(worker)) killPidIfAlive(worker, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    await h.stop();
   };
   const unregister = cleanup.add('hearth', stop);
-  const adminSocket = path.join(runDir, 'admin.sock');
-  const socket = (appId: string, kind: 'grpc' | 'http' | 'wire'): string => path.join(runDir, 'apps', appId, `${kind}.sock`);
-  try {
-    if (pid === undefined) throw new Error('hearth did not spawn');
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    for (;;) {
-      if (hasExited(child)) throw new Error(`hearth exited (${child.exitCode ?? child.signalCode}) before ready`);
-      if (existsSync(adminSocket) && (await getStatus(adminSocket, '/readyz', 1_000)) === 200) break;
-      if (Date.now() > deadline) throw new Error(`hearth not ready after ${READY_TIMEOUT_MS} ms`);
-      await sleep(100);
-    }
-    knownWorkers = childPids(pid);
-  } catch (err) {
-    await stop();
-    unregister();
-    const output = tail.length > 0 ? `\n--- hearth output (last lines) ---\n${tail.join('\n')}` : '';
-    throw new Error(`${err instanceof Error ? err.message : String(err)}${output}`);
-  }
+  const pid = h.pid;
+  const socket = (appId: string, kind: SocketKind): string => h.socket(appId, kind);
   return {
     label: options.label ?? `ops-agent + ${workers} workers`,
     rootPid: pid,
     grpcSocket: socket(first.id, 'grpc'),
     httpSocket: socket(first.id, 'http'),
     wireSocket: socket(first.id, 'wire'),
-    adminSocket,
-    runDir,
+    adminSocket: path.join(h.runDir, 'admin.sock'),
+    runDir: h.runDir,
     token: first.token,
     workers,
     socket,
-    kill9: async () => {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // ESRCH: the group is gone already
-      }
-      await waitForExit(child, 5_000);
-    },
+    kill9: () => h.kill9(),
     pids: () => processTree(pid),
-    workerPids: () => {
-      knownWorkers = childPids(pid);
-      return knownWorkers;
-    },
+    workerPids: () => childPids(pid),
     stop: async () => {
       unregister();
       await stop();

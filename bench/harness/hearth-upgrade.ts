@@ -3,12 +3,11 @@
 // run dir, and reads the result (phase timings, hand-off time) from GET /v1/status on admin.sock.
 // Every child is registered with the cleanup stack and stopped by its own pid.
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import path from 'node:path';
+import { stopChild } from '../../test/support/child-process.js';
+import { childEnv, getUnix, HEARTH_MAIN, type StatusJson } from '../../test/support/hearth-process.js';
+import { repoRoot } from '../../test/support/repo-root.js';
 import type { CleanupStack } from './cleanup-stack.js';
-import { stopChild } from './child-stop.js';
-import { HEARTH_MAIN } from './hearth-instance.js';
-import { repoRoot } from './repo-root.js';
 
 const PACKAGE_SCRIPT = path.join(repoRoot, 'dist', 'scripts', 'package-artifact.js');
 
@@ -22,25 +21,6 @@ export interface ChildRun {
   readonly code: number | null;
   readonly stdout: string;
   readonly stderr: string;
-}
-
-/** The part of `hearth status --json` (GET /v1/status) the bench reads. */
-export interface HearthStatus {
-  readonly generation: number;
-  readonly activeVersion: string;
-  readonly workers: readonly { readonly pid: number; readonly generation: number; readonly version: string; readonly state: string }[];
-  readonly upgrade: {
-    readonly lastResult: {
-      readonly kind: string;
-      readonly result: 'ok' | 'failed';
-      readonly to: string;
-      readonly code?: string;
-      readonly reason?: string;
-      readonly phases: Readonly<Record<string, number>>;
-      readonly handoffMs?: number;
-      readonly toGeneration?: number;
-    } | null;
-  };
 }
 
 /** Runs node with `args` to completion, bounded by timeoutMs (then SIGTERM, SIGKILL). */
@@ -66,17 +46,10 @@ export function runNode(cleanup: CleanupStack, name: string, args: readonly stri
   });
 }
 
-/** The environment of the bench without HEARTH_* settings (they would steer the child). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HEARTH_')) env[k] = v;
-  return { ...env, ...extra };
-}
-
 /** `package-artifact --out <outDir>` with HEARTH_BUILD_VERSION=version. */
 export async function packageBuild(cleanup: CleanupStack, outDir: string, version: string): Promise<Artifact> {
   const run = await runNode(cleanup, `package ${version}`, [PACKAGE_SCRIPT, '--out', path.join(outDir, version)],
-    cleanEnv({ HEARTH_BUILD_VERSION: version }), 120_000);
+    childEnv({ HEARTH_BUILD_VERSION: version }), 120_000);
   const file = /^wrote (.+\.tgz)$/m.exec(run.stdout)?.[1];
   const sha256 = /^sha256 ([0-9a-f]{64})$/m.exec(run.stdout)?.[1];
   if (run.code !== 0 || file === undefined || sha256 === undefined) {
@@ -88,28 +61,12 @@ export async function packageBuild(cleanup: CleanupStack, outDir: string, versio
 /** `hearth upgrade --artifact … --sha256 … --run-dir …`; exit 0 once the old generation has exited. */
 export function upgradeCli(cleanup: CleanupStack, runDir: string, artifact: Artifact, timeoutMs = 180_000): Promise<ChildRun> {
   return runNode(cleanup, `hearth upgrade ${artifact.version}`,
-    [HEARTH_MAIN, 'upgrade', '--artifact', artifact.file, '--sha256', artifact.sha256, '--run-dir', runDir], cleanEnv(), timeoutMs);
+    [HEARTH_MAIN, 'upgrade', '--artifact', artifact.file, '--sha256', artifact.sha256, '--run-dir', runDir], childEnv(), timeoutMs);
 }
 
-export function hearthStatus(adminSocket: string, timeoutMs = 10_000): Promise<HearthStatus> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath: adminSocket, path: '/v1/status', headers: { host: 'hearth' }, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        if (res.statusCode !== 200) reject(new Error(`/v1/status answered ${String(res.statusCode)}: ${body.slice(0, 300)}`));
-        else {
-          try {
-            resolve(JSON.parse(body) as HearthStatus);
-          } catch (err) {
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`/v1/status: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
+/** GET /v1/status on admin.sock (what `hearth status --json` prints). */
+export async function hearthStatus(adminSocket: string, timeoutMs = 10_000): Promise<StatusJson> {
+  const r = await getUnix(adminSocket, '/v1/status', timeoutMs);
+  if (r.status !== 200) throw new Error(`/v1/status answered ${r.status}: ${r.body.slice(0, 300)}`);
+  return JSON.parse(r.body) as StatusJson;
 }

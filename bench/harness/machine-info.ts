@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import type { MachineInfo } from '../report/report-types.js';
-import { repoRoot } from './repo-root.js';
+import { repoRoot } from '../../test/support/repo-root.js';
 
 function git(args: string[]): string {
   try {

@@ -5,12 +5,12 @@
 // configuration: `a` the caller (may invoke b and c), `b` whose instance runs on host 2 only, `c`
 // whose instance runs on host 1 only (the local short-circuit).
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../test/support/free-port.js';
+import { makeTlsFiles } from '../../test/support/tls-certs.js';
 import type { CleanupStack } from './cleanup-stack.js';
 import { startHearth, type HearthApp, type HearthInstance } from './hearth-instance.js';
-import { makeTlsFiles } from './tls-certs.js';
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export const MESH_APPS = {
@@ -29,18 +29,6 @@ export interface TwoAgents {
   readonly port2: number;
   readonly caFile: string;
   stop(): Promise<void>;
-}
-
-/** A free loopback port (bound and released: the agents bind it a moment later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 /** Every process of several servers (the agents and the callee apps) in one CPU/RSS column. */
@@ -63,7 +51,8 @@ export interface TwoAgentOptions {
 export async function startTwoAgents(cleanup: CleanupStack, options: TwoAgentOptions = {}): Promise<TwoAgents> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hb-tls-'));
   const unregisterDir = cleanup.add('sibling certificates', async () => rmSync(dir, { recursive: true, force: true }));
-  const tls = { ...makeTlsFiles(dir), requireClientCert: false, serverName: 'localhost' };
+  const { caFile, certFile, keyFile } = await makeTlsFiles(dir);
+  const tls = { caFile, certFile, keyFile, requireClientCert: false, serverName: 'localhost' };
   const [port1, port2] = [await freePort(), await freePort()];
   const apps = Object.values(MESH_APPS);
   const agent = (name: string, port: number, peer: { name: string; port: number; apps: string[] }): Promise<HearthInstance> => startHearth(cleanup, {

@@ -3,8 +3,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { CleanupStack } from '../harness/cleanup-stack.js';
-import { stopChild, waitForExit } from '../harness/child-stop.js';
-import { distBench } from '../harness/repo-root.js';
+import { stopChild, waitForExit } from '../../test/support/child-process.js';
+import { distRoot } from '../../test/support/repo-root.js';
 import {
   isWorkerMessage, type ClosedLoopJob, type HoldConnectionsJob, type HoldResult, type LoadResult, type OpenLoopJob,
   type WorkerMessage,
@@ -16,7 +16,7 @@ const SLACK_MS = 60_000;
 type Phase = 'measuring' | 'measured' | 'holding';
 
 function forkWorker(cleanup: CleanupStack): { child: ChildProcess; done: () => Promise<void> } {
-  const child = fork(path.join(distBench, 'load-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(distRoot, 'bench', 'load-worker.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const unregister = cleanup.add('load worker', () => stopChild(child, 3_000));
   return {
     child,

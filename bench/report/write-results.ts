@@ -2,7 +2,7 @@
 // gitignored; the markdown of the latest full run is committed).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../harness/repo-root.js';
+import { repoRoot } from '../../test/support/repo-root.js';
 import { renderMarkdown } from './markdown-report.js';
 import type { BenchReport } from './report-types.js';
 

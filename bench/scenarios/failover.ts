@@ -14,6 +14,7 @@ import { ErrorTally } from '../load/error-codes.js';
 import { type FailoverEvent } from '@hearth/sdk';
 import type { FailoverRepetition, FailoverRow } from '../report/report-types.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
+import { sleep } from '../../test/support/wait.js';
 
 const CALL_INTERVAL_MS = 5;
 const CALL_DEADLINE_MS = 3_000;
@@ -22,8 +23,6 @@ const STEADY_MS = 2_000;
 /** Give up on a repetition this long after the kill. */
 const GIVE_UP_MS = 10_000;
 const MAX_ERROR_SAMPLES = 5;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function median(values: number[]): number | null {
   const sorted = [...values].sort((a, b) => a - b);

@@ -9,11 +9,10 @@ import type { TargetSpec } from '../load/load-protocol.js';
 import type { MemoryRow } from '../report/report-types.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { PROTO_ROOT } from './state-grpc.js';
+import { sleep } from '../../test/support/wait.js';
 
 /** Lets startup allocations and the connection burst settle before sampling RSS. */
 const SETTLE_MS = 3_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function workerMemoryMb(hearth: HearthInstance): { rss: number[]; pss: number[] } {
   const pids = hearth.workerPids();

@@ -5,22 +5,22 @@
 // dominates the idle RSS and what a flag would buy.
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import { stopChild, waitForExit } from '../harness/child-stop.js';
+import { stopChild, waitForExit } from '../../test/support/child-process.js';
 import { startHearth } from '../harness/hearth-instance.js';
 import { readPssKb, readRssKb } from '../harness/proc-usage.js';
-import { distBench } from '../harness/repo-root.js';
+import { distRoot } from '../../test/support/repo-root.js';
 import type { ProcessMemoryRow } from '../report/report-types.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
+import { sleep } from '../../test/support/wait.js';
 
 /** The third-party modules agent/ imports (see `grep from agent/`). */
 const WORKER_LIBRARIES = ['@grpc/grpc-js', '@grpc/proto-loader', '@grpc/reflection', 'grpc-health-check', 'fastify',
   'better-sqlite3', 'pino', 'prom-client', 'ajv', 'yaml'];
 const SETTLE_MS = 3_000;
 const mb = (kb: number | null): number => (kb ?? 0) / 1024;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function probe(ctx: ScenarioContext, id: string, scenario: string, modules: string[]): Promise<ProcessMemoryRow> {
-  const child = fork(path.join(distBench, 'servers', 'import-probe.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(path.join(distRoot, 'bench', 'servers', 'import-probe.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const unregister = ctx.cleanup.add('import probe', () => stopChild(child, 3_000));
   try {
     await new Promise<void>((resolve, reject) => {

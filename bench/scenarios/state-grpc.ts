@@ -2,7 +2,7 @@
 // target rate; compared with the bare grpc-js echo. One scenario per operation, so that
 // `--only state-grpc-get --profile` profiles one code path.
 import path from 'node:path';
-import { repoRoot } from '../harness/repo-root.js';
+import { repoRoot } from '../../test/support/repo-root.js';
 import type { StateOp } from '../load/load-protocol.js';
 import type { Scenario } from './scenario.js';
 

@@ -19,6 +19,7 @@ import { monoMs } from '../load/mono-clock.js';
 import type { LatencyRow, UpgradeFigures } from '../report/report-types.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { PROTO_ROOT } from './state-grpc.js';
+import { sleep } from '../../test/support/wait.js';
 
 /** Load before the first upgrade: the steady RSS is its mean. */
 const STEADY_MS = 3_000;
@@ -30,7 +31,6 @@ const RSS_PERIOD_MS = 50;
 const DRAIN_TIMEOUT_MS = 10_000;
 const VERSIONS = ['0.0.0-bench-a', '0.0.0-bench-b'] as const;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const f1 = (n: number): string => n.toFixed(1);
 
 type Upgrade = UpgradeFigures['upgrades'][number];

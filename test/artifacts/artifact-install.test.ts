@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { stringify as toYaml } from 'yaml';
-import { defaultTestConfig, getUnix, waitFor } from '../helpers/hearth-process.js';
+import { defaultTestConfig, getUnix } from '../support/hearth-process.js';
 import {
   assertInstalledExactly,
   buildArtifact,
@@ -22,6 +22,7 @@ import {
   type BuiltArtifact,
 } from './artifact-helpers.js';
 import type { InstallProgress } from '../../ops-agent/artifacts/artifact-store.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let built: BuiltArtifact | undefined;
 test.before(async () => {
@@ -101,7 +102,7 @@ test('the installed tree serves: `hearth start` from it forks its own worker and
   await waitFor('readyz from the installed build', async () => {
     if (gone) throw new Error(`exited early:\n${output}`);
     return (await getUnix(admin, '/readyz')).status === 200 ? true : undefined;
-  }, 60_000).catch((err: unknown) => {
+  }, { timeoutMs: 60_000 }).catch((err: unknown) => {
     throw new Error(`${(err as Error).message}\n${output}`);
   });
   const status = JSON.parse((await getUnix(admin, '/v1/status')).body) as { version?: string; workers?: { version?: string }[] };
@@ -157,7 +158,7 @@ test('prune keeps the newest N and every protected version; list is newest first
     const a = await miniArtifact(dir, v);
     await store.install({ source: a.file, sha256: a.sha256 }, noProgress);
     // installedAt has millisecond resolution: keep the order unambiguous.
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
   t.deepEqual((await store.list()).map((v) => v.version), [...versions].reverse());
   const removed = await store.prune(2, ['1.0.0']);

@@ -6,7 +6,6 @@
 import { existsSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { CleanupStack } from '../../bench/harness/cleanup-stack.js';
-import { HEARTH_MAIN } from '../../bench/harness/hearth-instance.js';
 import { budgetDefs } from '../../bench/report/budgets.js';
 import { renderMarkdown } from '../../bench/report/markdown-report.js';
 import type { FailoverRow, LatencyRow, RunSettings } from '../../bench/report/report-types.js';
@@ -18,6 +17,7 @@ import { invokeScenario } from '../../bench/scenarios/invoke.js';
 import { noisyNeighbourScenario } from '../../bench/scenarios/noisy-neighbour.js';
 import { stateWireScenario } from '../../bench/scenarios/state-wire.js';
 import type { Scenario } from '../../bench/scenarios/scenario.js';
+import { HEARTH_MAIN } from '../support/hearth-process.js';
 
 const settings: RunSettings = {
   quick: true,

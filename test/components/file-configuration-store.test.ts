@@ -3,8 +3,9 @@ import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import type { ConfigurationItems, ConfigurationStore } from '../../agent/components/configuration-store.js';
-import { sleep, waitFor } from '../conformance/conformance-helpers.js';
+
 import { TempDirs, componentConfig, context, embeddedRegistry, startComponent } from './component-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.removeAll());
@@ -82,7 +83,7 @@ test('subscribers get changed, added and deleted keys when the file is edited in
     const all = recorder(store);
     const onlyPort = recorder(store, ['port']);
     await writeFile(file, INITIAL.replace('hello', 'bonjour').replace('gone: soon\n', 'added: new\n'));
-    await waitFor(() => all.changes.length >= 1, 20_000, 'a change notification');
+    await waitFor('a change notification', () => all.changes.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
     await sleep(QUIET_MS);
     t.is(all.changes.length, 1);
     const change = all.changes[0] ?? {};
@@ -108,12 +109,12 @@ test('an editor-style replace (write a temp file, rename over) is picked up', as
     const rec = recorder(store);
     await writeFile(path.join(dir, '.c.yaml.swp'), 'a: two\n');
     await rename(path.join(dir, '.c.yaml.swp'), file);
-    await waitFor(() => rec.changes.length >= 1, 20_000, 'a change notification');
+    await waitFor('a change notification', () => rec.changes.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
     t.is(rec.changes[0]?.a?.value, 'two');
     // And again: the watcher must survive the inode change.
     await writeFile(path.join(dir, '.c.yaml.swp'), 'a: three\n');
     await rename(path.join(dir, '.c.yaml.swp'), file);
-    await waitFor(() => rec.changes.length >= 2, 20_000, 'a second change notification');
+    await waitFor('a second change notification', () => rec.changes.length >= 2, { timeoutMs: 20_000, everyMs: 10 });
     t.is(rec.changes[1]?.a?.value, 'three');
   } finally {
     await store.close();
@@ -128,7 +129,7 @@ test('a broken edit keeps the last good items and recovers on the next good writ
   try {
     const rec = recorder(store);
     await writeFile(file, 'a: [unclosed\nb: two\n');
-    await waitFor(() => store.health().detail !== undefined, 20_000, 'the parse error to be reported');
+    await waitFor('the parse error to be reported', () => store.health().detail !== undefined, { timeoutMs: 20_000, everyMs: 10 });
     t.true(store.health().healthy);
     // Half-written: empty, then a non-mapping.
     await writeFile(file, '');
@@ -141,7 +142,7 @@ test('a broken edit keeps the last good items and recovers on the next good writ
       { a: 'one', b: 'two' },
     );
     await writeFile(file, 'a: uno\nb: two\n');
-    await waitFor(() => rec.changes.length >= 1, 20_000, 'the recovery notification');
+    await waitFor('the recovery notification', () => rec.changes.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
     t.deepEqual(Object.keys(rec.changes[0] ?? {}), ['a']);
     t.is(rec.changes[0]?.a?.value, 'uno');
     t.is(store.health().detail, undefined);
@@ -161,7 +162,7 @@ test('JSON files work too; unsubscribe stops notifications', async (t) => {
     const stopped = recorder(store);
     stopped.stop();
     await writeFile(file, JSON.stringify({ a: 'uno', b: { value: 'two', metadata: { m: 'x' } } }));
-    await waitFor(() => rec.changes.length >= 1, 20_000, 'a change notification');
+    await waitFor('a change notification', () => rec.changes.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
     await sleep(QUIET_MS);
     t.is(stopped.changes.length, 0);
   } finally {

@@ -6,9 +6,10 @@ import os from 'node:os';
 import test from 'ava';
 import { KafkaPubSubBroker } from '../../agent/components/kafka/kafka-pubsub-broker.js';
 import type { BrokerDelivery, PublishMessage, SubscribeOptions } from '../../agent/components/pubsub-broker.js';
-import { sleep, uniq, waitFor } from '../conformance/conformance-helpers.js';
+import { uniq } from '../conformance/conformance-helpers.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let mock: KafkaMock | undefined;
 test.before(async () => {
@@ -58,7 +59,7 @@ test.serial('kafka (mock broker: idempotence off): Kafka down mid-traffic: publi
     const sub = await broker.subscribe(options(topic), (d) => got.push(d));
     const sent: string[] = [];
     for (let i = 0; i < 5; i++) sent.push(await broker.publish(message(topic, `m${i}`)));
-    await waitFor(() => got.length >= 5, 20_000, 'the first five');
+    await waitFor('the first five', () => got.length >= 5, { timeoutMs: 20_000, everyMs: 10 });
     const text = (d: BrokerDelivery): string => d.data.toString();
     const first = (name: string): BrokerDelivery | undefined => got.find((d) => text(d) === name);
     await sub.ack(first('m0')?.deliveryId ?? '');
@@ -69,25 +70,25 @@ test.serial('kafka (mock broker: idempotence off): Kafka down mid-traffic: publi
     // Acks are recorded locally while Kafka is away and committed once it is back.
     await sub.ack(first('m2')?.deliveryId ?? '');
     t.true(AVAILABILITY_CODES.includes(await publishFails(broker, message(topic, 'lost'))));
-    await waitFor(() => !broker.health().healthy, 30_000, 'health to turn unhealthy');
+    await waitFor('health to turn unhealthy', () => !broker.health().healthy, { timeoutMs: 30_000, everyMs: 10 });
     t.regex(broker.health().detail ?? '', /unavailable|crash|connect|ECONNREFUSED/i);
     // Fails fast now that the outage is known.
     t.true(AVAILABILITY_CODES.includes(await publishFails(broker, message(topic, 'lost'))));
 
     await theMock().up();
-    await waitFor(() => broker.health().healthy, 60_000, 'health to recover');
+    await waitFor('health to recover', () => broker.health().healthy, { timeoutMs: 60_000, everyMs: 10 });
     let after = '';
-    await waitFor(async () => {
+    await waitFor('publishing to work again', async () => {
       after = await broker.publish(message(topic, 'after')).catch(() => '');
       return after !== '';
-    }, 30_000, 'publishing to work again');
-    await waitFor(() => got.some((d) => d.messageId === after), 60_000, 'consuming to resume');
+    }, { timeoutMs: 30_000, everyMs: 10, retryErrors: false });
+    await waitFor('consuming to resume', () => got.some((d) => d.messageId === after), { timeoutMs: 60_000, everyMs: 10 });
     // m3 and m4 were never acked: still leased here or redelivered, never lost. Ack them now.
     for (const name of ['m3', 'm4']) {
       const latest = got.filter((d) => text(d) === name).at(-1);
       t.truthy(latest, `${name} delivered`);
       await sub.ack(latest?.deliveryId ?? '').catch(async () => {
-        await waitFor(() => got.filter((d) => text(d) === name).length > 1, 30_000, `${name} to come back`);
+        await waitFor(`${name} to come back`, () => got.filter((d) => text(d) === name).length > 1, { timeoutMs: 30_000, everyMs: 10 });
         await sub.ack(got.filter((d) => text(d) === name).at(-1)?.deliveryId ?? '');
       });
     }
@@ -118,11 +119,11 @@ test.serial('kafka (mock broker: idempotence off): start with Kafka down does no
     await quick.close();
 
     await theMock().up();
-    await waitFor(() => broker.health().healthy, 60_000, 'health to recover');
+    await waitFor('health to recover', () => broker.health().healthy, { timeoutMs: 60_000, everyMs: 10 });
     const got: BrokerDelivery[] = [];
     const sub = await broker.subscribe(options(topic), (d) => got.push(d));
     const id = await broker.publish(message(topic, 'works'));
-    await waitFor(() => got.some((d) => d.messageId === id), 20_000, 'the message');
+    await waitFor('the message', () => got.some((d) => d.messageId === id), { timeoutMs: 20_000, everyMs: 10 });
     await sub.ack(got[0]?.deliveryId ?? '');
     await sub.close();
   } finally {
@@ -140,7 +141,7 @@ test.serial('kafka (mock broker: idempotence off): a slow Kafka: publish is boun
     await theMock().rtt(2000);
     await t.throwsAsync(broker.publish(message(topic, 'slow')), { code: 'HEARTH_ERR_TIMEOUT' });
     await theMock().rtt(0);
-    await waitFor(async () => (await broker.publish(message(topic, 'fast')).then(() => true, () => false)), 30_000, 'publishing to recover');
+    await waitFor('publishing to recover', async () => (await broker.publish(message(topic, 'fast')).then(() => true, () => false)), { timeoutMs: 30_000, everyMs: 10, retryErrors: false });
     t.pass();
   } finally {
     await theMock().rtt(0).catch(() => undefined);

@@ -8,10 +8,11 @@ import test from 'ava';
 import { buildCloudEvent, CLOUDEVENT_CONTENT_TYPE } from '../../agent/building-blocks/cloud-event.js';
 import { KafkaPubSubBroker } from '../../agent/components/kafka/kafka-pubsub-broker.js';
 import { DEAD_LETTER_METADATA, type BrokerDelivery, type BrokerSubscription, type SubscribeOptions } from '../../agent/components/pubsub-broker.js';
-import { uniq, waitFor } from '../conformance/conformance-helpers.js';
+import { uniq } from '../conformance/conformance-helpers.js';
 import { pubsubConformance } from '../conformance/pubsub-conformance.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 let mock: KafkaMock | undefined;
 test.before(async () => {
@@ -118,7 +119,7 @@ test('kafka (mock broker: idempotence off): kcat reads what Hearth published: pa
       key: undefined,
     });
     let records: KcatRecord[] = [];
-    await waitFor(async () => (records = await kcatRead(topic)).length >= 2, 20_000, 'kcat to see both records');
+    await waitFor('kcat to see both records', async () => (records = await kcatRead(topic)).length >= 2, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     const byId = new Map(records.map((r) => [headerMap(r)['hearth-message-id'], r]));
     const ce = byId.get(id1);
     t.is(ce?.key, 'k1');
@@ -139,7 +140,7 @@ test('kafka (mock broker: idempotence off): kcat reads what Hearth published: pa
     const { got, sub } = await collect(broker, options(topic, group));
     try {
       const id3 = await broker.publish({ topic, data: Buffer.from('x'), contentType: 'text/plain', metadata: { 'content-type': 'not-mine', a: 'b' }, key: undefined });
-      await waitFor(() => got.length >= 1);
+      await waitFor('condition', () => got.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
       t.is(got[0]?.messageId, id3);
       t.deepEqual(got[0]?.metadata, { 'content-type': 'not-mine', a: 'b' });
       t.is(got[0]?.contentType, 'text/plain');
@@ -158,7 +159,7 @@ test('kafka (mock broker: idempotence off): a record kcat produced reaches a Hea
     const { got, sub } = await collect(broker, options(topic, uniq('g')));
     try {
       await kcat(['-P', '-t', topic, '-k', 'their-key', '-H', 'origin=kcat', '-H', 'hearth-internal=x'], 'from kcat\n');
-      await waitFor(() => got.length >= 1, 20_000, 'the kcat record');
+      await waitFor('the kcat record', () => got.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
       const d = got[0];
       t.is(d?.data.toString(), 'from kcat');
       t.is(d?.topic, topic);
@@ -198,7 +199,7 @@ test('kafka (mock broker: idempotence off): messages with the same key land in o
         t.deepEqual(inOffsetOrder, sent.filter((s) => s.startsWith(`${key}-`)), `key ${key} in publish order`);
       }
       t.true(new Set(records.map((r) => r.partition)).size > 1, 'different keys spread over partitions');
-      await waitFor(() => got.length >= sent.length, 20_000, 'every message');
+      await waitFor('every message', () => got.length >= sent.length, { timeoutMs: 20_000, everyMs: 10 });
       for (const key of keys) {
         const delivered = got.filter((d) => d.data.toString().startsWith(`${key}-`)).map((d) => d.data.toString());
         t.deepEqual(delivered, sent.filter((s) => s.startsWith(`${key}-`)), `key ${key} delivered in order`);
@@ -218,7 +219,7 @@ test('kafka (mock broker: idempotence off): topicPrefix namespaces the Kafka top
     const { got, sub } = await collect(broker, options(topic, uniq('g')));
     try {
       const id = await broker.publish({ topic, data: Buffer.from('o1'), contentType: 'text/plain', metadata: {}, key: undefined });
-      await waitFor(() => got.length >= 1);
+      await waitFor('condition', () => got.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
       t.is(got[0]?.topic, topic);
       t.is(got[0]?.messageId, id);
       const records = await kcatRead(`tenant-a.${topic}`);
@@ -248,7 +249,7 @@ test('kafka (mock broker: idempotence off): a dead-lettered message carries the 
     try {
       const id = await broker.publish({ topic, data: Buffer.from('bad'), contentType: 'text/plain', metadata: { origin: 'test' }, key: 'k9' });
       let records: KcatRecord[] = [];
-      await waitFor(async () => (records = await kcatRead(dlt)).length >= 1, 20_000, 'the dead-letter record');
+      await waitFor('the dead-letter record', async () => (records = await kcatRead(dlt)).length >= 1, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
       const h = headerMap(records[0]);
       t.is(records[0]?.payload, 'bad');
       t.is(records[0]?.key, 'k9');
@@ -270,7 +271,7 @@ test('kafka (mock broker: idempotence ON, which it cannot serve): start does not
   // The mock names controller 0, which is no broker, so InitProducerId cannot be sent anywhere.
   const broker = await startBroker({ idempotent: true, connectionTimeoutMs: 500 });
   try {
-    await waitFor(() => /Broker 0 not found/.test(broker.health().detail ?? ''), 20_000, 'health to explain');
+    await waitFor('health to explain', () => /Broker 0 not found/.test(broker.health().detail ?? ''), { timeoutMs: 20_000, everyMs: 10 });
     t.false(broker.health().healthy);
     await t.throwsAsync(broker.publish({ topic: uniq('idem'), data: Buffer.from('x'), contentType: 'text/plain', metadata: {}, key: undefined }), {
       code: 'HEARTH_ERR_BACKEND_UNAVAILABLE',

@@ -6,9 +6,10 @@ import os from 'node:os';
 import test from 'ava';
 import { KafkaPubSubBroker } from '../../agent/components/kafka/kafka-pubsub-broker.js';
 import type { BrokerDelivery, BrokerSubscription, SubscribeOptions } from '../../agent/components/pubsub-broker.js';
-import { sleep, sorted, uniq, waitFor } from '../conformance/conformance-helpers.js';
+import { sorted, uniq } from '../conformance/conformance-helpers.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let mock: KafkaMock | undefined;
 test.before(async () => {
@@ -71,16 +72,16 @@ test('kafka (mock broker: idempotence off): two workers share one group; both ta
     const published: string[] = [];
     // Keep publishing until the rebalance has given both workers partitions.
     await waitFor(
+      'both workers to receive messages',
       async () => {
         published.push(await publish(a, topic, `m${published.length}`));
         await sleep(100);
         return subA.got.length > 0 && subB.got.length > 0;
       },
-      60_000,
-      'both workers to receive messages',
+      { timeoutMs: 60_000, everyMs: 10, retryErrors: false },
     );
     for (let i = 0; i < 10; i++) published.push(await publish(b, topic, `tail${i}`));
-    await waitFor(() => published.every((id) => ids([...subA.got, ...subB.got]).includes(id)), 30_000, 'every message');
+    await waitFor('every message', () => published.every((id) => ids([...subA.got, ...subB.got]).includes(id)), { timeoutMs: 30_000, everyMs: 10 });
     t.true(subA.got.length > 0 && subB.got.length > 0);
     t.deepEqual(sorted(new Set(ids([...subA.got, ...subB.got]))), sorted(published));
   } finally {
@@ -97,12 +98,12 @@ test('kafka (mock broker: idempotence off): a worker destroyed with unacked leas
     const held = await subscribe(a, options(topic, group), false);
     const published: string[] = [];
     for (let i = 0; i < 6; i++) published.push(await publish(a, topic, `m${i}`));
-    await waitFor(() => held.got.length >= 6, 20_000, 'worker A to lease everything');
+    await waitFor('worker A to lease everything', () => held.got.length >= 6, { timeoutMs: 20_000, everyMs: 10 });
     const other = await subscribe(b, options(topic, group), true);
     // Give B's join time to start, then A dies without acking (no commit, no graceful close).
     await sleep(1000);
     a.destroy();
-    await waitFor(() => published.every((id) => ids(other.got).includes(id)), 60_000, 'worker B to receive what A held');
+    await waitFor('worker B to receive what A held', () => published.every((id) => ids(other.got).includes(id)), { timeoutMs: 60_000, everyMs: 10 });
     t.deepEqual(sorted(new Set(ids(other.got))), sorted(published));
     // A's deliveries were recorded in the commit ledger, so B's are second attempts.
     t.true(other.got.every((d) => d.attempt === 2), JSON.stringify(other.got.map((d) => d.attempt)));
@@ -121,7 +122,7 @@ test('kafka (mock broker: idempotence off): handing a subscription to a new gene
     // One key: one partition, so the acks below leave gaps the commit offset alone cannot express.
     const published: string[] = [];
     for (let i = 0; i < 6; i++) published.push(await publish(old, topic, `m${i}`, 'one-key'));
-    await waitFor(() => before.got.length >= 6, 20_000, 'the old generation to lease everything');
+    await waitFor('the old generation to lease everything', () => before.got.length >= 6, { timeoutMs: 20_000, everyMs: 10 });
     const acked = new Set<string>();
     for (const d of before.got) {
       if (['m1', 'm3', 'm4'].includes(d.data.toString())) {
@@ -134,7 +135,7 @@ test('kafka (mock broker: idempotence off): handing a subscription to a new gene
     const next = await workers.start();
     const after = await subscribe(next, options(topic, group), true);
     const expected = published.filter((id) => !acked.has(id));
-    await waitFor(() => after.got.length >= expected.length, 30_000, 'the unacked messages');
+    await waitFor('the unacked messages', () => after.got.length >= expected.length, { timeoutMs: 30_000, everyMs: 10 });
     await sleep(1000);
     t.deepEqual(sorted(ids(after.got)), sorted(expected));
     t.deepEqual(
@@ -157,10 +158,10 @@ test('kafka (mock broker: idempotence off): a pull-ack that reaches another work
     t.deepEqual(await a.pull(opts, 1, 0), []);
     const id = await publish(a, topic, 'p');
     const got: BrokerDelivery[] = [];
-    await waitFor(async () => (got.push(...(await a.pull(opts, 1, 500))), got.length > 0), 20_000, 'the pulled message');
+    await waitFor('the pulled message', async () => (got.push(...(await a.pull(opts, 1, 500))), got.length > 0), { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     await t.throwsAsync(b.ack(group, got[0]?.deliveryId ?? ''), { code: 'HEARTH_ERR_UNKNOWN_DELIVERY' });
     const again: BrokerDelivery[] = [];
-    await waitFor(async () => (again.push(...(await a.pull(opts, 1, 500))), again.length > 0), 20_000, 'the redelivery');
+    await waitFor('the redelivery', async () => (again.push(...(await a.pull(opts, 1, 500))), again.length > 0), { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     t.is(again[0]?.messageId, id);
     t.is(again[0]?.attempt, 2);
     await a.ack(group, again[0]?.deliveryId ?? '');

@@ -16,9 +16,10 @@ import type { ComponentContext } from '../../agent/components/component.js';
 import { lockConformance } from '../conformance/lock-conformance.js';
 import { sequencerConformance } from '../conformance/sequencer-conformance.js';
 import { stateConformance } from '../conformance/state-conformance.js';
-import { sleep, uniq, waitFor } from '../conformance/conformance-helpers.js';
+import { uniq } from '../conformance/conformance-helpers.js';
 import { RedisServer } from '../support/redis-server.js';
 import { TempDirs, componentConfig, context } from './component-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const temp = new TempDirs();
 const servers: RedisServer[] = [];
@@ -117,10 +118,10 @@ test.serial('redis: Redis killed mid-traffic: calls fail with a coded error, hea
         }
       }
     })();
-    await waitFor(() => ok >= 20, 20_000, 'traffic before the outage');
+    await waitFor('traffic before the outage', () => ok >= 20, { timeoutMs: 20_000, everyMs: 10 });
     await server.stop();
-    await waitFor(() => errors.length >= 5, 20_000, 'calls to fail during the outage');
-    await waitFor(() => !state.health().healthy, 20_000, 'health to turn unhealthy');
+    await waitFor('calls to fail during the outage', () => errors.length >= 5, { timeoutMs: 20_000, everyMs: 10 });
+    await waitFor('health to turn unhealthy', () => !state.health().healthy, { timeoutMs: 20_000, everyMs: 10 });
     stop = true;
     await traffic;
     for (const err of errors) t.true(DOWN_CODES.includes((err as { code?: string }).code ?? ''), String(err));
@@ -136,7 +137,7 @@ test.serial('redis: Redis killed mid-traffic: calls fail with a coded error, hea
     await failsDown(t, seq.next('demo||s'), 'next');
 
     await server.restart();
-    await waitFor(() => state.health().healthy && lock.health().healthy && seq.health().healthy, 30_000, 'recovery');
+    await waitFor('recovery', () => state.health().healthy && lock.health().healthy && seq.health().healthy, { timeoutMs: 30_000, everyMs: 10 });
     const etag = await state.set(set('demo||after', 'back'));
     t.is((await state.get('demo||after'))?.etag, etag);
     t.true(await lock.tryLock('demo||r', 'me', 10_000));
@@ -161,7 +162,7 @@ test.serial('redis: started while Redis is down: start resolves, health is unhea
     await failsDown(t, seq.next('demo||s'), 'next');
 
     await server.restart();
-    await waitFor(() => state.health().healthy && seq.health().healthy, 30_000, 'recovery');
+    await waitFor('recovery', () => state.health().healthy && seq.health().healthy, { timeoutMs: 30_000, everyMs: 10 });
     await state.set(set('demo||k', 'v'));
     t.is((await state.get('demo||k'))?.value.toString(), 'v');
     t.is(await seq.next('demo||s'), 1n);
@@ -421,7 +422,7 @@ test('redis cluster mode: state, lock and sequencer work; a transaction across h
   const node = await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1']);
   servers.push(node);
   node.cli('CLUSTER', 'ADDSLOTSRANGE', '0', '16383');
-  await waitFor(() => node.cliRaw('CLUSTER', 'INFO').includes('cluster_state:ok'), 30_000, 'cluster_state:ok');
+  await waitFor('cluster_state:ok', () => node.cliRaw('CLUSTER', 'INFO').includes('cluster_state:ok'), { timeoutMs: 30_000, everyMs: 10, retryErrors: false });
   const meta = { mode: 'cluster', nodes: `127.0.0.1:${node.port}` };
   const make = <T extends Component>(C: Ctor<T>, type: string): T => new C(context(componentConfig('redis', type, meta), stateDir));
   const state = make(RedisStateStore, 'state.redis');
@@ -429,7 +430,7 @@ test('redis cluster mode: state, lock and sequencer work; a transaction across h
   const seq = make(RedisSequencerStore, 'sequencer.redis');
   try {
     for (const c of [state, lock, seq]) await c.start();
-    await waitFor(() => state.health().healthy, 30_000, 'cluster client ready');
+    await waitFor('cluster client ready', () => state.health().healthy, { timeoutMs: 30_000, everyMs: 10 });
     const keys = ['demo||a', 'demo||b', 'demo||c'];
     t.not(node.cliRaw('CLUSTER', 'KEYSLOT', 'demo||a').trim(), node.cliRaw('CLUSTER', 'KEYSLOT', 'demo||b').trim());
     const etags = await Promise.all(keys.map((k) => state.set(set(k, k))));

@@ -6,8 +6,9 @@ import { pino } from 'pino';
 import type { ConfigurationItems } from '../../agent/components/configuration-store.js';
 import { RedisConfigurationStore, parseField, withNotificationFlags } from '../../agent/components/redis/redis-configuration-store.js';
 import { RedisServer } from '../support/redis-server.js';
-import { sleep, waitFor } from '../conformance/conformance-helpers.js';
+
 import { TempDirs, componentConfig, context } from './component-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const temp = new TempDirs();
 let server: RedisServer | undefined;
@@ -100,7 +101,7 @@ test.serial('redis-cli HSET and HDEL reach a subscriber as changed, added and de
     const rec = recorder(store);
     redit('HSET', hash, 'greeting', 'bonjour', 'added', '{"value":"new","version":"v1"}');
     redit('HDEL', hash, 'gone');
-    await waitFor(() => Object.keys(rec.latest()).length >= 3, 20_000, 'the three changes');
+    await waitFor('the three changes', () => Object.keys(rec.latest()).length >= 3, { timeoutMs: 20_000, everyMs: 10 });
     await sleep(QUIET_MS);
     const got = rec.latest();
     t.deepEqual(Object.keys(got).sort(), ['added', 'gone', 'greeting']);
@@ -113,7 +114,7 @@ test.serial('redis-cli HSET and HDEL reach a subscriber as changed, added and de
     // The whole hash going away (DEL) is every item deleted.
     const n = rec.changes.length;
     redit('DEL', hash);
-    await waitFor(() => rec.changes.length > n, 20_000, 'the deletions');
+    await waitFor('the deletions', () => rec.changes.length > n, { timeoutMs: 20_000, everyMs: 10 });
     await sleep(QUIET_MS);
     const deleted = Object.assign({}, ...rec.changes.slice(n)) as ConfigurationItems;
     t.deepEqual(Object.keys(deleted).sort(), ['added', 'greeting', 'port']);
@@ -133,7 +134,7 @@ test.serial('only the subscribed keys are delivered; unsubscribe stops deliverie
     const stopped = recorder(store);
     stopped.stop();
     redit('HSET', hash, 'a', '2');
-    await waitFor(() => onlyA.changes.length >= 1, 20_000, 'the change of a');
+    await waitFor('the change of a', () => onlyA.changes.length >= 1, { timeoutMs: 20_000, everyMs: 10 });
     await sleep(QUIET_MS);
     t.deepEqual(Object.keys(onlyA.changes[0] ?? {}), ['a']);
     t.is(onlyA.changes[0]?.a?.value, '2');
@@ -169,17 +170,17 @@ test.serial('a subscriber gets the changes made while Redis was killed and resta
   try {
     const rec = recorder(store);
     await redis().stop();
-    await waitFor(() => !store.health().healthy, 20_000, 'the store to report Redis down');
+    await waitFor('the store to report Redis down', () => !store.health().healthy, { timeoutMs: 20_000, everyMs: 10 });
     await t.throwsAsync(store.get([]), { code: 'HEARTH_ERR_BACKEND_UNAVAILABLE' });
     await redis().restart();
     redit('HSET', hash, 'kept', 'after');
-    await waitFor(() => rec.latest().kept?.value === 'after' && rec.latest().lost?.deleted === true, 30_000, 'the changes made across the restart');
+    await waitFor('the changes made across the restart', () => rec.latest().kept?.value === 'after' && rec.latest().lost?.deleted === true, { timeoutMs: 30_000, everyMs: 10 });
     t.true(store.health().healthy);
     // The restarted server forgot CONFIG SET: the store enabled the notifications again.
-    await waitFor(() => notifyFlags().includes('K'), 20_000, 'keyspace notifications re-enabled');
+    await waitFor('keyspace notifications re-enabled', () => notifyFlags().includes('K'), { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     const n = rec.changes.length;
     redit('HSET', hash, 'fresh', 'yes');
-    await waitFor(() => rec.changes.length > n, 20_000, 'a change after the restart');
+    await waitFor('a change after the restart', () => rec.changes.length > n, { timeoutMs: 20_000, everyMs: 10 });
     t.deepEqual(rec.changes.slice(n).flatMap((c) => Object.keys(c)), ['fresh']);
   } finally {
     await store.close();
@@ -195,9 +196,9 @@ test.serial('with notifications off on the server and enableKeyspaceNotification
     const rec = recorder(store);
     redit('HSET', hash, 'a', '2');
     redit('HSET', hash, 'b', '1');
-    await waitFor(() => rec.latest().a?.value === '2' && rec.latest().b?.value === '1', 20_000, 'the polled changes');
+    await waitFor('the polled changes', () => rec.latest().a?.value === '2' && rec.latest().b?.value === '1', { timeoutMs: 20_000, everyMs: 10 });
     redit('HDEL', hash, 'b');
-    await waitFor(() => rec.latest().b?.deleted === true, 20_000, 'the polled deletion');
+    await waitFor('the polled deletion', () => rec.latest().b?.deleted === true, { timeoutMs: 20_000, everyMs: 10 });
     t.is(notifyFlags(), '', 'the server setting was left alone');
   } finally {
     await store.close();
@@ -220,7 +221,7 @@ test.serial('where CONFIG is refused (an ACL user without it), start works, warn
     t.true(store.health().healthy);
     const rec = recorder(store);
     redit('HSET', hash, 'a', '2');
-    await waitFor(() => rec.latest().a?.value === '2', 20_000, 'the polled change');
+    await waitFor('the polled change', () => rec.latest().a?.value === '2', { timeoutMs: 20_000, everyMs: 10 });
     t.is(lines.filter((l) => l.includes('CONFIG SET refused')).length, 1);
     t.is(notifyFlags(), '');
   } finally {

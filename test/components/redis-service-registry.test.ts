@@ -5,8 +5,9 @@ import test from 'ava';
 import { RedisServiceRegistry } from '../../agent/components/redis/redis-service-registry.js';
 import type { AgentRecord, AgentRegistration } from '../../agent/components/service-registry.js';
 import { RedisServer } from '../support/redis-server.js';
-import { sleep, waitFor } from '../conformance/conformance-helpers.js';
+
 import { TempDirs, componentConfig, context } from './component-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const temp = new TempDirs();
 let server: RedisServer | undefined;
@@ -86,10 +87,10 @@ test.serial('an agent whose process dies (destroy, no deregister) disappears aft
     await living.register(agent('host-lives', ['orders']));
     t.deepEqual(ids(await living.lookup('orders')).sort(), ['host-dies', 'host-lives']);
     dying.destroy();
-    await waitFor(async () => !ids(await living.lookup('orders')).includes('host-dies'), 20_000, 'the dead agent to expire');
+    await waitFor('the dead agent to expire', async () => !ids(await living.lookup('orders')).includes('host-dies'), { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     // Several ttls have passed for host-lives' first write by now: only heartbeats keep it.
     await sleep(SHORT_TTL_MS * 2);
-    await waitFor(async () => ids(await living.lookup('orders')).includes('host-lives'), 20_000, 'the live agent');
+    await waitFor('the live agent', async () => ids(await living.lookup('orders')).includes('host-lives'), { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     t.deepEqual(ids(await living.agents()), ['host-lives']);
   } finally {
     await living.close();
@@ -158,13 +159,13 @@ test.serial('after Redis is killed and restarted empty, a live agent re-appears 
   try {
     await registry.register(agent('host-a', ['orders']));
     await redis().stop();
-    await waitFor(() => !registry.health().healthy, 20_000, 'the registry to report Redis down');
+    await waitFor('the registry to report Redis down', () => !registry.health().healthy, { timeoutMs: 20_000, everyMs: 10 });
     await t.throwsAsync(registry.lookup('orders'), { code: 'HEARTH_ERR_BACKEND_UNAVAILABLE' });
     // Registering while Redis is away fails fast, but the heartbeats keep trying.
     await t.throwsAsync(registry.register(agent('host-a', ['orders', 'billing'])), { code: 'HEARTH_ERR_BACKEND_UNAVAILABLE' });
     await redis().restart();
     t.is(redis().cliRaw('DBSIZE').trim(), '0');
-    await waitFor(async () => ids(await registry.lookup('billing').catch(() => [])).includes('host-a'), 30_000, 'host-a back through its heartbeat');
+    await waitFor('host-a back through its heartbeat', async () => ids(await registry.lookup('billing').catch(() => [])).includes('host-a'), { timeoutMs: 30_000, everyMs: 10, retryErrors: false });
     t.deepEqual(ids(await registry.lookup('orders')), ['host-a']);
     t.true(registry.health().healthy);
   } finally {

@@ -13,8 +13,9 @@ import { lockConformance } from '../conformance/lock-conformance.js';
 import { pubsubConformance } from '../conformance/pubsub-conformance.js';
 import { sequencerConformance } from '../conformance/sequencer-conformance.js';
 import { stateConformance } from '../conformance/state-conformance.js';
-import { sleep, waitFor } from '../conformance/conformance-helpers.js';
+
 import { TempDirs, startComponent } from './component-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.removeAll());
@@ -166,7 +167,7 @@ test('sqlite state: expired rows are swept from the file', async (t) => {
     await store.set(set('long', 'v', { ttlSeconds: 600 }));
     const count = (): number =>
       raw(path.join(dir, 'hearth.db'), (db) => (db.prepare('SELECT count(*) AS n FROM state').get() as { n: number }).n);
-    await waitFor(() => count() === 1, 20_000, 'the sweep');
+    await waitFor('the sweep', () => count() === 1, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     t.truthy(await store.get('long'));
   } finally {
     await store.close();
@@ -186,7 +187,7 @@ test('sqlite pubsub: fully delivered messages are garbage-collected after the re
     await broker.ack('g', got[0]?.deliveryId ?? '');
     const count = (): number =>
       raw(path.join(dir, 'hearth.db'), (db) => (db.prepare('SELECT count(*) AS n FROM pubsub_messages').get() as { n: number }).n);
-    await waitFor(() => count() === 1, 20_000, 'garbage collection');
+    await waitFor('garbage collection', () => count() === 1, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
     await sleep(300);
     // The unacked one is kept however old it is.
     t.is(count(), 1);
@@ -203,7 +204,7 @@ test('sqlite pubsub: closing the broker releases its subscriptions leases', asyn
   try {
     await first.subscribe(opts, (d) => got.push(d.messageId));
     const id = await first.publish({ topic: 't', data: Buffer.from('x'), contentType: 'text/plain', metadata: {}, key: undefined });
-    await waitFor(() => got.length === 1);
+    await waitFor('condition', () => got.length === 1, { timeoutMs: 20_000, everyMs: 10 });
     t.is(got[0], id);
   } finally {
     await first.close();

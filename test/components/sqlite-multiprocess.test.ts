@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import type { BrokerDelivery, PubSubBroker } from '../../agent/components/pubsub-broker.js';
 import type { StateStore } from '../../agent/components/state-store.js';
-import { sorted, waitFor } from '../conformance/conformance-helpers.js';
+import { sorted } from '../conformance/conformance-helpers.js';
 import type { ChildMessage, ParentMessage } from '../fixtures/sqlite-child.js';
 import { TempDirs, startComponent } from './component-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sqlite-child.js');
 const temp = new TempDirs();
@@ -37,13 +38,13 @@ class Child {
   async next<T extends ChildMessage['type']>(type: T, timeoutMs = 30_000): Promise<Extract<ChildMessage, { type: T }>> {
     let found: ChildMessage | undefined;
     await waitFor(
+      `child message ${type}`,
       () => {
         found = this.messages.find((m) => m.type === type);
         if (!found && this.proc.exitCode !== null) throw new Error(`child exited (${this.proc.exitCode}) before sending ${type}`);
         return found !== undefined;
       },
-      timeoutMs,
-      `child message ${type}`,
+      { timeoutMs, everyMs: 10, retryErrors: false },
     );
     return found as Extract<ChildMessage, { type: T }>;
   }
@@ -89,7 +90,7 @@ test('a group consumed from two processes gets every message published by both',
   const published = new Set([...pa.ids, ...pb.ids]);
   t.is(published.size, 2 * n);
   const received = (): Set<string> => new Set([...a.of('received'), ...b.of('received')].map((m) => m.messageId));
-  await waitFor(() => received().size >= 2 * n, 60_000, 'every message to be consumed');
+  await waitFor('every message to be consumed', () => received().size >= 2 * n, { timeoutMs: 60_000, everyMs: 10 });
   t.deepEqual(sorted(received()), sorted(published));
   t.log(`consumed by a: ${a.of('received').length}, by b: ${b.of('received').length}`);
   a.send({ type: 'stop' });
@@ -106,7 +107,7 @@ test('several processes opening the same fresh database at once all succeed (WAL
     const kids = Array.from({ length: 5 }, () => new Child(['open', dir]));
     await Promise.all(kids.map((k) => k.next('ready')));
     for (const k of kids) k.send({ type: 'go' });
-    await waitFor(() => kids.every((k) => k.messages.some((m) => m.type === 'opened' || m.type === 'open-failed')), 60_000, 'every child to open');
+    await waitFor('every child to open', () => kids.every((k) => k.messages.some((m) => m.type === 'opened' || m.type === 'open-failed')), { timeoutMs: 60_000, everyMs: 10 });
     const failures = kids.flatMap((k) => k.of('open-failed').map((m) => m.error));
     t.deepEqual(failures, [], `round ${round}`);
     await Promise.all(kids.map((k) => exited(k.proc)));
@@ -135,7 +136,7 @@ test('deliveries leased by a SIGKILLed consumer are redelivered after the ack de
   await child.next('ready');
   child.send({ type: 'publish', n: 3 });
   const { ids } = await child.next('published');
-  await waitFor(() => child.of('received').length >= 3, 30_000, 'the child to lease all three');
+  await waitFor('the child to lease all three', () => child.of('received').length >= 3, { timeoutMs: 30_000, everyMs: 10 });
   child.proc.kill('SIGKILL');
   await exited(child.proc);
 
@@ -144,10 +145,10 @@ test('deliveries leased by a SIGKILLed consumer are redelivered after the ack de
     const opts = { topic: 'jobs', group: 'app||worker', ackDeadlineMs: 30_000, maxDeliveryAttempts: 100, deadLetterTopic: '', maxInFlight: 10 };
     // The child held the leases (1.5 s ack deadline); they become claimable once they expire.
     const got: BrokerDelivery[] = [];
-    await waitFor(async () => {
+    await waitFor('redelivery of the dead consumer\'s leases', async () => {
       got.push(...(await broker.pull(opts, 10, 1000)));
       return got.length >= 3;
-    }, 30_000, 'redelivery of the dead consumer\'s leases');
+    }, { timeoutMs: 30_000, everyMs: 10, retryErrors: false });
     t.deepEqual(sorted(got.map((d) => d.messageId)), sorted(ids));
     t.true(got.every((d) => d.attempt >= 2));
     for (const d of got) await broker.ack(opts.group, d.deliveryId);

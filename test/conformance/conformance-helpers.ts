@@ -1,6 +1,5 @@
 // Small helpers shared by the backend-agnostic conformance suites.
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StoreHandle<T> {
   readonly store: T;
@@ -24,18 +23,7 @@ export function uniq(prefix: string): string {
   return `${prefix}-${randomUUID().slice(0, 8)}`;
 }
 
-/** Polls until cond() is true; throws after timeoutMs (generous: this machine is noisy). */
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 /** Sorted copy, for comparing collections whose order is not part of the contract. */
 export function sorted(values: Iterable<string>): string[] {
   return [...values].sort();
 }
-
-export { sleep };

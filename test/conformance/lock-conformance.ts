@@ -1,7 +1,8 @@
 // Conformance suite for LockStore: any backend must pass it unchanged.
 import type { TestFn } from 'ava';
 import type { LockStore } from '../../agent/components/lock-store.js';
-import { sleep, uniq, waitFor, withStore, type MakeStore } from './conformance-helpers.js';
+import { uniq, withStore, type MakeStore } from './conformance-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const LONG = 60_000;
 
@@ -37,7 +38,7 @@ export function lockConformance(test: TestFn, name: string, makeStore: MakeStore
       await sleep(400);
       t.is(await store.unlock(a, 'alice'), 'LOCK_DOES_NOT_EXIST');
       t.false(await store.keepAlive(a, 'alice', LONG));
-      await waitFor(() => store.tryLock(b, 'bob', LONG), 20_000, 'expired lock to be free');
+      await waitFor('expired lock to be free', () => store.tryLock(b, 'bob', LONG), { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
       t.is(await store.unlock(b, 'alice'), 'LOCK_BELONGS_TO_OTHERS');
     });
   });

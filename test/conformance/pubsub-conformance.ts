@@ -2,7 +2,8 @@
 // while and then assert nothing more arrived; they never assert how fast something happened.
 import type { ExecutionContext, TestFn } from 'ava';
 import type { BrokerDelivery, PubSubBroker, SubscribeOptions } from '../../agent/components/pubsub-broker.js';
-import { sleep, sorted, uniq, waitFor, withStore, type MakeStore } from './conformance-helpers.js';
+import { sorted, uniq, withStore, type MakeStore } from './conformance-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const QUIET_MS = 600;
 
@@ -24,7 +25,7 @@ class Collector {
   };
 
   async waitCount(n: number, what = `${n} deliveries`): Promise<void> {
-    await waitFor(() => this.got.length >= n, 20_000, what);
+    await waitFor(what, () => this.got.length >= n, { timeoutMs: 20_000, everyMs: 10 });
   }
 
   texts(): string[] {
@@ -200,7 +201,7 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
         b.onDelivery = acker(t, (id) => subB.ack(id));
         const n = 40;
         const ids = await Promise.all(Array.from({ length: n }, (_, i) => publish(broker, topic, `m${i}`)));
-        await waitFor(() => a.got.length + b.got.length >= n, 20_000, 'all messages');
+        await waitFor('all messages', () => a.got.length + b.got.length >= n, { timeoutMs: 20_000, everyMs: 10 });
         await sleep(QUIET_MS);
         const seen = [...a.got, ...b.got].map((d) => d.messageId);
         t.is(seen.length, n);
@@ -341,10 +342,10 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
       const ids = new Set<string>();
       for (let i = 0; i < 3; i++) ids.add(await publish(broker, topic, `m${i}`));
       const got: BrokerDelivery[] = [];
-      await waitFor(async () => {
+      await waitFor('condition', async () => {
         got.push(...(await broker.pull(opts, 10, 1000)));
         return got.length >= 3;
-      });
+      }, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
       t.is(got.length, 3);
       t.deepEqual(sorted(got.map((d) => d.messageId)), sorted(ids));
       // Leased: a second pull sees nothing while the leases run.
@@ -352,10 +353,10 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
       await broker.nack(group, got[0]?.deliveryId ?? '', 0);
       for (const d of got.slice(1)) await broker.ack(group, d.deliveryId);
       const again: BrokerDelivery[] = [];
-      await waitFor(async () => {
+      await waitFor('condition', async () => {
         again.push(...(await broker.pull(opts, 10, 1000)));
         return again.length >= 1;
-      });
+      }, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
       t.is(again.length, 1);
       t.is(again[0]?.messageId, got[0]?.messageId);
       t.is(again[0]?.attempt, 2);
@@ -372,16 +373,16 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
       t.deepEqual(await broker.pull(opts, 10, 0), []);
       const id = await publish(broker, topic, 'slow');
       const first: BrokerDelivery[] = [];
-      await waitFor(async () => {
+      await waitFor('condition', async () => {
         first.push(...(await broker.pull(opts, 1, 1000)));
         return first.length >= 1;
-      });
+      }, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
       // The first holder is too slow: its lease runs out and the message is leased again.
       const second: BrokerDelivery[] = [];
-      await waitFor(async () => {
+      await waitFor('condition', async () => {
         second.push(...(await broker.pull(opts, 1, 1000)));
         return second.length >= 1;
-      });
+      }, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
       t.is(second[0]?.messageId, id);
       t.is(second[0]?.attempt, 2);
       // Its nack arrives now: it must not hand the message out a third time under the new lease.
@@ -415,7 +416,7 @@ export function pubsubConformance(test: TestFn, name: string, makeStore: MakeSto
       try {
         c.onDelivery = acker(t, (id) => sub.ack(id));
         const ids = await Promise.all(Array.from({ length: 100 }, (_, i) => publish(broker, topic, `m${i}`)));
-        await waitFor(() => new Set(c.got.map((d) => d.messageId)).size >= 100, 30_000, 'all 100 messages');
+        await waitFor('all 100 messages', () => new Set(c.got.map((d) => d.messageId)).size >= 100, { timeoutMs: 30_000, everyMs: 10 });
         t.deepEqual(sorted(new Set(c.got.map((d) => d.messageId))), sorted(ids));
       } finally {
         await sub.close();

@@ -2,7 +2,8 @@
 // Asserts error codes only, never messages.
 import type { TestFn } from 'ava';
 import type { SetOperation, StateStore, TransactionOperation } from '../../agent/components/state-store.js';
-import { sleep, uniq, waitFor, withStore, type MakeStore } from './conformance-helpers.js';
+import { uniq, withStore, type MakeStore } from './conformance-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const buf = (s: string): Buffer => Buffer.from(s, 'utf8');
 
@@ -158,7 +159,7 @@ export function stateConformance(test: TestFn, name: string, makeStore: MakeStor
       const key = uniq('k');
       const etag = await store.set(setOp(key, 'a', { ttlSeconds: 1 }));
       await sleep(1100);
-      await waitFor(async () => (await store.get(key)) === undefined, 20_000, 'expiry');
+      await waitFor('expiry', async () => (await store.get(key)) === undefined, { timeoutMs: 20_000, everyMs: 10, retryErrors: false });
       t.deepEqual(await store.bulkGet([key]), [undefined]);
       await t.throwsAsync(store.set(setOp(key, 'b', { etag })), { code: 'HEARTH_ERR_ETAG_MISMATCH' });
       await t.throwsAsync(store.delete({ key, etag, concurrency: 'last-write' }), { code: 'HEARTH_ERR_ETAG_MISMATCH' });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import test from 'ava';
 import { packageBuild, patchedBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { makeTempDir } from '../helpers/hearth-process.js';
+import { makeTempDir } from '../support/hearth-process.js';
 import { INSTALL_SH, installSh, requireTool, runTool, snapshotTree, SYSTEMD_DIR, treeDiff, type RunResult } from './deploy-helpers.js';
 
 let work: string;

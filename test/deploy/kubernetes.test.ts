@@ -21,9 +21,11 @@ import { loadConfig } from '../../agent/config/load-config.js';
 import { UNAUTHENTICATED_PROBE_ROUTES } from '../../ops-agent/admin-server.js';
 import { siblingConnector, siblingsFromEnv, siblingTlsFromEnv } from '@hearth/sdk';
 import { packageBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { getUnix, makeTempDir, runHearthCli, waitFor } from '../helpers/hearth-process.js';
-import { freePort } from '../support/redis-server.js';
+import { killGroup, waitForExit } from '../support/child-process.js';
+import { getUnix, makeTempDir, runHearthCli } from '../support/hearth-process.js';
+import { freePort } from '../support/free-port.js';
 import { repoRoot } from '../support/repo-root.js';
+import { waitFor } from '../support/wait.js';
 
 const run = promisify(execFile);
 const K8S = path.join(repoRoot, 'kubernetes');
@@ -624,13 +626,6 @@ const groups = new Set<ChildProcess>();
 cleanup.push(() => {
   for (const child of groups) killGroup(child);
 });
-function killGroup(child: ChildProcess): void {
-  try {
-    process.kill(-child.pid!, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
 
 function spawnAs(ids: { uid: number; gid: number; groups: number[] }, argv: string[], env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const idArgs = [`--reuid=${ids.uid}`, `--regid=${ids.gid}`, ids.groups.length > 0 ? `--groups=${ids.groups.join(',')}` : '--clear-groups'];
@@ -678,10 +673,9 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
     [process.execPath, path.join(root, 'current/dist/ops-agent/main.js'), ...(await agentContainer()).args!.map((a) => (a === '/etc/hearth/hearth.yaml' ? configPath : a))],
     { POD_IP: '127.0.0.1', NODE_NAME: 'node-a' },
   );
-  const exited = new Promise<void>((r) => (agent.child.exitCode === null ? agent.child.once('exit', () => r()) : r()));
   cleanup.push(async () => {
     agent.child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+    await waitForExit(agent.child, 15_000);
     killGroup(agent.child);
   });
   const adminSock = path.join(dir, 'run/hearth/admin.sock');
@@ -692,12 +686,12 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
     });
     const m = s.status === 200 ? /:(\d+)$/.exec((JSON.parse(s.body) as { adminTcp: string | null }).adminTcp ?? '') : null;
     return m ? Number(m[1]) : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000 });
 
   const ready = await waitFor('readiness as the kubelet sees it', async () => {
     const r = await kubeletProbe('127.0.0.1', port, '/readyz');
     return r.status === 200 ? r : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000 });
   t.deepEqual(JSON.parse(ready.body), { ready: true });
   const live = await kubeletProbe('127.0.0.1', port, '/healthz');
   t.is(live.status, 200);
@@ -726,7 +720,7 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
     const m = /"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"/.exec(demo.output());
     if (!m) throw new Error(`${demo.child.exitCode === null ? 'output so far' : `exited ${demo.child.exitCode}`}: ${demo.output()}`);
     return m[0];
-  }, 30_000);
+  }, { timeoutMs: 30_000 });
   t.truthy(seen, demo.output());
   killGroup(demo.child);
 
@@ -745,7 +739,7 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
   const got = await waitFor('a state read through the sibling port', async () => {
     const res = (await asApp.unary('hearth.runtime.v1.State/GetState', { storeName: 'default', key: 'last-seen' }, {})) as { found: boolean; data: Buffer };
     return res.found ? res : undefined;
-  }, 30_000);
+  }, { timeoutMs: 30_000 });
   t.is(`"${Buffer.from(got.data).toString('utf8').replaceAll('"', '')}"`, seen, 'the value the example app saved over its socket');
   await asApp.close();
   const wrongToken = siblingConnector({ appId: 'demo', token: 'not-the-demo-token-0123', tls: siblingTlsFromEnv(siblingEnv) })(endpoint);

@@ -6,14 +6,14 @@
 // Ctrl-C → pre-flight aborts → wrong token → dry run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { ROLLOUT_ERROR_CATALOG } from '../../scripts/rollout-errors.js';
 import type { HostOutcome, RolloutReport } from '../../scripts/rollout-report.js';
 import { BROKEN, packageBuild, patchedBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { makeTempDir, startHearth, type HearthProcess, type StatusJson } from '../helpers/hearth-process.js';
+import { makeTempDir, startHearth, type HearthProcess, type StatusJson } from '../support/hearth-process.js';
 import { pidsOf } from '../helpers/upgrade-helpers.js';
+import { freePort } from '../support/free-port.js';
 import { repoRoot } from '../support/repo-root.js';
 
 const TOKEN = 'rollout-test-admin-token-0123456789';
@@ -300,15 +300,3 @@ test('docs/operations.md lists every code of the rollout catalog', async (t) => 
   const doc = await readFile(path.join(repoRoot, 'docs/operations.md'), 'utf8');
   for (const code of Object.keys(ROLLOUT_ERROR_CATALOG)) t.regex(doc, new RegExp(`^\\| \`${code}\` \\|`, 'm'), code);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { loadConfig, parseConfig, type HearthConfig } from '../../agent/config/load-config.js';
 import { prepareRunDir } from '../../ops-agent/run-dir.js';
 import { packageBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { makeTempDir } from '../helpers/hearth-process.js';
+import { makeTempDir } from '../support/hearth-process.js';
 import {
   installSh,
   parseBytesMiB,

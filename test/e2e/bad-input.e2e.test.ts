@@ -6,7 +6,7 @@ import net from 'node:net';
 import anyTest, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError, type GrpcClients } from '../helpers/grpc-client.js';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
 import {
   assertGrpcError,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import type { ConfigurationItem, GrpcClients } from '../helpers/grpc-client.js';
-import { defaultTestConfig, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { defaultTestConfig, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient, ServerSentEvent } from '../helpers/http-client.js';
 import { repoRoot } from '../support/repo-root.js';
 import {
@@ -21,6 +21,7 @@ import {
   servedBy,
   uniq,
 } from './e2e-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const C = 'appconfig';
 const STATIC = 'greeting: hello\nfeature:\n  value: "on"\n  version: "7"\n  metadata:\n    owner: ops\n';
@@ -83,7 +84,7 @@ class ConfigStream {
 
   /** Waits until some message satisfies `match` (replays of the current state may come first). */
   async until(what: string, match: (items: Record<string, ConfigurationItem>) => boolean): Promise<void> {
-    await waitFor(what, async () => (this.messages.some(match) ? true : undefined), 30_000, 50);
+    await waitFor(what, async () => (this.messages.some(match) ? true : undefined), { timeoutMs: 30_000, everyMs: 50 });
   }
 }
 

@@ -6,8 +6,9 @@ import type { ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError, createGrpcClients, type CallError, type DeliveryMsg, type GrpcClients, type SubscribeResponse } from '../helpers/grpc-client.js';
 import type { TestSubscription } from '../helpers/grpc-subscription.js';
-import { waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { type HearthProcess } from '../support/hearth-process.js';
 import { HttpClient, type HttpResponse } from '../helpers/http-client.js';
+import { waitFor } from '../support/wait.js';
 
 export const TOKENS = { demo: 'demo-token', other: 'other-token' } as const;
 export type AppId = keyof typeof TOKENS;
@@ -63,8 +64,7 @@ export async function servedBy(h: HearthProcess, requestId: string): Promise<num
       }
       return undefined;
     },
-    30_000,
-    50,
+    { timeoutMs: 30_000, everyMs: 50 },
   );
 }
 
@@ -194,8 +194,6 @@ export function metricSum(samples: readonly Sample[], name: string, match: Reado
     .reduce((sum, s) => sum + s.value, 0);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Records every delivery a Subscribe stream gets and (unless told not to) acks it at once:
  * for tests that care about which messages arrived and how often, not about their order.
@@ -234,7 +232,6 @@ export async function receivedAll(collectors: readonly Collector[], messageIds: 
       for (const c of collectors) for (const id of c.messageIds()) seen.add(id);
       return messageIds.every((id) => seen.has(id)) ? true : undefined;
     },
-    timeoutMs,
-    50,
+    { timeoutMs, everyMs: 50 },
   );
 }

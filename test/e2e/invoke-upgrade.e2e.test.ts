@@ -8,8 +8,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { createClient, type HearthClient, type ServeHandle } from '@hearth/sdk';
-import { runHearthCli, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
-import { sleep, workerPids } from './e2e-helpers.js';
+import { runHearthCli, startHearth, type HearthProcess } from '../support/hearth-process.js';
+import { workerPids } from './e2e-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const A = { id: 'upa', token: 'upa-token-0123456789', allow: { apps: ['upb'] } } as const;
 const B = { id: 'upb', token: 'upb-token-0123456789', allow: { callers: ['upa'] } } as const;
@@ -111,7 +112,7 @@ test('non-idempotent calls from A to B over wire and gRPC all succeed through tw
     await sleep(500);
     await reload(p);
     // The old workers are gone: B's calls are now answered through the new generation only.
-    await waitFor('the first generation to exit', async () => ((await workerPids(p)).some((pid) => before.includes(pid)) ? undefined : true), 60_000);
+    await waitFor('the first generation to exit', async () => ((await workerPids(p)).some((pid) => before.includes(pid)) ? undefined : true), { timeoutMs: 60_000 });
     okBeforeGone = ok;
     await sleep(1_000);
     okAfterGone = ok;

@@ -5,12 +5,12 @@
 // instance, ejecting a failing one.
 import test from 'ava';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runtimeMethods, WireConnection } from '@hearth/protocol';
 import { CallbackApp, failure, InvokeClient } from '../helpers/callback-client.js';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, MESH_APPS, startTwoHosts, STRANGER_TOKEN, type TwoHosts } from '../helpers/two-hosts.js';
+import { sleep } from '../support/wait.js';
 
 const INVOKE = 'hearth.runtime.v1.Invoke/InvokeService';
 const cleanups: (() => Promise<unknown> | void)[] = [];

@@ -5,7 +5,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { subscribe } from '../helpers/grpc-subscription.js';
 import type { GrpcClients } from '../helpers/grpc-client.js';
-import { defaultTestConfig, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { defaultTestConfig, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
 import { assertGrpcError, assertHttpError, grpcConnection, httpClient, TOKENS, uniq } from './e2e-helpers.js';
 

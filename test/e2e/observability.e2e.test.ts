@@ -6,9 +6,10 @@ import net from 'node:net';
 import test from 'ava';
 import type { StatusReport } from '../../ops-agent/status-report.js';
 import type { GrpcClients } from '../helpers/grpc-client.js';
-import { runHearthCli, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { runHearthCli, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
 import { grpcConnection, httpClient, httpClientPerWorker, metricSum, parseMetrics, servedBy, TOKENS, uniq, type Sample } from './e2e-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 let h: HearthProcess;
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');

@@ -5,8 +5,9 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { subscribe } from '../helpers/grpc-subscription.js';
-import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { Collector, grpcConnection, grpcConnectionPerWorker, httpClient, receivedAll, uniq } from './e2e-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const P = 'default';
 let h: HearthProcess;
@@ -131,7 +132,7 @@ test.serial('an HTTP pull subscription survives kill -9 of a worker', async (t) 
       }
       return [...before, ...during].every((id) => seen.has(id)) ? true : undefined;
     },
-    60_000,
+    { timeoutMs: 60_000 },
   );
   t.true(held.length > 0);
   t.pass(`${held.length} held when the worker died; ${seen.size} messages received`);

@@ -5,7 +5,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import type { GrpcClients } from '../helpers/grpc-client.js';
 import { subscribe, type TestSubscription } from '../helpers/grpc-subscription.js';
-import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
 import type { CloudEvent, PulledDelivery, PullResult } from '../helpers/pubsub-wire.js';
 import {
@@ -18,6 +18,7 @@ import {
   receivedAll,
   uniq,
 } from './e2e-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const P = 'default';
 let h: HearthProcess;

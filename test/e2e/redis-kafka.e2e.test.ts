@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
-import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import type { PullResult } from '../helpers/pubsub-wire.js';
@@ -16,6 +16,7 @@ import { RedisServer, requireBinary } from '../support/redis-server.js';
 import { adminHandoff, pidsOf, ResubscribingConsumer } from '../helpers/upgrade-helpers.js';
 import { repoRoot } from '../support/repo-root.js';
 import { assertHttpError, httpClient, metricSum, parseMetrics, uniq } from './e2e-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const EXAMPLE = path.join(repoRoot, 'examples', 'hearth.redis-kafka.yaml');
 
@@ -116,7 +117,7 @@ test.serial('publish and pull go through Kafka; kcat consumes what Hearth publis
   const received = await waitFor('the published message to be pulled', async () => {
     const r = await pull(c, topic, 2000);
     return r.deliveries.length > 0 ? r.deliveries : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000 });
   t.is(received[0]?.messageId, sent.messageId);
   t.is((await c.post('/v1.0-hearth/subscriptions/kafka/' + topic + '/ack', { deliveryIds: received.map((d) => d.deliveryId) })).status, 204);
 
@@ -144,7 +145,7 @@ test.serial('a Kafka subscription across a reload: the old generation commits wh
   const reload = await adminHandoff(h, 'reload');
   t.is(reload.final?.result, 'ok', JSON.stringify(reload.final));
   await publishSome(20, 'after');
-  await waitFor('every published message', async () => (published.every((id) => consumer.received().has(id)) ? true : undefined), 120_000);
+  await waitFor('every published message', async () => (published.every((id) => consumer.received().has(id)) ? true : undefined), { timeoutMs: 120_000 });
   t.deepEqual(consumer.errors, []);
   t.log(`published ${published.length}, received ${consumer.received().size} distinct, ${consumer.duplicates()} duplicate deliveries`);
 });
@@ -165,7 +166,7 @@ test.serial('Redis killed mid-traffic: coded errors at once, /readyz and metrics
   t.is(await healthyWorkers(h, 'redis', 'state.redis'), 0);
 
   await redis.restart();
-  await waitFor('readyz 200 once Redis is back', async () => ((await ready(h)).status === 200 ? true : undefined), 60_000);
+  await waitFor('readyz 200 once Redis is back', async () => ((await ready(h)).status === 200 ? true : undefined), { timeoutMs: 60_000 });
   t.is(await healthyWorkers(h, 'redis', 'state.redis'), 2);
   const key = uniq('after');
   t.is((await c.post('/v1.0/state/redis', [{ key, value: 'back' }])).status, 204);
@@ -185,18 +186,18 @@ test.serial('Kafka down: publish fails with a coded error, /readyz shows pubsub.
   await waitFor('readyz to report the Kafka component', async () => {
     const r = await ready(h);
     return r.status === 503 && r.problems.some((p) => p.includes('pubsub.kafka/kafka')) ? true : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000 });
 
   await kafka.up();
-  await waitFor('readyz 200 once Kafka is back', async () => ((await ready(h)).status === 200 ? true : undefined), 90_000);
+  await waitFor('readyz 200 once Kafka is back', async () => ((await ready(h)).status === 200 ? true : undefined), { timeoutMs: 90_000 });
   const sent = await waitFor('a publish to succeed again', async () => {
     const r = await publish(c, topic, { n: 2 });
     return r.status === 204 ? r : undefined;
-  }, 60_000);
+  }, { timeoutMs: 60_000 });
   const got = await waitFor('the message published after recovery', async () => {
     const r = await pull(c, topic, 2000);
     return r.deliveries.find((d) => d.messageId === sent.messageId);
-  }, 90_000);
+  }, { timeoutMs: 90_000 });
   t.truthy(got);
 });
 
@@ -250,7 +251,7 @@ test.serial('Redis absent at start: the agent starts, is not ready, and becomes 
     const res = await client.get('/v1.0/state/redis/x');
     t.true(res.status === 503 || res.status === 504, res.text());
     await late.restart();
-    await waitFor('readyz 200 once Redis is up', async () => ((await ready(hp)).status === 200 ? true : undefined), 60_000);
+    await waitFor('readyz 200 once Redis is up', async () => ((await ready(hp)).status === 200 ? true : undefined), { timeoutMs: 60_000 });
     t.is((await client.post('/v1.0/state/redis', [{ key: 'x', value: 1 }])).status, 204);
   } finally {
     await h2?.stop();

@@ -3,7 +3,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError, type GrpcClients } from '../helpers/grpc-client.js';
-import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import type { HttpClient } from '../helpers/http-client.js';
 import {
   assertGrpcError,
@@ -17,6 +17,7 @@ import {
   servedBy,
   uniq,
 } from './e2e-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 const S = 'default';
 let h: HearthProcess;

@@ -2,11 +2,11 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
 import { subscribe } from '../helpers/grpc-subscription.js';
-import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
-let rt: GrpcHarness;
+let rt: InProcess<'grpc'>;
 test.before(async () => {
-  rt = await startGrpcHarness();
+  rt = await startInProcess({ transports: ['grpc'] });
 });
 test.after.always(async () => {
   await rt?.close();
@@ -15,19 +15,19 @@ test.after.always(async () => {
 const S = 'statestore';
 
 test('the same key is a different item per app', async (t) => {
-  await rt.demo.clients.state.SaveState({ storeName: S, states: [{ key: 'mine', value: Buffer.from('demo-secret') }] });
-  t.false((await rt.other.clients.state.GetState({ storeName: S, key: 'mine' })).found);
-  const bulk = await rt.other.clients.state.GetBulkState({ storeName: S, keys: ['mine'] });
+  await rt.demo.grpc.clients.state.SaveState({ storeName: S, states: [{ key: 'mine', value: Buffer.from('demo-secret') }] });
+  t.false((await rt.other.grpc.clients.state.GetState({ storeName: S, key: 'mine' })).found);
+  const bulk = await rt.other.grpc.clients.state.GetBulkState({ storeName: S, keys: ['mine'] });
   t.false(bulk.items[0]?.found);
-  t.false((await rt.other.clients.state.DeleteState({ storeName: S, key: 'mine' })).deleted);
+  t.false((await rt.other.grpc.clients.state.DeleteState({ storeName: S, key: 'mine' })).deleted);
 
-  await rt.other.clients.state.SaveState({ storeName: S, states: [{ key: 'mine', value: Buffer.from('other-value') }] });
-  t.is((await rt.demo.clients.state.GetState({ storeName: S, key: 'mine' })).data.toString(), 'demo-secret');
-  t.is((await rt.other.clients.state.GetState({ storeName: S, key: 'mine' })).data.toString(), 'other-value');
+  await rt.other.grpc.clients.state.SaveState({ storeName: S, states: [{ key: 'mine', value: Buffer.from('other-value') }] });
+  t.is((await rt.demo.grpc.clients.state.GetState({ storeName: S, key: 'mine' })).data.toString(), 'demo-secret');
+  t.is((await rt.other.grpc.clients.state.GetState({ storeName: S, key: 'mine' })).data.toString(), 'other-value');
 });
 
 test("another app's token on this app's socket is UNAUTHENTICATED", async (t) => {
-  const impostor = rt.clients(rt.demo.socket, rt.other.token);
+  const impostor = rt.grpcClients(rt.demo.grpc.socket, rt.other.token);
   const e = callError(await t.throwsAsync(impostor.state.GetState({ storeName: S, key: 'mine' })));
   t.is(e.code, grpc.status.UNAUTHENTICATED);
   t.is(e.hearthCode, 'HEARTH_ERR_UNAUTHENTICATED');
@@ -35,7 +35,7 @@ test("another app's token on this app's socket is UNAUTHENTICATED", async (t) =>
 });
 
 test('a missing or malformed token is UNAUTHENTICATED, on unary calls and streams', async (t) => {
-  const anonymous = rt.clients(rt.demo.socket);
+  const anonymous = rt.grpcClients(rt.demo.grpc.socket);
   for (const call of [
     () => anonymous.state.GetState({ storeName: S, key: 'k' }),
     () => anonymous.metadata.GetMetadata({}),
@@ -47,7 +47,7 @@ test('a missing or malformed token is UNAUTHENTICATED, on unary calls and stream
   }
   const wrongScheme = new grpc.Metadata();
   wrongScheme.set('authorization', 'Basic ZGVtbzpkZW1v');
-  t.is(callError(await t.throwsAsync(rt.demo.clients.state.GetState({ storeName: S, key: 'k' }, wrongScheme))).hearthCode, 'HEARTH_ERR_UNAUTHENTICATED');
+  t.is(callError(await t.throwsAsync(rt.demo.grpc.clients.state.GetState({ storeName: S, key: 'k' }, wrongScheme))).hearthCode, 'HEARTH_ERR_UNAUTHENTICATED');
 
   const sub = subscribe(anonymous, { pubsubName: 'pubsub', topic: 'orders' });
   const end = await sub.ended;
@@ -60,9 +60,9 @@ test('a missing or malformed token is UNAUTHENTICATED, on unary calls and stream
 });
 
 test('a component outside the ACL is PERMISSION_DENIED', async (t) => {
-  const e = callError(await t.throwsAsync(rt.other.clients.state.GetState({ storeName: 'private', key: 'k' })));
+  const e = callError(await t.throwsAsync(rt.other.grpc.clients.state.GetState({ storeName: 'private', key: 'k' })));
   t.is(e.code, grpc.status.PERMISSION_DENIED);
   t.is(e.hearthCode, 'HEARTH_ERR_PERMISSION_DENIED');
   // `demo` may use it.
-  t.false((await rt.demo.clients.state.GetState({ storeName: 'private', key: 'k' })).found);
+  t.false((await rt.demo.grpc.clients.state.GetState({ storeName: 'private', key: 'k' })).found);
 });

@@ -1,11 +1,12 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { callError } from '../helpers/grpc-client.js';
-import { startGrpcHarness, type GrpcHarness } from '../helpers/in-process-grpc.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
-let rt: GrpcHarness;
+let rt: InProcess<'grpc'>;
 test.before(async () => {
-  rt = await startGrpcHarness();
+  rt = await startInProcess({ transports: ['grpc'] });
 });
 test.after.always(async () => {
   await rt?.close();
@@ -14,7 +15,7 @@ test.after.always(async () => {
 const S = 'statestore';
 
 test('save, get, delete round trip with content type', async (t) => {
-  const { state } = rt.demo.clients;
+  const { state } = rt.demo.grpc.clients;
   const saved = await state.SaveState({ storeName: S, states: [{ key: 'rt', value: Buffer.from('v1'), contentType: 'text/plain' }] });
   t.is(saved.etags.length, 1);
   const got = await state.GetState({ storeName: S, key: 'rt' });
@@ -31,7 +32,7 @@ test('save, get, delete round trip with content type', async (t) => {
 });
 
 test('first-write: a new key without ETag succeeds once, then needs the current ETag', async (t) => {
-  const { state } = rt.demo.clients;
+  const { state } = rt.demo.grpc.clients;
   const first = { storeName: S, states: [{ key: 'fw', value: Buffer.from('a'), options: { concurrency: 'CONCURRENCY_FIRST_WRITE' } }] };
   const [etag] = (await state.SaveState(first)).etags;
   const again = callError(await t.throwsAsync(state.SaveState(first)));
@@ -53,7 +54,7 @@ test('first-write: a new key without ETag succeeds once, then needs the current 
 });
 
 test('last-write without ETag overwrites', async (t) => {
-  const { state } = rt.demo.clients;
+  const { state } = rt.demo.grpc.clients;
   await state.SaveState({ storeName: S, states: [{ key: 'lw', value: Buffer.from('1') }] });
   await state.SaveState({
     storeName: S,
@@ -63,13 +64,11 @@ test('last-write without ETag overwrites', async (t) => {
 });
 
 test('ttlInSeconds expires the item; a bad TTL is INVALID_ARGUMENT', async (t) => {
-  const { state } = rt.demo.clients;
+  const { state } = rt.demo.grpc.clients;
   await state.SaveState({ storeName: S, states: [{ key: 'ttl', value: Buffer.from('x'), metadata: { ttlInSeconds: '1' } }] });
   t.true((await state.GetState({ storeName: S, key: 'ttl' })).found);
   // Poll rather than assert a timing: the item must disappear.
-  for (let i = 0; i < 100 && (await state.GetState({ storeName: S, key: 'ttl' })).found; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitFor('the item to expire', async () => !(await state.GetState({ storeName: S, key: 'ttl' })).found, { timeoutMs: 10_000, retryErrors: false });
   t.false((await state.GetState({ storeName: S, key: 'ttl' })).found);
   for (const bad of ['-1', '1.5', 'soon']) {
     const e = callError(
@@ -81,7 +80,7 @@ test('ttlInSeconds expires the item; a bad TTL is INVALID_ARGUMENT', async (t) =
 });
 
 test('bulk get returns the app keys in order, found or not', async (t) => {
-  const { state } = rt.demo.clients;
+  const { state } = rt.demo.grpc.clients;
   await state.SaveState({
     storeName: S,
     states: [
@@ -101,7 +100,7 @@ test('bulk get returns the app keys in order, found or not', async (t) => {
 });
 
 test('transaction: all or nothing, ETags in operation order', async (t) => {
-  const { state } = rt.demo.clients;
+  const { state } = rt.demo.grpc.clients;
   const [etag] = (await state.SaveState({ storeName: S, states: [{ key: 'tx-a', value: Buffer.from('a0') }] })).etags;
   await state.SaveState({ storeName: S, states: [{ key: 'tx-gone', value: Buffer.from('x') }] });
   const res = await state.ExecuteStateTransaction({
@@ -140,16 +139,16 @@ test('transaction: all or nothing, ETags in operation order', async (t) => {
 });
 
 test('a shared store sees the same keys for every app', async (t) => {
-  await rt.demo.clients.state.SaveState({ storeName: 'shared', states: [{ key: 'common', value: Buffer.from('both') }] });
-  const got = await rt.other.clients.state.GetState({ storeName: 'shared', key: 'common' });
+  await rt.demo.grpc.clients.state.SaveState({ storeName: 'shared', states: [{ key: 'common', value: Buffer.from('both') }] });
+  const got = await rt.other.grpc.clients.state.GetState({ storeName: 'shared', key: 'common' });
   t.true(got.found);
   t.is(got.data.toString(), 'both');
 });
 
 test('responses carry the request id in the trailers', async (t) => {
-  const md = rt.demo.clients.authMetadata();
+  const md = rt.demo.grpc.clients.authMetadata();
   md.set('x-request-id', 'req-123');
-  const e = callError(await t.throwsAsync(rt.demo.clients.state.GetState({ storeName: 'nope', key: 'k' }, md)));
+  const e = callError(await t.throwsAsync(rt.demo.grpc.clients.state.GetState({ storeName: 'nope', key: 'k' }, md)));
   t.is(e.hearthCode, 'HEARTH_ERR_STORE_NOT_FOUND');
   t.is(e.requestId, 'req-123');
   t.regex(rt.logText(), /"requestId":"req-123"/);

@@ -6,9 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startHearth, type HearthProcess } from './hearth-process.js';
-import { freePort } from '../support/redis-server.js';
-import { makeTlsFiles, type TlsFiles } from './tls-certs.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
+import { freePort } from '../support/free-port.js';
+import { makeTlsFiles, type TlsFiles } from '../support/tls-certs.js';
 
 export const CALLER_TOKEN = 'caller-token-0123456789';
 export const CALLEE_TOKEN = 'callee-token-0123456789';

@@ -11,8 +11,9 @@ import type { FinalEvent, ProgressEvent } from '../../ops-agent/upgrade/progress
 import { STATE_FILE, type UpgradeState } from '../../ops-agent/upgrade/upgrade-state.js';
 import { createGrpcClients, type GrpcClients, type SubscribeResponse } from './grpc-client.js';
 import { TestSubscription } from './grpc-subscription.js';
-import { runHearthCli, testConfig, waitFor, type CliResult, type HearthProcess, type StatusJson } from './hearth-process.js';
+import { runHearthCli, testConfig, type CliResult, type HearthProcess, type StatusJson } from '../support/hearth-process.js';
 import { HttpClient } from './http-client.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 export type HandoffKind = 'upgrade' | 'rollback' | 'reload';
 
@@ -79,8 +80,7 @@ export function waitForStatus(h: HearthProcess, what: string, check: (s: StatusJ
       const s = await h.status();
       return check(s) ? s : undefined;
     },
-    timeoutMs,
-    200,
+    { timeoutMs, everyMs: 200 },
   );
 }
 
@@ -235,7 +235,7 @@ export class ResubscribingConsumer {
       } catch {
         // ended before ready (e.g. reached a worker just as it drained): try again shortly
         if (attempt > 50) throw new Error('could not resubscribe');
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   }

@@ -3,15 +3,15 @@ import http from 'node:http';
 import net from 'node:net';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
 import type { HttpResponse } from '../helpers/http-client.js';
-import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
-const test = anyTest as TestFn<{ h: HttpHarness }>;
+const test = anyTest as TestFn<{ h: InProcess<'http'> }>;
 
 const MAX_BODY = 4096;
 const MAX_KEY = 64;
 
 test.before(async (t) => {
-  t.context.h = await startHttpHarness({ limits: { maxBodyBytes: MAX_BODY, maxKeyBytes: MAX_KEY } });
+  t.context.h = await startInProcess({ transports: ['http'], limits: { maxBodyBytes: MAX_BODY, maxKeyBytes: MAX_KEY } });
 });
 test.after.always(async (t) => {
   await t.context.h?.close();
@@ -23,52 +23,52 @@ interface ErrorBody {
 }
 
 /** Asserts the status and coded body, then that the same server still answers. */
-async function expectError(t: ExecutionContext<{ h: HttpHarness }>, res: HttpResponse, status: number, code: string): Promise<ErrorBody> {
+async function expectError(t: ExecutionContext<{ h: InProcess<'http'> }>, res: HttpResponse, status: number, code: string): Promise<ErrorBody> {
   t.is(res.status, status, res.text());
   t.is(res.headers['hearth-error-code'], code);
   t.regex(String(res.headers['content-type']), /^application\/json/);
   const body = res.json<ErrorBody>();
   t.is(body.errorCode, code);
   t.is(typeof body.message, 'string');
-  const health = await t.context.h.demo.client.get('/v1.0/metadata');
+  const health = await t.context.h.demo.http.client.get('/v1.0/metadata');
   t.is(health.status, 200);
   return body;
 }
 
 test('malformed JSON is 400 HEARTH_ERR_MALFORMED_REQUEST', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   await expectError(t, await c.post('/v1.0/state/statestore', '[{"key": "a", "value": ', { headers: { 'content-type': 'application/json' } }), 400, 'HEARTH_ERR_MALFORMED_REQUEST');
   await expectError(t, await c.post('/v1.0/state/statestore', 'not json at all'), 400, 'HEARTH_ERR_MALFORMED_REQUEST');
 });
 
 test('an empty body on a JSON route is 400 HEARTH_ERR_MALFORMED_REQUEST', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   await expectError(t, await c.post('/v1.0/state/statestore', '', { headers: { 'content-type': 'application/json' } }), 400, 'HEARTH_ERR_MALFORMED_REQUEST');
   await expectError(t, await c.post('/v1.0/state/statestore'), 400, 'HEARTH_ERR_MALFORMED_REQUEST');
 });
 
 test('prototype poisoning in JSON is refused', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const body = '[{"key":"p","value":{"__proto__":{"polluted":true}}}]';
   await expectError(t, await c.post('/v1.0/state/statestore', body, { headers: { 'content-type': 'application/json' } }), 400, 'HEARTH_ERR_MALFORMED_REQUEST');
   t.is(({} as Record<string, unknown>).polluted, undefined);
 });
 
 test('a body over limits.maxBodyBytes is 413 HEARTH_ERR_BODY_TOO_LARGE', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const big = [{ key: 'big', value: 'x'.repeat(MAX_BODY * 2) }];
   await expectError(t, await c.post('/v1.0/state/statestore', big), 413, 'HEARTH_ERR_BODY_TOO_LARGE');
   await expectError(t, await c.post('/v1.0/publish/pubsub/orders', Buffer.alloc(MAX_BODY + 1, 1), { headers: { 'content-type': 'application/octet-stream' } }), 413, 'HEARTH_ERR_BODY_TOO_LARGE');
 });
 
 test('control characters in a key are 400 HEARTH_ERR_INVALID_KEY', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   await expectError(t, await c.get('/v1.0/state/statestore/a%01b'), 400, 'HEARTH_ERR_INVALID_KEY');
   await expectError(t, await c.post('/v1.0/state/statestore', [{ key: 'line\nbreak', value: 1 }]), 400, 'HEARTH_ERR_INVALID_KEY');
 });
 
 test('a key over limits.maxKeyBytes is 400 HEARTH_ERR_INVALID_KEY (not a router 404)', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const long = 'k'.repeat(MAX_KEY + 1);
   await expectError(t, await c.get(`/v1.0/state/statestore/${long}`), 400, 'HEARTH_ERR_INVALID_KEY');
   await expectError(t, await c.post('/v1.0/state/statestore', [{ key: long, value: 1 }]), 400, 'HEARTH_ERR_INVALID_KEY');
@@ -76,11 +76,11 @@ test('a key over limits.maxKeyBytes is 400 HEARTH_ERR_INVALID_KEY (not a router 
 });
 
 test('an empty key is 400 HEARTH_ERR_INVALID_KEY', async (t) => {
-  await expectError(t, await t.context.h.demo.client.post('/v1.0/state/statestore', [{ key: '', value: 1 }]), 400, 'HEARTH_ERR_INVALID_KEY');
+  await expectError(t, await t.context.h.demo.http.client.post('/v1.0/state/statestore', [{ key: '', value: 1 }]), 400, 'HEARTH_ERR_INVALID_KEY');
 });
 
 test('an unknown store is 400 HEARTH_ERR_STORE_NOT_FOUND', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const body = await expectError(t, await c.get('/v1.0/state/nosuchstore/k'), 400, 'HEARTH_ERR_STORE_NOT_FOUND');
   t.regex(body.message, /nosuchstore/);
   await expectError(t, await c.post('/v1.0-alpha1/lock/nosuchstore', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 5 }), 400, 'HEARTH_ERR_STORE_NOT_FOUND');
@@ -88,14 +88,14 @@ test('an unknown store is 400 HEARTH_ERR_STORE_NOT_FOUND', async (t) => {
 });
 
 test('an unknown route or method is 404 HEARTH_ERR_NOT_FOUND', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   await expectError(t, await c.get('/v1.0/nothing/here'), 404, 'HEARTH_ERR_NOT_FOUND');
   await expectError(t, await c.request({ method: 'PUT', path: '/v1.0/state/statestore/k', body: {} }), 404, 'HEARTH_ERR_NOT_FOUND');
   await expectError(t, await c.get('/v2/state/statestore/k'), 404, 'HEARTH_ERR_NOT_FOUND');
 });
 
 test('wrong types in a body are 400 HEARTH_ERR_INVALID_ARGUMENT naming the path', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   let body = await expectError(t, await c.post('/v1.0/state/statestore', [{ key: 1, value: 1 }]), 400, 'HEARTH_ERR_INVALID_ARGUMENT');
   t.regex(body.message, /body\[0\]\.key/);
   body = await expectError(t, await c.post('/v1.0/state/statestore', { key: 'k', value: 1 }), 400, 'HEARTH_ERR_INVALID_ARGUMENT');
@@ -115,12 +115,12 @@ test('wrong types in a body are 400 HEARTH_ERR_INVALID_ARGUMENT naming the path'
 });
 
 test('an unparseable Content-Type is 400 HEARTH_ERR_MALFORMED_REQUEST', async (t) => {
-  const res = await t.context.h.demo.client.post('/v1.0/publish/pubsub/orders', 'x', { headers: { 'content-type': '/;;;' } });
+  const res = await t.context.h.demo.http.client.post('/v1.0/publish/pubsub/orders', 'x', { headers: { 'content-type': '/;;;' } });
   await expectError(t, res, 400, 'HEARTH_ERR_MALFORMED_REQUEST');
 });
 
 test('garbage that is not HTTP gets a coded 400 and the connection closed', async (t) => {
-  const socketPath = t.context.h.demo.socket;
+  const socketPath = t.context.h.demo.http.socket;
   const reply = await new Promise<string>((resolve, reject) => {
     const s = net.connect(socketPath);
     let out = '';
@@ -132,11 +132,11 @@ test('garbage that is not HTTP gets a coded 400 and the connection closed', asyn
   });
   t.regex(reply, /^HTTP\/1\.1 400/);
   t.regex(reply, /HEARTH_ERR_MALFORMED_REQUEST/);
-  t.is((await t.context.h.demo.client.get('/v1.0/metadata')).status, 200);
+  t.is((await t.context.h.demo.http.client.get('/v1.0/metadata')).status, 200);
 });
 
 test('a client that hangs up mid-body does not hurt the server', async (t) => {
-  const socketPath = t.context.h.demo.socket;
+  const socketPath = t.context.h.demo.http.socket;
   await new Promise<void>((resolve) => {
     const req = http.request({
       socketPath,
@@ -151,5 +151,5 @@ test('a client that hangs up mid-body does not hurt the server', async (t) => {
       resolve();
     }, 50);
   });
-  t.is((await t.context.h.demo.client.get('/v1.0/metadata')).status, 200);
+  t.is((await t.context.h.demo.http.client.get('/v1.0/metadata')).status, 200);
 });

@@ -2,9 +2,9 @@
 import { writeFile } from 'node:fs/promises';
 import anyTest, { type TestFn } from 'ava';
 import type { ServerSentEvent } from '../helpers/http-client.js';
-import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
-const test = anyTest.serial as TestFn<{ h: HttpHarness }>;
+const test = anyTest.serial as TestFn<{ h: InProcess<'http'> }>;
 
 interface Item {
   value: string;
@@ -21,14 +21,14 @@ interface ConfigEvent {
 const ITEMS = 'greeting: hello\nfeature:\n  value: "on"\n  version: "7"\n  metadata:\n    owner: ops\n';
 
 test.before(async (t) => {
-  t.context.h = await startHttpHarness({ configurationItems: ITEMS });
+  t.context.h = await startInProcess({ transports: ['http'], configurationItems: ITEMS });
 });
 test.after.always(async (t) => {
   await t.context.h?.close();
 });
 
 test('GET /v1.0/configuration with repeated key params returns Dapr-shaped items', async (t) => {
-  const res = await t.context.h.demo.client.get('/v1.0/configuration/appconfig?key=greeting&key=feature&key=absent');
+  const res = await t.context.h.demo.http.client.get('/v1.0/configuration/appconfig?key=greeting&key=feature&key=absent');
   t.is(res.status, 200);
   const items = res.json<Record<string, Item>>();
   t.deepEqual(Object.keys(items).sort(), ['feature', 'greeting']);
@@ -38,7 +38,7 @@ test('GET /v1.0/configuration with repeated key params returns Dapr-shaped items
 });
 
 test('GET with one key, and with no key (= every key); the alpha1 path works too', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const one = (await c.get('/v1.0/configuration/appconfig?key=greeting')).json<Record<string, Item>>();
   t.deepEqual(Object.keys(one), ['greeting']);
   const all = (await c.get('/v1.0/configuration/appconfig')).json<Record<string, Item>>();
@@ -50,7 +50,7 @@ test('GET with one key, and with no key (= every key); the alpha1 path works too
 
 test('SSE subscription: initial items first, then a file edit, then a removal', async (t) => {
   const { h } = t.context;
-  const stream = await h.demo.client.events('/v1.0-hearth/configuration/appconfig/subscribe?key=greeting&key=feature');
+  const stream = await h.demo.http.client.events('/v1.0-hearth/configuration/appconfig/subscribe?key=greeting&key=feature');
   t.teardown(() => stream.close());
   t.is(stream.status, 200);
   t.regex(String(stream.headers['content-type']), /^text\/event-stream/);
@@ -70,14 +70,14 @@ test('SSE subscription: initial items first, then a file edit, then a removal', 
   t.is(removed.items.greeting?.deleted, true);
 
   // GET agrees with what the stream said.
-  const now = (await h.demo.client.get('/v1.0/configuration/appconfig')).json<Record<string, Item>>();
+  const now = (await h.demo.http.client.get('/v1.0/configuration/appconfig')).json<Record<string, Item>>();
   t.false('greeting' in now);
   await writeFile(h.configurationFile, ITEMS);
   t.is((await nextConfig(stream.next())).items.greeting?.value, 'hello');
 });
 
 test('SSE subscription errors before streaming are ordinary coded JSON errors', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const unknown = await c.events('/v1.0-hearth/configuration/nosuch/subscribe');
   t.is(unknown.status, 400);
   await unknown.waitEnd();
@@ -90,10 +90,10 @@ test('SSE subscription errors before streaming are ordinary coded JSON errors', 
 
 test('a client closing its SSE stream unsubscribes (server keeps serving)', async (t) => {
   const { h } = t.context;
-  const stream = await h.demo.client.events('/v1.0-hearth/configuration/appconfig/subscribe?key=feature');
+  const stream = await h.demo.http.client.events('/v1.0-hearth/configuration/appconfig/subscribe?key=feature');
   await nextConfig(stream.next());
   stream.close();
-  t.is((await h.demo.client.get('/v1.0/configuration/appconfig?key=feature')).status, 200);
+  t.is((await h.demo.http.client.get('/v1.0/configuration/appconfig?key=feature')).status, 200);
 });
 
 async function nextConfig(p: Promise<ServerSentEvent | undefined>): Promise<ConfigEvent> {

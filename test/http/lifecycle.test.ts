@@ -12,10 +12,11 @@ import { createLogger } from '../../agent/observability/logger.js';
 import { AgentMetrics } from '../../agent/observability/metrics.js';
 import { HttpAppServer } from '../../agent/transports/http/http-app-server.js';
 import { HttpClient } from '../helpers/http-client.js';
-import { DEMO_TOKEN, OTHER_TOKEN, startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { DEMO_TOKEN, OTHER_TOKEN, startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
-async function withHarness(fn: (h: HttpHarness) => Promise<void>): Promise<void> {
-  const h = await startHttpHarness();
+async function withHarness(fn: (h: InProcess<'http'>) => Promise<void>): Promise<void> {
+  const h = await startInProcess({ transports: ['http'] });
   try {
     await fn(h);
   } finally {
@@ -23,17 +24,9 @@ async function withHarness(fn: (h: HttpHarness) => Promise<void>): Promise<void>
   }
 }
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 test('x-request-id is echoed when given and generated otherwise', async (t) => {
   await withHarness(async (h) => {
-    const c = h.demo.client;
+    const c = h.demo.http.client;
     const given = await c.get('/v1.0/metadata', { headers: { 'x-request-id': 'req-abc-123' } });
     t.is(given.headers['x-request-id'], 'req-abc-123');
     const generated = await c.get('/v1.0/metadata');
@@ -47,15 +40,15 @@ test('x-request-id is echoed when given and generated otherwise', async (t) => {
 
 test('logs carry app and requestId and never a token', async (t) => {
   await withHarness(async (h) => {
-    const c = h.demo.client;
+    const c = h.demo.http.client;
     await c.get('/v1.0/state/statestore/k', { headers: { 'x-request-id': 'trace-me-1' } });
     await c.get('/v1.0/state/nosuch/k', { headers: { 'x-request-id': 'trace-me-2' } });
     await c.get('/v1.0/metadata', { token: 'wrong-token-xyz' });
     await c.get('/v1.0/metadata', { tokenHeader: 'dapr-api-token' });
-    await h.other.client.get('/v1.0/metadata', { token: DEMO_TOKEN });
+    await h.other.http.client.get('/v1.0/metadata', { token: DEMO_TOKEN });
     // A request Node cannot parse (its raw bytes include the token).
     await new Promise<void>((resolve) => {
-      const s = net.connect(h.demo.socket);
+      const s = net.connect(h.demo.http.socket);
       s.on('close', () => resolve());
       s.on('error', () => resolve());
       s.resume();
@@ -78,7 +71,7 @@ test('logs carry app and requestId and never a token', async (t) => {
 
 test('metrics count requests per app, API and result code', async (t) => {
   await withHarness(async (h) => {
-    const c = h.demo.client;
+    const c = h.demo.http.client;
     const k = `m-${randomUUID()}`;
     await c.post('/v1.0/state/statestore', [{ key: k, value: 1 }]);
     await c.get(`/v1.0/state/statestore/${k}`);
@@ -95,59 +88,59 @@ test('metrics count requests per app, API and result code', async (t) => {
 
 test('connections() counts open connections', async (t) => {
   await withHarness(async (h) => {
-    const a = h.client(h.demo.socket, DEMO_TOKEN);
-    const b = h.client(h.demo.socket, DEMO_TOKEN);
+    const a = h.httpClient(h.demo.http.socket, DEMO_TOKEN);
+    const b = h.httpClient(h.demo.http.socket, DEMO_TOKEN);
     await Promise.all([a.get('/v1.0/metadata'), b.get('/v1.0/metadata')]);
-    await waitFor(() => h.demo.server.connections() >= 2, 'two connections');
+    await waitFor('two connections', () => h.demo.http.server.connections() >= 2, { timeoutMs: 20_000, everyMs: 10 });
     a.close();
     b.close();
-    h.demo.client.close();
-    await waitFor(() => h.demo.server.connections() === 0, 'connections to close');
+    h.demo.http.client.close();
+    await waitFor('connections to close', () => h.demo.http.server.connections() === 0, { timeoutMs: 20_000, everyMs: 10 });
     t.pass();
   });
 });
 
 test('close(): in-flight requests finish with Connection: close, idle keep-alive connections close, socket stops accepting', async (t) => {
   await withHarness(async (h) => {
-    const idle = h.client(h.demo.socket, DEMO_TOKEN);
+    const idle = h.httpClient(h.demo.http.socket, DEMO_TOKEN);
     t.is((await idle.get('/v1.0/metadata')).status, 200);
-    const busy = h.client(h.demo.socket, DEMO_TOKEN);
+    const busy = h.httpClient(h.demo.http.socket, DEMO_TOKEN);
     const topic = `drain-${randomUUID().slice(0, 8)}`;
     const inFlight = busy.post(`/v1.0-hearth/subscriptions/pubsub/${topic}/pull`, { waitMs: 500 });
-    await waitFor(() => h.demo.server.connections() >= 2, 'the long poll to be in flight');
+    await waitFor('the long poll to be in flight', () => h.demo.http.server.connections() >= 2, { timeoutMs: 20_000, everyMs: 10 });
 
-    const closing = h.demo.server.close(20_000);
-    t.is(h.demo.server.close(20_000), closing, 'close() is idempotent');
+    const closing = h.demo.http.server.close(20_000);
+    t.is(h.demo.http.server.close(20_000), closing, 'close() is idempotent');
     const res = await inFlight;
     t.is(res.status, 200);
     t.is(res.headers.connection, 'close');
     await closing;
-    t.is(h.demo.server.connections(), 0);
-    await t.throwsAsync(() => h.client(h.demo.socket, DEMO_TOKEN).get('/v1.0/healthz'));
+    t.is(h.demo.http.server.connections(), 0);
+    await t.throwsAsync(() => h.httpClient(h.demo.http.socket, DEMO_TOKEN).get('/v1.0/healthz'));
     // other app's server is unaffected.
-    t.is((await h.other.client.get('/v1.0/healthz')).status, 204);
+    t.is((await h.other.http.client.get('/v1.0/healthz')).status, 204);
   });
 });
 
 test('close(): after graceMs remaining connections are destroyed', async (t) => {
   await withHarness(async (h) => {
-    const c = h.client(h.demo.socket, DEMO_TOKEN);
+    const c = h.httpClient(h.demo.http.socket, DEMO_TOKEN);
     const topic = `stuck-${randomUUID().slice(0, 8)}`;
     const stuck = c.post(`/v1.0-hearth/subscriptions/pubsub/${topic}/pull`, { waitMs: 30_000 });
     stuck.catch(() => undefined);
-    await waitFor(() => h.demo.server.connections() >= 1, 'the long poll to be in flight');
-    await h.demo.server.close(200);
+    await waitFor('the long poll to be in flight', () => h.demo.http.server.connections() >= 1, { timeoutMs: 20_000, everyMs: 10 });
+    await h.demo.http.server.close(200);
     await t.throwsAsync(stuck);
-    t.is(h.demo.server.connections(), 0);
+    t.is(h.demo.http.server.connections(), 0);
   });
 });
 
 test('close(): SSE streams end with a coded close event', async (t) => {
   await withHarness(async (h) => {
-    const stream = await h.demo.client.events('/v1.0-hearth/configuration/appconfig/subscribe');
+    const stream = await h.demo.http.client.events('/v1.0-hearth/configuration/appconfig/subscribe');
     t.teardown(() => stream.close());
     t.is((await stream.next())?.event, 'configuration');
-    const closing = h.demo.server.close(20_000);
+    const closing = h.demo.http.server.close(20_000);
     const last = await stream.next();
     t.is(last?.event, 'close');
     t.is(last?.json<{ errorCode: string }>().errorCode, 'HEARTH_ERR_DRAINING');
@@ -159,20 +152,20 @@ test('close(): SSE streams end with a coded close event', async (t) => {
 
 test('destroy() drops everything at once', async (t) => {
   await withHarness(async (h) => {
-    const c = h.client(h.demo.socket, DEMO_TOKEN);
+    const c = h.httpClient(h.demo.http.socket, DEMO_TOKEN);
     const stuck = c.post(`/v1.0-hearth/subscriptions/pubsub/d-${randomUUID().slice(0, 8)}/pull`, { waitMs: 30_000 });
     stuck.catch(() => undefined);
-    await waitFor(() => h.demo.server.connections() >= 1, 'the long poll to be in flight');
-    h.demo.server.destroy();
+    await waitFor('the long poll to be in flight', () => h.demo.http.server.connections() >= 1, { timeoutMs: 20_000, everyMs: 10 });
+    h.demo.http.server.destroy();
     await t.throwsAsync(stuck);
-    await h.demo.server.close(1000);
-    t.is(h.demo.server.connections(), 0);
+    await h.demo.http.server.close(1000);
+    t.is(h.demo.http.server.connections(), 0);
   });
 });
 
 test('the socket is mode 0660', async (t) => {
   await withHarness(async (h) => {
-    const s = await stat(h.demo.socket);
+    const s = await stat(h.demo.http.socket);
     t.true(s.isSocket());
     t.is(s.mode & 0o777, 0o660);
   });

@@ -1,12 +1,12 @@
 // Locks (Dapr alpha API + Hearth keep-alive), the sequencer, metadata and health.
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
-import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
-const test = anyTest as TestFn<{ h: HttpHarness }>;
+const test = anyTest as TestFn<{ h: InProcess<'http'> }>;
 
 test.before(async (t) => {
-  t.context.h = await startHttpHarness();
+  t.context.h = await startInProcess({ transports: ['http'], generation: 1 });
 });
 test.after.always(async (t) => {
   await t.context.h?.close();
@@ -15,7 +15,7 @@ test.after.always(async (t) => {
 const uniq = (p: string): string => `${p}-${randomUUID().slice(0, 8)}`;
 
 test('tryLock / keepalive / unlock with Dapr status numbers', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const resourceId = uniq('res');
   const lock = (owner: string) => c.post('/v1.0-alpha1/lock/lockstore', { resourceId, lockOwner: owner, expiryInSeconds: 30 });
   const unlock = (owner: string) => c.post('/v1.0-alpha1/unlock/lockstore', { resourceId, lockOwner: owner });
@@ -41,18 +41,18 @@ test("locks are per app: other's lock of the same resource id does not collide",
   const { demo, other } = t.context.h;
   const resourceId = uniq('shared-name');
   const body = { resourceId, lockOwner: 'x', expiryInSeconds: 30 };
-  t.deepEqual((await demo.client.post('/v1.0-alpha1/lock/lockstore', body)).json(), { success: true });
-  t.deepEqual((await other.client.post('/v1.0-alpha1/lock/lockstore', { ...body, lockOwner: 'y' })).json(), { success: true });
+  t.deepEqual((await demo.http.client.post('/v1.0-alpha1/lock/lockstore', body)).json(), { success: true });
+  t.deepEqual((await other.http.client.post('/v1.0-alpha1/lock/lockstore', { ...body, lockOwner: 'y' })).json(), { success: true });
 });
 
 test('a lock with a non-positive expiry is refused with a coded error', async (t) => {
-  const res = await t.context.h.demo.client.post('/v1.0-alpha1/lock/lockstore', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 0 });
+  const res = await t.context.h.demo.http.client.post('/v1.0-alpha1/lock/lockstore', { resourceId: 'r', lockOwner: 'o', expiryInSeconds: 0 });
   t.is(res.status, 400);
   t.is(res.json<{ errorCode: string }>().errorCode, 'HEARTH_ERR_INVALID_ARGUMENT');
 });
 
 test('sequencer ids are decimal strings, strictly increasing per key', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = uniq('seq');
   const ids: bigint[] = [];
   for (let i = 0; i < 5; i++) {
@@ -69,7 +69,7 @@ test('sequencer ids are decimal strings, strictly increasing per key', async (t)
 });
 
 test('GET /v1.0/metadata is Dapr-shaped', async (t) => {
-  const res = await t.context.h.demo.client.get('/v1.0/metadata');
+  const res = await t.context.h.demo.http.client.get('/v1.0/metadata');
   t.is(res.status, 200);
   const m = res.json<{
     id: string;
@@ -89,7 +89,7 @@ test('GET /v1.0/metadata is Dapr-shaped', async (t) => {
 });
 
 test('healthz is 204 without a token; HEAD works too', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   t.is((await c.get('/v1.0/healthz', { token: null })).status, 204);
   t.is((await c.request({ method: 'HEAD', path: '/v1.0/healthz', token: null })).status, 204);
 });

@@ -1,12 +1,13 @@
 // Dapr's state API over http.sock: save/get/delete with ETags, bulk, transactions, TTL.
 import { randomUUID } from 'node:crypto';
 import anyTest, { type TestFn } from 'ava';
-import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
-const test = anyTest as TestFn<{ h: HttpHarness }>;
+const test = anyTest as TestFn<{ h: InProcess<'http'> }>;
 
 test.before(async (t) => {
-  t.context.h = await startHttpHarness();
+  t.context.h = await startInProcess({ transports: ['http'] });
 });
 test.after.always(async (t) => {
   await t.context.h?.close();
@@ -15,7 +16,7 @@ test.after.always(async (t) => {
 const key = (p: string): string => `${p}-${randomUUID().slice(0, 8)}`;
 
 test('save then get returns the same JSON with an ETag and application/json', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('order');
   const value = { id: 42, items: ['a', 'b'], nested: { ok: true } };
   const saved = await c.post('/v1.0/state/statestore', [{ key: k, value }]);
@@ -30,7 +31,7 @@ test('save then get returns the same JSON with an ETag and application/json', as
 });
 
 test('a string value round-trips as its JSON text (Dapr quirk)', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('str');
   t.is((await c.post('/v1.0/state/statestore', [{ key: k, value: 'hello' }])).status, 204);
   const got = await c.get(`/v1.0/state/statestore/${k}`);
@@ -38,7 +39,7 @@ test('a string value round-trips as its JSON text (Dapr quirk)', async (t) => {
 });
 
 test('a string with a non-JSON metadata.contentType is stored raw and served with that type', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('txt');
   await c.post('/v1.0/state/statestore', [{ key: k, value: 'plain words', metadata: { contentType: 'text/plain' } }]);
   const got = await c.get(`/v1.0/state/statestore/${k}`);
@@ -48,13 +49,13 @@ test('a string with a non-JSON metadata.contentType is stored raw and served wit
 });
 
 test('GET of a missing key is 204 with no body', async (t) => {
-  const got = await t.context.h.demo.client.get(`/v1.0/state/statestore/${key('missing')}`);
+  const got = await t.context.h.demo.http.client.get(`/v1.0/state/statestore/${key('missing')}`);
   t.is(got.status, 204);
   t.is(got.body.length, 0);
 });
 
 test('ETag: a matching etag updates, a stale one is 409 HEARTH_ERR_ETAG_MISMATCH', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('etag');
   await c.post('/v1.0/state/statestore', [{ key: k, value: 1 }]);
   const etag1 = String((await c.get(`/v1.0/state/statestore/${k}`)).headers.etag);
@@ -72,7 +73,7 @@ test('ETag: a matching etag updates, a stale one is 409 HEARTH_ERR_ETAG_MISMATCH
 });
 
 test('first-write without an ETag fails when the key exists', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('fw');
   t.is((await c.post('/v1.0/state/statestore', [{ key: k, value: 1, options: { concurrency: 'first-write' } }])).status, 204);
   const again = await c.post('/v1.0/state/statestore', [{ key: k, value: 2, options: { concurrency: 'first-write' } }]);
@@ -81,7 +82,7 @@ test('first-write without an ETag fails when the key exists', async (t) => {
 });
 
 test('DELETE with If-Match: stale ETag is 409, current one deletes (204), then GET is 204', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('del');
   await c.post('/v1.0/state/statestore', [{ key: k, value: 'v1' }]);
   const etag1 = String((await c.get(`/v1.0/state/statestore/${k}`)).headers.etag);
@@ -98,7 +99,7 @@ test('DELETE with If-Match: stale ETag is 409, current one deletes (204), then G
 });
 
 test('DELETE without an ETag deletes; deleting a missing key is still 204', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('del2');
   await c.post('/v1.0/state/statestore', [{ key: k, value: true }]);
   t.is((await c.delete(`/v1.0/state/statestore/${k}`)).status, 204);
@@ -107,7 +108,7 @@ test('DELETE without an ETag deletes; deleting a missing key is still 204', asyn
 });
 
 test('several items in one save; keys with spaces and slashes survive percent-encoding', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const a = key('multi a/b');
   const b = key('multi-b');
   t.is((await c.post('/v1.0/state/statestore', [{ key: a, value: { n: 1 } }, { key: b, value: [1, 2] }])).status, 204);
@@ -116,7 +117,7 @@ test('several items in one save; keys with spaces and slashes survive percent-en
 });
 
 test('bulk get returns data (parsed JSON), etags, and missing keys without data', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const a = key('bulk-a');
   const b = key('bulk-b');
   const txt = key('bulk-t');
@@ -142,7 +143,7 @@ test('bulk get returns data (parsed JSON), etags, and missing keys without data'
 });
 
 test('transaction: upserts and deletes apply together (204)', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const a = key('tx-a');
   const b = key('tx-b');
   await c.post('/v1.0/state/statestore', [{ key: b, value: 'old' }]);
@@ -159,7 +160,7 @@ test('transaction: upserts and deletes apply together (204)', async (t) => {
 });
 
 test('transaction with a stale ETag rolls back everything (409)', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const a = key('txr-a');
   const b = key('txr-b');
   await c.post('/v1.0/state/statestore', [{ key: b, value: 1 }]);
@@ -178,7 +179,7 @@ test('transaction with a stale ETag rolls back everything (409)', async (t) => {
 });
 
 test('transaction upsert without a value is a schema violation naming its path', async (t) => {
-  const res = await t.context.h.demo.client.post('/v1.0/state/statestore/transaction', {
+  const res = await t.context.h.demo.http.client.post('/v1.0/state/statestore/transaction', {
     operations: [{ operation: 'upsert', request: { key: 'k' } }],
   });
   t.is(res.status, 400);
@@ -188,16 +189,14 @@ test('transaction upsert without a value is a schema violation naming its path',
 });
 
 test('metadata.ttlInSeconds is honoured (string or number)', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('ttl');
   t.is((await c.post('/v1.0/state/statestore', [{ key: k, value: 1, metadata: { ttlInSeconds: '1' } }])).status, 204);
   t.is((await c.get(`/v1.0/state/statestore/${k}`)).status, 200);
-  const deadline = Date.now() + 20_000;
-  let status = 200;
-  while (status === 200 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    status = (await c.get(`/v1.0/state/statestore/${k}`)).status;
-  }
+  const status = await waitFor('the item to expire', async () => {
+    const s = (await c.get(`/v1.0/state/statestore/${k}`)).status;
+    return s === 200 ? undefined : s;
+  }, { timeoutMs: 20_000, retryErrors: false });
   t.is(status, 204);
   const k2 = key('ttl2');
   t.is((await c.post('/v1.0/state/statestore', [{ key: k2, value: 1, metadata: { ttlInSeconds: 3600 } }])).status, 204);
@@ -207,7 +206,7 @@ test('metadata.ttlInSeconds is honoured (string or number)', async (t) => {
 });
 
 test('JSON bodies are accepted whatever the Content-Type (Dapr clients vary)', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('ct');
   const body = JSON.stringify([{ key: k, value: 'x' }]);
   t.is((await c.post('/v1.0/state/statestore', body, { headers: { 'content-type': 'text/plain' } })).status, 204);
@@ -216,7 +215,7 @@ test('JSON bodies are accepted whatever the Content-Type (Dapr clients vary)', a
 });
 
 test('request-level ?metadata.contentType / ttlInSeconds apply to every item (Dapr)', async (t) => {
-  const c = t.context.h.demo.client;
+  const c = t.context.h.demo.http.client;
   const k = key('qmeta');
   const res = await c.post('/v1.0/state/statestore?metadata.contentType=text/plain&metadata.ttlInSeconds=3600', [{ key: k, value: 'as text' }]);
   t.is(res.status, 204);

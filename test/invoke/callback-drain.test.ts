@@ -18,19 +18,20 @@ import { GrpcAppServer } from '../../agent/transports/grpc/grpc-app-server.js';
 import type { AppServer } from '../../agent/transports/transport-deps.js';
 import { WireAppServer } from '../../agent/transports/wire/wire-app-server.js';
 import { GrpcTransport, type SdkTransport, WireTransport } from '@hearth/sdk';
-import { waitFor } from '../helpers/hearth-process.js';
-import { startRuntimeCore, type RuntimeCore } from '../helpers/in-process-runtime.js';
+
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
 const CONNECT = 'hearth.runtime.v1.AppCallback/Connect';
 type Kind = 'grpc' | 'wire';
 const CALLEES = ['dg1', 'dw1', 'dg2', 'dw2'] as const;
 const tokenOf = (id: string): string => `${id}-token-0123456789`;
 
-let core: RuntimeCore;
+let core: InProcess<never>;
 const transports: SdkTransport[] = [];
 
 test.before(async () => {
-  core = await startRuntimeCore({ apps: CALLEES.map((id) => ({ id, token: tokenOf(id) })) }, { logLevel: 'debug', generation: 3 });
+  core = await startInProcess({ transports: [], apps: CALLEES.map((id) => ({ id, token: tokenOf(id) })) });
 });
 
 test.after.always(async () => {
@@ -125,7 +126,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 const untilReceived = (i: Instance, n: number): Promise<true> =>
-  waitFor(`the instance to receive ${n} invocation(s)`, () => Promise.resolve(i.received.length >= n ? true : undefined), 10_000, 5);
+  waitFor(`the instance to receive ${n} invocation(s)`, () => Promise.resolve(i.received.length >= n ? true : undefined), { timeoutMs: 10_000, everyMs: 5 });
 
 for (const [kind, callee] of [
   ['grpc', 'dg1'],

@@ -15,7 +15,8 @@ import {
   type GovernedEndpoint,
   type TargetGovernorOptions,
 } from '../../agent/mesh/governance/target-governor.js';
-import { waitFor } from '../helpers/hearth-process.js';
+import { waitFor } from '../support/wait.js';
+
 
 const logger = pino({ level: 'silent' });
 
@@ -223,7 +224,7 @@ test('the caller aborting gets CANCELLED, aborts the attempt and is not held aga
   const slow = endpoint('slow', hang());
   const caller = new AbortController();
   const pending = g.execute(call([slow], { signal: caller.signal }));
-  await waitFor('the attempt to be sent', async () => (slow.attempts.length > 0 ? true : undefined), 5_000, 5);
+  await waitFor('the attempt to be sent', async () => (slow.attempts.length > 0 ? true : undefined), { timeoutMs: 5_000, everyMs: 5 });
   caller.abort();
   await t.throwsAsync(pending, { code: 'HEARTH_ERR_CANCELLED' });
   t.true(slow.signals[0]?.aborted);

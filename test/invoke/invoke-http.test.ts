@@ -4,27 +4,29 @@
 import http from 'node:http';
 import test, { type ExecutionContext } from 'ava';
 import { CallbackApp, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import type { HttpClient } from '../helpers/http-client.js';
-import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
 const B_TOKEN = 'b-token-0123456789abcdef';
 const C_TOKEN = 'c-token-0123456789abcdef';
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
-let rt: HttpHarness;
+let rt: InProcess<'http'>;
 let a: HttpClient;
 const apps: CallbackApp[] = [];
 
 test.before(async () => {
-  rt = await startHttpHarness({
+  rt = await startInProcess({
+    transports: ['http'],
     apps: [
       { id: 'b', token: B_TOKEN, allow: { callers: ['demo'] } },
       { id: 'c', token: C_TOKEN, allow: { apps: ['*'] } },
     ],
   });
-  await rt.startGrpcServer('b');
-  a = rt.demo.client;
+  await rt.startServer('b', 'grpc');
+  a = rt.demo.http.client;
 });
 test.after.always(async () => {
   for (const app of apps) app.close();
@@ -43,18 +45,15 @@ async function instanceOfB(t: ExecutionContext, handler: (inv: InvocationMsg) =>
 
 async function stop(app: CallbackApp): Promise<void> {
   app.close();
-  await waitFor(
-    'the agent to drop the instance',
-    () => Promise.resolve(rt.logText().split('\n').some((l) => l.includes(app.instanceId) && l.includes('callback stream closed')) ? true : undefined),
-    10_000,
-    10,
-  );
+  await waitFor('the agent to drop the instance', () => !rt.callbacks.instances('b').some((i) => i.id === app.instanceId), { timeoutMs: 10_000, everyMs: 10 });
 }
 
+/**
+ * A log line with every one of `parts`. The invocation's cancellation code is in its log line
+ * only: the request's metrics count it as CANCELLED when the response closes, before that.
+ */
 function logHas(...parts: string[]): Promise<true> {
-  return waitFor(`a log line with ${parts.join(', ')}`, () =>
-    Promise.resolve(rt.logText().split('\n').some((l) => parts.every((p) => l.includes(p))) ? true : undefined),
-  );
+  return waitFor(`a log line with ${parts.join(', ')}`, () => rt.logText().split('\n').some((l) => parts.every((p) => l.includes(p))));
 }
 
 const echo = (inv: InvocationMsg): Answer => ({
@@ -126,10 +125,10 @@ test.serial('a body without a content type arrives as is with an empty content t
 
 test.serial('allow.apps and allow.callers refusals: 403 PERMISSION_DENIED, B sees nothing', async (t) => {
   const b = await instanceOfB(t, echo);
-  const byOther = await rt.other.client.post('/v1.0/invoke/b/method/m', 'x');
+  const byOther = await rt.other.http.client.post('/v1.0/invoke/b/method/m', 'x');
   t.is(byOther.status, 403);
   t.is(byOther.headers['hearth-error-code'], 'HEARTH_ERR_PERMISSION_DENIED');
-  const c = rt.client(rt.byId.c!.socket, C_TOKEN);
+  const c = rt.httpClient(rt.byId.c!.http.socket, C_TOKEN);
   const byC = await c.post('/v1.0/invoke/b/method/m', 'x');
   t.is(byC.status, 403);
   t.is(byC.json<{ errorCode: string }>().errorCode, 'HEARTH_ERR_PERMISSION_DENIED');
@@ -182,7 +181,7 @@ test.serial('a call whose budget is spent before its body arrived never reaches 
   const res = await new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
     const req = http.request(
       {
-        socketPath: rt.demo.socket,
+        socketPath: rt.demo.http.socket,
         method: 'POST',
         path: '/v1.0/invoke/b/method/late',
         headers: { authorization: `Bearer ${rt.demo.token}`, 'content-length': '4', 'hearth-timeout-ms': '50' },
@@ -206,14 +205,14 @@ test.serial('a call whose budget is spent before its body arrived never reaches 
 test.serial('the client closing the request cancels B pending invocation on the agent (HEARTH_ERR_CANCELLED)', async (t) => {
   const b = await instanceOfB(t, () => null);
   const req = http.request({
-    socketPath: rt.demo.socket,
+    socketPath: rt.demo.http.socket,
     method: 'POST',
     path: '/v1.0/invoke/b/method/cancel-me',
     headers: { authorization: `Bearer ${rt.demo.token}`, 'content-length': '1', 'x-request-id': 'http-cancel-1' },
   });
   req.on('error', () => undefined); // the hang-up we cause
   req.end('x');
-  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), 10_000, 10);
+  await waitFor('B to receive the call', () => Promise.resolve(b.received.length === 1 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   req.destroy();
   await logHas('http-cancel-1', 'HEARTH_ERR_CANCELLED');
   t.pass();

@@ -16,10 +16,11 @@ import { AgentMetrics } from '../../agent/observability/metrics.js';
 import { runForwardedInvoke } from '../../agent/transports/methods/invoke-methods.js';
 import { AppRegistry } from '../../agent/apps/app-registry.js';
 import type { CallContext } from '../../agent/building-blocks/runtime-api.js';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
-import { freePort } from '../support/redis-server.js';
-import { makeTlsFiles } from '../helpers/tls-certs.js';
+import { freePort } from '../support/free-port.js';
+import { makeTlsFiles } from '../support/tls-certs.js';
+import { waitFor } from '../support/wait.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
 const silent = pino({ level: 'silent' });
@@ -87,7 +88,7 @@ test('a governor idle for the idle period is evicted, one with a call in flight 
   await router.route(routed(n, 'x1'));
   await router.route(routed(n, 'x2'));
   const pending = router.route(routed(n, 'x4'));
-  await waitFor('x4 to receive its call', () => Promise.resolve(held.release === undefined ? undefined : true), 5_000, 5);
+  await waitFor('x4 to receive its call', () => Promise.resolve(held.release === undefined ? undefined : true), { timeoutMs: 5_000, everyMs: 5 });
   t.is(router.governedTargets, 3);
 
   now += 600_001;
@@ -172,7 +173,7 @@ test('the pool closes the channel of a registry address no longer listed and unu
   t.true(regChannel.closed);
   t.false(staticChannel.closed);
   t.is(pool.size, 1);
-  await waitFor('the dropped channel\'s connections to close', async () => ((await open()) === 1 ? true : undefined), 5_000);
+  await waitFor('the dropped channel\'s connections to close', async () => ((await open()) === 1 ? true : undefined), { timeoutMs: 5_000 });
   // Listed again later: a fresh channel.
   const again = pool.channel(registered);
   t.not(again, regChannel);

@@ -11,8 +11,9 @@ import type { CallbackInvocation } from '../../agent/building-blocks/runtime-api
 import { WireChannel } from '../../agent/mesh/wire-channel.js';
 import { WireConnection } from '@hearth/protocol';
 import { pino } from 'pino';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
+import { waitFor } from '../support/wait.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 test.after.always(async () => {
@@ -125,7 +126,7 @@ test('a socket in the workers directory whose pid is dead is skipped and unlinke
   });
   await writeFile(stale, '');
   await w1.mesh.peers.refresh();
-  await waitFor('the stale socket unlinked', async () => ((await stat(stale).catch(() => undefined)) === undefined ? true : undefined), 5_000);
+  await waitFor('the stale socket unlinked', async () => ((await stat(stale).catch(() => undefined)) === undefined ? true : undefined), { timeoutMs: 5_000 });
   t.deepEqual(
     w1.mesh.peers.list().map((p) => p.pid),
     [102],

@@ -14,10 +14,12 @@ import { registerAllComponents } from '../../agent/components/setup.js';
 import { parseConfig } from '../../agent/config/load-config.js';
 import { CallbackRegistry } from '../../agent/app-channel/callback-registry.js';
 import { SiblingDirectory } from '../../agent/mesh/sibling-directory.js';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { DEFAULT_APPS, ok, startMeshNode, type MeshNode } from '../helpers/mesh-node.js';
-import { freePort, RedisServer } from '../support/redis-server.js';
-import { makeTlsFiles } from '../helpers/tls-certs.js';
+import { freePort } from '../support/free-port.js';
+import { RedisServer } from '../support/redis-server.js';
+import { makeTlsFiles } from '../support/tls-certs.js';
+import { waitFor } from '../support/wait.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
 const silent = pino({ level: 'silent' });
@@ -74,7 +76,7 @@ test('a host found only through registry.redis gets the call while its callee st
     } catch {
       return undefined;
     }
-  }, 15_000, 200);
+  }, { timeoutMs: 15_000, everyMs: 200 });
   t.is(res.data.toString(), 'b:caller');
 
   // B's worker record lists the callee while the stream is open (one record per worker).
@@ -82,7 +84,7 @@ test('a host found only through registry.redis gets the call while its callee st
   t.is(listed(), 'host-b.w201');
 
   stream.close();
-  await waitFor('host B withdrawn from the callee index', async () => (listed() === '' ? true : undefined), 15_000, 100);
+  await waitFor('host B withdrawn from the callee index', async () => (listed() === '' ? true : undefined), { timeoutMs: 15_000, everyMs: 100 });
   const err = await t.throwsAsync(a.invoke({ appId: 'callee' }));
   t.is((err as { code?: string }).code, 'HEARTH_ERR_APP_UNAVAILABLE');
 });

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { CallbackInvocation } from '../../agent/building-blocks/runtime-api.js';
-import { makeTlsFiles, type TlsFiles } from '../helpers/tls-certs.js';
+import { makeTlsFiles, type TlsFiles } from '../support/tls-certs.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, ok, startMeshNode, STRANGER_TOKEN, type MeshNode } from '../helpers/mesh-node.js';
 
 const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';

@@ -7,8 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import { AppQuotas } from '../../agent/apps/app-quotas.js';
 import type { AppConfig } from '../../agent/config/load-config.js';
 import { CallbackApp, failure, InvokeClient, type Answer, type InvocationMsg } from '../helpers/callback-client.js';
-import { waitFor } from '../helpers/hearth-process.js';
-import { startHttpHarness, type HttpHarness } from '../helpers/in-process-http.js';
+
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
 // ---- AppQuotas alone ----
 
@@ -89,13 +90,14 @@ const T = {
 };
 const callAll = { apps: ['*'] };
 
-let rt: HttpHarness;
+let rt: InProcess<'http'>;
 let b: CallbackApp;
 const gate: ((a: Answer) => void)[] = [];
 const clients: InvokeClient[] = [];
 
 test.before(async () => {
-  rt = await startHttpHarness({
+  rt = await startInProcess({
+    transports: ['http'],
     quotas: true,
     apps: [
       { id: 'b', token: T.b },
@@ -105,7 +107,7 @@ test.before(async () => {
       { id: 'bytes', token: T.bytes, allow: callAll, quota: { bytesPerSecond: 100 } },
     ],
   });
-  for (const id of ['b', 'noisy', 'quiet', 'narrow', 'bytes']) await rt.startGrpcServer(id);
+  for (const id of ['b', 'noisy', 'quiet', 'narrow', 'bytes']) await rt.startServer(id, 'grpc');
   // b answers at once, except method `hold`, which waits for the test.
   b = await CallbackApp.connect(socketOf('b'), T.b, (inv: InvocationMsg) =>
     inv.method === 'hold' ? new Promise<Answer>((r) => gate.push(r)) : inv.method === 'fail' ? { error: { code: 'E', message: 'no' } } : { data: inv.data },
@@ -144,7 +146,7 @@ async function settled<T>(ps: Promise<T>[]): Promise<{ ok: number; codes: string
 }
 
 const inFlightIs = (appId: string, n: number): Promise<true> =>
-  waitFor(`${appId} in flight to be ${n}`, () => Promise.resolve(rt.quotas!.inFlight(appId) === n ? true : undefined), 10_000, 10);
+  waitFor(`${appId} in flight to be ${n}`, () => Promise.resolve(rt.quotas!.inFlight(appId) === n ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
 
 test.serial('a noisy app past requestsPerSecond gets RESOURCE_EXHAUSTED while a quiet app on the same agent all succeed', async (t) => {
   const noisy = grpcClient('noisy');
@@ -160,7 +162,7 @@ test.serial('a noisy app past requestsPerSecond gets RESOURCE_EXHAUSTED while a 
   t.deepEqual(n.details[0], { quota: 'requestsPerSecond', limit: 2 });
 
   // The same app over HTTP shares its quota (per app, not per transport): 429.
-  const httpNoisy = rt.byId.noisy!.client;
+  const httpNoisy = rt.byId.noisy!.http.client;
   const responses = await Promise.all(Array.from({ length: 10 }, () => httpNoisy.post('/v1.0/invoke/b/method/m', 'x')));
   const codes = new Set(responses.map((r) => r.status));
   t.true(codes.has(429), [...codes].join(', '));
@@ -170,12 +172,12 @@ test.serial('a noisy app past requestsPerSecond gets RESOURCE_EXHAUSTED while a 
 test.serial('maxInFlight: the third concurrent call is refused; the quiet app is not affected; slots come back', async (t) => {
   const narrow = grpcClient('narrow');
   const held = [narrow.invoke(call('hold')), narrow.invoke(call('hold'))];
-  await waitFor('two held calls at b', () => Promise.resolve(gate.length === 2 ? true : undefined), 10_000, 10);
+  await waitFor('two held calls at b', () => Promise.resolve(gate.length === 2 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   const err = await failure(narrow.invoke(call()));
   t.is(err.code, grpc.status.RESOURCE_EXHAUSTED);
   t.is(err.hearthCode, 'HEARTH_ERR_RESOURCE_EXHAUSTED');
   t.deepEqual(err.detailsJson, { quota: 'maxInFlight', limit: 2 });
-  const overHttp = await rt.byId.narrow!.client.post('/v1.0/invoke/b/method/m', 'x');
+  const overHttp = await rt.byId.narrow!.http.client.post('/v1.0/invoke/b/method/m', 'x');
   t.is(overHttp.status, 429);
   t.deepEqual(overHttp.json<{ details: unknown }>().details, { quota: 'maxInFlight', limit: 2 });
   const quiet = await settled(Array.from({ length: 10 }, () => grpcClient('quiet').invoke(call())));
@@ -192,7 +194,7 @@ test.serial('bytesPerSecond: a second large request right after the first is ref
   const err = await failure(bytes.invoke(call('m', Buffer.alloc(800))));
   t.is(err.hearthCode, 'HEARTH_ERR_RESOURCE_EXHAUSTED');
   t.deepEqual(err.detailsJson, { quota: 'bytesPerSecond', limit: 100 });
-  const overHttp = await rt.byId.bytes!.client.post('/v1.0/invoke/b/method/m', Buffer.alloc(800));
+  const overHttp = await rt.byId.bytes!.http.client.post('/v1.0/invoke/b/method/m', Buffer.alloc(800));
   t.is(overHttp.status, 429);
   await inFlightIs('bytes', 0);
 });
@@ -205,26 +207,26 @@ test.serial('every path gives the slot back: ok, app error, unavailable, refused
   await t.throwsAsync(quiet.invoke({ appId: 'Not An App', method: 'm', data: Buffer.alloc(0) })); // invalid
   await t.throwsAsync(quiet.invoke(call('hold'), { timeoutMs: 200 }));
   const { call: cancelled, response } = quiet.start(call('hold'));
-  await waitFor('the held call at b', () => Promise.resolve(gate.length >= 2 ? true : undefined), 10_000, 10);
+  await waitFor('the held call at b', () => Promise.resolve(gate.length >= 2 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   cancelled.cancel();
   await t.throwsAsync(response);
   await t.throwsAsync(grpcClient('quiet', 'wrong').invoke(call()));
 
-  const h = rt.byId.quiet!.client;
+  const h = rt.byId.quiet!.http.client;
   t.is((await h.post('/v1.0/invoke/b/method/m', 'x')).status, 200);
   t.is((await h.post('/v1.0/invoke/b/method/fail', 'x')).status, 500);
   t.is((await h.post('/v1.0/invoke/b/method/hold', 'x', { headers: { 'hearth-timeout-ms': '100' } })).status, 504);
   t.is((await h.post('/v1.0/invoke/b/method/m', 'x', { headers: { 'hearth-timeout-ms': 'soon' } })).status, 400);
   t.is((await h.get('/v1.0/state/statestore/k')).status, 204);
   const req = http.request({
-    socketPath: rt.byId.quiet!.socket,
+    socketPath: rt.byId.quiet!.http.socket,
     method: 'POST',
     path: '/v1.0/invoke/b/method/hold',
     headers: { authorization: `Bearer ${T.quiet}`, 'content-length': '1' },
   });
   req.on('error', () => undefined);
   req.end('x');
-  await waitFor('the held HTTP call at b', () => Promise.resolve(gate.length >= 4 ? true : undefined), 10_000, 10);
+  await waitFor('the held HTTP call at b', () => Promise.resolve(gate.length >= 4 ? true : undefined), { timeoutMs: 10_000, everyMs: 10 });
   req.destroy();
 
   await inFlightIs('quiet', 0);

@@ -4,7 +4,7 @@ import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { stringify as toYaml } from 'yaml';
-import { defaultTestConfig, makeTempDir, runHearthCli } from '../helpers/hearth-process.js';
+import { defaultTestConfig, makeTempDir, runHearthCli } from '../support/hearth-process.js';
 
 const valid = toYaml(defaultTestConfig());
 

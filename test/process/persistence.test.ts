@@ -1,7 +1,7 @@
 // Data lives in the state dir, not in a worker: it survives a full stop and start.
 import test from 'ava';
 import { HttpClient } from '../helpers/http-client.js';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 
 let h: HearthProcess;
 

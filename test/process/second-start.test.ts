@@ -2,7 +2,7 @@
 import { readFile, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { runHearthCli, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { runHearthCli, startHearth, type HearthProcess } from '../support/hearth-process.js';
 
 let h: HearthProcess;
 

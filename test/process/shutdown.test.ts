@@ -3,7 +3,7 @@
 import { access, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { startHearth } from '../helpers/hearth-process.js';
+import { startHearth } from '../support/hearth-process.js';
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} drains the workers and exits 0, removing admin.sock and the pid file`, async (t) => {

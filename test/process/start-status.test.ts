@@ -6,7 +6,7 @@ import path from 'node:path';
 import test from 'ava';
 import { HttpClient } from '../helpers/http-client.js';
 import { repoRoot } from '../support/repo-root.js';
-import { runHearthCli, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { runHearthCli, startHearth, type HearthProcess } from '../support/hearth-process.js';
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 let h: HearthProcess;

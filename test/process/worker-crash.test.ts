@@ -3,7 +3,8 @@
 import { stat } from 'node:fs/promises';
 import test from 'ava';
 import { HttpClient } from '../helpers/http-client.js';
-import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
+import { waitFor } from '../support/wait.js';
 
 let h: HearthProcess;
 

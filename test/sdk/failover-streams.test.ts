@@ -8,8 +8,9 @@ import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
 import { createClient, type FailoverEvent, type HearthClient } from '@hearth/sdk';
-import { waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { type HearthProcess } from '../support/hearth-process.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
+import { waitFor } from '../support/wait.js';
 
 let hosts: TwoHosts | undefined;
 const clients: HearthClient[] = [];

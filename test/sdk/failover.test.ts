@@ -10,10 +10,11 @@ import path from 'node:path';
 import test from 'ava';
 import { parse as parseYaml } from 'yaml';
 import { createFailoverTransport, type FailoverEvent, type FailoverTransport, isHearthClientError, type SdkLogger, type SdkStream, type SdkTransport, siblingConnector, type SiblingTls, WireTransport } from '@hearth/sdk';
-import { runHearthCli, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
-import { freePort } from '../support/redis-server.js';
-import type { TlsFiles } from '../helpers/tls-certs.js';
+import { runHearthCli, type HearthProcess } from '../support/hearth-process.js';
+import { freePort } from '../support/free-port.js';
+import type { TlsFiles } from '../support/tls-certs.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const INVOKE = 'hearth.runtime.v1.Invoke/InvokeService';
 const SAVE = 'hearth.runtime.v1.State/SaveState';
@@ -179,10 +180,6 @@ class Load {
       this.outcomes.push({ kind, ok: false, code: isHearthClientError(err) ? err.code : String(err) });
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function nextEvent(client: FailoverTransport, name: 'failover' | 'failback'): Promise<FailoverEvent> {

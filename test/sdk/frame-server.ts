@@ -4,7 +4,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { encodeFrame, type Frame, FrameDecoder, type FrameInput } from '@hearth/protocol';
-import { waitFor } from '../helpers/hearth-process.js';
+import { waitFor } from '../support/wait.js';
+
 
 export class PeerConnection {
   readonly frames: Frame[] = [];
@@ -28,7 +29,7 @@ export class PeerConnection {
 
   /** Waits until a received frame matches. */
   frame(what: string, match: (f: Frame) => boolean): Promise<Frame> {
-    return waitFor(what, () => Promise.resolve(this.frames.find(match)), 10_000, 10);
+    return waitFor(what, () => Promise.resolve(this.frames.find(match)), { timeoutMs: 10_000, everyMs: 10 });
   }
 }
 
@@ -72,7 +73,7 @@ export class FramePeerServer {
   }
 
   peer(index: number): Promise<PeerConnection> {
-    return waitFor(`connection #${index}`, () => Promise.resolve(this.peers[index]), 10_000, 10);
+    return waitFor(`connection #${index}`, () => Promise.resolve(this.peers[index]), { timeoutMs: 10_000, everyMs: 10 });
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { createClient, type HearthClient, type HearthClientError, isHearthClientError, reply } from '@hearth/sdk';
-import { defaultTestConfig, startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { defaultTestConfig, startHearth, type HearthProcess } from '../support/hearth-process.js';
+import { waitFor } from '../support/wait.js';
 
 const TRANSPORTS = ['wire', 'grpc'] as const;
 type Kind = (typeof TRANSPORTS)[number];
@@ -240,7 +241,7 @@ for (const kind of TRANSPORTS) {
     const err = await codeOf(t, caller.invoke(`slow-${kind}`, 'slow', id, { timeoutMs: 1_000 }));
     t.is(err.code, 'HEARTH_ERR_TIMEOUT');
     t.deepEqual(started, [id], 'the call reached the handler before its deadline');
-    await waitFor('the handler signal to abort', () => Promise.resolve(aborted.includes(id) ? true : undefined), 10_000, 20);
+    await waitFor('the handler signal to abort', () => Promise.resolve(aborted.includes(id) ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
     await handle.close();
   });
 }

@@ -4,8 +4,9 @@
 // restart (agent gone for a while), the same client objects carry on by themselves.
 import test from 'ava';
 import { createClient, type HearthClient, isHearthClientError } from '@hearth/sdk';
-import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { adminHandoff } from '../helpers/upgrade-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 let h: HearthProcess;
 const clients: HearthClient[] = [];
@@ -31,7 +32,7 @@ function client(appId: string): HearthClient {
 
 /** Invokes until it succeeds (serve() may be between streams), bounded. */
 function invokeEventually(caller: HearthClient, body: string): Promise<string> {
-  return waitFor(`invoke ${body}`, async () => (await caller.invoke('demo', 'echo', body, { timeoutMs: 2_000 })).text(), 30_000, 100);
+  return waitFor(`invoke ${body}`, async () => (await caller.invoke('demo', 'echo', body, { timeoutMs: 2_000 })).text(), { timeoutMs: 30_000, everyMs: 100 });
 }
 
 test.serial('a hot reload loses no wire call; serve() and a subscription continue on the new generation', async (t) => {
@@ -81,7 +82,7 @@ test.serial('a hot reload loses no wire call; serve() and a subscription continu
   await waitFor('a message published after the reload', async () => {
     await caller.pubsub.publish('default', topic, 'after-reload', { raw: true });
     return received.includes('after-reload') ? true : undefined;
-  }, 30_000, 500);
+  }, { timeoutMs: 30_000, everyMs: 500 });
   sub.close();
   await consuming;
   await handle.close();
@@ -110,7 +111,7 @@ test.serial('after a full restart of the agent, the same client, serve() and sub
   await waitFor('a message published after the restart', async () => {
     await caller.pubsub.publish('default', 'restart-topic', 'after-restart', { raw: true });
     return received.includes('after-restart') ? true : undefined;
-  }, 30_000, 500);
+  }, { timeoutMs: 30_000, everyMs: 500 });
   sub.close();
   await consuming;
   await handle.close();

@@ -5,8 +5,9 @@ import { readFile } from 'node:fs/promises';
 import test from 'ava';
 import { parse } from 'yaml';
 import { createClient, type FailoverEvent, type HearthClient } from '@hearth/sdk';
-import { waitFor } from '../helpers/hearth-process.js';
+
 import { CALLEE_TOKEN, CALLER_TOKEN, startTwoHosts, type TwoHosts } from '../helpers/two-hosts.js';
+import { waitFor } from '../support/wait.js';
 
 let hosts: TwoHosts | undefined;
 const clients: HearthClient[] = [];
@@ -52,7 +53,7 @@ test('a client configured with HEARTH_SIBLINGS fails over to host 2 when host 1 
   caller.failover?.on('failover', (e: FailoverEvent) => events.push(e));
   await host1.kill9();
 
-  const answer = await waitFor('invoke through host 2', async () => (await caller.invoke('callee', 'where', '', { idempotent: true, timeoutMs: 2_000 })).text(), 30_000, 100);
+  const answer = await waitFor('invoke through host 2', async () => (await caller.invoke('callee', 'where', '', { idempotent: true, timeoutMs: 2_000 })).text(), { timeoutMs: 30_000, everyMs: 100 });
   t.is(answer, 'host-2');
   // Host 2 has its own state directory: the key saved on host 1 is not there, but the call works.
   t.false((await caller.state.get('default', 'k')).found);

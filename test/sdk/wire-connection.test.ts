@@ -1,14 +1,15 @@
 // WireConnection on its own, against a scripted frame peer on a real Unix socket (and a real TLS
 // server): multiplexing, streams, ping/Pong, Goaway, deadlines and the coded errors with the
 // `sent` flag that failover relies on.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
 import { type HearthClientError, isHearthClientError, WireTransport } from '@hearth/sdk';
 import { encodeFrame, type Frame, FrameType, PONG_DRAINING, runtimeMethods, WireConnection } from '@hearth/protocol';
+import { makeTlsFiles } from '../support/tls-certs.js';
 import { FramePeerServer, type PeerConnection } from './frame-server.js';
+import { waitFor } from '../support/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hw-'));
 const servers: FramePeerServer[] = [];
@@ -348,37 +349,20 @@ test('WireTransport re-sends a call the agent refused by Goaway on a fresh conne
 test('TCP+TLS: a call succeeds against a server whose certificate the CA signs, and an unknown CA is refused before sending', async (t) => {
   const tlsDir = path.join(dir, 'tls');
   mkdirSync(tlsDir);
-  const files = makeCerts(tlsDir);
-  const server = await FramePeerServer.tls({ cert: readFileSync(files.cert), key: readFileSync(files.key) }, (frame, peer) => answer(peer, frame, 'tls-ok'));
+  const files = await makeTlsFiles(tlsDir);
+  const server = await FramePeerServer.tls({ cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) }, (frame, peer) => answer(peer, frame, 'tls-ok'));
   servers.push(server);
-  const c = await WireConnection.connect({ endpoint: { host: '127.0.0.1', port: server.port, tls: { ca: readFileSync(files.ca), servername: 'localhost' } } });
+  const c = await WireConnection.connect({ endpoint: { host: '127.0.0.1', port: server.port, tls: { ca: readFileSync(files.caFile), servername: 'localhost' } } });
   connections.push(c);
   t.is((await c.unary({ method: 'M' }, Buffer.alloc(0))).body.toString(), 'tls-ok');
   const otherDir = path.join(dir, 'tls2');
   mkdirSync(otherDir);
-  const other = makeCerts(otherDir);
-  const err = await rejection(t, WireConnection.connect({ endpoint: { host: '127.0.0.1', port: server.port, tls: { ca: readFileSync(other.ca), servername: 'localhost' } } }));
+  const other = await makeTlsFiles(otherDir);
+  const err = await rejection(t, WireConnection.connect({ endpoint: { host: '127.0.0.1', port: server.port, tls: { ca: readFileSync(other.caFile), servername: 'localhost' } } }));
   t.is(err.code, 'HEARTH_ERR_AGENT_UNAVAILABLE');
   t.false(err.sent);
 });
 
-async function waitForRequests<T>(list: T[], n: number): Promise<T[]> {
-  const until = Date.now() + 10_000;
-  while (list.length < n) {
-    if (Date.now() > until) throw new Error(`only ${list.length} of ${n} requests arrived`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return list;
-}
-
-function makeCerts(certDir: string): { ca: string; cert: string; key: string } {
-  const run = (args: string[]): void => {
-    execFileSync('openssl', args, { cwd: certDir, stdio: ['ignore', 'ignore', 'pipe'] });
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  writeFileSync(path.join(certDir, 'ext'), 'subjectAltName = IP:127.0.0.1, DNS:localhost\nbasicConstraints = CA:FALSE\n');
-  run(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=test-ca', '-days', '2']);
-  run(['req', ...ec, '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost']);
-  run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.crt', '-days', '2', '-extfile', 'ext']);
-  return { ca: path.join(certDir, 'ca.crt'), cert: path.join(certDir, 'srv.crt'), key: path.join(certDir, 'srv.key') };
+function waitForRequests<T>(list: T[], n: number): Promise<T[]> {
+  return waitFor(`${n} requests (${list.length} so far)`, () => list.length >= n && list, { timeoutMs: 10_000, everyMs: 5 });
 }

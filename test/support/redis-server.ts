@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './free-port.js';
+import { waitFor } from './wait.js';
 
 const live = new Set<ChildProcess>();
 // Never leave a redis-server behind, even when a test file fails or times out.
@@ -23,32 +24,15 @@ export function requireBinary(bin: string, debPackage: string): string {
   return file;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
+function accepts(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
     });
+    s.once('error', () => resolve(false));
   });
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`redis-server did not listen on ${port} within ${timeoutMs} ms`);
-    await sleep(25);
-  }
 }
 
 export class RedisServer {
@@ -97,7 +81,7 @@ export class RedisServer {
     proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     try {
-      await waitForPort(this.port, 10_000);
+      await waitFor(`redis-server to listen on ${this.port}`, () => accepts(this.port), { timeoutMs: 10_000, everyMs: 25 });
     } catch (err) {
       proc.kill('SIGKILL');
       throw new Error(`${(err as Error).message}\n${this.output}`);

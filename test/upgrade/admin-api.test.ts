@@ -4,7 +4,7 @@
 // back to).
 import http from 'node:http';
 import test from 'ava';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { adminHandoff, hearthCli, pidsOf } from '../helpers/upgrade-helpers.js';
 
 const FLEET_TOKEN = 'fleet-manager-token-0123456789';

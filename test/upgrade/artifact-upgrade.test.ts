@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import { packageBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { makeTempDir, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { makeTempDir, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { repoRoot } from '../support/repo-root.js';
 import { adminHandoff, alive, hearthCli, pidsOf, readState, RequestLoop, socketInodes, writeConfig } from '../helpers/upgrade-helpers.js';
 

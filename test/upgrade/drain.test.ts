@@ -5,9 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
-import { startHearth, waitFor, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { adminHandoff, alive, pidsOf, ResubscribingConsumer, stopProcess } from '../helpers/upgrade-helpers.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 let h: HearthProcess;
 
@@ -77,14 +78,14 @@ test.serial('a subscription across a reload: the stream ends with UNAVAILABLE + 
   const publishing = (async () => {
     for (let i = 0; reloading && i < 400; i++) {
       during.push(...(await publish(topic, 1, `during-${i}`)));
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   })();
   t.is((await reload).final?.result, 'ok');
   await publishing;
   published.push(...during, ...(await publish(topic, 20, 'after')));
 
-  await waitFor('every published message', async () => (published.every((id) => consumer.received().has(id)) ? true : undefined), 60_000);
+  await waitFor('every published message', async () => (published.every((id) => consumer.received().has(id)) ? true : undefined), { timeoutMs: 60_000 });
   t.deepEqual(consumer.errors, []);
   t.true(consumer.ends.length >= 1, 'the draining worker ended the stream');
   for (const end of consumer.ends) {
@@ -103,7 +104,7 @@ test.serial('a worker that cannot drain (SIGSTOPped) is SIGKILLed at the deadlin
   const r = await adminHandoff(h, 'reload');
   t.is(r.final?.result, 'ok', JSON.stringify(r.final));
   t.true(r.lines.some((l) => l.phase === 'drain' && new RegExp(`killed pid\\(s\\) ${stuck}: not exited within 10000 ms`).test(l.message ?? '')), JSON.stringify(r.lines));
-  await waitFor('the stopped worker to be gone', async () => (alive(stuck) ? undefined : true), 10_000);
+  await waitFor('the stopped worker to be gone', async () => (alive(stuck) ? undefined : true), { timeoutMs: 10_000 });
   t.false(alive(other), 'the other old worker drained and exited');
 
   const after = await h.status();

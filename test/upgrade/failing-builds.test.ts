@@ -6,8 +6,9 @@
 import { rm } from 'node:fs/promises';
 import test from 'ava';
 import { BROKEN, packageBuild, patchedBuild, type BuiltArtifact } from '../helpers/artifact-builds.js';
-import { makeTempDir, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { makeTempDir, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { adminHandoff, alive, hearthCli, pidsOf, RequestLoop, socketInodes, waitForStatus } from '../helpers/upgrade-helpers.js';
+import { sleep } from '../support/wait.js';
 
 let h: HearthProcess;
 let out: string;
@@ -91,7 +92,7 @@ test.serial('a build that crash-loops after taking over is rolled back automatic
 
   // And it serves.
   const loop = RequestLoop.httpNewConnection(h);
-  await new Promise((res) => setTimeout(res, 300));
+  await sleep(300);
   const stats = await loop.stop();
   t.is(stats.failed, 0, stats.errors.join('; '));
   t.true(stats.ok > 0);

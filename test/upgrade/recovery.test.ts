@@ -6,9 +6,10 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { packageBuild } from '../helpers/artifact-builds.js';
-import { makeTempDir, startHearth, waitFor } from '../helpers/hearth-process.js';
+import { makeTempDir, startHearth } from '../support/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { adminHandoff, readState, socketInodes, stopProcess, type HandoffCall } from '../helpers/upgrade-helpers.js';
+import { waitFor } from '../support/wait.js';
 
 test('kill -9 while a reload waits for a hung new generation: the next start records it as interrupted and serves the same version', async (t) => {
   const h = await startHearth();

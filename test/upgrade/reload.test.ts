@@ -4,9 +4,10 @@
 import { access } from 'node:fs/promises';
 import test from 'ava';
 import { createGrpcClients } from '../helpers/grpc-client.js';
-import { startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { adminHandoff, alive, hearthCli, pidsOf, readState, RequestLoop, socketInodes, writeConfig } from '../helpers/upgrade-helpers.js';
+import { sleep } from '../support/wait.js';
 
 let h: HearthProcess;
 
@@ -93,7 +94,7 @@ test.serial('two reloads at once: one runs, the other is HEARTH_ERR_UPGRADE_BUSY
   const before = await h.status();
   const first = adminHandoff(h, 'reload');
   // The second arrives while the first is running (it forks and waits for ready for seconds).
-  await new Promise((r) => setTimeout(r, 300));
+  await sleep(300);
   const second = await adminHandoff(h, 'reload');
   const cli = await hearthCli(h, ['reload']);
   const done = await first;

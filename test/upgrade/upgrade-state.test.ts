@@ -5,7 +5,7 @@ import path from 'node:path';
 import test from 'ava';
 import { pino } from 'pino';
 import { STATE_FILE, UpgradeStateFile, type HandoffResult } from '../../ops-agent/upgrade/upgrade-state.js';
-import { makeTempDir } from '../helpers/hearth-process.js';
+import { makeTempDir } from '../support/hearth-process.js';
 
 const logger = pino({ level: 'silent' });
 

@@ -14,9 +14,10 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { callError, createGrpcClients, type GrpcClients, type Msg, type SubscribeResponse } from '../helpers/grpc-client.js';
-import { HEARTH_MAIN, startHearth, type HearthProcess } from '../helpers/hearth-process.js';
+import { childEnv, HEARTH_MAIN, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { alive, pidsOf, socketInodes } from '../helpers/upgrade-helpers.js';
 import { CLIENT_KINDS, describe, UpgradeLoad } from '../helpers/upgrade-load.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const PACKAGE_SCRIPT = fileURLToPath(new URL('../../scripts/package-artifact.js', import.meta.url));
 const A = '1.0.0-a';
@@ -183,8 +184,9 @@ function started(): HearthProcess {
 
 /** Waits (bounded) until every client kind but the slow pull has been served by `generation`. */
 async function waitUntilServed(load: UpgradeLoad, generation: number): Promise<void> {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until && CLIENT_KINDS.some((k) => k !== 'http-slow-pull' && load.servedBy(generation, k) === 0)) await sleep(100);
+  const served = (): boolean => CLIENT_KINDS.every((k) => k === 'http-slow-pull' || load.servedBy(generation, k) > 0);
+  // Not a failure by itself: the assertions after the load say which kind was not served.
+  await waitFor(`every client kind served by generation ${generation}`, served, { timeoutMs: 30_000 }).catch(() => undefined);
   await sleep(500);
 }
 
@@ -212,11 +214,9 @@ interface CliRun {
 function upgradeCli(hearth: HearthProcess, version: string, onPhase: (phase: string) => void, timeoutMs = 150_000): Promise<CliRun> {
   const artifact = artifacts.get(version);
   if (!artifact) throw new Error(`no artifact ${version}`);
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HEARTH_')) env[k] = v;
   const child = spawn(process.execPath, [HEARTH_MAIN, 'upgrade', '--artifact', artifact.file, '--sha256', artifact.sha256, '--run-dir', hearth.runDir], {
     cwd: hearth.dir,
-    env,
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -335,14 +335,9 @@ function grpcStatusName(code: number): string {
 
 /** Waits (bounded) until every published number was received; returns those still missing. */
 async function waitForAll(sub: Subscriber, published: ReadonlySet<number>, timeoutMs: number): Promise<number[]> {
-  const until = Date.now() + timeoutMs;
   const missing = (): number[] => [...published].filter((n) => !sub.received.has(n)).sort((x, y) => x - y);
-  while (missing().length > 0 && Date.now() < until) await sleep(200);
+  await waitFor('every published number', () => missing().length === 0, { timeoutMs, everyMs: 200 }).catch(() => undefined);
   return missing();
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function escape(s: string): string {

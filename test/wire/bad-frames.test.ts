@@ -4,15 +4,16 @@
 // connection carries on. Another connection of the same app keeps working throughout.
 import test, { type ExecutionContext } from 'ava';
 import { encodeFrame, FrameType } from '@hearth/protocol';
-import { waitFor } from '../helpers/hearth-process.js';
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import type { WireTestClient } from '../helpers/wire-test-client.js';
+import { waitFor } from '../support/wait.js';
 
 const MAX_BODY = 64 * 1024;
 const FRAME_TIMEOUT_MS = 400;
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 test.before(async () => {
-  rt = await startWireHarness({ limits: { maxBodyBytes: MAX_BODY }, frameTimeoutMs: FRAME_TIMEOUT_MS });
+  rt = await startInProcess({ transports: ['wire'], limits: { maxBodyBytes: MAX_BODY }, frameTimeoutMs: FRAME_TIMEOUT_MS });
 });
 test.after.always(async () => {
   await rt?.close();
@@ -29,7 +30,7 @@ interface Port {
 }
 
 const ports: Port[] = [
-  { name: 'wire.sock', connect: () => rt.connect(rt.demo.socket), auth: { get token() { return rt.demo.token; } } },
+  { name: 'wire.sock', connect: () => rt.connect(rt.demo.wire.socket), auth: { get token() { return rt.demo.token; } } },
   { name: 'sibling port', connect: () => rt.connectSibling(), auth: { get token() { return rt.demo.token; }, caller: 'demo' } },
 ];
 
@@ -105,7 +106,7 @@ for (const port of ports) {
     c.sendRaw(whole.subarray(0, whole.length - 2));
     c.endInput();
     await c.closed;
-    await waitFor('the truncated frame in the log', async () => (/truncated/.test(rt.logText()) ? true : undefined), 10_000, 20);
+    await waitFor('the truncated frame in the log', async () => (/truncated/.test(rt.logText()) ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
     t.pass();
     await works(t, bystander, port);
   });
@@ -145,7 +146,7 @@ for (const port of ports) {
 }
 
 test('wire.sock: a caller other than the socket\'s app is refused on its stream', async (t) => {
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   const a = await c.call(GET, { storeName: 'statestore', key: 'k' }, { token: rt.demo.token, caller: 'other' });
   t.is(a.code, 'HEARTH_ERR_PERMISSION_DENIED');
   const same = await c.call(GET, { storeName: 'statestore', key: 'k' }, { token: rt.demo.token, caller: 'demo' });

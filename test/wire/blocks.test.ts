@@ -3,14 +3,14 @@
 import { writeFile } from 'node:fs/promises';
 import test from 'ava';
 import { FrameType } from '@hearth/protocol';
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import type { Msg, WireTestClient } from '../helpers/wire-test-client.js';
 
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 let demo: WireTestClient;
 test.before(async () => {
-  rt = await startWireHarness();
-  demo = await rt.connect(rt.demo.socket);
+  rt = await startInProcess({ transports: ['wire'] });
+  demo = await rt.connect(rt.demo.wire.socket);
 });
 test.after.always(async () => {
   await rt?.close();
@@ -81,7 +81,7 @@ test('errors carry their details as detail.<name> metadata', async (t) => {
 });
 
 test('pubsub: publish, subscribe, ack; nack redelivers with the next attempt; End is answered OK', async (t) => {
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   const tp = topic();
   const SUB = `${RT}.PubSub/Subscribe`;
   const sid = c.open(SUB, { initial: { pubsubName: 'pubsub', topic: tp, subscription: 'workers' } }, { token: rt.demo.token });
@@ -110,7 +110,7 @@ test('pubsub: publish, subscribe, ack; nack redelivers with the next attempt; En
 });
 
 test('pubsub: Cancel hands unacked deliveries back to the group', async (t) => {
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   const tp = topic();
   const SUB = `${RT}.PubSub/Subscribe`;
   const initial = { initial: { pubsubName: 'pubsub', topic: tp, subscription: 'handback' } };
@@ -132,7 +132,7 @@ test('pubsub: Cancel hands unacked deliveries back to the group', async (t) => {
 });
 
 test('pubsub: a topic the app may not use is refused on the stream', async (t) => {
-  const c = await rt.connect(rt.other.socket);
+  const c = await rt.connect(rt.other.wire.socket);
   const SUB = `${RT}.PubSub/Subscribe`;
   const sid = c.open(SUB, { initial: { pubsubName: 'pubsub', topic: 'not-allowed' } }, { token: rt.other.token });
   t.is((await c.answer(sid, SUB)).code, 'HEARTH_ERR_TOPIC_NOT_ALLOWED');
@@ -142,7 +142,7 @@ test('configuration: get, then a subscription sends the items and each change', 
   const { items } = await ok<{ items: Record<string, { value: string; version: string }> }>('Configuration/GetConfiguration', { storeName: 'appconfig', keys: ['feature'] });
   t.like(items.feature, { value: 'on', version: '7' });
 
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   const M = `${RT}.Configuration/SubscribeConfiguration`;
   const sid = c.open(M, { storeName: 'appconfig', keys: ['greeting'] }, { token: rt.demo.token });
   type Change = { id: string; items: Record<string, { value: string }> };

@@ -4,12 +4,12 @@
 // processed, and the connection closes once idle.
 import test from 'ava';
 import { FrameType, PONG_DRAINING } from '@hearth/protocol';
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import { WireTestClient } from '../helpers/wire-test-client.js';
 
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 test.before(async () => {
-  rt = await startWireHarness();
+  rt = await startInProcess({ transports: ['wire'] });
 });
 test.after.always(async () => {
   await rt?.close();
@@ -22,11 +22,11 @@ const CONFIG = 'hearth.runtime.v1.Configuration/SubscribeConfiguration';
 
 test.serial('close(): Goaway, the call in flight completes, streams end with their codes, then the connection closes', async (t) => {
   // `other` serves invocations on its own wire.sock (another server, not draining).
-  const callee = await rt.connect(rt.other.socket);
+  const callee = await rt.connect(rt.other.wire.socket);
   const cb = callee.open(CONNECT, { register: { methods: [], maxConcurrency: 0 } }, { token: rt.other.token });
   await callee.streamMessage(cb, CONNECT);
 
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   const auth = { token: rt.demo.token };
   const sub = c.open(SUB, { initial: { pubsubName: 'pubsub', topic: 'drain-topic' } }, auth);
   await c.streamMessage(sub, SUB);
@@ -35,7 +35,7 @@ test.serial('close(): Goaway, the call in flight completes, streams end with the
   const inFlight = c.open(INVOKE, { appId: 'other', method: 'slow', data: Buffer.from('x') }, auth);
   const invocation = await callee.streamMessage<{ invocation?: { id: string } }>(cb, CONNECT);
 
-  const closing = rt.demo.server.close(10_000);
+  const closing = rt.demo.wire.server.close(10_000);
   const goaway = await c.goaway();
   t.is(goaway.header.errorCode, 'HEARTH_ERR_DRAINING');
   t.is(goaway.streamId, inFlight);
@@ -56,15 +56,15 @@ test.serial('close(): Goaway, the call in flight completes, streams end with the
   t.is(answer.message.data.toString(), 'done');
   await c.closed;
   await closing;
-  t.is(rt.demo.server.connections(), 0);
-  await t.throwsAsync(WireTestClient.unix(rt.demo.socket));
+  t.is(rt.demo.wire.server.connections(), 0);
+  await t.throwsAsync(WireTestClient.unix(rt.demo.wire.socket));
 });
 
 test.serial('close(): a callback stream ends with HEARTH_ERR_DRAINING', async (t) => {
-  const callee = await rt.connect(rt.other.socket);
+  const callee = await rt.connect(rt.other.wire.socket);
   const cb = callee.open(CONNECT, { register: { methods: [], maxConcurrency: 0 } }, { token: rt.other.token });
   await callee.streamMessage(cb, CONNECT);
-  const closing = rt.other.server.close(10_000);
+  const closing = rt.other.wire.server.close(10_000);
   t.is((await callee.goaway()).header.errorCode, 'HEARTH_ERR_DRAINING');
   t.is((await callee.answer(cb, CONNECT)).code, 'HEARTH_ERR_DRAINING');
   await callee.closed;
@@ -73,12 +73,12 @@ test.serial('close(): a callback stream ends with HEARTH_ERR_DRAINING', async (t
 
 test.serial('close(): a connection still busy after the grace time is destroyed', async (t) => {
   // Both servers were closed by the tests above: the next generation's.
-  const demoServer = await rt.startServer('demo');
-  const otherServer = await rt.startServer('other');
-  const callee = await rt.connect(rt.other.socket);
+  const demoServer = await rt.startServer('demo', 'wire');
+  const otherServer = await rt.startServer('other', 'wire');
+  const callee = await rt.connect(rt.other.wire.socket);
   const cb = callee.open(CONNECT, { register: { methods: [], maxConcurrency: 0 } }, { token: rt.other.token });
   await callee.streamMessage(cb, CONNECT);
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   // The callee never answers: the call stays in flight through the whole grace time.
   const stuck = c.open(INVOKE, { appId: 'other', method: 'never', data: Buffer.alloc(0) }, { token: rt.demo.token });
   await callee.streamMessage(cb, CONNECT);

@@ -4,12 +4,13 @@
 // workers over the peer socket; the target's allow.callers is enforced with the forwarded caller.
 import test, { type ExecutionContext } from 'ava';
 import { FrameType } from '@hearth/protocol';
-import { CLUSTER_TOKEN, startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+import { CLUSTER_TOKEN, startInProcess, type InProcess } from '../helpers/in-process.js';
 import { WireTestClient, type Msg } from '../helpers/wire-test-client.js';
 
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 test.before(async () => {
-  rt = await startWireHarness();
+  // Forwarded calls need an allow-list to be refused by: `other` accepts calls from `demo` only.
+  rt = await startInProcess({ transports: ['wire'], otherCallers: ['demo'] });
 });
 test.after.always(async () => {
   await rt?.close();
@@ -31,7 +32,7 @@ interface Invocation {
  * of each invocation (undefined: never answer it). Returns when registered; stop() ends the stream with End.
  */
 async function serveOther(answer: (inv: Invocation) => Msg | undefined): Promise<{ seen: Invocation[]; stop: () => Promise<string | undefined> }> {
-  const c = await rt.connect(rt.other.socket);
+  const c = await rt.connect(rt.other.wire.socket);
   const sid = c.open(CONNECT, { register: { methods: ['echo'], maxConcurrency: 4 } }, { token: rt.other.token });
   const registered = await c.streamMessage<{ registered?: { instanceId: string } }>(sid, CONNECT);
   if (!registered.registered?.instanceId) throw new Error('no `registered` message');
@@ -68,7 +69,7 @@ async function invokeOther(t: ExecutionContext, c: WireTestClient, header: Msg, 
 test.serial('an app invokes another through its wire.sock; the callee answers on its wire callback stream', async (t) => {
   const server = await serveOther(echo);
   try {
-    const c = await rt.connect(rt.demo.socket);
+    const c = await rt.connect(rt.demo.wire.socket);
     const r = await invokeOther(t, c, { token: rt.demo.token });
     t.is(r.code, undefined);
     t.is(r.data, 'echo:hi');
@@ -83,7 +84,7 @@ test.serial('an app invokes another through its wire.sock; the callee answers on
 test.serial('an app error comes back as HEARTH_ERR_APP_ERROR with the app\'s code', async (t) => {
   const server = await serveOther(() => ({ error: { code: 'E42', message: 'no such order' } }));
   try {
-    const r = await invokeOther(t, await rt.connect(rt.demo.socket), { token: rt.demo.token });
+    const r = await invokeOther(t, await rt.connect(rt.demo.wire.socket), { token: rt.demo.token });
     t.is(r.code, 'HEARTH_ERR_APP_ERROR');
     t.is(r.meta['detail.appCode'], 'E42');
   } finally {
@@ -92,12 +93,12 @@ test.serial('an app error comes back as HEARTH_ERR_APP_ERROR with the app\'s cod
 });
 
 test.serial('without a connected instance the call is HEARTH_ERR_APP_UNAVAILABLE; a spent budget is HEARTH_ERR_TIMEOUT', async (t) => {
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   t.is((await invokeOther(t, c, { token: rt.demo.token })).code, 'HEARTH_ERR_APP_UNAVAILABLE');
   const server = await serveOther(() => undefined);
   try {
     // The instance never answers: the caller's 200 ms budget ends the call.
-    const slow = await rt.connect(rt.demo.socket);
+    const slow = await rt.connect(rt.demo.wire.socket);
     const sid = slow.open(INVOKE, { appId: 'other', method: 'echo', data: Buffer.from('x') }, { token: rt.demo.token, deadlineMs: 200 });
     t.is((await slow.answer(sid, INVOKE)).code, 'HEARTH_ERR_TIMEOUT');
   } finally {
@@ -187,10 +188,10 @@ test.serial('peer socket: another worker forwards an invocation with the caller 
 });
 
 test.serial('a callback stream that goes away fails its pending invocation with HEARTH_ERR_APP_UNAVAILABLE', async (t) => {
-  const callee = await WireTestClient.unix(rt.other.socket);
+  const callee = await WireTestClient.unix(rt.other.wire.socket);
   const sid = callee.open(CONNECT, { register: { methods: [], maxConcurrency: 0 } }, { token: rt.other.token });
   await callee.streamMessage(sid, CONNECT);
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   const pending = c.open(INVOKE, { appId: 'other', method: 'm', data: Buffer.alloc(0) }, { token: rt.demo.token });
   await callee.streamMessage(sid, CONNECT); // the invocation arrived
   callee.close();
@@ -208,7 +209,7 @@ test('sibling port: Ping is answered with Pong', async (t) => {
 test.serial('a deadline beyond 2^31-1 ms is clamped to it, not treated as spent: the call is answered normally', async (t) => {
   const server = await serveOther(echo);
   try {
-    const c = await rt.connect(rt.demo.socket);
+    const c = await rt.connect(rt.demo.wire.socket);
     const r = await invokeOther(t, c, { token: rt.demo.token, deadlineMs: 2 ** 32 - 1 });
     t.is(r.code, undefined);
     t.is(r.data, 'echo:hi');

@@ -3,15 +3,17 @@
 // that connection only briefly, docs/api.md "Quotas"), while another app's connection keeps
 // succeeding throughout. No timing thresholds: only codes and that every call is answered.
 import test from 'ava';
-import { waitFor } from '../helpers/hearth-process.js';
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
+import { waitFor } from '../support/wait.js';
 
 const LIMITED_TOKEN = 'limited-token-0123456789';
 const FLOOD = 30;
 const GET = 'hearth.runtime.v1.State/GetState';
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 test.before(async () => {
-  rt = await startWireHarness({
+  rt = await startInProcess({
+    transports: ['wire'],
     quotas: true,
     apps: [{ id: 'limited', token: LIMITED_TOKEN, quota: { requestsPerSecond: 2, burstSeconds: 1 } }],
   });
@@ -23,8 +25,8 @@ test.after.always(async () => {
 test('an app over its requests/s floods one connection: the extras are refused with RESOURCE_EXHAUSTED while another app keeps succeeding', async (t) => {
   const limited = rt.byId.limited;
   if (limited === undefined) throw new Error('app limited not started');
-  const flooder = await rt.connect(limited.socket);
-  const quiet = await rt.connect(rt.demo.socket);
+  const flooder = await rt.connect(limited.wire.socket);
+  const quiet = await rt.connect(rt.demo.wire.socket);
 
   // Every request in one burst on one connection, all pipelined before any answer.
   const ids = Array.from({ length: FLOOD }, (_, i) => flooder.open(GET, { storeName: 'statestore', key: `k${i}` }, { token: LIMITED_TOKEN }));
@@ -46,8 +48,7 @@ test('an app over its requests/s floods one connection: the extras are refused w
   await waitFor(
     'an admitted call on the flooding connection',
     async () => ((await flooder.call(GET, { storeName: 'statestore', key: 'later' }, { token: LIMITED_TOKEN })).code === undefined ? true : undefined),
-    15_000,
-    200,
+    { timeoutMs: 15_000, everyMs: 200 },
   );
   t.is((await quiet.call(GET, { storeName: 'statestore', key: 'end' }, { token: rt.demo.token })).code, undefined);
 });

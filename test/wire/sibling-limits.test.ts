@@ -5,17 +5,18 @@
 // permissions are the gate): a large first frame is fine there.
 import test from 'ava';
 import { encodeFrame, FrameType } from '@hearth/protocol';
-import { waitFor } from '../helpers/hearth-process.js';
-import { startWireHarness, type WireHarness } from '../helpers/in-process-wire.js';
+
+import { startInProcess, type InProcess } from '../helpers/in-process.js';
 import type { WireTestClient } from '../helpers/wire-test-client.js';
+import { waitFor } from '../support/wait.js';
 
 const MAX_CONNECTIONS = 4;
 const PRE_AUTH_TIMEOUT_MS = 500;
 const GET = 'hearth.runtime.v1.State/GetState';
-let rt: WireHarness;
+let rt: InProcess<'wire'>;
 const clients: WireTestClient[] = [];
 test.before(async () => {
-  rt = await startWireHarness({ siblingMaxConnections: MAX_CONNECTIONS, preAuthTimeoutMs: PRE_AUTH_TIMEOUT_MS });
+  rt = await startInProcess({ transports: ['wire'], siblingMaxConnections: MAX_CONNECTIONS, preAuthTimeoutMs: PRE_AUTH_TIMEOUT_MS });
 });
 test.after.always(async () => {
   for (const c of clients) c.close();
@@ -98,12 +99,12 @@ test.serial('a connection with no authenticated Request is closed after the time
 
 test.serial('beyond its connection limit the sibling port closes new connections at once and warns; a freed slot is usable again', async (t) => {
   for (const c of clients.splice(0)) c.close();
-  await waitFor('earlier connections gone', async () => ((await rt.sibling()).connections() === 0 ? true : undefined), 10_000, 20);
+  await waitFor('earlier connections gone', async () => ((await rt.sibling()).connections() === 0 ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
   const held: WireTestClient[] = [];
   for (let i = 0; i < MAX_CONNECTIONS; i++) held.push(await sibling());
   for (const c of held) t.is((await c.call(GET, { storeName: 'statestore', key: 'k' }, auth())).code, undefined);
   await t.throwsAsync(rt.connectSibling());
-  await waitFor('the refusal warning', async () => (/connection limit/.test(rt.logText()) ? true : undefined), 10_000, 20);
+  await waitFor('the refusal warning', async () => (/connection limit/.test(rt.logText()) ? true : undefined), { timeoutMs: 10_000, everyMs: 20 });
   held[0]?.close();
   const again = await waitFor(
     'a connection in the freed slot',
@@ -115,14 +116,13 @@ test.serial('beyond its connection limit the sibling port closes new connections
         return undefined;
       }
     },
-    10_000,
-    50,
+    { timeoutMs: 10_000, everyMs: 50 },
   );
   t.false(again.isClosed);
 });
 
 test.serial('wire.sock has no pre-authentication limits: a large first frame is read and answered', async (t) => {
-  const c = await rt.connect(rt.demo.socket);
+  const c = await rt.connect(rt.demo.wire.socket);
   c.sendRaw(encodeFrame({ type: FrameType.Request, streamId: 1, header: { method: GET, token: rt.demo.token }, body: getBody('k'.repeat(100 * 1024)) }));
   const answer = await c.nextOn(1, FrameType.Response);
   t.not(answer.header.errorCode, 'HEARTH_ERR_BODY_TOO_LARGE');

@@ -1,6 +1,7 @@
 // Runs the real `hearth start` (dist/ops-agent/main.js) as a child process on a short temp dir,
 // waits until admin.sock /readyz says 200, and always cleans up: every process group started
-// here is SIGKILLed and its temp dir removed when the test process exits, even after a failure.
+// here is SIGKILLed and its temp dir removed when the test (or bench) process exits, even after a
+// failure. The bench starts its agents with this too (bench/harness/hearth-instance.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,12 +11,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as toYaml } from 'yaml';
 import type { StatusReport } from '../../ops-agent/status-report.js';
+import { killGroup } from './child-process.js';
+import { waitFor } from './wait.js';
 
-/** dist/ops-agent/main.js of the build under test (this file runs from dist/test/helpers/). */
+/** dist/ops-agent/main.js of the build under test (this file runs from dist/test/support/). */
 export const HEARTH_MAIN = fileURLToPath(new URL('../../ops-agent/main.js', import.meta.url));
 
 export type StatusJson = StatusReport;
-export type SocketKind = 'grpc' | 'http';
+export type SocketKind = 'grpc' | 'http' | 'wire';
 
 export interface StartHearthOptions {
   /** An object is merged over the test default (objects deep, arrays replaced); a string is written as is. */
@@ -31,6 +34,10 @@ export interface StartHearthOptions {
    * with their components, ready or not (for a start while a backend is down).
    */
   readonly readyWhen?: 'ready' | 'serving';
+  /** Node flags for the ops-agent; the cluster forwards them to the workers (e.g. --cpu-prof). */
+  readonly execArgv?: readonly string[];
+  /** How long stop() waits for the ops-agent after its signal before SIGKILLing the group (default 30 s). */
+  readonly stopGraceMs?: number;
 }
 
 export interface HearthProcess {
@@ -148,25 +155,6 @@ export function getUnix(socketPath: string, urlPath: string, timeoutMs = 10_000)
   });
 }
 
-/** Polls `check` until it returns a value (not undefined) or the bound passes. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) {
-      const why = last instanceof Error ? `: ${last.message}` : '';
-      throw new Error(`timed out waiting for ${what}${why}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 class RunningHearth implements HearthProcess {
   readonly dir: string;
   readonly runDir: string;
@@ -214,7 +202,7 @@ class RunningHearth implements HearthProcess {
   }
 
   async launch(): Promise<void> {
-    const child = spawn(process.execPath, [HEARTH_MAIN, 'start', '--config', this.configPath], {
+    const child = spawn(process.execPath, [...(this.#options.execArgv ?? []), HEARTH_MAIN, 'start', '--config', this.configPath], {
       cwd: this.dir,
       env: childEnv(this.#options.env),
       // Its own process group, so kill9() and the exit hook reach the workers too.
@@ -230,25 +218,19 @@ class RunningHearth implements HearthProcess {
 
     let exitedEarly = false;
     void this.#exited.then(() => (exitedEarly = true));
-    const until = Date.now() + (this.#options.readyTimeoutMs ?? 60_000);
-    for (;;) {
-      if (exitedEarly) {
-        const code = await this.#exited;
-        finishGroup(child);
-        throw new Error(`hearth start exited with code ${code} before it was ready; output:\n${this.#output}`);
-      }
-      try {
-        if (await this.#startedEnough()) return;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > until) {
-        killGroup(child, 'SIGKILL');
-        await this.#exited;
-        finishGroup(child);
-        throw new Error(`hearth start was not ready within ${this.#options.readyTimeoutMs ?? 60_000} ms; output:\n${this.#output}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
+    const timeoutMs = this.#options.readyTimeoutMs ?? 60_000;
+    // A check that throws is "not listening yet"; an early exit ends the wait at once.
+    const outcome = await waitFor('hearth start to be ready', async () => (exitedEarly ? 'exited' : (await this.#startedEnough()) && 'ready'), { timeoutMs }).catch(() => 'timeout');
+    if (outcome === 'exited') {
+      const code = await this.#exited;
+      finishGroup(child);
+      throw new Error(`hearth start exited with code ${code} before it was ready; output:\n${this.#output}`);
+    }
+    if (outcome === 'timeout') {
+      killGroup(child, 'SIGKILL');
+      await this.#exited;
+      finishGroup(child);
+      throw new Error(`hearth start was not ready within ${timeoutMs} ms; output:\n${this.#output}`);
     }
   }
 
@@ -276,7 +258,7 @@ class RunningHearth implements HearthProcess {
         // already gone
       }
     }
-    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 30_000);
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), this.#options.stopGraceMs ?? 30_000);
     const code = await this.#exited;
     clearTimeout(timer);
     // Workers leave with the primary; anything left in the group is a straggler.
@@ -308,9 +290,9 @@ class RunningHearth implements HearthProcess {
   }
 }
 
-function childEnv(extra: Readonly<Record<string, string>> | undefined): NodeJS.ProcessEnv {
+/** The runner's environment with `extra`, without its own HEARTH_* settings (they would steer the child). */
+export function childEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  // The runner's own HEARTH_* settings must not leak into a test's agent.
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('HEARTH_')) env[k] = v;
   return { ...env, ...extra };
 }
@@ -351,14 +333,6 @@ function finishGroup(child: ChildProcess): void {
   groups.delete(child);
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // ESRCH: the group is gone
-  }
-}
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };

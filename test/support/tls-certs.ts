@@ -1,7 +1,8 @@
-// Throw-away certificates for the sibling port, made with the `openssl` CLI into a directory the
-// test owns: a CA, a server certificate for 127.0.0.1 and localhost signed by it (also usable as
-// a client certificate: agents present it to each other under mutual TLS), a client certificate
-// signed by the same CA, and a second, unrelated CA with a certificate of its own (a stranger).
+// Throw-away TLS material for tests and the bench (the one place that makes certificates), made
+// with the `openssl` CLI into a directory the caller owns: a CA, a server certificate for 127.0.0.1
+// and localhost signed by it (also usable as a client certificate: agents present it to each other
+// under mutual TLS), a client certificate signed by the same CA, and a second, unrelated CA with a
+// certificate of its own (a stranger).
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
