@@ -1,4 +1,4 @@
-// A raw wire-protocol client for the server tests, on the SDK's codec (sdk/wire/frame.ts) and
+// A raw wire-protocol client for the server tests, on the protocol's codec (@hearth/protocol) and
 // nothing else: it writes exactly the frames (or bytes) a test asks for and records every frame
 // the server sends, so tests can check the server's answers frame by frame, bad input included.
 import net from 'node:net';

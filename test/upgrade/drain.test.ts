@@ -1,5 +1,5 @@
-// What the old generation does while it leaves (DESIGN.md "Hot upgrade" 2 and 4): a slow request
-// in flight completes, a subscription is ended with a status that says "resubscribe" and loses no
+// What the old generation does while it leaves (calls in flight complete, the drain is
+// bounded): a slow request in flight completes, a subscription is ended with a status that says "resubscribe" and loses no
 // message, and a worker that cannot drain is killed at the deadline without holding up the
 // hand-off.
 import { randomUUID } from 'node:crypto';

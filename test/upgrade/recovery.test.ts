@@ -1,5 +1,5 @@
-// `kill -9` of the ops-agent and all its workers in the middle of a hand-off (DESIGN.md "Hot
-// upgrade" 5): the next `hearth start` on the same directories comes up consistent — the
+// `kill -9` of the ops-agent and all its workers in the middle of a hand-off (docs/upgrade.md
+// promises recovery from any phase): the next `hearth start` on the same directories comes up consistent — the
 // interrupted hand-off recorded as such, the last completed version active, no stale socket, no
 // half-unpacked version.
 import { readdir, rm } from 'node:fs/promises';
