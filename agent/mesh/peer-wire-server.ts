@@ -10,21 +10,14 @@ import { mkdir, rm, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { RuntimeApi } from '../building-blocks/runtime-api.js';
-import type { LimitsConfig } from '../config/config-schema.js';
-import type { AgentMetrics } from '../observability/metrics.js';
+import type { TransportDeps } from '../transports/transport-deps.js';
 import { invokeMethods } from '../transports/methods/invoke-methods.js';
 import { WireServer } from '../transports/wire/listen.js';
 import { WireConnections } from '../transports/wire/wire-connections.js';
 import { authorizeMethod, peerWorkerPrincipal } from './forward-policy.js';
 
-
-export interface PeerWireServerOptions {
+export interface PeerWireServerOptions extends Pick<TransportDeps, 'api' | 'metrics' | 'logger' | 'limits'> {
   readonly path: string;
-  readonly api: RuntimeApi;
-  readonly metrics: AgentMetrics;
-  readonly logger: Logger;
-  readonly limits: Readonly<LimitsConfig>;
   readonly frameTimeoutMs?: number | undefined;
 }
 

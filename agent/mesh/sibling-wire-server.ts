@@ -10,13 +10,9 @@
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { AppRegistry } from '../apps/app-registry.js';
-import type { RuntimeApi } from '../building-blocks/runtime-api.js';
-import type { LimitsConfig } from '../config/config-schema.js';
 import type { ResolvedSiblingsConfig } from '../config/mesh-config.js';
-import type { AgentMetrics } from '../observability/metrics.js';
+import type { TransportDeps } from '../transports/transport-deps.js';
 import { unaryMethods } from '../transports/methods/runtime-methods.js';
-import type { QuotaGate } from '../transports/transport-deps.js';
 import { WireServer } from '../transports/wire/listen.js';
 import { WireConnections } from '../transports/wire/wire-connections.js';
 import { authorizeMethod, siblingPrincipal } from './forward-policy.js';
@@ -28,13 +24,7 @@ export const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024;
 export const PRE_AUTH_TIMEOUT_MS = 10_000;
 const REFUSED_LOG_INTERVAL_MS = 10_000;
 
-export interface SiblingWireServerOptions {
-  readonly apps: AppRegistry;
-  readonly api: RuntimeApi;
-  readonly metrics: AgentMetrics;
-  readonly logger: Logger;
-  readonly limits: Readonly<LimitsConfig>;
-  readonly quotas?: QuotaGate | undefined;
+export interface SiblingWireServerOptions extends Pick<TransportDeps, 'apps' | 'api' | 'metrics' | 'logger' | 'limits' | 'quotas'> {
   readonly siblings: Pick<ResolvedSiblingsConfig, 'listen' | 'tls' | 'clusterTokenSha256'>;
   readonly frameTimeoutMs?: number | undefined;
   readonly maxConnections?: number | undefined;
