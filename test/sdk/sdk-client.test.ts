@@ -148,13 +148,15 @@ for (const kind of TRANSPORTS) {
       return undefined;
     })();
     // The watch may open after the first rewrite: keep rewriting until it reports the value.
-    const writer = setInterval(() => void writeItems(`greeting: hello\nlive: ${value}\n`), 300);
+    let writeError: unknown;
+    const writer = setInterval(() => void writeItems(`greeting: hello\nlive: ${value}\n`).catch((err: unknown) => (writeError ??= err)), 300);
     try {
       t.is(await changed, value);
     } finally {
       clearInterval(writer);
       watch.close();
     }
+    if (writeError !== undefined) throw writeError;
   });
 
   test(`${kind}: locks exclude other owners, keep alive and unlock; the sequencer counts up as bigint`, async (t) => {
@@ -259,8 +261,12 @@ test('close() ends an open subscription: its iteration finishes', async (t) => {
   t.is(await drained, 0);
 });
 
+let written = 0;
+
+/** Atomically (write, then rename); each write its own temp file, as both transports' tests rewrite it at once. */
 async function writeItems(text: string): Promise<void> {
-  const tmp = `${itemsFile}.${process.pid}.tmp`;
+  written += 1;
+  const tmp = `${itemsFile}.${process.pid}.${written}.tmp`;
   await writeFile(tmp, text);
   await rename(tmp, itemsFile);
 }
