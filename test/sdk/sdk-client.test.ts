@@ -156,7 +156,7 @@ for (const kind of TRANSPORTS) {
       clearInterval(writer);
       watch.close();
     }
-    if (writeError !== undefined) throw writeError;
+    if (writeError !== undefined) throw writeError instanceof Error ? writeError : new Error(String(writeError));
   });
 
   test(`${kind}: locks exclude other owners, keep alive and unlock; the sequencer counts up as bigint`, async (t) => {
