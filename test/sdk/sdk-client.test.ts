@@ -148,15 +148,15 @@ for (const kind of TRANSPORTS) {
       return undefined;
     })();
     // The watch may open after the first rewrite: keep rewriting until it reports the value.
-    let writeError: unknown;
-    const writer = setInterval(() => void writeItems(`greeting: hello\nlive: ${value}\n`).catch((err: unknown) => (writeError ??= err)), 300);
+    let writeError: Error | undefined;
+    const writer = setInterval(() => void writeItems(`greeting: hello\nlive: ${value}\n`).catch((err: Error) => (writeError ??= err)), 300);
     try {
       t.is(await changed, value);
     } finally {
       clearInterval(writer);
       watch.close();
     }
-    if (writeError !== undefined) throw writeError instanceof Error ? writeError : new Error(String(writeError));
+    if (writeError !== undefined) throw writeError;
   });
 
   test(`${kind}: locks exclude other owners, keep alive and unlock; the sequencer counts up as bigint`, async (t) => {
