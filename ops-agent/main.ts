@@ -101,7 +101,7 @@ function help(): number {
 }
 
 async function start(configFile: string): Promise<number | 'running'> {
-  const ctx = { configFile, env, pid: process.pid, cwd: process.cwd() };
+  const ctx = { configFile, env, pid: process.pid, cwd: process.cwd(), execArgv: process.execArgv };
   const prepared = await prepareStart(ctx);
   if (!prepared.ok) return prepared.code;
   const { agent, logger } = prepared;

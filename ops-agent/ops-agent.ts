@@ -23,6 +23,8 @@ export interface OpsAgentOptions {
   readonly pid: number;
   /** Extra environment for workers (HEARTH_CONFIG is added here). */
   readonly workerEnv: Readonly<Record<string, string>>;
+  /** Node options every worker gets before the heap limit (the ops-agent's own). */
+  readonly workerExecArgv?: readonly string[];
   /** Environment for `${VAR}` substitution when a reload re-reads the configuration. */
   readonly configEnv: Readonly<Record<string, string | undefined>>;
   /** Installs artifacts (default: the ArtifactStore under the state dir). */
@@ -158,6 +160,7 @@ export class OpsAgent {
       exec: build.exec,
       workers: config.workers,
       env: { ...this.#o.workerEnv, HEARTH_CONFIG: config.source },
+      execArgv: workerExecArgv(this.#o.workerExecArgv ?? [], config.limits.workerHeapMb),
     };
   }
 
@@ -208,4 +211,13 @@ export class OpsAgent {
       }
     }
   }
+}
+
+/**
+ * A worker's Node options: the ops-agent's own, then the heap limit (a later flag wins), so one
+ * app's garbage cannot grow a worker past its share of the unit's memory.
+ */
+export function workerExecArgv(base: readonly string[], heapMb: number): string[] {
+  const own = base.filter((a) => !a.startsWith('--max-old-space-size'));
+  return heapMb > 0 ? [...own, `--max-old-space-size=${heapMb}`] : own;
 }

@@ -32,12 +32,39 @@ export interface LimitsConfig {
   maxKeyBytes: number;
   maxBulkKeys: number;
   maxTransactionOps: number;
+  /** V8 old-space limit of each worker (--max-old-space-size); 0 = Node's default. */
+  workerHeapMb: number;
 }
 
 export interface PubsubDefaults {
   ackDeadlineMs: number;
   maxDeliveryAttempts: number;
   maxInFlightPerStream: number;
+  /** A durable subscription (group) nobody consumed this long is deleted with what it holds. */
+  subscriptionIdleSeconds: number;
+  /** The same for a subscription only pulled (not asked to be durable). */
+  pullSubscriptionIdleSeconds: number;
+}
+
+/**
+ * What one app may make the agent hold (`budgets`, overridden per app by `apps[].budgets`).
+ * Over a budget, that app alone is refused with HEARTH_ERR_RESOURCE_EXHAUSTED (docs/isolation.md).
+ */
+export interface BudgetConfig {
+  /** Open connections per app socket (grpc.sock, http.sock, wire.sock), per worker. */
+  connectionsPerSocket: number;
+  /** A connection with no call or stream open for this long is closed. */
+  idleTimeoutMs: number;
+  /** Open streams (subscriptions, callback streams, configuration watches), per worker. */
+  streams: number;
+  /** Subscriptions (consumer groups) per pub/sub component, host-wide. */
+  subscriptions: number;
+  /** Delivery bytes queued for one stream before the agent stops claiming more for it. */
+  bufferedBytesPerStream: number;
+  /** The same over all of the app's streams, per worker. */
+  bufferedBytes: number;
+  /** Invocations pushed to the app's instances and not yet answered, per worker. */
+  pendingCallbacks: number;
 }
 
 export interface SocketConfig {
@@ -170,6 +197,8 @@ export interface RawAppConfig {
   socket?: SocketConfig;
   allow: AppAllowConfig;
   quota: QuotaConfig;
+  /** Overrides of the top-level `budgets` for this app. */
+  budgets?: Partial<BudgetConfig>;
 }
 
 export interface ComponentConfig {
@@ -232,6 +261,7 @@ export interface RawHearthConfig {
   siblings: SiblingsConfig;
   apps: RawAppConfig[];
   components: ComponentConfig[];
+  budgets: BudgetConfig;
 }
 
 /** App ids, agent ids and component names are DNS labels: the protocol's app id rule. */
@@ -272,6 +302,26 @@ function invokePolicySchema(withDefaults: boolean): SchemaObject {
   });
 }
 
+/** Per-app budgets: with defaults at the top level, as overrides (no defaults) under an app. */
+function budgetSchema(withDefaults: boolean): SchemaObject {
+  const int = (min: number, max: number, dflt: number): SchemaObject => ({ type: 'integer', minimum: min, maximum: max, ...(withDefaults ? { default: dflt } : {}) });
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: [],
+    ...(withDefaults ? { default: {} } : {}),
+    properties: {
+      connectionsPerSocket: int(1, 100_000, 128),
+      idleTimeoutMs: int(1_000, 86_400_000, 300_000),
+      streams: int(1, 100_000, 64),
+      subscriptions: int(1, 100_000, 32),
+      bufferedBytesPerStream: int(64 * 1024, 1024 ** 3, 8 * 1024 ** 2),
+      bufferedBytes: int(64 * 1024, 4 * 1024 ** 3, 32 * 1024 ** 2),
+      pendingCallbacks: int(1, 1_000_000, 1024),
+    },
+  };
+}
+
 /** Validated with ajv (useDefaults, strict); `RawHearthConfig` is the shape it guarantees. */
 export const configSchema: SchemaObject = {
   type: 'object',
@@ -293,8 +343,10 @@ export const configSchema: SchemaObject = {
         maxKeyBytes: { type: 'integer', minimum: 1, maximum: 65536, default: 1024 },
         maxBulkKeys: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
         maxTransactionOps: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+        workerHeapMb: { type: 'integer', minimum: 0, maximum: 65536, default: 512 },
       },
     },
+    budgets: budgetSchema(true),
     pubsub: {
       type: 'object',
       additionalProperties: false,
@@ -304,6 +356,8 @@ export const configSchema: SchemaObject = {
         ackDeadlineMs: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 30_000 },
         maxDeliveryAttempts: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
         maxInFlightPerStream: { type: 'integer', minimum: 1, maximum: 10000, default: 100 },
+        subscriptionIdleSeconds: { type: 'integer', minimum: 60, maximum: 31_536_000, default: 604_800 },
+        pullSubscriptionIdleSeconds: { type: 'integer', minimum: 10, maximum: 31_536_000, default: 600 },
       },
     },
     upgrade: {
@@ -450,6 +504,7 @@ export const configSchema: SchemaObject = {
               callers: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['*'] },
             },
           },
+          budgets: budgetSchema(false),
           quota: {
             type: 'object',
             additionalProperties: false,

@@ -1,7 +1,7 @@
 // Reads, substitutes, validates and freezes the configuration. Every problem is reported with
 // its path (`apps[1].token: must NOT have fewer than 8 characters`) and all problems at once.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
@@ -9,6 +9,7 @@ import {
   BUILDING_BLOCKS,
   configSchema,
   type AppAllowConfig,
+  type BudgetConfig,
   type BuildingBlock,
   type ComponentConfig,
   type LimitsConfig,
@@ -30,6 +31,8 @@ export interface AppConfig {
   readonly socket: Readonly<SocketConfig>;
   readonly allow: Readonly<AppAllowConfig>;
   readonly quota: Readonly<QuotaConfig>;
+  /** `budgets` with this app's overrides applied. */
+  readonly budgets: Readonly<BudgetConfig>;
   readonly socketDir: string;
   readonly grpcSocket: string;
   readonly httpSocket: string;
@@ -121,6 +124,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
 
   const apps: AppConfig[] = [];
   const seenApps = new Set<string>();
+  const tokenOwners = new Map<string, string>();
   for (const [i, app] of raw.apps.entries()) {
     const at = `apps[${i}]`;
     if (seenApps.has(app.id)) problems.push(`${at}.id: duplicate app id "${app.id}"`);
@@ -138,7 +142,14 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
         break;
       }
     }
-    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, socketDir, ...sockets });
+    if (tokenSha256 !== undefined) {
+      const first = tokenOwners.get(tokenSha256);
+      // Two apps with one token: either could sign in as the other over the network.
+      if (first !== undefined) problems.push(`${at}: app "${app.id}" has the same token as app "${first}"; every app needs its own`);
+      else tokenOwners.set(tokenSha256, app.id);
+    }
+    const budgets = Object.freeze({ ...raw.budgets, ...app.budgets });
+    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, budgets, socketDir, ...sockets });
   }
 
   const components: ResolvedComponentConfig[] = [];
@@ -203,6 +214,11 @@ async function resolveToken(
   if (app.tokenSha256 !== undefined) return app.tokenSha256;
   const file = path.resolve(baseDir, app.tokenFile!);
   try {
+    const access = await tokenFileAccess(file);
+    if (access !== undefined) {
+      problems.push(`${at}.tokenFile: ${file} ${access}; make it readable by the agent alone (chmod 0600, or 0640 with the agent's own group)`);
+      return undefined;
+    }
     const token = (await readFile(file, 'utf8')).trim();
     if (token.length < 8) {
       problems.push(`${at}.tokenFile: token in ${file} is shorter than 8 characters`);
@@ -213,6 +229,21 @@ async function resolveToken(
     problems.push(`${at}.tokenFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     return undefined;
   }
+}
+
+/**
+ * Why a token file is too open, or undefined: anyone but the agent's user and its own group may
+ * not read it, nobody else may write it (they could swap the token). A Kubernetes Secret mounted
+ * 0440 with the pod's fsGroup as the agent's group passes.
+ */
+async function tokenFileAccess(file: string): Promise<string | undefined> {
+  const st = await stat(file);
+  const mode = st.mode & 0o777;
+  if ((mode & 0o007) !== 0) return `is accessible to other users (mode ${mode.toString(8).padStart(4, '0')})`;
+  if ((mode & 0o020) !== 0) return `is writable by its group (mode ${mode.toString(8).padStart(4, '0')})`;
+  const ownGroup = typeof process.getgid === 'function' ? process.getgid() : st.gid;
+  if ((mode & 0o040) !== 0 && st.gid !== ownGroup) return `is readable by group ${st.gid}, which is not the agent's group (mode ${mode.toString(8).padStart(4, '0')})`;
+  return undefined;
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

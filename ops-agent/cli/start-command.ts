@@ -13,6 +13,8 @@ export interface StartContext {
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly pid: number;
   readonly cwd: string;
+  /** The ops-agent's own Node options, which its workers inherit (a profiler, a debugger). */
+  readonly execArgv?: readonly string[];
 }
 
 export type PreparedStart =
@@ -41,6 +43,7 @@ export async function prepareStart(ctx: StartContext): Promise<PreparedStart> {
     build,
     pid: ctx.pid,
     workerEnv,
+    workerExecArgv: ctx.execArgv ?? [],
     configEnv: ctx.env,
     ...(readyTimeoutMs !== undefined ? { readyTimeoutMs } : {}),
   });

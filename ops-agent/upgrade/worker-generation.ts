@@ -28,6 +28,8 @@ export interface GenerationSpec {
   readonly env: Readonly<Record<string, string>>;
   /** A hand-off target: its first workers must find every component healthy (STRICT_START_ENV). */
   readonly strictStart?: boolean;
+  /** Node options for every fork (the heap limit); absent: the primary's own. */
+  readonly execArgv?: readonly string[];
 }
 
 export interface GenerationHooks {
@@ -137,7 +139,7 @@ export class WorkerGeneration {
   #fork(slot: Slot): WorkerHandle {
     const { spec } = this;
     // Process-wide: set right before this fork so it runs this generation's build.
-    cluster.setupPrimary({ exec: spec.exec, args: [], silent: false });
+    cluster.setupPrimary({ exec: spec.exec, args: [], silent: false, ...(spec.execArgv === undefined ? {} : { execArgv: [...spec.execArgv] }) });
     // Strict only while the generation proves itself; a later restart must not crash-loop on a backend outage.
     const strict = spec.strictStart === true && this.#phase !== 'serving' ? '1' : '0';
     const worker = cluster.fork({ ...spec.env, HEARTH_GENERATION: String(spec.generation), HEARTH_VERSION: spec.version, [STRICT_START_ENV]: strict });

@@ -9,7 +9,7 @@ import { registerEmbeddedComponents } from '../../agent/components/setup.js';
 import type { BuildingBlock, LimitsConfig } from '../../agent/config/config-schema.js';
 import type { ResolvedComponentConfig } from '../../agent/config/load-config.js';
 
-export const LIMITS: LimitsConfig = { maxBodyBytes: 4 << 20, maxKeyBytes: 1024, maxBulkKeys: 1000, maxTransactionOps: 1000 };
+export const LIMITS: LimitsConfig = { maxBodyBytes: 4 << 20, maxKeyBytes: 1024, maxBulkKeys: 1000, maxTransactionOps: 1000, workerHeapMb: 0 };
 
 export const silentLogger: Logger = pino({ level: 'silent' });
 
