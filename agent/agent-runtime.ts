@@ -15,6 +15,7 @@ import {
   type WorkerMessage,
   type WorkerStatus,
 } from '../upgrade/handoff-protocol.js';
+import { AppBudgets } from './apps/app-budgets.js';
 import { AppQuotas } from './apps/app-quotas.js';
 import { AppRegistry } from './apps/app-registry.js';
 import { createRuntimeApi } from './building-blocks/create-runtime-api.js';
@@ -139,18 +140,21 @@ export class AgentRuntime {
     this.#components = components;
     // Before any listener joins the shared sockets: a worker that cannot serve never takes a connection.
     this.#checkComponents();
-    const callbacks = new CallbackRegistry(config.invoke.callbackConcurrency, this.#log.child({ component: 'callbacks' }));
+    const apps = new AppRegistry(config.apps);
+    const budgets = new AppBudgets(metrics, this.#log);
+    const callbacks = new CallbackRegistry(config.invoke.callbackConcurrency, this.#log.child({ component: 'callbacks' }), (appId) =>
+      budgets.callback(apps.require(appId)),
+    );
     this.#callbacks = callbacks;
     const router = await this.#startRouter(config, callbacks, metrics);
     const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router });
-    const apps = new AppRegistry(config.apps);
     const quotas = new AppQuotas();
 
     for (const app of config.apps) {
       // A drain that arrived while starting: listen on nothing more (what listens is closing).
       if (this.#state !== 'starting') throw new Error('drain requested while starting');
       // Transports bind `component` and `app` on their own child loggers.
-      const deps: TransportDeps = { app, apps, api, metrics, logger: this.#log, limits: config.limits, quotas };
+      const deps: TransportDeps = { app, apps, api, metrics, logger: this.#log, limits: config.limits, quotas, budgets };
       const servers: AppServers = {
         appId: app.id,
         grpc: new GrpcAppServer(deps),
@@ -166,7 +170,7 @@ export class AgentRuntime {
     }
     const peers = this.#peers;
     if (peers === undefined) throw new Error('the mesh did not start');
-    await startMeshServers({ config, peers, api, apps, metrics, quotas, logger: this.#log }, (server) => this.#meshServers.push(server));
+    await startMeshServers({ config, peers, api, apps, metrics, quotas, budgets, logger: this.#log }, (server) => this.#meshServers.push(server));
   }
 
   /**

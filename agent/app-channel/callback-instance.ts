@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { MAX_TIMER_MS } from '@hearth/protocol';
 import type { CallbackOutcome, CallbackSink, ForwardedCall, InvokeResult } from '../building-blocks/runtime-api.js';
-import { HearthError } from '../errors/hearth-error.js';
+import { HearthError, toHearthError } from '../errors/hearth-error.js';
 
 interface Pending {
   readonly resolve: (result: InvokeResult) => void;
@@ -29,7 +29,10 @@ export class CallbackInstance {
   /** Called when the last pending invocation settles (set while someone waits for that). */
   #onIdle: (() => void) | undefined;
 
-  constructor(id: string, appId: string, sink: CallbackSink, capacity: number, methods: readonly string[], logger: Logger) {
+  readonly #admit: (() => () => void) | undefined;
+
+  constructor(id: string, appId: string, sink: CallbackSink, capacity: number, methods: readonly string[], logger: Logger, admit?: () => () => void) {
+    this.#admit = admit;
     this.id = id;
     this.appId = appId;
     this.capacity = capacity;
@@ -73,6 +76,15 @@ export class CallbackInstance {
     // instance may take it even when the call is not idempotent.
     if (this.#draining) return Promise.reject(unavailable(this.appId, 'its callback stream is draining', true));
     if (signal?.aborted) return Promise.reject(new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
+    // The app's budget of pending invocations (all its instances in this worker): refused here,
+    // nothing was pushed, so another instance or agent may take it.
+    let release: (() => void) | undefined;
+    try {
+      release = this.#admit?.();
+    } catch (err) {
+      const e = toHearthError(err);
+      return Promise.reject(new HearthError(e.code, e.message, { ...e.details, notSent: true }));
+    }
     const id = String(++this.#next);
     // Clamped to what setTimeout can wait (beyond 2^31-1 ms it fires at once) and deadline_ms can carry.
     const remaining = Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(deadline - Date.now())));
@@ -86,10 +98,12 @@ export class CallbackInstance {
       this.#pending.set(id, {
         resolve: (r) => {
           done();
+          release?.();
           resolve(r);
         },
         reject: (e) => {
           done();
+          release?.();
           reject(e);
         },
         timer,

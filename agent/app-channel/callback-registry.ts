@@ -13,15 +13,22 @@ export class CallbackRegistry {
   readonly #defaultConcurrency: number;
   readonly #log: Logger;
   readonly #listeners = new Set<(appId: string) => void>();
+  readonly #admit: ((appId: string) => () => void) | undefined;
 
-  constructor(defaultConcurrency: number, logger: Logger) {
+  /**
+   * `admit`, when given, counts one invocation pushed to an app against its budget
+   * (budgets.pendingCallbacks; throws a coded error over it) and returns its release.
+   */
+  constructor(defaultConcurrency: number, logger: Logger, admit?: (appId: string) => () => void) {
     this.#defaultConcurrency = defaultConcurrency;
     this.#log = logger;
+    this.#admit = admit;
   }
 
   register(appId: string, sink: CallbackSink, options: CallbackOptions): CallbackRegistration {
     const capacity = options.maxConcurrency !== undefined && options.maxConcurrency > 0 ? options.maxConcurrency : this.#defaultConcurrency;
-    const instance = new CallbackInstance(randomUUID(), appId, sink, capacity, options.methods ?? [], this.#log);
+    const admit = this.#admit;
+    const instance = new CallbackInstance(randomUUID(), appId, sink, capacity, options.methods ?? [], this.#log, admit === undefined ? undefined : () => admit(appId));
     const list = this.#byApp.get(appId) ?? [];
     list.push(instance);
     this.#byApp.set(appId, list);

@@ -18,7 +18,7 @@ export interface EnvelopeInput {
 }
 
 /** Media type without parameters, lower case: `Application/JSON; charset=utf-8` → `application/json`. */
-function mediaType(contentType: string): string {
+export function mediaType(contentType: string): string {
   return (contentType.split(';')[0] ?? '').trim().toLowerCase();
 }
 
@@ -72,4 +72,22 @@ export function buildCloudEvent(input: EnvelopeInput): Buffer {
     else event.data_base64 = input.data.toString('base64');
   }
   return Buffer.from(JSON.stringify(event));
+}
+
+/**
+ * A CloudEvent an app publishes raw (no envelope of ours) must be a JSON object whose `source`, if
+ * it has one, is the publishing app: subscribers take `source` for who sent it, and only the agent
+ * may vouch for another (the envelopes it builds carry the publisher it verified).
+ */
+export function checkRawCloudEvent(data: Buffer, appId: string): void {
+  const given = parseJson(data, 'the CloudEvent');
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', 'a CloudEvent payload must be a JSON object');
+  }
+  const source = (given as Record<string, unknown>).source;
+  if (source !== undefined && source !== appId) {
+    throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', `a CloudEvent published by app "${appId}" may not name another source`, {
+      source: JSON.stringify(source).slice(0, 64),
+    });
+  }
 }

@@ -1,10 +1,17 @@
 // Pub/sub: topic ACLs, CloudEvents wrapping, and per-app consumer groups (`<appId>||<subscription>`)
 // so one app can never consume another's subscription, whatever name it picks.
 import { AppRegistry, KEY_SEPARATOR } from '../apps/app-registry.js';
-import type { BrokerDelivery, PubSubBroker, SubscribeOptions } from '../components/pubsub-broker.js';
+import {
+  PUBLISHER_METADATA,
+  RESERVED_METADATA_PREFIX,
+  type BrokerDelivery,
+  type DeliveryCredit,
+  type PubSubBroker,
+  type SubscribeOptions,
+} from '../components/pubsub-broker.js';
 import { HearthError } from '../errors/hearth-error.js';
 import { boundedInt, guard, resolveComponent, validateKey, validateName, type ApiDeps } from './app-scope.js';
-import { buildCloudEvent, CLOUDEVENT_CONTENT_TYPE, DEFAULT_DATA_CONTENT_TYPE } from './cloud-event.js';
+import { buildCloudEvent, CLOUDEVENT_CONTENT_TYPE, checkRawCloudEvent, DEFAULT_DATA_CONTENT_TYPE, mediaType } from './cloud-event.js';
 import type { CallContext, Delivery, PubSubApi, SubscribeParams, SubscriptionHandle } from './runtime-api.js';
 
 /** The same bounds the configuration schema puts on the defaults. */
@@ -37,17 +44,32 @@ export function createPubSubApi(deps: ApiDeps): PubSubApi {
     return `${ctx.app.id}${KEY_SEPARATOR}${subscription}`;
   };
 
-  const prepare = (ctx: CallContext, params: SubscribeParams): Prepared => {
+  /**
+   * The topic the broker writes exhausted messages to on the app's behalf, so the app's ACL must
+   * allow it: an explicit one that is not allowed is refused; the default `<topic>.dead-letter`
+   * is used only when allowed, otherwise exhausted messages are dropped (and logged).
+   */
+  const deadLetterOf = (ctx: CallContext, params: SubscribeParams): string => {
+    if (params.deadLetterTopic) {
+      checkTopic(ctx, params.deadLetterTopic, 'deadLetterTopic');
+      return params.deadLetterTopic;
+    }
+    const fallback = `${params.topic}.dead-letter`;
+    return AppRegistry.canUseTopic(ctx.app, fallback) ? fallback : '';
+  };
+
+  const prepare = (ctx: CallContext, params: SubscribeParams, durable: boolean): Prepared => {
     const broker = resolveBroker(ctx, params.pubsubName);
     checkTopic(ctx, params.topic);
     const subscription = params.subscription || params.topic;
-    const defaultDeadLetter = `${params.topic}.dead-letter`;
-    const deadLetterTopic = params.deadLetterTopic || defaultDeadLetter;
-    // An explicit dead-letter topic is a topic the broker writes on the app's behalf.
-    if (deadLetterTopic !== defaultDeadLetter) checkTopic(ctx, deadLetterTopic, 'deadLetterTopic');
+    const deadLetterTopic = deadLetterOf(ctx, params);
     const d = deps.config.pubsub;
     const options: SubscribeOptions = {
       group: groupOf(ctx, subscription),
+      app: ctx.app.id,
+      durable,
+      idleMs: (durable ? d.subscriptionIdleSeconds : d.pullSubscriptionIdleSeconds) * 1000,
+      maxGroups: ctx.app.budgets.subscriptions,
       topic: params.topic,
       ackDeadlineMs: boundedInt(params.ackDeadlineMs, d.ackDeadlineMs, ACK_DEADLINE_MS.min, ACK_DEADLINE_MS.max, 'ackDeadlineMs'),
       maxDeliveryAttempts: boundedInt(
@@ -68,8 +90,11 @@ export function createPubSubApi(deps: ApiDeps): PubSubApi {
       const broker = resolveBroker(ctx, params.pubsubName);
       checkTopic(ctx, params.topic);
       const metadata = params.metadata ?? {};
+      checkMetadata(metadata);
       const raw = metadata.rawPayload?.toLowerCase() === 'true';
       const contentType = params.contentType || DEFAULT_DATA_CONTENT_TYPE;
+      // A raw CloudEvent is the app's own: it may not speak for another app.
+      if (raw && mediaType(contentType) === CLOUDEVENT_CONTENT_TYPE) checkRawCloudEvent(params.data, ctx.app.id);
       const data = raw
         ? params.data
         : buildCloudEvent({ appId: ctx.app.id, pubsubName: params.pubsubName, topic: params.topic, data: params.data, contentType, metadata });
@@ -77,14 +102,14 @@ export function createPubSubApi(deps: ApiDeps): PubSubApi {
         topic: params.topic,
         data,
         contentType: raw ? contentType : CLOUDEVENT_CONTENT_TYPE,
-        metadata: { ...metadata },
+        metadata: { ...metadata, [PUBLISHER_METADATA]: ctx.app.id },
         key: metadata.partitionKey || undefined,
       });
     }),
 
-    subscribe: guard(async (ctx, params, deliver): Promise<SubscriptionHandle> => {
-      const p = prepare(ctx, params);
-      const sub = await p.broker.subscribe(p.options, (d) => deliver(toDelivery(d, p.pubsubName)));
+    subscribe: guard(async (ctx, params, deliver, credit?: DeliveryCredit): Promise<SubscriptionHandle> => {
+      const p = prepare(ctx, params, true);
+      const sub = await p.broker.subscribe(p.options, (d) => deliver(toDelivery(d, p.pubsubName)), credit);
       let closing: Promise<void> | undefined;
       return {
         subscription: p.subscription,
@@ -93,11 +118,12 @@ export function createPubSubApi(deps: ApiDeps): PubSubApi {
           sub.nack(requireDeliveryId(deliveryId), nackDelay(delayMs)),
         ),
         close: () => (closing ??= guard(() => sub.close())()),
+        resume: () => sub.resume(),
       };
     }),
 
     pull: guard(async (ctx, params, max, waitMs) => {
-      const p = prepare(ctx, params);
+      const p = prepare(ctx, params, params.durable === true);
       const count = boundedInt(max, 1, 1, p.options.maxInFlight, 'max');
       const wait = boundedInt(waitMs, 0, 0, MAX_PULL_WAIT_MS, 'waitMs');
       const got = await p.broker.pull(p.options, count, wait);
@@ -127,6 +153,17 @@ function toDelivery(d: BrokerDelivery, pubsubName: string): Delivery {
     attempt: d.attempt,
     metadata: d.metadata,
   };
+}
+
+/** Publish metadata: `hearth*` keys are the agent's (the publisher, dead-letter provenance). */
+function checkMetadata(metadata: Readonly<Record<string, string>>): void {
+  for (const key of Object.keys(metadata)) {
+    if (key.toLowerCase().startsWith(RESERVED_METADATA_PREFIX)) {
+      throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `metadata key "${key.slice(0, 64)}" is reserved for the agent (prefix "${RESERVED_METADATA_PREFIX}")`, {
+        key: key.slice(0, 64),
+      });
+    }
+  }
 }
 
 function requireDeliveryId(deliveryId: string): string {

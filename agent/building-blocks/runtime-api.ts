@@ -7,6 +7,7 @@ import type { AppConfig } from '../config/load-config.js';
 import type { ConcurrencyMode } from '../components/state-store.js';
 import type { UnlockStatus } from '../components/lock-store.js';
 import type { ConfigurationItems } from '../components/configuration-store.js';
+import type { DeliveryCredit } from '../components/pubsub-broker.js';
 import type { InvokePolicy } from '../config/config-schema.js';
 import type { Transport } from '../observability/metrics.js';
 
@@ -78,6 +79,8 @@ export interface SubscribeParams {
   readonly maxDeliveryAttempts?: number | undefined;
   readonly deadLetterTopic?: string | undefined;
   readonly maxInFlight?: number | undefined;
+  /** A pull subscription that lives as long as a streamed one (else it expires sooner when unused). */
+  readonly durable?: boolean | undefined;
 }
 
 export interface Delivery {
@@ -94,6 +97,8 @@ export interface Delivery {
 export interface SubscriptionHandle {
   /** The resolved subscription (consumer group) name within the app. */
   readonly subscription: string;
+  /** The transport has room again for deliveries it asked the broker to hold back (DeliveryCredit). */
+  resume(): void;
   ack(deliveryId: string): Promise<void>;
   nack(deliveryId: string, delayMs: number): Promise<void>;
   /** Unacked deliveries go back for redelivery. Idempotent. */
@@ -112,7 +117,8 @@ export interface PublishParams {
 export interface PubSubApi {
   /** Returns the message id. */
   publish(ctx: CallContext, params: PublishParams): Promise<string>;
-  subscribe(ctx: CallContext, params: SubscribeParams, deliver: (d: Delivery) => void): Promise<SubscriptionHandle>;
+  /** `credit` lets the transport hold deliveries back while its socket is full (byte budgets). */
+  subscribe(ctx: CallContext, params: SubscribeParams, deliver: (d: Delivery) => void, credit?: DeliveryCredit): Promise<SubscriptionHandle>;
   /** Pull-style for HTTP-only apps. */
   pull(ctx: CallContext, params: SubscribeParams, max: number, waitMs: number): Promise<Delivery[]>;
   ack(ctx: CallContext, pubsubName: string, subscription: string, deliveryId: string): Promise<void>;

@@ -9,6 +9,7 @@ import type { HearthConfig } from '../config/load-config.js';
 import type { AgentMetrics } from '../observability/metrics.js';
 import { HEADER_ALLOWANCE_BYTES, WireConnection } from '@hearth/protocol';
 import type { CallbackRegistry } from '../app-channel/callback-registry.js';
+import type { AppBudgets } from '../apps/app-budgets.js';
 import type { AppRegistry } from '../apps/app-registry.js';
 import type { RuntimeApi } from '../building-blocks/runtime-api.js';
 import type { AppServer, QuotaGate } from '../transports/transport-deps.js';
@@ -44,6 +45,7 @@ export interface MeshServerDeps {
   readonly apps: AppRegistry;
   readonly metrics: AgentMetrics;
   readonly quotas?: QuotaGate | undefined;
+  readonly budgets?: AppBudgets | undefined;
   readonly logger: Logger;
 }
 
@@ -58,7 +60,7 @@ export async function startMeshServers(d: MeshServerDeps, started: (server: AppS
   started(peer);
   await peer.start();
   if (d.config.siblings.listen !== undefined) {
-    const sibling = new SiblingWireServer({ apps: d.apps, api: d.api, metrics: d.metrics, logger: d.logger, limits: d.config.limits, quotas: d.quotas, siblings: d.config.siblings });
+    const sibling = new SiblingWireServer({ apps: d.apps, api: d.api, metrics: d.metrics, logger: d.logger, limits: d.config.limits, quotas: d.quotas, budgets: d.budgets, siblings: d.config.siblings });
     started(sibling);
     await sibling.start();
   }

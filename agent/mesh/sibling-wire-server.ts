@@ -24,7 +24,7 @@ export const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024;
 export const PRE_AUTH_TIMEOUT_MS = 10_000;
 const REFUSED_LOG_INTERVAL_MS = 10_000;
 
-export interface SiblingWireServerOptions extends Pick<TransportDeps, 'apps' | 'api' | 'metrics' | 'logger' | 'limits' | 'quotas'> {
+export interface SiblingWireServerOptions extends Pick<TransportDeps, 'apps' | 'api' | 'metrics' | 'logger' | 'limits' | 'quotas' | 'budgets'> {
   readonly siblings: Pick<ResolvedSiblingsConfig, 'listen' | 'tls' | 'clusterTokenSha256'>;
   readonly frameTimeoutMs?: number | undefined;
   readonly maxConnections?: number | undefined;
@@ -53,6 +53,7 @@ export class SiblingWireServer extends WireServer<tls.Server> {
         metrics: options.metrics,
         logger: this.#log,
         quotas: options.quotas,
+        budgets: options.budgets,
         maxBodyBytes: options.limits.maxBodyBytes,
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: '-',

@@ -24,6 +24,8 @@ export class AgentMetrics {
   readonly invokeBreaker: Gauge<'target'>;
   /** Forwarding connections this worker holds open (peer workers, sibling agents). */
   readonly meshConnections: Gauge<'kind'>;
+  /** Refusals because an app was at one of its budgets (agent/apps/app-budgets.ts). */
+  readonly budgetRefusals: Counter<'app' | 'budget'>;
 
   constructor() {
     const registers = [this.registry];
@@ -100,6 +102,12 @@ export class AgentMetrics {
       name: 'hearth_mesh_connections',
       help: 'Open forwarding connections by kind (peer worker, sibling agent)',
       labelNames: ['kind'],
+      registers,
+    });
+    this.budgetRefusals = new Counter({
+      name: 'hearth_budget_refusals_total',
+      help: 'Calls, connections and streams refused because the app was at one of its budgets, by app and budget',
+      labelNames: ['app', 'budget'],
       registers,
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_worker_' });

@@ -53,6 +53,8 @@ export class CallCore {
   #api: string;
   #finish: ((code: string, bytesOut?: number) => void) | undefined;
   #release: (() => void) | undefined;
+  /** What the call holds until it ends (a stream's place in its app's budget). */
+  #held: (() => void)[] | undefined;
   #bytesOut = 0;
   #done = false;
   #abort: AbortController | undefined;
@@ -124,6 +126,12 @@ export class CallCore {
     this.#release = this.#deps.quotas?.admit(app, bytesIn);
   }
 
+  /** Runs `release` when the call ends (at once if it has): a budget the call holds while open. */
+  hold(release: () => void): void {
+    if (this.#done) release();
+    else (this.#held ??= []).push(release);
+  }
+
   /** Throws HEARTH_ERR_TIMEOUT when the caller's budget is already spent: no work is done. */
   checkDeadline(): void {
     if (this.deadline !== undefined && Date.now() >= this.deadline) {
@@ -168,6 +176,7 @@ export class CallCore {
     if (this.#done) return false;
     this.#done = true;
     this.#release?.();
+    if (this.#held !== undefined) for (const release of this.#held.splice(0)) release();
     this.#finish?.(code, this.#bytesOut + bytesOut);
     return true;
   }

@@ -1,6 +1,7 @@
 // What an app-facing server (gRPC, HTTP, wire) needs: one instance per app socket, so the
 // socket a connection arrives on is the caller's identity.
 import type { Logger } from 'pino';
+import type { AppBudgets } from '../apps/app-budgets.js';
 import type { QuotaGate } from '../apps/app-quotas.js';
 import type { AppRegistry } from '../apps/app-registry.js';
 import type { RuntimeApi } from '../building-blocks/runtime-api.js';
@@ -19,6 +20,8 @@ export interface TransportDeps {
   readonly limits: Readonly<LimitsConfig>;
   /** Absent: no quotas (in-process test harnesses). */
   readonly quotas?: QuotaGate | undefined;
+  /** What each app holds in this worker (agent/apps/app-budgets.ts); absent: unbounded (tests). */
+  readonly budgets?: AppBudgets | undefined;
 }
 
 /** Every app-facing server has this shape; the worker runtime starts and drains them. */

@@ -8,6 +8,7 @@ import { ComponentRegistry } from '../../agent/components/component-registry.js'
 import { registerEmbeddedComponents } from '../../agent/components/setup.js';
 import type { BuildingBlock, LimitsConfig } from '../../agent/config/config-schema.js';
 import type { ResolvedComponentConfig } from '../../agent/config/load-config.js';
+import type { SubscribeOptions } from '../../agent/components/pubsub-broker.js';
 
 export const LIMITS: LimitsConfig = { maxBodyBytes: 4 << 20, maxKeyBytes: 1024, maxBulkKeys: 1000, maxTransactionOps: 1000, workerHeapMb: 0 };
 
@@ -58,4 +59,21 @@ export async function startComponent<T extends Component>(
     throw err;
   }
   return component;
+}
+
+/** Subscription options as the pub/sub building block makes them (the app is the group's prefix); `extra` overrides. */
+export function subscribeOptions(topic: string, group: string, extra: Partial<SubscribeOptions> = {}): SubscribeOptions {
+  return {
+    topic,
+    group,
+    app: group.split('||')[0] ?? group,
+    durable: true,
+    idleMs: 3_600_000,
+    maxGroups: 10_000,
+    ackDeadlineMs: 30_000,
+    maxDeliveryAttempts: 5,
+    deadLetterTopic: '',
+    maxInFlight: 100,
+    ...extra,
+  };
 }

@@ -10,6 +10,7 @@ import { uniq } from '../conformance/conformance-helpers.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { subscribeOptions } from './component-helpers.js';
 
 let mock: KafkaMock | undefined;
 test.before(async () => {
@@ -37,7 +38,7 @@ function message(topic: string, text: string): PublishMessage {
 }
 
 function options(topic: string): SubscribeOptions {
-  return { topic, group: uniq('app||sub'), ackDeadlineMs: 600_000, maxDeliveryAttempts: 10, deadLetterTopic: '', maxInFlight: 100 };
+  return subscribeOptions(topic, uniq('app||sub'), { ackDeadlineMs: 600_000, maxDeliveryAttempts: 10 });
 }
 
 /** Publish must fail with an availability code, and within the publish timeout (plus slack). */

@@ -13,6 +13,7 @@ import { pubsubConformance } from '../conformance/pubsub-conformance.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
 import { waitFor } from '../support/wait.js';
+import { subscribeOptions } from './component-helpers.js';
 
 let mock: KafkaMock | undefined;
 test.before(async () => {
@@ -90,7 +91,7 @@ function headerMap(r: KcatRecord | undefined): Record<string, string> {
 }
 
 function options(topic: string, group: string, extra: Partial<SubscribeOptions> = {}): SubscribeOptions {
-  return { topic, group, ackDeadlineMs: 30_000, maxDeliveryAttempts: 5, deadLetterTopic: '', maxInFlight: 100, ...extra };
+  return subscribeOptions(topic, group, extra);
 }
 
 /** Subscribes and acks everything; returns what arrived. */

@@ -10,6 +10,7 @@ import { sorted, uniq } from '../conformance/conformance-helpers.js';
 import { KafkaMock } from '../support/kafka-mock.js';
 import { componentConfig, context } from './component-helpers.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { subscribeOptions } from './component-helpers.js';
 
 let mock: KafkaMock | undefined;
 test.before(async () => {
@@ -41,7 +42,7 @@ class Workers {
 }
 
 function options(topic: string, group: string, extra: Partial<SubscribeOptions> = {}): SubscribeOptions {
-  return { topic, group, ackDeadlineMs: LONG_LEASE, maxDeliveryAttempts: 10, deadLetterTopic: '', maxInFlight: 100, ...extra };
+  return subscribeOptions(topic, group, { ackDeadlineMs: LONG_LEASE, maxDeliveryAttempts: 10, ...extra });
 }
 
 /** A subscription that records deliveries and acks them when `autoAck`. */

@@ -16,6 +16,7 @@ import { stateConformance } from '../conformance/state-conformance.js';
 
 import { TempDirs, startComponent } from './component-helpers.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { subscribeOptions } from './component-helpers.js';
 
 const temp = new TempDirs();
 test.after.always(() => temp.removeAll());
@@ -178,7 +179,7 @@ test('sqlite pubsub: fully delivered messages are garbage-collected after the re
   const dir = await temp.make();
   const broker = await startComponent<PubSubBroker>('pubsub.sqlite', dir, { metadata: { gcIntervalMs: 50, retentionSeconds: 1 } });
   try {
-    const opts = { topic: 't', group: 'g', ackDeadlineMs: 30_000, maxDeliveryAttempts: 5, deadLetterTopic: '', maxInFlight: 10 };
+    const opts = subscribeOptions('t', 'g', { maxInFlight: 10 });
     await broker.pull(opts, 1, 0);
     await broker.publish({ topic: 't', data: Buffer.from('x'), contentType: 'text/plain', metadata: {}, key: undefined });
     await broker.publish({ topic: 't', data: Buffer.from('y'), contentType: 'text/plain', metadata: {}, key: undefined });
@@ -198,7 +199,7 @@ test('sqlite pubsub: fully delivered messages are garbage-collected after the re
 
 test('sqlite pubsub: closing the broker releases its subscriptions leases', async (t) => {
   const dir = await temp.make();
-  const opts = { topic: 't', group: 'g', ackDeadlineMs: 600_000, maxDeliveryAttempts: 5, deadLetterTopic: '', maxInFlight: 10 };
+  const opts = subscribeOptions('t', 'g', { ackDeadlineMs: 600_000, maxInFlight: 10 });
   const first = await startComponent<PubSubBroker>('pubsub.sqlite', dir);
   const got: string[] = [];
   try {

@@ -9,6 +9,7 @@ import { sorted } from '../conformance/conformance-helpers.js';
 import type { ChildMessage, ParentMessage } from '../fixtures/sqlite-child.js';
 import { TempDirs, startComponent } from './component-helpers.js';
 import { waitFor } from '../support/wait.js';
+import { subscribeOptions } from './component-helpers.js';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'sqlite-child.js');
 const temp = new TempDirs();
@@ -142,7 +143,7 @@ test('deliveries leased by a SIGKILLed consumer are redelivered after the ack de
 
   const broker = await startComponent<PubSubBroker>('pubsub.sqlite', dir, { name: 'bus' });
   try {
-    const opts = { topic: 'jobs', group: 'app||worker', ackDeadlineMs: 30_000, maxDeliveryAttempts: 100, deadLetterTopic: '', maxInFlight: 10 };
+    const opts = subscribeOptions('jobs', 'app||worker', { maxDeliveryAttempts: 100, maxInFlight: 10 });
     // The child held the leases (1.5 s ack deadline); they become claimable once they expire.
     const got: BrokerDelivery[] = [];
     await waitFor('redelivery of the dead consumer\'s leases', async () => {

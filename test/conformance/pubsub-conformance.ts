@@ -4,11 +4,12 @@ import type { ExecutionContext, TestFn } from 'ava';
 import type { BrokerDelivery, PubSubBroker, SubscribeOptions } from '../../agent/components/pubsub-broker.js';
 import { sorted, uniq, withStore, type MakeStore } from './conformance-helpers.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { subscribeOptions } from '../components/component-helpers.js';
 
 const QUIET_MS = 600;
 
 function options(topic: string, group: string, extra: Partial<SubscribeOptions> = {}): SubscribeOptions {
-  return { topic, group, ackDeadlineMs: 30_000, maxDeliveryAttempts: 5, deadLetterTopic: '', maxInFlight: 100, ...extra };
+  return subscribeOptions(topic, group, extra);
 }
 
 async function publish(broker: PubSubBroker, topic: string, text: string, metadata: Record<string, string> = {}): Promise<string> {

@@ -17,7 +17,9 @@ import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext, ComponentHealth } from '../component.js';
 import {
   DEAD_LETTER_METADATA,
+  tooManyGroups,
   type BrokerDelivery,
+  type DeliveryCredit,
   type BrokerSubscription,
   type PublishMessage,
   type PubSubBroker,
@@ -84,7 +86,7 @@ export class KafkaPubSubBroker implements PubSubBroker {
     return messageId;
   }
 
-  async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void): Promise<BrokerSubscription> {
+  async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void, credit?: DeliveryCredit): Promise<BrokerSubscription> {
     validateSubscribeOptions(options);
     const key = `${options.group}\n${options.topic}`;
     let consumer = await this.consumerFor(options);
@@ -92,7 +94,7 @@ export class KafkaPubSubBroker implements PubSubBroker {
     // begun stopping this consumer (stopConsumer drops it from the map at once): take a live one.
     // Checked and attached in one synchronous step, so no stop can slip in between.
     while (this.consumers.get(key) !== consumer) consumer = await this.consumerFor(options);
-    const sub = new KafkaSubscription(consumer, options, deliver, (s) => this.unsubscribe(s));
+    const sub = new KafkaSubscription(consumer, options, deliver, (s) => this.unsubscribe(s), credit);
     consumer.dispatcher.addTarget(sub);
     try {
       await consumer.whenStarted(this.options.subscribeTimeoutMs);
@@ -205,6 +207,10 @@ export class KafkaPubSubBroker implements PubSubBroker {
       }
       const existing = this.consumers.get(key);
       if (existing) return existing;
+      // Each group is a Kafka consumer of its own: an app may run `maxGroups` of them here.
+      let held = 0;
+      for (const c of this.consumers.values()) if (c.dispatcher.options.app === options.app) held += 1;
+      if (held >= options.maxGroups) throw tooManyGroups(options.app, options.maxGroups);
       const consumer = new GroupConsumer(
         {
           kafka,

@@ -2,14 +2,14 @@
 // delivery the group's consumer in this process holds (as with the other brokers, the group is the
 // scope); close hands its unacked deliveries back and, when it was the last local user of the
 // consumer, stops it (committing what was acked, leaving the group so others take over).
-import type { BrokerDelivery, BrokerSubscription, SubscribeOptions } from '../pubsub-broker.js';
+import type { BrokerDelivery, BrokerSubscription, DeliveryCredit, SubscribeOptions } from '../pubsub-broker.js';
 import type { GroupConsumer } from './kafka-consumer.js';
 import type { PushTarget } from './kafka-dispatcher.js';
 
 export class KafkaSubscription implements BrokerSubscription, PushTarget {
   inFlight = 0;
   /** Set by activate(); cleared by close. */
-  accepting = false;
+  #active = false;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -17,11 +17,22 @@ export class KafkaSubscription implements BrokerSubscription, PushTarget {
     readonly options: SubscribeOptions,
     private readonly callback: (delivery: BrokerDelivery) => void,
     private readonly onClose: (sub: KafkaSubscription) => Promise<void>,
+    private readonly credit?: DeliveryCredit,
   ) {}
+
+  /** Takes deliveries once activated, until closed, and not while its subscriber is paused. */
+  get accepting(): boolean {
+    return this.#active && this.credit?.paused() !== true;
+  }
 
   /** Starts taking deliveries (after subscribe() has handed out this handle), unless closed. */
   activate(): void {
-    if (this.closing === undefined) this.accepting = true;
+    if (this.closing === undefined) this.#active = true;
+  }
+
+  /** The subscriber has room again: deliveries held for it may go out. */
+  resume(): void {
+    this.consumer.dispatcher.dispatch();
   }
 
   deliver(delivery: BrokerDelivery): void {
@@ -37,7 +48,7 @@ export class KafkaSubscription implements BrokerSubscription, PushTarget {
   }
 
   close(): Promise<void> {
-    this.accepting = false;
+    this.#active = false;
     this.closing ??= this.onClose(this);
     return this.closing;
   }

@@ -1,10 +1,14 @@
 // One push subscription of the SQLite broker: polls for deliveries other processes made ready
 // (short unref'd interval), is woken at once by local publishes, never holds more than
-// maxInFlight unexpired leases, and hands its leases back to the group when closed.
+// maxInFlight unexpired leases, claims nothing while its subscriber is paused and no more bytes
+// than its budget, keeps its group from expiring while it lives, and hands its leases back to the
+// group when closed.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { BrokerDelivery, BrokerSubscription, SubscribeOptions } from '../pubsub-broker.js';
+import type { BrokerDelivery, BrokerSubscription, DeliveryCredit, SubscribeOptions } from '../pubsub-broker.js';
 import type { SqlitePubSubBroker } from './sqlite-pubsub-broker.js';
+
+const TOUCH_EVERY_MS = 60_000;
 
 export class SqliteConsumer implements BrokerSubscription {
   /** The lease owner written to the database: unique across processes and restarts. */
@@ -17,6 +21,7 @@ export class SqliteConsumer implements BrokerSubscription {
   private closing: Promise<void> | undefined;
   private running = false;
   private again = false;
+  private touchedAt = Date.now();
 
   constructor(
     private readonly broker: SqlitePubSubBroker,
@@ -24,6 +29,7 @@ export class SqliteConsumer implements BrokerSubscription {
     private readonly deliver: (delivery: BrokerDelivery) => void,
     private readonly pollIntervalMs: number,
     logger: Logger,
+    private readonly credit?: DeliveryCredit,
   ) {
     this.group = options.group;
     this.topic = options.topic;
@@ -47,6 +53,11 @@ export class SqliteConsumer implements BrokerSubscription {
     setImmediate(() => {
       this.pump().catch((err: unknown) => this.logger.error({ err }, 'subscription pump failed'));
     });
+  }
+
+  /** The subscriber has room again after pausing. */
+  resume(): void {
+    this.wake();
   }
 
   async ack(deliveryId: string): Promise<void> {
@@ -84,11 +95,15 @@ export class SqliteConsumer implements BrokerSubscription {
       do {
         this.again = false;
         if (this.closed) return;
+        await this.keepGroup();
+        // Paused: the subscriber's socket is full; it calls resume() when it drains.
+        if (this.credit?.paused() === true) return;
         const got = await this.broker.claim({
           options: this.options,
           owner: this.id,
           limit: this.options.maxInFlight,
           enforceInFlight: true,
+          ...(this.credit === undefined ? {} : { maxBytes: this.credit.budgetBytes() }),
         });
         if (this.closed) {
           // Claimed while closing: give them straight back rather than waiting for the deadline.
@@ -104,6 +119,13 @@ export class SqliteConsumer implements BrokerSubscription {
     } finally {
       this.running = false;
     }
+  }
+
+  /** A live consumer keeps its group from expiring (a write at most once a minute). */
+  private async keepGroup(): Promise<void> {
+    if (Date.now() - this.touchedAt < Math.min(TOUCH_EVERY_MS, this.options.idleMs / 4)) return;
+    this.touchedAt = Date.now();
+    await this.broker.registerGroup(this.options);
   }
 
   private hand(delivery: BrokerDelivery): void {

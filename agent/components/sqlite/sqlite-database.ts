@@ -99,6 +99,20 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX pubsub_deliveries_owner ON pubsub_deliveries (lease_owner) WHERE lease_owner IS NOT NULL;
   CREATE INDEX pubsub_deliveries_message ON pubsub_deliveries (message_rowid);
   `,
+  // Groups know their app (budgets.subscriptions counts them) and expire when nobody consumes
+  // them: last_seen_at + idle_ms. Groups made before this start their idle time now.
+  `
+  ALTER TABLE pubsub_groups ADD COLUMN app TEXT;
+  ALTER TABLE pubsub_groups ADD COLUMN durable INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE pubsub_groups ADD COLUMN last_seen_at INTEGER;
+  ALTER TABLE pubsub_groups ADD COLUMN idle_ms INTEGER;
+  UPDATE pubsub_groups SET
+    app = CASE WHEN instr(name, '||') > 0 THEN substr(name, 1, instr(name, '||') - 1) ELSE name END,
+    last_seen_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000,
+    idle_ms = 604800000;
+  CREATE INDEX pubsub_groups_app ON pubsub_groups (component, app);
+  CREATE INDEX pubsub_groups_expiry ON pubsub_groups (component, last_seen_at);
+  `,
 ];
 
 function isBusy(err: unknown): boolean {

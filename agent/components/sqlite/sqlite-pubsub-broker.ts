@@ -2,13 +2,21 @@
 // generation) publishes and consumes through the same tables, so consumers claim deliveries with
 // leases inside IMMEDIATE transactions and poll for work published elsewhere; a publish in this
 // process wakes local consumers at once.
+//
+// Groups are an app's to hold within its budget: a new group past `maxGroups` for the app is
+// refused, and a group nobody consumed for its idle time (touched at most once a minute by pulls
+// and live consumers) is deleted with its deliveries by the sweep, so an abandoned subscription
+// pins nothing and a publish fans out only to groups someone uses. A consumer claims within the
+// byte budget its subscriber gives it (at least one message), and nothing while it is paused.
 import { randomUUID } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import {
   DEAD_LETTER_METADATA,
+  tooManyGroups,
   type BrokerDelivery,
+  type DeliveryCredit,
   type BrokerSubscription,
   type PublishMessage,
   type PubSubBroker,
@@ -26,6 +34,10 @@ import { SqliteConsumer } from './sqlite-consumer.js';
  */
 const DELIVERY_ID = /^([1-9][0-9]{0,15})(?:\.([1-9][0-9]{0,9}))?$/;
 const GC_BATCH = 1000;
+/** Groups expired per sweep (each deletes its deliveries in the same write). */
+const EXPIRE_BATCH = 100;
+/** A group's last_seen_at is written at most this often (a pull must not write on every call). */
+const TOUCH_EVERY_MS = 60_000;
 const DEAD_LETTER_BATCH = 100;
 
 interface MessageRow {
@@ -40,14 +52,21 @@ interface MessageRow {
 interface Statements {
   insertMessage: Statement<[string, string, string, Buffer, string, string, string | null, number]>;
   fanOut: Statement<[number | bigint, number, string, string]>;
-  registerGroup: Statement<[string, string, string, number]>;
+  groupInfo: Statement<[string, string, string], { durable: number; last_seen_at: number | null }>;
+  countGroups: Statement<[string, string], { n: number }>;
+  insertGroup: Statement<{ component: string; name: string; topic: string; app: string; durable: number; now: number; idle: number }>;
+  touchGroup: Statement<{ component: string; name: string; topic: string; durable: number; now: number; idle: number }>;
+  expiredGroups: Statement<[string, number, number], { name: string; topic: string }>;
+  deleteGroup: Statement<[string, string, string]>;
+  deleteGroupDeliveries: Statement<[string, string, string]>;
   anyReady: Statement<[string, string, string, number], { one: number }>;
   inFlight: Statement<[string, number], { n: number }>;
   exhausted: Statement<[string, string, string, number, number, number], { message_rowid: number; attempts: number }>;
-  claim: Statement<
-    { component: string; group: string; topic: string; owner: string; now: number; until: number; max: number; limit: number },
-    { message_rowid: number; attempts: number }
+  candidates: Statement<
+    { component: string; group: string; topic: string; now: number; max: number; limit: number },
+    { message_rowid: number; bytes: number }
   >;
+  lease: Statement<{ component: string; group: string; rowid: number; owner: string; until: number }, { attempts: number }>;
   message: Statement<[number], MessageRow>;
   ack: Statement<[string, string, number]>;
   nack: Statement<[number, string, string, number, number | null, number | null]>;
@@ -63,6 +82,8 @@ export interface ClaimRequest {
   readonly limit: number;
   /** Count this owner's unexpired leases against options.maxInFlight. */
   readonly enforceInFlight: boolean;
+  /** Message bytes to claim at most (at least one message is claimed when any is ready). */
+  readonly maxBytes?: number;
 }
 
 export class SqlitePubSubBroker extends SqliteComponent<Statements> implements PubSubBroker {
@@ -88,7 +109,22 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
         `INSERT INTO pubsub_deliveries (component, group_name, message_rowid, topic, attempts, available_at)
          SELECT component, name, ?, topic, 0, ? FROM pubsub_groups WHERE component = ? AND topic = ?`,
       ),
-      registerGroup: db.prepare('INSERT OR IGNORE INTO pubsub_groups (component, name, topic, created_at) VALUES (?, ?, ?, ?)'),
+      groupInfo: db.prepare('SELECT durable, last_seen_at FROM pubsub_groups WHERE component = ? AND name = ? AND topic = ?'),
+      countGroups: db.prepare('SELECT count(*) AS n FROM pubsub_groups WHERE component = ? AND app = ?'),
+      insertGroup: db.prepare(
+        `INSERT INTO pubsub_groups (component, name, topic, created_at, app, durable, last_seen_at, idle_ms)
+         VALUES (@component, @name, @topic, @now, @app, @durable, @now, @idle)`,
+      ),
+      touchGroup: db.prepare(
+        `UPDATE pubsub_groups SET last_seen_at = @now, durable = max(durable, @durable), idle_ms = max(coalesce(idle_ms, 0), @idle)
+         WHERE component = @component AND name = @name AND topic = @topic`,
+      ),
+      expiredGroups: db.prepare(
+        `SELECT name, topic FROM pubsub_groups
+         WHERE component = ? AND last_seen_at IS NOT NULL AND idle_ms IS NOT NULL AND last_seen_at + idle_ms < ? LIMIT ?`,
+      ),
+      deleteGroup: db.prepare('DELETE FROM pubsub_groups WHERE component = ? AND name = ? AND topic = ?'),
+      deleteGroupDeliveries: db.prepare('DELETE FROM pubsub_deliveries WHERE component = ? AND group_name = ? AND topic = ?'),
       anyReady: db.prepare(
         `SELECT 1 AS one FROM pubsub_deliveries
          WHERE component = ? AND group_name = ? AND topic = ? AND available_at <= ? LIMIT 1`,
@@ -98,14 +134,16 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
         `SELECT message_rowid, attempts FROM pubsub_deliveries
          WHERE component = ? AND group_name = ? AND topic = ? AND available_at <= ? AND attempts >= ? LIMIT ?`,
       ),
-      claim: db.prepare(
+      candidates: db.prepare(
+        `SELECT d.message_rowid, length(m.data) AS bytes FROM pubsub_deliveries d JOIN pubsub_messages m ON m.id = d.message_rowid
+         WHERE d.component = @component AND d.group_name = @group AND d.topic = @topic
+           AND d.available_at <= @now AND d.attempts < @max
+         ORDER BY d.available_at, d.message_rowid LIMIT @limit`,
+      ),
+      lease: db.prepare(
         `UPDATE pubsub_deliveries SET attempts = attempts + 1, lease_owner = @owner, available_at = @until
-         WHERE component = @component AND group_name = @group AND message_rowid IN (
-           SELECT message_rowid FROM pubsub_deliveries
-           WHERE component = @component AND group_name = @group AND topic = @topic
-             AND available_at <= @now AND attempts < @max
-           ORDER BY available_at, message_rowid LIMIT @limit)
-         RETURNING message_rowid, attempts`,
+         WHERE component = @component AND group_name = @group AND message_rowid = @rowid
+         RETURNING attempts`,
       ),
       message: db.prepare(
         'SELECT topic, message_id, data, content_type, metadata, msg_key FROM pubsub_messages WHERE id = ?',
@@ -134,10 +172,10 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
     return messageId;
   }
 
-  async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void): Promise<BrokerSubscription> {
+  async subscribe(options: SubscribeOptions, deliver: (delivery: BrokerDelivery) => void, credit?: DeliveryCredit): Promise<BrokerSubscription> {
     validateSubscribeOptions(options);
     await this.registerGroup(options);
-    const consumer = new SqliteConsumer(this, options, deliver, this.pollIntervalMs, this.logger);
+    const consumer = new SqliteConsumer(this, options, deliver, this.pollIntervalMs, this.logger, credit);
     this.consumers.add(consumer);
     consumer.start();
     return consumer;
@@ -202,16 +240,20 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
       }
       deadLettered = this.deadLetter(st, options, now);
       if (limit <= 0) return [];
-      const claimed = st.claim.all({
-        component: this.name,
-        group: options.group,
-        topic: options.topic,
-        owner,
-        now,
-        until: now + options.ackDeadlineMs,
-        max: options.maxDeliveryAttempts,
-        limit,
-      });
+      const component = this.name;
+      const group = options.group;
+      const candidates = st.candidates.all({ component, group, topic: options.topic, now, max: options.maxDeliveryAttempts, limit });
+      // Within the subscriber's byte budget, but never nothing: one message always fits.
+      const budget = request.maxBytes ?? Number.POSITIVE_INFINITY;
+      const claimed: { message_rowid: number; attempts: number }[] = [];
+      let bytes = 0;
+      for (const c of candidates) {
+        if (claimed.length > 0 && bytes + c.bytes > budget) break;
+        const leased = st.lease.get({ component, group, rowid: c.message_rowid, owner, until: now + options.ackDeadlineMs });
+        if (leased === undefined) continue;
+        claimed.push({ message_rowid: c.message_rowid, attempts: leased.attempts });
+        bytes += c.bytes;
+      }
       claimed.sort((a, b) => a.message_rowid - b.message_rowid);
       const out: BrokerDelivery[] = [];
       for (const row of claimed) {
@@ -252,6 +294,17 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
 
   protected override async sweep(): Promise<void> {
     const st = this.st;
+    const expired = await this.sqlite.write(() => {
+      const groups = st.expiredGroups.all(this.name, Date.now(), EXPIRE_BATCH);
+      let deliveries = 0;
+      for (const g of groups) {
+        deliveries += st.deleteGroupDeliveries.run(this.name, g.name, g.topic).changes;
+        st.deleteGroup.run(this.name, g.name, g.topic);
+      }
+      return { groups, deliveries };
+    });
+    for (const g of expired.groups) this.logger.info({ group: g.name, topic: g.topic }, 'subscription expired: nobody consumed it for its idle time');
+    if (expired.deliveries > 0) this.logger.info({ deliveries: expired.deliveries }, 'deliveries of expired subscriptions deleted');
     const removed = await this.sqlite.write(() => st.gc.run(this.name, Date.now() - this.retentionMs, GC_BATCH).changes);
     if (removed > 0) this.logger.debug({ removed }, 'delivered messages garbage-collected');
   }
@@ -275,9 +328,28 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
     this.wakeAll();
   }
 
-  private async registerGroup(options: SubscribeOptions): Promise<void> {
+  /**
+   * Makes sure the group exists (within the app's budget) and records that someone uses it. A
+   * read first: a fresh group of the same durability costs no write.
+   */
+  async registerGroup(options: SubscribeOptions): Promise<void> {
     const st = this.st;
-    await this.sqlite.write(() => st.registerGroup.run(this.name, options.group, options.topic, Date.now()));
+    const durable = options.durable ? 1 : 0;
+    const fresh = await this.sqlite.read(() => {
+      const g = st.groupInfo.get(this.name, options.group, options.topic);
+      return g !== undefined && g.durable >= durable && g.last_seen_at !== null && Date.now() - g.last_seen_at < Math.min(TOUCH_EVERY_MS, options.idleMs / 4);
+    });
+    if (fresh) return;
+    await this.sqlite.write(() => {
+      const now = Date.now();
+      const row = { component: this.name, name: options.group, topic: options.topic, durable, now, idle: options.idleMs };
+      if (st.groupInfo.get(this.name, options.group, options.topic) !== undefined) {
+        st.touchGroup.run(row);
+        return;
+      }
+      if ((st.countGroups.get(this.name, options.app)?.n ?? 0) >= options.maxGroups) throw tooManyGroups(options.app, options.maxGroups);
+      st.insertGroup.run({ ...row, app: options.app });
+    });
   }
 
   /** Inserts a message and one delivery per group subscribed to its topic; inside a write. */

@@ -106,6 +106,7 @@ export function callbackService(deps: TransportDeps, streams: StreamRegistry): g
 
     try {
       c.authenticate();
+      c.holdStream();
       if (!streams.add(entry)) throw drainingError();
     } catch (err) {
       end({ err });

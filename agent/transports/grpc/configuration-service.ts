@@ -33,6 +33,7 @@ export function subscribeConfigurationHandler(deps: TransportDeps, streams: Stre
 
     const start = async (): Promise<void> => {
       c.authenticate();
+      c.holdStream();
       const req = c.wellFormed(call.request);
       if (!streams.add(entry)) throw subscriptionClosed();
       const unsub = await configuration.subscribe(c.ctx, req.storeName, req.keys, (items) => {

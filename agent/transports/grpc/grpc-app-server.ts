@@ -44,6 +44,8 @@ export class GrpcAppServer implements AppServer {
     this.#deps = deps;
     this.#server = new grpc.Server({
       'grpc.max_receive_message_length': deps.limits.maxBodyBytes,
+      // An idle connection (no call open) is sent GOAWAY after the app's idle budget; gRPC clients reconnect by themselves.
+      'grpc.max_connection_idle_ms': deps.app.budgets.idleTimeoutMs,
     });
     const handlers = runtimeHandlers(deps, this.#streams);
     for (const name of serviceNames()) this.#server.addService(instrumentService(runtimeService(name)), handlers[name] ?? {});
@@ -134,9 +136,18 @@ export class GrpcAppServer implements AppServer {
 
   #accept(socket: net.Socket, injector: grpc.ConnectionInjector): void {
     const labels = { app: this.#deps.app.id, transport: 'grpc' } as const;
+    let release: (() => void) | undefined;
+    try {
+      release = this.#deps.budgets?.connection(this.#deps.app, 'grpc');
+    } catch {
+      // Over the app's budget (counted and logged by the budgets): nothing was read yet; close.
+      socket.destroy();
+      return;
+    }
     this.#sockets.add(socket);
     this.#deps.metrics.connections.inc(labels);
     socket.once('close', () => {
+      release?.();
       this.#sockets.delete(socket);
       this.#deps.metrics.connections.dec(labels);
       if (this.#sockets.size === 0) this.#whenIdle?.();

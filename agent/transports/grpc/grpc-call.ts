@@ -79,6 +79,12 @@ export class GrpcCall {
     this.#core.addBytesOut(bytes);
   }
 
+  /** Holds one of the app's stream places (budgets.streams) until the call ends; throws when at the budget. */
+  holdStream(): void {
+    const budgets = this.#deps.budgets;
+    if (budgets !== undefined) this.#core.hold(budgets.stream(this.#deps.app));
+  }
+
   /** Trailers every response carries: the request id, so app logs can be matched with ours. */
   trailers(): grpc.Metadata {
     const md = new grpc.Metadata();

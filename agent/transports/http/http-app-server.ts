@@ -82,11 +82,13 @@ export class HttpAppServer implements AppServer {
     registerInvokeRoutes(server, deps);
 
     const labels = { app: deps.app.id, transport: 'http' } as const;
-    this.#connections = new ConnectionTracker(
-      server.server,
-      () => deps.metrics.connections.inc(labels),
-      () => deps.metrics.connections.dec(labels),
-    );
+    const { budgets } = deps;
+    this.#connections = new ConnectionTracker(server.server, {
+      onOpen: () => deps.metrics.connections.inc(labels),
+      onClose: () => deps.metrics.connections.dec(labels),
+      admit: budgets === undefined ? undefined : () => budgets.connection(deps.app, 'http'),
+      idleTimeoutMs: deps.app.budgets.idleTimeoutMs,
+    });
   }
 
   /** Listens on the app's http.sock (through the cluster primary in a worker), then sets mode and owner. */

@@ -60,6 +60,12 @@ export function callContext(deps: TransportDeps, request: FastifyRequest): CallC
   return s.ctx;
 }
 
+/** Holds one of the app's stream places (budgets.streams) until the response closes; throws when at the budget. */
+export function holdStream(deps: TransportDeps, request: FastifyRequest): void {
+  const s = states.get(request);
+  if (s !== undefined && deps.budgets !== undefined) s.core.hold(deps.budgets.stream(deps.app));
+}
+
 /** `hearth-timeout-ms: <positive integer>` → absolute deadline; absent → none. */
 function deadlineOf(request: FastifyRequest, arrived: number): number | undefined {
   const given = request.headers[TIMEOUT_HEADER];

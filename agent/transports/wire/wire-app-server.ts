@@ -35,6 +35,8 @@ export class WireAppServer extends WireServer {
         metrics: deps.metrics,
         logger,
         quotas: deps.quotas,
+        budgets: deps.budgets,
+        idleTimeoutMs: deps.app.budgets.idleTimeoutMs,
         maxBodyBytes: deps.limits.maxBodyBytes,
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: deps.app.id,
@@ -51,7 +53,9 @@ export class WireAppServer extends WireServer {
     this.assertStartable();
     const { app } = this.#deps;
     await mkdir(app.socketDir, { recursive: true, mode: 0o750 });
-    const listener = net.createServer((socket) => this.#connections.accept(socket, (header) => this.#identify(header)));
+    const { budgets } = this.#deps;
+    const admit = budgets === undefined ? undefined : () => budgets.connection(app, 'wire');
+    const listener = net.createServer((socket) => this.#connections.accept(socket, (header) => this.#identify(header), admit));
     await this.bind(listener, { path: app.wireSocket }, this.#deps.logger.child({ app: app.id }));
     await applySocketAccess(app.wireSocket, app, this.#deps.logger);
   }

@@ -2,6 +2,7 @@
 // context come from the frame header, the outcome goes back as a Response header (coded error
 // fields, `detail.<name>` metadata), and the caller is a principal the connection established.
 import type { WireHeader } from '@hearth/protocol';
+import type { AppBudgets } from '../../apps/app-budgets.js';
 import type { AppConfig } from '../../config/load-config.js';
 import type { HearthError } from '../../errors/hearth-error.js';
 import { CallCore, deadlineFrom, type CallCoreDeps } from '../call-core.js';
@@ -13,7 +14,7 @@ export type WirePrincipal =
   /** A trusted peer (sibling agent, other worker) forwarding an invocation of `callerAppId`. */
   | { readonly kind: 'agent'; readonly callerAppId: string; readonly scope: 'host' | 'worker' };
 
-export type WireCallDeps = CallCoreDeps;
+export type WireCallDeps = CallCoreDeps & { readonly budgets?: AppBudgets | undefined };
 
 export class WireCall extends CallCore {
   constructor(deps: WireCallDeps, header: WireHeader, api: string, bytesIn: number, arrival: number) {

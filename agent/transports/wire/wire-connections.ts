@@ -5,6 +5,9 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../../observability/metrics.js';
 import { callbackDrainGraceMs } from '../../app-channel/callback-registry.js';
+import { encodeFrame, FrameType } from '@hearth/protocol';
+import { toHearthError } from '../../errors/hearth-error.js';
+import { errorHeader } from './wire-call.js';
 import { WireSession, type Identify, type WireSessionDeps } from './wire-session.js';
 
 export class WireConnections {
@@ -28,9 +31,20 @@ export class WireConnections {
     return this.#sessions.size;
   }
 
-  accept(socket: net.Socket, identify: Identify): void {
+  /**
+   * `admit`, when given, counts the connection against a budget (throws a coded error over it,
+   * and the connection is told why in a Goaway and closed) and returns its release.
+   */
+  accept(socket: net.Socket, identify: Identify, admit?: () => () => void): void {
     if (this.#draining) {
       socket.destroy();
+      return;
+    }
+    let release: (() => void) | undefined;
+    try {
+      release = admit?.();
+    } catch (err) {
+      socket.end(encodeFrame({ type: FrameType.Goaway, streamId: 0, header: errorHeader(toHearthError(err)) }));
       return;
     }
     // One small frame per call each way: do not let Nagle hold a Response back (TCP only).
@@ -40,6 +54,7 @@ export class WireConnections {
     this.#sessions.set(socket, session);
     this.#metrics.connections.inc(labels);
     socket.once('close', () => {
+      release?.();
       this.#sessions.delete(socket);
       this.#metrics.connections.dec(labels);
       if (this.#sessions.size === 0) this.#whenIdle?.();

@@ -55,6 +55,12 @@ export interface WireSessionDeps extends WireCallDeps {
   /** Limits until the first authenticated Request (see the header); none when undefined. */
   readonly preAuth?: PreAuthLimits | undefined;
   /**
+   * A connection that received no frame for this long while it has nothing open is told to go
+   * (Goaway HEARTH_ERR_RESOURCE_EXHAUSTED) and closed: idle connections are an app's to hold only
+   * within its budget. Pings count as frames. None when undefined.
+   */
+  readonly idleTimeoutMs?: number | undefined;
+  /**
    * Refuses (throws a coded error) a method the principal may not call. Absent (an app's own
    * socket): an agent principal is refused outright.
    */
@@ -99,6 +105,8 @@ export class WireSession {
   /** False until a Request is authenticated, when deps.preAuth applies. */
   #authenticated: boolean;
   #authTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #lastFrameAt = Date.now();
 
   constructor(socket: net.Socket, deps: WireSessionDeps, identify: Identify, logger: Logger) {
     this.#socket = socket;
@@ -117,6 +125,31 @@ export class WireSession {
     if (preAuth !== undefined) {
       this.#authTimer = setTimeout(() => this.#authTimedOut(preAuth.timeoutMs), preAuth.timeoutMs);
     }
+    const idleMs = deps.idleTimeoutMs;
+    if (idleMs !== undefined) this.#scheduleIdleCheck(idleMs, idleMs);
+  }
+
+  #scheduleIdleCheck(idleMs: number, inMs: number): void {
+    this.#idleTimer = setTimeout(() => this.#idleCheck(idleMs), inMs);
+    this.#idleTimer.unref();
+  }
+
+  #idleCheck(idleMs: number): void {
+    this.#idleTimer = undefined;
+    if (this.#closed || this.#draining) return;
+    const quiet = Date.now() - this.#lastFrameAt;
+    if (this.#streams.size > 0 || quiet < idleMs) {
+      this.#scheduleIdleCheck(idleMs, Math.max(1_000, idleMs - quiet));
+      return;
+    }
+    // Goaway first: a Request racing it is answered "not processed" and replayed elsewhere.
+    this.#draining = true;
+    this.#write({
+      type: FrameType.Goaway,
+      streamId: this.#lastAccepted,
+      header: { errorCode: 'HEARTH_ERR_RESOURCE_EXHAUSTED', errorMessage: `idle for ${idleMs} ms (budgets.idleTimeoutMs): closed; open a new connection when needed` },
+    });
+    this.#closeWhenIdle();
   }
 
   /** Streams open right now. */
@@ -148,6 +181,7 @@ export class WireSession {
 
   #onData(chunk: Buffer): void {
     if (this.#closed) return; // after Goaway: read and drop until the peer hangs up
+    this.#lastFrameAt = Date.now();
     let frames: Frame[];
     try {
       frames = this.#decoder.push(chunk);
@@ -324,10 +358,14 @@ export class WireSession {
 
   #openStream(streamId: number, call: WireCall, codec: MethodCodec, app: AppConfig, start: WireStreamFactory, first: unknown): void {
     const ctx = call.ctx(app);
+    const budgets = this.#deps.budgets;
+    // The stream holds its place in the app's budget until it ends, however it ends.
+    if (budgets !== undefined) call.hold(budgets.stream(app));
     const port: WireStreamPort = {
       call,
       ctx,
       codec,
+      budgets,
       send: (message) => {
         if (call.done || this.#streams.get(streamId)?.call !== call) return false;
         const bytes = codec.serializeResponse(message);
@@ -446,6 +484,7 @@ export class WireSession {
     clearTimeout(this.#frameTimer);
     clearTimeout(this.#authTimer);
     clearTimeout(this.#lingerTimer);
+    clearTimeout(this.#idleTimer);
     this.#clearQuotaPause();
     this.#cancelAll('the connection closed');
     this.#writable.clear();

@@ -2,6 +2,7 @@
 // (PubSub/Subscribe, Configuration/SubscribeConfiguration, AppCallback/Connect). The session owns
 // frames, stream ids and the socket; a handler owns the building-block resources of one stream.
 import { type MethodCodec } from '@hearth/protocol';
+import type { AppBudgets } from '../../apps/app-budgets.js';
 import type { CallContext, RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { WireCall } from './wire-call.js';
 
@@ -10,6 +11,8 @@ export interface WireStreamPort {
   readonly call: WireCall;
   readonly ctx: CallContext;
   readonly codec: MethodCodec;
+  /** The worker's per-app budgets (absent in tests that run without them). */
+  readonly budgets?: AppBudgets | undefined;
   /** Sends one Message (the method's response type). False: the socket is full; wait for onWritable. */
   send(message: unknown): boolean;
   /** Called once when the socket can take more after send() returned false. */

@@ -6,7 +6,7 @@ import type { ConfigurationItems } from '../../../components/configuration-store
 import { ERROR_CATALOG } from '../../../errors/error-catalog.js';
 import { HearthError } from '../../../errors/hearth-error.js';
 import type { TransportDeps } from '../../transport-deps.js';
-import { callContext } from '../http-context.js';
+import { callContext, holdStream } from '../http-context.js';
 import type { SseRegistry, SseStream } from '../http-sse.js';
 import { storeParams } from '../http-validation.js';
 
@@ -59,6 +59,7 @@ export function registerConfigurationRoutes(server: FastifyInstance, deps: Trans
     async (request, reply) => {
       if (isClosing()) throw new HearthError('HEARTH_ERR_DRAINING');
       const id = randomUUID();
+      holdStream(deps, request);
       const ctx = callContext(deps, request);
       // Changes that arrive before the stream exists (the initial items) wait here.
       const pending: ConfigurationItems[] = [];

@@ -31,10 +31,13 @@ const pullBody = {
     ackDeadlineMs: uint,
     maxDeliveryAttempts: uint,
     deadLetterTopic: { type: 'string', minLength: 1 },
+    durable: { type: 'boolean' },
   },
 } as const;
 
 interface PullBody {
+  /** Keep the subscription as long as a streamed one (pubsub.subscriptionIdleSeconds) when unused. */
+  durable?: boolean;
   subscription?: string;
   max?: number;
   waitMs?: number;
@@ -57,7 +60,31 @@ interface RenderedDelivery {
   dataBase64?: string;
 }
 
-/** JSON (and CloudEvents JSON) payloads inline as JSON; anything else as base64. */
+/**
+ * JSON nested deeper than this is delivered as base64: the response is serialised recursively,
+ * and one message's brackets must not fail the whole pull (and send its neighbours back).
+ */
+export const MAX_RENDER_DEPTH = 100;
+
+/** True when the JSON text nests objects and arrays at most `max` deep (strings skipped). */
+export function jsonDepthWithin(data: Buffer, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i];
+    if (inString) {
+      if (c === 0x5c) i += 1; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth += 1;
+      if (depth > max) return false;
+    } else if (c === 0x5d || c === 0x7d) depth -= 1;
+  }
+  return true;
+}
+
+/** JSON (and CloudEvents JSON) payloads inline as JSON; anything else, or too deep, as base64. */
 export function renderDelivery(d: Delivery): RenderedDelivery {
   const out: RenderedDelivery = {
     deliveryId: d.deliveryId,
@@ -68,7 +95,7 @@ export function renderDelivery(d: Delivery): RenderedDelivery {
     contentType: d.contentType,
     metadata: { ...d.metadata },
   };
-  if (isJsonContentType(d.contentType) && d.data.length > 0) {
+  if (isJsonContentType(d.contentType) && d.data.length > 0 && jsonDepthWithin(d.data, MAX_RENDER_DEPTH)) {
     try {
       out.data = JSON.parse(d.data.toString('utf8')) as unknown;
       return out;
@@ -123,6 +150,7 @@ export function registerPubSubRoutes(server: FastifyInstance, deps: TransportDep
           ackDeadlineMs: b.ackDeadlineMs || undefined,
           maxDeliveryAttempts: b.maxDeliveryAttempts || undefined,
           deadLetterTopic: b.deadLetterTopic,
+          durable: b.durable === true,
         },
         b.max ?? 1,
         b.waitMs ?? 0,
