@@ -97,13 +97,15 @@ export class ConnectionTracker {
 
   #scheduleIdleClose(socket: Socket, state: ConnectionState): void {
     const idleMs = Math.min(this.#drainIdleMs ?? Number.POSITIVE_INFINITY, this.#idleMs ?? Number.POSITIVE_INFINITY);
-    if (state.active > 0 || state.timer !== undefined || idleMs === Number.POSITIVE_INFINITY) return;
+    if (state.active > 0 || state.timer !== undefined || idleMs === Number.POSITIVE_INFINITY || !this.#conns.has(socket)) return;
     const wait = Math.max(0, idleMs - (Date.now() - state.idleSince));
     state.timer = setTimeout(() => {
       state.timer = undefined;
       // Still idle: end our side (FIN); the client's agent drops the socket from its pool.
       if (state.active === 0) socket.end();
     }, wait);
+    // A server that is closing waits for its connections itself; these timers must not hold the process.
+    state.timer.unref();
   }
 }
 
