@@ -24,6 +24,8 @@ export class AgentMetrics {
   readonly invokeBreaker: Gauge<'target'>;
   /** Forwarding connections this worker holds open (peer workers, sibling agents). */
   readonly meshConnections: Gauge<'kind'>;
+  /** Sibling port connections turned away, by reason (agent/mesh/sibling-admission.ts). */
+  readonly siblingRefused: Counter<'reason'>;
 
   constructor() {
     const registers = [this.registry];
@@ -100,6 +102,12 @@ export class AgentMetrics {
       name: 'hearth_mesh_connections',
       help: 'Open forwarding connections by kind (peer worker, sibling agent)',
       labelNames: ['kind'],
+      registers,
+    });
+    this.siblingRefused = new Counter({
+      name: 'hearth_sibling_refused_total',
+      help: 'Sibling port connections refused at accept (max_connections, per_address) or closed before or for want of authentication (handshake_timeout, handshake_failed, sign_in_timeout, auth_failures)',
+      labelNames: ['reason'],
       registers,
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_worker_' });

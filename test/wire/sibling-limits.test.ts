@@ -16,7 +16,10 @@ const GET = 'hearth.runtime.v1.State/GetState';
 let rt: InProcess<'wire'>;
 const clients: WireTestClient[] = [];
 test.before(async () => {
-  rt = await startInProcess({ transports: ['wire'], siblingMaxConnections: MAX_CONNECTIONS, preAuthTimeoutMs: PRE_AUTH_TIMEOUT_MS });
+  rt = await startInProcess({
+    transports: ['wire'],
+    siblingLimits: { maxConnections: MAX_CONNECTIONS, maxConnectionsPerAddress: MAX_CONNECTIONS, signInTimeoutMs: PRE_AUTH_TIMEOUT_MS },
+  });
 });
 test.after.always(async () => {
   for (const c of clients) c.close();
@@ -86,7 +89,7 @@ test.serial('a connection with no authenticated Request is closed after the time
   t.is((await authed.call(GET, { storeName: 'statestore', key: 'k' }, auth())).code, undefined);
   const silent = await sibling();
   const wrong = await sibling();
-  t.is((await wrong.call(GET, { storeName: 'statestore', key: 'k' }, { token: 'not-the-token-0000', caller: 'demo' })).code, 'HEARTH_ERR_UNAUTHENTICATED');
+  t.is((await wrong.call(GET, { storeName: 'statestore', key: 'k' }, { token: 'not-the-token-0123456789abcdef0123456789', caller: 'demo' })).code, 'HEARTH_ERR_UNAUTHENTICATED');
   for (const c of [silent, wrong]) {
     const goaway = await c.goaway();
     t.is(goaway.header.errorCode, 'HEARTH_ERR_UNAUTHENTICATED');

@@ -28,7 +28,8 @@ export class WireConnections {
     return this.#sessions.size;
   }
 
-  accept(socket: net.Socket, identify: Identify): void {
+  /** `openedAt`: when the connection was accepted, if earlier than now (see WireSession). */
+  accept(socket: net.Socket, identify: Identify, openedAt?: number): void {
     if (this.#draining) {
       socket.destroy();
       return;
@@ -36,7 +37,7 @@ export class WireConnections {
     // One small frame per call each way: do not let Nagle hold a Response back (TCP only).
     socket.setNoDelay(true);
     const labels = { app: this.#label, transport: 'wire' } as const;
-    const session = new WireSession(socket, this.#deps, identify, this.#log.child({ conn: connectionName(socket) }));
+    const session = new WireSession(socket, this.#deps, identify, this.#log.child({ conn: connectionName(socket) }), openedAt);
     this.#sessions.set(socket, session);
     this.#metrics.connections.inc(labels);
     socket.once('close', () => {

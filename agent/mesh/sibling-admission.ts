@@ -1,0 +1,132 @@
+// The sibling port's door, from TCP accept to the TLS session: what a stranger can hold there is
+// bounded before any TLS work (docs/operations.md, "Sibling port limits").
+// - One source address holds at most maxConnectionsPerAddress connections; more are closed at
+//   accept, so one host cannot take the whole of maxConnections (net.Server's cap, which refuses
+//   at accept too and reports here).
+// - The sign-in timer starts at accept: a connection whose TLS handshake is not done within
+//   signInTimeoutMs is closed, and the session is told when it was accepted so the rest of the
+//   same budget bounds its first authenticated Request.
+// - Every connection turned away is counted (hearth_sibling_refused_total{reason}) and logged at
+//   most once per LOG_INTERVAL_MS per kind, with the counts since the last line: refusals at
+//   accept warn (the port is full), closures of strangers are info (one per stranger would let a
+//   flood write the log).
+// The limits hold per worker: every worker accepts on the shared listener.
+import type net from 'node:net';
+import type { Logger } from 'pino';
+import type { AgentMetrics } from '../observability/metrics.js';
+
+const LOG_INTERVAL_MS = 10_000;
+
+/** Refused at accept. */
+export type AcceptRefusal = 'max_connections' | 'per_address';
+/** Closed before, or for want of, authentication. */
+export type StrangerClosure = 'handshake_timeout' | 'handshake_failed' | 'sign_in_timeout' | 'auth_failures';
+
+export interface SiblingAdmissionOptions {
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly signInTimeoutMs: number;
+  readonly metrics: AgentMetrics;
+  readonly logger: Logger;
+}
+
+interface Admitted {
+  readonly openedAt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class SiblingAdmission {
+  readonly #o: SiblingAdmissionOptions;
+  readonly #perAddress = new Map<string, number>();
+  /** By `address|port`: the TLS socket over a connection reports the same pair. */
+  readonly #admitted = new Map<string, Admitted>();
+  readonly #refusals: Tally;
+  readonly #closures: Tally;
+
+  constructor(options: SiblingAdmissionOptions) {
+    this.#o = options;
+    const limits = { maxConnections: options.maxConnections, maxConnectionsPerAddress: options.maxConnectionsPerAddress };
+    this.#refusals = new Tally((counts, address) =>
+      options.logger.warn({ refused: counts, lastAddress: address, ...limits }, 'sibling port at a connection limit: refusing new connections'),
+    );
+    this.#closures = new Tally((counts, address) =>
+      options.logger.info({ closed: counts, lastAddress: address }, 'sibling port closed connections that did not authenticate'),
+    );
+  }
+
+  /** A new TCP connection: false, and closed, when its address holds its share already. */
+  admit(socket: net.Socket): boolean {
+    const address = sourceAddress(socket.remoteAddress);
+    if (address === undefined) {
+      socket.destroy(); // already gone
+      return false;
+    }
+    const held = this.#perAddress.get(address) ?? 0;
+    if (held >= this.#o.maxConnectionsPerAddress) {
+      socket.destroy();
+      this.refused('per_address', address);
+      return false;
+    }
+    this.#perAddress.set(address, held + 1);
+    const key = `${address}|${socket.remotePort ?? 0}`;
+    const entry: Admitted = { openedAt: Date.now(), timer: undefined };
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      socket.destroy();
+      this.closed('sign_in_timeout', address);
+    }, this.#o.signInTimeoutMs);
+    this.#admitted.set(key, entry);
+    socket.once('close', () => {
+      clearTimeout(entry.timer);
+      if (this.#admitted.get(key) === entry) this.#admitted.delete(key);
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
+    });
+    return true;
+  }
+
+  /** The handshake of `socket` is done: its session takes over the sign-in timer. Returns when it was accepted. */
+  secured(socket: net.Socket): number | undefined {
+    const entry = this.#admitted.get(`${sourceAddress(socket.remoteAddress) ?? ''}|${socket.remotePort ?? 0}`);
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    return entry.openedAt;
+  }
+
+  refused(reason: AcceptRefusal, address: string | undefined): void {
+    this.#o.metrics.siblingRefused.inc({ reason });
+    this.#refusals.add(reason, sourceAddress(address));
+  }
+
+  closed(reason: StrangerClosure, address: string | undefined): void {
+    this.#o.metrics.siblingRefused.inc({ reason });
+    this.#closures.add(reason, sourceAddress(address));
+  }
+}
+
+/** One source: an IPv4 client of a dual-stack listener counts as its IPv4 address. */
+function sourceAddress(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') === true && address.includes('.') ? address.slice(7) : address;
+}
+
+/** Counts by reason, reported at most once per LOG_INTERVAL_MS with what accumulated since. */
+class Tally {
+  readonly #report: (counts: Record<string, number>, lastAddress: string | undefined) => void;
+  #counts: Record<string, number> = {};
+  #reportedAt = -Infinity;
+
+  constructor(report: (counts: Record<string, number>, lastAddress: string | undefined) => void) {
+    this.#report = report;
+  }
+
+  add(reason: string, address: string | undefined): void {
+    this.#counts[reason] = (this.#counts[reason] ?? 0) + 1;
+    const now = Date.now();
+    if (now - this.#reportedAt < LOG_INTERVAL_MS) return;
+    this.#report(this.#counts, address);
+    this.#counts = {};
+    this.#reportedAt = now;
+  }
+}
