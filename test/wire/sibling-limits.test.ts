@@ -1,8 +1,9 @@
 // What a stranger can hold on the TLS sibling port: before a connection's first authenticated
 // Request its frames (and the bytes of an incomplete one) are limited to 64 KiB and it must
-// authenticate within the pre-authentication timeout (lowered here); the listener takes a capped
-// number of connections and refuses the rest at once. wire.sock keeps its behaviour (its socket
+// authenticate within the sign-in timeout (lowered here, below the handshake timeout), counted from
+// accept; the listener takes a capped number of connections and refuses the rest at once. wire.sock keeps its behaviour (its socket
 // permissions are the gate): a large first frame is fine there.
+import net from 'node:net';
 import test from 'ava';
 import { encodeFrame, FrameType } from '@hearth/protocol';
 
@@ -98,6 +99,16 @@ test.serial('a connection with no authenticated Request is closed after the time
   // Opened before both, so its own timeout has long passed: authenticated, it is still served.
   t.false(authed.isClosed);
   t.is((await authed.call(GET, { storeName: 'statestore', key: 'k' }, auth())).code, undefined);
+});
+
+test.serial('the sign-in timer starts at accept: a TCP connection that never starts TLS is closed after it, well before the handshake timeout', async (t) => {
+  const counted = async (): Promise<number> => (await rt.metrics.siblingRefused.get()).values.find((v) => v.labels.reason === 'sign_in_timeout')?.value ?? 0;
+  const before = await counted();
+  const socket = net.connect({ host: '127.0.0.1', port: (await rt.sibling()).port });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  t.is((await counted()) - before, 1);
 });
 
 test.serial('beyond its connection limit the sibling port closes new connections at once and warns; a freed slot is usable again', async (t) => {
