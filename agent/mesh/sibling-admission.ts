@@ -6,6 +6,9 @@
 // - The sign-in timer starts at accept: a connection whose TLS handshake is not done within
 //   signInTimeoutMs is closed, and the session is told when it was accepted so the rest of the
 //   same budget bounds its first authenticated Request.
+// - A handshake that fails or times out closes its connection (Node only reports a timed-out one).
+//   A connection that never finished its handshake is counted once, when it closes, by why:
+//   handshake_timeout, sign_in_timeout, or handshake_failed (a failure, or the client left).
 // - Every connection turned away is counted (hearth_sibling_refused_total{reason}) and logged at
 //   most once per LOG_INTERVAL_MS per kind, with the counts since the last line: refusals at
 //   accept warn (the port is full), closures of strangers are info (one per stranger would let a
@@ -33,12 +36,16 @@ export interface SiblingAdmissionOptions {
 interface Admitted {
   readonly openedAt: number;
   timer: NodeJS.Timeout | undefined;
+  /** The handshake is done: the session accounts for the connection from then on. */
+  secured: boolean;
+  /** Why we closed it before its handshake was done; counted once, when it closes. */
+  reason: StrangerClosure | undefined;
 }
 
 export class SiblingAdmission {
   readonly #o: SiblingAdmissionOptions;
   readonly #perAddress = new Map<string, number>();
-  /** By `address|port`: the TLS socket over a connection reports the same pair. */
+  /** Connections whose handshake is not done yet (or just done), by keyOf(). */
   readonly #admitted = new Map<string, Admitted>();
   readonly #refusals: Tally;
   readonly #closures: Tally;
@@ -68,12 +75,12 @@ export class SiblingAdmission {
       return false;
     }
     this.#perAddress.set(address, held + 1);
-    const key = `${address}|${socket.remotePort ?? 0}`;
-    const entry: Admitted = { openedAt: Date.now(), timer: undefined };
+    const key = keyOf(socket);
+    const entry: Admitted = { openedAt: Date.now(), timer: undefined, secured: false, reason: undefined };
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
+      entry.reason ??= 'sign_in_timeout';
       socket.destroy();
-      this.closed('sign_in_timeout', address);
     }, this.#o.signInTimeoutMs);
     this.#admitted.set(key, entry);
     socket.once('close', () => {
@@ -82,28 +89,45 @@ export class SiblingAdmission {
       const left = (this.#perAddress.get(address) ?? 1) - 1;
       if (left > 0) this.#perAddress.set(address, left);
       else this.#perAddress.delete(address);
+      // A client that left before its handshake was done counts as a failed handshake.
+      if (!entry.secured) this.closed(entry.reason ?? 'handshake_failed', address);
     });
     return true;
   }
 
   /** The handshake of `socket` is done: its session takes over the sign-in timer. Returns when it was accepted. */
   secured(socket: net.Socket): number | undefined {
-    const entry = this.#admitted.get(`${sourceAddress(socket.remoteAddress) ?? ''}|${socket.remotePort ?? 0}`);
+    const entry = this.#admitted.get(keyOf(socket));
     if (entry === undefined) return undefined;
     clearTimeout(entry.timer);
     entry.timer = undefined;
+    entry.secured = true;
     return entry.openedAt;
   }
 
+  /** The TLS handshake of `socket` failed or timed out (Node only reports it): closed, and counted once. */
+  handshakeFailed(socket: net.Socket, timedOut: boolean): void {
+    const entry = this.#admitted.get(keyOf(socket));
+    if (entry !== undefined) entry.reason ??= timedOut ? 'handshake_timeout' : 'handshake_failed';
+    socket.destroy();
+  }
+
+  /** A connection closed at accept: by admit(), or by net.Server over maxConnections ('drop'). */
   refused(reason: AcceptRefusal, address: string | undefined): void {
     this.#o.metrics.siblingRefused.inc({ reason });
     this.#refusals.add(reason, sourceAddress(address));
   }
 
+  /** A connection closed before it authenticated, or after too many failures (sessions report theirs here). */
   closed(reason: StrangerClosure, address: string | undefined): void {
     this.#o.metrics.siblingRefused.inc({ reason });
     this.#closures.add(reason, sourceAddress(address));
   }
+}
+
+/** A connection while it is open: the TLS socket over it reports the same address and port. */
+function keyOf(socket: net.Socket): string {
+  return `${sourceAddress(socket.remoteAddress) ?? ''}|${socket.remotePort ?? 0}`;
 }
 
 /** One source: an IPv4 client of a dual-stack listener counts as its IPv4 address. */

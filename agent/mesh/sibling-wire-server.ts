@@ -110,9 +110,8 @@ export class SiblingWireServer extends WireServer {
     });
     // A failed or timed-out handshake is the client's problem; it never reaches a session.
     handshakes.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {
-      socket.destroy();
       this.#log.debug({ err: err.message }, 'sibling TLS handshake failed');
-      this.#admission.closed(err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake_timeout' : 'handshake_failed', socket.remoteAddress);
+      this.#admission.handshakeFailed(socket, err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT');
     });
     const server = net.createServer((socket) => {
       if (this.#admission.admit(socket)) handshakes.emit('connection', socket);

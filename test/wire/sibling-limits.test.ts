@@ -108,6 +108,8 @@ test.serial('the sign-in timer starts at accept: a TCP connection that never sta
   t.teardown(() => socket.destroy());
   socket.on('error', () => undefined);
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // Counted when the server sees the close, a moment after the client.
+  await waitFor('the sign-in timeout counted', async () => (await counted()) - before === 1, { timeoutMs: 10_000, everyMs: 20 });
   t.is((await counted()) - before, 1);
 });
 
