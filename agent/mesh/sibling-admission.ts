@@ -34,6 +34,7 @@ export interface SiblingAdmissionOptions {
 }
 
 interface Admitted {
+  readonly socket: net.Socket;
   readonly openedAt: number;
   timer: NodeJS.Timeout | undefined;
   /** The handshake is done: the session accounts for the connection from then on. */
@@ -49,6 +50,8 @@ export class SiblingAdmission {
   readonly #admitted = new Map<string, Admitted>();
   readonly #refusals: Tally;
   readonly #closures: Tally;
+  /** Set by destroyHandshakes(): what it closes is not a stranger's doing. */
+  #closing = false;
 
   constructor(options: SiblingAdmissionOptions) {
     this.#o = options;
@@ -76,7 +79,7 @@ export class SiblingAdmission {
     }
     this.#perAddress.set(address, held + 1);
     const key = keyOf(socket);
-    const entry: Admitted = { openedAt: Date.now(), timer: undefined, secured: false, reason: undefined };
+    const entry: Admitted = { socket, openedAt: Date.now(), timer: undefined, secured: false, reason: undefined };
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       entry.reason ??= 'sign_in_timeout';
@@ -90,7 +93,7 @@ export class SiblingAdmission {
       if (left > 0) this.#perAddress.set(address, left);
       else this.#perAddress.delete(address);
       // A client that left before its handshake was done counts as a failed handshake.
-      if (!entry.secured) this.closed(entry.reason ?? 'handshake_failed', address);
+      if (!entry.secured && !this.#closing) this.closed(entry.reason ?? 'handshake_failed', address);
     });
     return true;
   }
@@ -110,6 +113,12 @@ export class SiblingAdmission {
     const entry = this.#admitted.get(keyOf(socket));
     if (entry !== undefined) entry.reason ??= timedOut ? 'handshake_timeout' : 'handshake_failed';
     socket.destroy();
+  }
+
+  /** The server closes: connections still in their handshake go (they would be refused once done). */
+  destroyHandshakes(): void {
+    this.#closing = true;
+    for (const entry of this.#admitted.values()) if (!entry.secured) entry.socket.destroy();
   }
 
   /** A connection closed at accept: by admit(), or by net.Server over maxConnections ('drop'). */

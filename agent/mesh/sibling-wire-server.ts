@@ -83,6 +83,18 @@ export class SiblingWireServer extends WireServer {
     return this.#connections;
   }
 
+  /** Stops accepting and drains the sessions; connections still in their TLS handshake are closed at once. */
+  override close(graceMs: number): Promise<void> {
+    const closing = super.close(graceMs);
+    this.#admission.destroyHandshakes();
+    return closing;
+  }
+
+  override destroy(): void {
+    super.destroy();
+    this.#admission.destroyHandshakes();
+  }
+
   /** The bound TCP port; 0 before start(). */
   get port(): number {
     const address = this.server?.address();
