@@ -1,11 +1,13 @@
 // App identity and access rules. The socket a request arrived on names the app; the token must
 // also match. Everything here is pure: transports call it on every request.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AppConfig } from '../config/load-config.js';
 import { HearthError } from '../errors/hearth-error.js';
 
 /** Separator between app id and key, as Dapr uses: `<appId>||<key>`. */
 export const KEY_SEPARATOR = '||';
+/** What an unknown app's token is compared against: random, so no token matches it. */
+const UNKNOWN_APP_SHA256 = randomBytes(32);
 
 export class AppRegistry {
   readonly #apps: ReadonlyMap<string, AppConfig>;
@@ -38,6 +40,19 @@ export class AppRegistry {
     if (expected.length !== given.length || !timingSafeEqual(given, expected)) {
       throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', `invalid token for app "${app.id}"`);
     }
+  }
+
+  /**
+   * The app `appId` when `token` is its token, else undefined — for a port where the token alone
+   * says who speaks. An unknown app costs the same as a wrong token (the token is hashed and
+   * compared against a stand-in), so neither the answer nor its time tells whether `appId` exists.
+   */
+  verify(appId: string, token: string): AppConfig | undefined {
+    const app = this.#apps.get(appId);
+    const given = createHash('sha256').update(token, 'utf8').digest();
+    const expected = app === undefined ? UNKNOWN_APP_SHA256 : Buffer.from(app.tokenSha256, 'hex');
+    const match = expected.length === given.length && timingSafeEqual(given, expected);
+    return match && app !== undefined ? app : undefined;
   }
 
   static canUseComponent(app: AppConfig, name: string): boolean {

@@ -5,6 +5,12 @@ import type { SchemaObject } from 'ajv';
 import { APP_ID_SOURCE } from '@hearth/protocol';
 
 export const CONFIG_FORMAT_VERSIONS = [1] as const;
+/**
+ * Shortest token accepted over the network (the sibling port): 32 characters, 128 bits as hex
+ * (`openssl rand -hex 32` gives 64). The cluster token must have it; a shorter app token still
+ * works on the app's own sockets, where the socket is the identity.
+ */
+export const MIN_NETWORK_TOKEN_CHARS = 32;
 /** `registry` is internal (service discovery for invoke); apps never address it. */
 export const BUILDING_BLOCKS = ['state', 'pubsub', 'lock', 'sequencer', 'configuration', 'registry'] as const;
 export type BuildingBlock = (typeof BUILDING_BLOCKS)[number];
@@ -187,6 +193,16 @@ export interface SiblingsConfig {
   /** Connections kept to each sibling; calls are multiplexed over them. */
   poolSize: number;
   connectTimeoutMs: number;
+  /** The sibling port, per worker: a TLS handshake must complete within this after accept. */
+  handshakeTimeoutMs: number;
+  /** A connection with no authenticated Request this long after accept is closed. */
+  signInTimeoutMs: number;
+  /** Connections held at once; more are closed at accept. */
+  maxConnections: number;
+  /** Connections held at once from one source address; more are closed at accept, before any TLS work. */
+  maxConnectionsPerAddress: number;
+  /** Failed authentications after which a connection is closed. */
+  maxAuthFailures: number;
 }
 
 export interface RawAppConfig {
@@ -449,7 +465,7 @@ export const configSchema: SchemaObject = {
             serverName: { type: 'string', minLength: 1 },
           },
         },
-        token: { type: 'string', minLength: 16 },
+        token: { type: 'string', minLength: MIN_NETWORK_TOKEN_CHARS },
         tokenFile: { type: 'string', minLength: 1 },
         tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
         peers: {
@@ -470,6 +486,11 @@ export const configSchema: SchemaObject = {
         registry: { type: 'string', pattern: ID_PATTERN },
         poolSize: { type: 'integer', minimum: 1, maximum: 64, default: 2 },
         connectTimeoutMs: { type: 'integer', minimum: 50, maximum: 60_000, default: 1_000 },
+        handshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: 60_000, default: 5_000 },
+        signInTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
+        maxConnections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1_024 },
+        maxConnectionsPerAddress: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 64 },
+        maxAuthFailures: { type: 'integer', minimum: 1, maximum: 1_000, default: 3 },
       },
     },
     apps: {

@@ -20,6 +20,7 @@ import {
   type SocketConfig,
 } from './config-schema.js';
 import { resolveInvoke, resolveSiblings, type ResolvedInvokeConfig, type ResolvedSiblingsConfig } from './mesh-config.js';
+import { checkNetworkTokens, type DeclaredToken } from './network-tokens.js';
 
 /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -63,6 +64,8 @@ export interface HearthConfig {
   readonly siblings: ResolvedSiblingsConfig;
   readonly apps: readonly AppConfig[];
   readonly components: readonly ResolvedComponentConfig[];
+  /** What is valid but probably not meant (e.g. an app token too short for the sibling port), with its path. */
+  readonly warnings: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -123,13 +126,16 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
   const stateDir = path.resolve(baseDir, env.HEARTH_STATE_DIR ?? raw.stateDir);
 
   const apps: AppConfig[] = [];
+  const tokens: DeclaredToken[] = [];
   const seenApps = new Set<string>();
   const tokenOwners = new Map<string, string>();
   for (const [i, app] of raw.apps.entries()) {
     const at = `apps[${i}]`;
     if (seenApps.has(app.id)) problems.push(`${at}.id: duplicate app id "${app.id}"`);
     seenApps.add(app.id);
-    const tokenSha256 = await resolveToken(app, at, baseDir, problems);
+    const token = await resolveToken(app, at, baseDir, problems);
+    if (token !== undefined) tokens.push({ at, appId: app.id, ...token });
+    const tokenSha256 = token?.sha256;
     const socketDir = path.join(runDir, 'apps', app.id);
     const sockets = {
       grpcSocket: path.join(socketDir, 'grpc.sock'),
@@ -171,10 +177,12 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
   }
   let adminTcp: HearthConfig['adminTcp'];
   if (raw.admin.tcp !== undefined) {
-    const tokenSha256 = await resolveToken(raw.admin.tcp, 'admin.tcp', baseDir, problems);
-    adminTcp = { host: raw.admin.tcp.host, port: raw.admin.tcp.port, tokenSha256: tokenSha256 ?? '' };
+    const token = await resolveToken(raw.admin.tcp, 'admin.tcp', baseDir, problems);
+    adminTcp = { host: raw.admin.tcp.host, port: raw.admin.tcp.port, tokenSha256: token?.sha256 ?? '' };
   }
   const siblings = await resolveSiblings(raw.siblings, baseDir, new Map(raw.components.map((c) => [c.name, c.type])), problems);
+  const warnings: string[] = [];
+  checkNetworkTokens(tokens, siblings, problems, warnings);
   if (problems.length > 0) throw new ConfigError(source, problems);
 
   return deepFreeze({
@@ -196,22 +204,26 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     siblings,
     apps,
     components,
+    warnings,
   });
 }
+
+/** A token as configured: its sha256, the key it came from and, when given in clear, its length. */
+type ResolvedToken = Omit<DeclaredToken, 'at' | 'appId'>;
 
 async function resolveToken(
   app: { token?: string; tokenFile?: string; tokenSha256?: string },
   at: string,
   baseDir: string,
   problems: string[],
-): Promise<string | undefined> {
+): Promise<ResolvedToken | undefined> {
   const given = [app.token, app.tokenFile, app.tokenSha256].filter((v) => v !== undefined).length;
   if (given !== 1) {
     problems.push(`${at}: exactly one of token, tokenFile, tokenSha256 is required (found ${given})`);
     return undefined;
   }
-  if (app.token !== undefined) return hashToken(app.token);
-  if (app.tokenSha256 !== undefined) return app.tokenSha256;
+  if (app.token !== undefined) return { key: 'token', sha256: hashToken(app.token), chars: app.token.length };
+  if (app.tokenSha256 !== undefined) return { key: 'tokenSha256', sha256: app.tokenSha256, chars: undefined };
   const file = path.resolve(baseDir, app.tokenFile!);
   try {
     const access = await tokenFileAccess(file);
@@ -224,7 +236,7 @@ async function resolveToken(
       problems.push(`${at}.tokenFile: token in ${file} is shorter than 8 characters`);
       return undefined;
     }
-    return hashToken(token);
+    return { key: 'tokenFile', sha256: hashToken(token), chars: token.length };
   } catch (err) {
     problems.push(`${at}.tokenFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     return undefined;

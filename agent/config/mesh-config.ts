@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { DeepPartial, InvokeConfig, InvokePolicy, SiblingsConfig, SiblingTlsConfig } from './config-schema.js';
+import { MIN_NETWORK_TOKEN_CHARS, type DeepPartial, type InvokeConfig, type InvokePolicy, type SiblingsConfig, type SiblingTlsConfig } from './config-schema.js';
 
 export interface ResolvedInvokeConfig {
   readonly defaults: Readonly<InvokePolicy>;
@@ -35,6 +35,12 @@ export interface ResolvedSiblingsConfig {
   readonly registry: string | undefined;
   readonly poolSize: number;
   readonly connectTimeoutMs: number;
+  /** The sibling port's limits (per worker; docs/operations.md, "Sibling port limits"). */
+  readonly handshakeTimeoutMs: number;
+  readonly signInTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly maxAuthFailures: number;
 }
 
 export function resolveInvoke(raw: InvokeConfig): ResolvedInvokeConfig {
@@ -84,7 +90,9 @@ export async function resolveSiblings(
     const file = path.resolve(baseDir, raw.tokenFile);
     try {
       clusterToken = (await readFile(file, 'utf8')).trim();
-      if (clusterToken.length < 16) problems.push(`siblings.tokenFile: token in ${file} is shorter than 16 characters`);
+      if (clusterToken.length < MIN_NETWORK_TOKEN_CHARS) {
+        problems.push(`siblings.tokenFile: token in ${file} is shorter than ${MIN_NETWORK_TOKEN_CHARS} characters`);
+      }
     } catch (err) {
       problems.push(`siblings.tokenFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
@@ -120,5 +128,10 @@ export async function resolveSiblings(
     registry: raw.registry,
     poolSize: raw.poolSize,
     connectTimeoutMs: raw.connectTimeoutMs,
+    handshakeTimeoutMs: raw.handshakeTimeoutMs,
+    signInTimeoutMs: raw.signInTimeoutMs,
+    maxConnections: raw.maxConnections,
+    maxConnectionsPerAddress: raw.maxConnectionsPerAddress,
+    maxAuthFailures: raw.maxAuthFailures,
   };
 }

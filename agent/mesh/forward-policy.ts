@@ -6,8 +6,10 @@
 //   its token — only its token — says who is speaking. The cluster token (compared in constant
 //   time) makes it a sibling agent forwarding an invocation of app `caller`, which that agent
 //   authenticated: scope `host`. The token of app `caller` makes it that app's SDK, failed over
-//   from its own agent: the call runs as the app. A verified client certificate decides who may
-//   connect, never who is speaking: apps that fail over hold client certificates too.
+//   from its own agent: the call runs as the app. An unknown app and a wrong token get the same
+//   answer, and app tokens shorter than MIN_NETWORK_TOKEN_CHARS are refused here (they still
+//   work on the app's own sockets). A verified client certificate decides who may connect,
+//   never who is speaking: apps that fail over hold client certificates too.
 // - The peer socket (a worker's private Unix socket; its directory's permissions are the trust):
 //   Requests carry no token and name the verified calling app in `caller`: scope `worker`.
 // - A forwarding agent may only call Invoke/InvokeService.
@@ -17,6 +19,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isAppId, METHODS, type WireHeader } from '@hearth/protocol';
 import type { AppRegistry } from '../apps/app-registry.js';
+import { MIN_NETWORK_TOKEN_CHARS } from '../config/config-schema.js';
 import type { InvokeScope } from '../building-blocks/runtime-api.js';
 import { HearthError } from '../errors/hearth-error.js';
 import type { WirePrincipal } from '../transports/wire/wire-call.js';
@@ -41,8 +44,17 @@ export function siblingPrincipal(header: WireHeader, apps: AppRegistry, clusterT
   const token = header.token ?? '';
   if (token === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'missing token: send the app token of `caller`, or the cluster token');
   if (isClusterToken(token, clusterTokenSha256)) return { kind: 'agent', callerAppId: caller, scope: 'host' };
-  const app = apps.require(caller); // HEARTH_ERR_UNKNOWN_APP
-  apps.authenticate(app, token);
+  // Decided by what the caller sent alone, so it says nothing about this agent's apps.
+  if (token.length < MIN_NETWORK_TOKEN_CHARS) {
+    throw new HearthError(
+      'HEARTH_ERR_UNAUTHENTICATED',
+      `app tokens shorter than ${MIN_NETWORK_TOKEN_CHARS} characters are not accepted on the sibling port (this one has ${token.length}); they work on the app's own sockets only`,
+      { minTokenLength: MIN_NETWORK_TOKEN_CHARS },
+    );
+  }
+  // One answer, in comparable time, for an unknown app and a wrong token: the port lists no apps.
+  const app = apps.verify(caller, token);
+  if (app === undefined) throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'the token is neither the cluster token nor the token of app `caller`');
   return { kind: 'app', app };
 }
 

@@ -3,10 +3,14 @@
 // forward-policy.ts's rule: a sibling agent forwarding an invocation (cluster token), or an SDK
 // that failed over from its own agent (the app's token).
 //
-// Strangers are cheap to hold off: until a connection's first authenticated Request its frames are
-// limited to 64 KiB and it must authenticate within 10 s (WireSession's preAuth), and the listener
-// takes at most maxConnections at once (net.Server.maxConnections: refused at accept, before any
-// TLS work), warning at most once per REFUSED_LOG_INTERVAL_MS with the count refused.
+// Strangers are cheap to hold off. A plain TCP listener takes each connection first, and
+// SiblingAdmission caps it per source address (and net.Server.maxConnections overall) before any
+// TLS work, then hands it to a tls.Server that never listens itself ('connection' is the
+// documented way in). The handshake must finish within siblings.handshakeTimeoutMs (Node only
+// reports a timed-out handshake, so the socket is destroyed here), and the connection must
+// authenticate within siblings.signInTimeoutMs of accept; until then its frames are limited to
+// 64 KiB, and siblings.maxAuthFailures refused Requests close it (WireSession's preAuth).
+import net from 'node:net';
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
@@ -16,36 +20,43 @@ import { unaryMethods } from '../transports/methods/runtime-methods.js';
 import { WireServer } from '../transports/wire/listen.js';
 import { WireConnections } from '../transports/wire/wire-connections.js';
 import { authorizeMethod, siblingPrincipal } from './forward-policy.js';
+import { SiblingAdmission } from './sibling-admission.js';
 
-/** Connections the sibling port holds at once; more are closed as they arrive. */
-export const MAX_SIBLING_CONNECTIONS = 1_024;
-/** Before authentication: the largest frame accepted, and how long a connection may stay anonymous. */
+/** Before authentication: the largest frame accepted. */
 export const PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024;
-export const PRE_AUTH_TIMEOUT_MS = 10_000;
-const REFUSED_LOG_INTERVAL_MS = 10_000;
+
+/** The sibling port's settings: where, TLS, the cluster token and its limits. */
+export type SiblingPortConfig = Pick<
+  ResolvedSiblingsConfig,
+  'listen' | 'tls' | 'clusterTokenSha256' | 'handshakeTimeoutMs' | 'signInTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxAuthFailures'
+>;
 
 export interface SiblingWireServerOptions extends Pick<TransportDeps, 'apps' | 'api' | 'metrics' | 'logger' | 'limits' | 'quotas' | 'budgets'> {
-  readonly siblings: Pick<ResolvedSiblingsConfig, 'listen' | 'tls' | 'clusterTokenSha256'>;
+  readonly siblings: SiblingPortConfig;
   readonly frameTimeoutMs?: number | undefined;
-  readonly maxConnections?: number | undefined;
-  readonly preAuthTimeoutMs?: number | undefined;
 }
 
-export class SiblingWireServer extends WireServer<tls.Server> {
+export class SiblingWireServer extends WireServer {
   readonly #o: SiblingWireServerOptions;
   readonly #log: Logger;
   readonly #connections: WireConnections;
+  readonly #admission: SiblingAdmission;
   readonly #clusterToken: Buffer | undefined;
-  /** Connections refused over the cap since the last warning, and when that warning was. */
-  #refused = 0;
-  #refusedLoggedAt = 0;
 
   constructor(options: SiblingWireServerOptions) {
     super('SiblingWireServer');
     this.#o = options;
+    const s = options.siblings;
     this.#log = options.logger.child({ component: 'wire-siblings' });
-    const sha = options.siblings.clusterTokenSha256;
+    const sha = s.clusterTokenSha256;
     this.#clusterToken = sha === '' ? undefined : Buffer.from(sha, 'hex');
+    this.#admission = new SiblingAdmission({
+      maxConnections: s.maxConnections,
+      maxConnectionsPerAddress: s.maxConnectionsPerAddress,
+      signInTimeoutMs: s.signInTimeoutMs,
+      metrics: options.metrics,
+      logger: this.#log,
+    });
     this.#connections = new WireConnections(
       {
         api: options.api,
@@ -57,7 +68,12 @@ export class SiblingWireServer extends WireServer<tls.Server> {
         maxBodyBytes: options.limits.maxBodyBytes,
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: '-',
-        preAuth: { maxFrameBytes: PRE_AUTH_MAX_FRAME_BYTES, timeoutMs: options.preAuthTimeoutMs ?? PRE_AUTH_TIMEOUT_MS },
+        preAuth: {
+          maxFrameBytes: PRE_AUTH_MAX_FRAME_BYTES,
+          timeoutMs: s.signInTimeoutMs,
+          maxFailures: s.maxAuthFailures,
+          onClosed: (reason, address) => this.#admission.closed(reason, address),
+        },
         authorize: authorizeMethod,
       },
       'siblings',
@@ -68,6 +84,18 @@ export class SiblingWireServer extends WireServer<tls.Server> {
     return this.#connections;
   }
 
+  /** Stops accepting and drains the sessions; connections still in their TLS handshake are closed at once. */
+  override close(graceMs: number): Promise<void> {
+    const closing = super.close(graceMs);
+    this.#admission.destroyHandshakes();
+    return closing;
+  }
+
+  override destroy(): void {
+    super.destroy();
+    this.#admission.destroyHandshakes();
+  }
+
   /** The bound TCP port; 0 before start(). */
   get port(): number {
     const address = this.server?.address();
@@ -76,37 +104,34 @@ export class SiblingWireServer extends WireServer<tls.Server> {
 
   async start(): Promise<void> {
     this.assertStartable();
-    const { listen: at, tls: t } = this.#o.siblings;
+    const s = this.#o.siblings;
+    const { listen: at, tls: t } = s;
     if (at === undefined || t === undefined) throw new Error('SiblingWireServer needs siblings.listen and siblings.tls');
     const [cert, key, ca] = await Promise.all([readFile(t.certFile), readFile(t.keyFile), t.caFile === undefined ? undefined : readFile(t.caFile)]);
-    const server = tls.createServer({
+    const handshakes = tls.createServer({
       cert,
       key,
       ...(ca === undefined ? {} : { ca }),
       requestCert: ca !== undefined,
       rejectUnauthorized: t.requireClientCert,
       minVersion: 'TLSv1.2',
+      handshakeTimeout: s.handshakeTimeoutMs,
     });
-    server.on('secureConnection', (socket: tls.TLSSocket) => {
-      this.#connections.accept(socket, (header) => siblingPrincipal(header, this.#o.apps, this.#clusterToken));
+    handshakes.on('secureConnection', (socket: tls.TLSSocket) => {
+      const openedAt = this.#admission.secured(socket);
+      this.#connections.accept(socket, (header) => siblingPrincipal(header, this.#o.apps, this.#clusterToken), undefined, openedAt);
     });
-    server.maxConnections = this.#o.maxConnections ?? MAX_SIBLING_CONNECTIONS;
-    server.on('drop', () => this.#onRefused(server.maxConnections));
-    // A failed handshake is the client's problem; it never reaches a session.
-    server.on('tlsClientError', (err) => this.#log.info({ err: err.message }, 'sibling TLS handshake failed'));
+    // A failed or timed-out handshake is the client's problem; it never reaches a session.
+    handshakes.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {
+      this.#log.debug({ err: err.message }, 'sibling TLS handshake failed');
+      this.#admission.handshakeFailed(socket, err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT');
+    });
+    const server = net.createServer((socket) => {
+      if (this.#admission.admit(socket)) handshakes.emit('connection', socket);
+    });
+    server.maxConnections = s.maxConnections;
+    server.on('drop', (data) => this.#admission.refused('max_connections', data?.remoteAddress));
     await this.bind(server, { host: at.host, port: at.port }, this.#log);
     this.#log.info({ host: at.host, port: this.port, mutualTls: ca !== undefined }, 'sibling wire port listening');
   }
-
-
-  /** Over the cap: Node closed the connection at accept; say so, at most once per interval. */
-  #onRefused(max: number): void {
-    this.#refused += 1;
-    const now = Date.now();
-    if (now - this.#refusedLoggedAt < REFUSED_LOG_INTERVAL_MS) return;
-    this.#log.warn({ refused: this.#refused, maxConnections: max }, 'sibling port at its connection limit: refusing new connections');
-    this.#refused = 0;
-    this.#refusedLoggedAt = now;
-  }
-
 }

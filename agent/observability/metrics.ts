@@ -26,6 +26,8 @@ export class AgentMetrics {
   readonly meshConnections: Gauge<'kind'>;
   /** Refusals because an app was at one of its budgets (agent/apps/app-budgets.ts). */
   readonly budgetRefusals: Counter<'app' | 'budget'>;
+  /** Sibling port connections turned away, by reason (agent/mesh/sibling-admission.ts). */
+  readonly siblingRefused: Counter<'reason'>;
 
   constructor() {
     const registers = [this.registry];
@@ -108,6 +110,12 @@ export class AgentMetrics {
       name: 'hearth_budget_refusals_total',
       help: 'Calls, connections and streams refused because the app was at one of its budgets, by app and budget',
       labelNames: ['app', 'budget'],
+      registers,
+    });
+    this.siblingRefused = new Counter({
+      name: 'hearth_sibling_refused_total',
+      help: 'Sibling port connections refused at accept (max_connections, per_address) or closed before or for want of authentication (handshake_timeout, handshake_failed, sign_in_timeout, auth_failures)',
+      labelNames: ['reason'],
       registers,
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'hearth_worker_' });

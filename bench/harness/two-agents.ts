@@ -14,12 +14,12 @@ import { startHearth, type HearthApp, type HearthInstance } from './hearth-insta
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export const MESH_APPS = {
-  caller: { id: 'a', token: 'bench-token-app-a', allow: { apps: ['b', 'c'] } },
-  remote: { id: 'b', token: 'bench-token-app-b' },
-  local: { id: 'c', token: 'bench-token-app-c' },
+  caller: { id: 'a', token: 'bench-token-app-a-0123456789abcdef', allow: { apps: ['b', 'c'] } },
+  remote: { id: 'b', token: 'bench-token-app-b-0123456789abcdef' },
+  local: { id: 'c', token: 'bench-token-app-c-0123456789abcdef' },
 } as const satisfies Record<string, HearthApp>;
 
-const CLUSTER_TOKEN = 'bench-cluster-token-0123456789';
+const CLUSTER_TOKEN = 'bench-cluster-token-0123456789abcdef';
 
 export interface TwoAgents {
   readonly host1: HearthInstance;

@@ -14,7 +14,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 const client = createClient({
   appId: 'callee',
-  token: 'callee-token-0123456789',
+  token: 'callee-token-0123456789abcdef0123456789',
   runDir: path.join(here, 'tmp', `host${host}`, 'run'),
 });
 

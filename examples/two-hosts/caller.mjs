@@ -13,7 +13,7 @@ const clock = () => `${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`
 
 const client = createClient({
   appId: 'caller',
-  token: 'caller-token-0123456789',
+  token: 'caller-token-0123456789abcdef0123456789',
   runDir: path.join(here, 'tmp', 'host1', 'run'),
   siblings: [{ name: 'host-2', host: '127.0.0.1', port: 7402 }],
   siblingTls: { ca: readFileSync(path.join(here, 'tmp', 'certs', 'ca.crt'), 'utf8') },

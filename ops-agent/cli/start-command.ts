@@ -31,6 +31,7 @@ export async function prepareStart(ctx: StartContext): Promise<PreparedStart> {
   }
   const build = readBuildInfo();
   const logger = createOpsLogger(config.logLevel, ctx.pid, build.version);
+  for (const w of config.warnings) logger.warn({ source: config.source }, `configuration: ${w}`);
   const workerEnv: Record<string, string> = {};
   for (const k of ['HEARTH_RUN_DIR', 'HEARTH_STATE_DIR'] as const) {
     const v = ctx.env[k];

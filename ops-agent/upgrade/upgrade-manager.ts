@@ -122,6 +122,7 @@ export class UpgradeManager {
       const added = next.apps.filter((a) => !current.apps.some((c) => c.id === a.id)).map((a) => a.id);
       const removed = current.apps.filter((a) => !next.apps.some((c) => c.id === a.id)).map((a) => a.id);
       clock.note(`valid: ${next.apps.length} app(s) (added: ${added.join(', ') || 'none'}; removed: ${removed.join(', ') || 'none'}), ${next.workers} worker(s)`);
+      for (const w of next.warnings) clock.note(`warning: ${w}`);
       await this.#o.prepareConfig(next);
       const done = await this.#handoff(clock, build, next, undefined, () => this.#o.commitConfig(next));
       return { ...done, to: build };

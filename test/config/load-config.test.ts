@@ -182,14 +182,59 @@ test('siblings.listen needs the cluster token, even under mutual TLS: a client c
   const expected = ['siblings: a cluster token (token, tokenFile or tokenSha256) is required when siblings.listen is set (it alone authenticates sibling agents)'];
   t.deepEqual(await problems(`${minimal}siblings: { ${listen}, ${siblingTls} }\n`), expected);
   t.deepEqual(await problems(`${minimal}siblings: { ${listen}, ${mtls} }\n`), expected);
-  const ok = await parseConfig(`${minimal}siblings: { ${listen}, ${mtls}, token: cluster-token-0123456789 }\n`, '/etc/hearth/test.yaml');
+  const ok = await parseConfig(`${minimal}siblings: { ${listen}, ${mtls}, token: cluster-token-0123456789abcdef0123456789 }\n`, '/etc/hearth/test.yaml');
   t.true(ok.siblings.tls?.requireClientCert);
-  t.is(ok.siblings.clusterTokenSha256, hashToken('cluster-token-0123456789'));
+  t.is(ok.siblings.clusterTokenSha256, hashToken('cluster-token-0123456789abcdef0123456789'));
+});
+
+test('the sibling port\'s limits have defaults from the schema', async (t) => {
+  const s = (await parseConfig(minimal, '/etc/hearth/test.yaml')).siblings;
+  t.like(s, { handshakeTimeoutMs: 5_000, signInTimeoutMs: 10_000, maxConnections: 1_024, maxConnectionsPerAddress: 64, maxAuthFailures: 3 });
+  const lowered = await parseConfig(`${minimal}siblings: { handshakeTimeoutMs: 1000, maxConnectionsPerAddress: 8, maxAuthFailures: 1 }\n`, '/etc/hearth/test.yaml');
+  t.like(lowered.siblings, { handshakeTimeoutMs: 1_000, maxConnectionsPerAddress: 8, maxAuthFailures: 1 });
+  t.deepEqual(await problems(`${minimal}siblings: { handshakeTimeoutMs: 0, maxConnectionsPerAddress: 0 }\n`), [
+    'siblings.handshakeTimeoutMs: must be >= 100',
+    'siblings.maxConnectionsPerAddress: must be >= 1',
+  ]);
+});
+
+test('tokens on the network: the cluster token needs 32 characters, in the file too', async (t) => {
+  const dir = await tempDir();
+  await writeFile(path.join(dir, 'cluster.token'), 'cluster-token-0123456789abcdef\n'); // 30
+  const listen = `listen: { host: 127.0.0.1, port: 7443 }, ${siblingTls}`;
+  t.deepEqual(await problems(`${minimal}siblings: { ${listen}, token: cluster-token-0123456789abcdef }\n`), [
+    'siblings.token: must NOT have fewer than 32 characters',
+  ]);
+  const fromFile = `${minimal}siblings: { ${listen}, tokenFile: ${path.join(dir, 'cluster.token')} }\n`;
+  t.deepEqual(await problems(fromFile), [`siblings.tokenFile: token in ${path.join(dir, 'cluster.token')} is shorter than 32 characters`]);
+});
+
+test('tokens on the network: with siblings.listen, a short app token is a warning, a shared one or the cluster token a problem', async (t) => {
+  const listen = `siblings: { listen: { host: 127.0.0.1, port: 7443 }, ${siblingTls}, token: cluster-token-0123456789abcdef0123456789 }\n`;
+  const long = 'demo-token-0123456789abcdef0123456789';
+  // demo-token (10 characters) still works on demo's sockets; the sibling port will refuse it.
+  const short = await parseConfig(`${minimal}${listen}`, '/etc/hearth/test.yaml');
+  t.deepEqual(short.warnings, [
+    'apps[0].token: app "demo" has a 10-character token; the sibling port accepts app tokens of at least 32 characters, so it cannot fail over to this agent (its own sockets are unaffected)',
+  ]);
+  // Without a listener nothing is said; a tokenSha256 cannot be measured (the port checks the token presented).
+  t.deepEqual((await parseConfig(minimal, '/etc/hearth/test.yaml')).warnings, []);
+  const hashed = `version: 1\napps:\n  - { id: demo, tokenSha256: ${hashToken('short')} }\n${listen}`;
+  t.deepEqual((await parseConfig(hashed, '/etc/hearth/test.yaml')).warnings, []);
+  const shared = `version: 1\napps:\n  - { id: a, token: ${long} }\n  - { id: b, tokenSha256: ${hashToken(long)} }\n`;
+  t.deepEqual(await problems(`${shared}${listen}`), [
+    'apps[1].tokenSha256: app "b" has the same token as apps[0] ("a"); with siblings.listen set either could speak as the other on the sibling port',
+  ]);
+  t.deepEqual((await parseConfig(shared, '/etc/hearth/test.yaml')).warnings, []);
+  const cluster = `version: 1\napps:\n  - { id: a, token: cluster-token-0123456789abcdef0123456789 }\n`;
+  t.deepEqual(await problems(`${cluster}${listen}`), [
+    'apps[0].token: app "a" has the cluster token as its token; on the sibling port that token makes its holder an agent',
+  ]);
 });
 
 test('siblings.tls.requireClientCert needs tls.caFile to verify client certificates against', async (t) => {
   const noCa = 'tls: { certFile: ./agent.crt, keyFile: ./agent.key, requireClientCert: true }';
-  t.deepEqual(await problems(`${minimal}siblings: { listen: { host: 127.0.0.1, port: 7443 }, ${noCa}, token: cluster-token-0123456789 }\n`), [
+  t.deepEqual(await problems(`${minimal}siblings: { listen: { host: 127.0.0.1, port: 7443 }, ${noCa}, token: cluster-token-0123456789abcdef0123456789 }\n`), [
     'siblings.tls.caFile: is required when siblings.tls.requireClientCert is true (client certificates are verified against it)',
   ]);
   // Also on an agent that only dials siblings (no listen): the setting is meaningless without a CA.

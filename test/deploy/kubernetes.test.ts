@@ -742,7 +742,7 @@ test('the image\'s build runs the ConfigMap as the DaemonSet uid in the pod layo
   }, { timeoutMs: 30_000 });
   t.is(`"${Buffer.from(got.data).toString('utf8').replaceAll('"', '')}"`, seen, 'the value the example app saved over its socket');
   await asApp.close();
-  const wrongToken = siblingConnector({ appId: 'demo', token: 'not-the-demo-token-0123', tls: siblingTlsFromEnv(siblingEnv) })(endpoint);
+  const wrongToken = siblingConnector({ appId: 'demo', token: 'not-the-demo-token-0123456789abcdef', tls: siblingTlsFromEnv(siblingEnv) })(endpoint);
   const refused = await t.throwsAsync(wrongToken.unary('hearth.runtime.v1.State/GetState', { storeName: 'default', key: 'last-seen' }, {}));
   t.is((refused as Error & { code?: string }).code, 'HEARTH_ERR_UNAUTHENTICATED');
   await wrongToken.close();

@@ -22,7 +22,7 @@ import { registerEmbeddedComponents } from '../../agent/components/setup.js';
 import type { AppAllowConfig, LimitsConfig, PubsubDefaults, QuotaConfig } from '../../agent/config/config-schema.js';
 import { parseConfig, type AppConfig, type HearthConfig } from '../../agent/config/load-config.js';
 import { PeerWireServer } from '../../agent/mesh/peer-wire-server.js';
-import { SiblingWireServer } from '../../agent/mesh/sibling-wire-server.js';
+import { SiblingWireServer, type SiblingPortConfig } from '../../agent/mesh/sibling-wire-server.js';
 import { createLogger } from '../../agent/observability/logger.js';
 import { AgentMetrics } from '../../agent/observability/metrics.js';
 import { GrpcAppServer } from '../../agent/transports/grpc/grpc-app-server.js';
@@ -34,9 +34,10 @@ import { createGrpcClients, type GrpcClients } from './grpc-client.js';
 import { HttpClient } from './http-client.js';
 import { WireTestClient, type TlsTarget } from './wire-test-client.js';
 
-export const DEMO_TOKEN = 'demo-token-0123456789';
-export const OTHER_TOKEN = 'other-token-9876543210';
-export const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
+// Tokens used on the sibling port have at least 32 characters (MIN_NETWORK_TOKEN_CHARS).
+export const DEMO_TOKEN = 'demo-token-0123456789abcdef0123456789';
+export const OTHER_TOKEN = 'other-token-9876543210fedcba9876543210';
+export const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef0123456789';
 
 export type Transport = 'grpc' | 'http' | 'wire';
 
@@ -66,10 +67,11 @@ export interface InProcessOptions<T extends Transport> {
   readonly generation?: number;
   /** Wire servers: how long a started frame may stay incomplete. */
   readonly frameTimeoutMs?: number;
-  /** Sibling port: lowered limits (SiblingWireServer's defaults otherwise). */
-  readonly siblingMaxConnections?: number;
-  readonly preAuthTimeoutMs?: number;
+  /** Sibling port: lowered limits, written into the configuration's `siblings` (its defaults otherwise). */
+  readonly siblingLimits?: Partial<SiblingLimits>;
 }
+
+export type SiblingLimits = Pick<SiblingPortConfig, 'handshakeTimeoutMs' | 'signInTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxAuthFailures'>;
 
 export interface ServerOf {
   grpc: GrpcAppServer;
@@ -117,8 +119,11 @@ export interface InProcess<T extends Transport> {
   httpClient(socket: string, token?: string, keepAlive?: boolean): HttpClient;
   /** A new raw wire client on a Unix socket (an app's wire.sock, a peer socket); closed by close(). */
   connect(socketPath: string): Promise<WireTestClient>;
-  /** A new raw wire client on the sibling port; `mtls` presents the CA-signed client certificate. */
-  connectSibling(mtls?: boolean): Promise<WireTestClient>;
+  /**
+   * A new raw wire client on the sibling port; `mtls` presents the CA-signed client certificate,
+   * `localAddress` (another loopback address, e.g. 127.0.0.2) is the source address it connects from.
+   */
+  connectSibling(mtls?: boolean, localAddress?: string): Promise<WireTestClient>;
   /** Starts another server of `transport` for an app (as the next generation would); closed by close(). */
   startServer<K extends Transport>(appId: string, transport: K, frameTimeoutMs?: number): Promise<ServerOf[K]>;
   /** The TLS sibling port (started once, on 127.0.0.1 and a free port). */
@@ -226,19 +231,18 @@ export async function startInProcess<T extends Transport>(options: InProcessOpti
       const server = new SiblingWireServer({
         apps, api, metrics, logger, limits: config.limits, quotas,
         siblings: {
+          ...config.siblings,
           listen: { host: '127.0.0.1', port: 0 },
           tls: { certFile: c.certFile, keyFile: c.keyFile, caFile: c.caFile, requireClientCert: false },
           clusterTokenSha256: createHash('sha256').update(CLUSTER_TOKEN).digest('hex'),
         },
         frameTimeoutMs: options.frameTimeoutMs,
-        maxConnections: options.siblingMaxConnections,
-        preAuthTimeoutMs: options.preAuthTimeoutMs,
       });
       defer(() => server.close(1000));
       await server.start();
       return server;
     };
-    const connectSibling = async (mtls = false): Promise<WireTestClient> => {
+    const connectSibling = async (mtls = false, localAddress?: string): Promise<WireTestClient> => {
       const server = await (sibling ??= startSibling());
       const c = await tlsFiles();
       const target: TlsTarget = {
@@ -246,6 +250,7 @@ export async function startInProcess<T extends Transport>(options: InProcessOpti
         port: server.port,
         ca: await readFile(c.caFile),
         ...(mtls ? { cert: await readFile(c.clientCertFile), key: await readFile(c.clientKeyFile) } : {}),
+        ...(localAddress === undefined ? {} : { localAddress }),
       };
       const client = await WireTestClient.tls(target);
       defer(() => client.close());
@@ -314,7 +319,7 @@ function configYaml(dir: string, options: InProcessOptions<Transport>): string {
   return `version: 1
 runDir: ${dir}/run
 stateDir: ${dir}/state
-${section('limits', options.limits)}${section('pubsub', options.pubsub)}${invoke}apps:
+${section('limits', options.limits)}${section('pubsub', options.pubsub)}${section('siblings', options.siblingLimits)}${invoke}apps:
   - id: demo
     token: ${DEMO_TOKEN}
     allow: { components: ['*'], topics: ['*'], apps: ['*'] }

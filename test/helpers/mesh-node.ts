@@ -20,9 +20,10 @@ import { AppRegistry } from '../../agent/apps/app-registry.js';
 import { PeerWireServer } from '../../agent/mesh/peer-wire-server.js';
 import { SiblingWireServer } from '../../agent/mesh/sibling-wire-server.js';
 
-export const CALLER_TOKEN = 'caller-token-0123456789';
-export const CALLEE_TOKEN = 'callee-token-0123456789';
-export const STRANGER_TOKEN = 'stranger-token-0123456789';
+// Tokens used on the sibling port have at least 32 characters (MIN_NETWORK_TOKEN_CHARS).
+export const CALLER_TOKEN = 'caller-token-0123456789abcdef0123456789';
+export const CALLEE_TOKEN = 'callee-token-0123456789abcdef0123456789';
+export const STRANGER_TOKEN = 'stranger-token-0123456789abcdef0123456789';
 
 export const DEFAULT_APPS = [
   { id: 'caller', token: CALLER_TOKEN, allow: { apps: ['*'] } },

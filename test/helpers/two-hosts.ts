@@ -10,10 +10,11 @@ import { startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { freePort } from '../support/free-port.js';
 import { makeTlsFiles, type TlsFiles } from '../support/tls-certs.js';
 
-export const CALLER_TOKEN = 'caller-token-0123456789';
-export const CALLEE_TOKEN = 'callee-token-0123456789';
-export const STRANGER_TOKEN = 'stranger-token-0123456789';
-export const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
+// Tokens used on the sibling port have at least 32 characters (MIN_NETWORK_TOKEN_CHARS).
+export const CALLER_TOKEN = 'caller-token-0123456789abcdef0123456789';
+export const CALLEE_TOKEN = 'callee-token-0123456789abcdef0123456789';
+export const STRANGER_TOKEN = 'stranger-token-0123456789abcdef0123456789';
+export const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef0123456789';
 
 export const MESH_APPS = [
   { id: 'caller', token: CALLER_TOKEN, allow: { apps: ['*'] } },

@@ -14,6 +14,8 @@ export interface TlsTarget {
   /** A client certificate (mutual TLS). */
   readonly cert?: Buffer;
   readonly key?: Buffer;
+  /** The source address to connect from (another loopback address, e.g. 127.0.0.2). */
+  readonly localAddress?: string;
 }
 
 /** A Response decoded: the error fields, or the method's response message. */
@@ -66,7 +68,16 @@ export class WireTestClient {
   static tls(target: TlsTarget): Promise<WireTestClient> {
     return new Promise((resolve, reject) => {
       const socket = tls.connect(
-        { host: target.host, port: target.port, ca: target.ca, cert: target.cert, key: target.key, servername: 'localhost' },
+        {
+          host: target.host,
+          port: target.port,
+          ca: target.ca,
+          cert: target.cert,
+          key: target.key,
+          servername: 'localhost',
+          // tls.connect has no localAddress: connect the TCP socket from it ourselves.
+          ...(target.localAddress === undefined ? {} : { socket: net.connect({ host: target.host, port: target.port, localAddress: target.localAddress }) }),
+        },
         () => {
           socket.off('error', reject);
           resolve(new WireTestClient(socket));

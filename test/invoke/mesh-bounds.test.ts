@@ -22,7 +22,7 @@ import { freePort } from '../support/free-port.js';
 import { makeTlsFiles } from '../support/tls-certs.js';
 import { waitFor } from '../support/wait.js';
 
-const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
+const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef0123456789';
 const silent = pino({ level: 'silent' });
 const cleanups: (() => Promise<unknown>)[] = [];
 test.after.always(async () => {

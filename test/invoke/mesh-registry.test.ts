@@ -21,7 +21,7 @@ import { RedisServer } from '../support/redis-server.js';
 import { makeTlsFiles } from '../support/tls-certs.js';
 import { waitFor } from '../support/wait.js';
 
-const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
+const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef0123456789';
 const silent = pino({ level: 'silent' });
 const cleanups: (() => Promise<unknown>)[] = [];
 test.after.always(async () => {

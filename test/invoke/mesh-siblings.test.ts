@@ -10,7 +10,7 @@ import type { CallbackInvocation } from '../../agent/building-blocks/runtime-api
 import { makeTlsFiles, type TlsFiles } from '../support/tls-certs.js';
 import { CALLEE_TOKEN, CALLER_TOKEN, ok, startMeshNode, STRANGER_TOKEN, type MeshNode } from '../helpers/mesh-node.js';
 
-const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef';
+const CLUSTER_TOKEN = 'cluster-token-0123456789abcdef0123456789';
 const cleanups: (() => Promise<unknown>)[] = [];
 let tlsFiles: TlsFiles | undefined;
 
@@ -108,7 +108,7 @@ test('under mutual TLS, a CA-signed client certificate without the cluster token
 });
 
 test('a wrong cluster token is refused with HEARTH_ERR_UNAUTHENTICATED and the callee sees nothing', async (t) => {
-  const { a, seen } = await twoHosts({ mtls: false, aToken: 'not-the-cluster-token-0000' });
+  const { a, seen } = await twoHosts({ mtls: false, aToken: 'not-the-cluster-token-0123456789abcdef' });
   const err = await t.throwsAsync(a.invoke({ appId: 'callee' }));
   t.is(codeOf(err), 'HEARTH_ERR_UNAUTHENTICATED');
   t.is(seen.length, 0);

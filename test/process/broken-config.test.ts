@@ -126,6 +126,18 @@ test('validate prints OK for a good file', async (t) => {
   t.regex(r.stdout, /^OK /);
 });
 
+test('validate warns on stderr, and still prints OK, about an app token too short for the sibling port', async (t) => {
+  const dir = await makeTempDir();
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'hearth.yaml');
+  const siblings = { listen: { port: 7443 }, tls: { certFile: './agent.crt', keyFile: './agent.key' }, token: 'cluster-token-0123456789abcdef0123456789' };
+  await writeFile(file, `${valid}${toYaml({ siblings })}`);
+  const r = await runHearthCli(['validate', '--config', file]);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^OK /);
+  t.regex(r.stderr, /warning: apps\[0\]\.token: app "demo" has a 10-character token; the sibling port accepts app tokens of at least 32 characters/);
+});
+
 test('usage errors exit 2', async (t) => {
   for (const args of [[], ['frobnicate'], ['start', '--bogus'], ['validate'], ['status', '--config', 'a', '--run-dir', 'b']]) {
     const r = await runHearthCli(args);

@@ -1,8 +1,9 @@
 // What a stranger can hold on the TLS sibling port: before a connection's first authenticated
 // Request its frames (and the bytes of an incomplete one) are limited to 64 KiB and it must
-// authenticate within the pre-authentication timeout (lowered here); the listener takes a capped
-// number of connections and refuses the rest at once. wire.sock keeps its behaviour (its socket
+// authenticate within the sign-in timeout (lowered here, below the handshake timeout), counted from
+// accept; the listener takes a capped number of connections and refuses the rest at once. wire.sock keeps its behaviour (its socket
 // permissions are the gate): a large first frame is fine there.
+import net from 'node:net';
 import test from 'ava';
 import { encodeFrame, FrameType } from '@hearth/protocol';
 
@@ -16,7 +17,10 @@ const GET = 'hearth.runtime.v1.State/GetState';
 let rt: InProcess<'wire'>;
 const clients: WireTestClient[] = [];
 test.before(async () => {
-  rt = await startInProcess({ transports: ['wire'], siblingMaxConnections: MAX_CONNECTIONS, preAuthTimeoutMs: PRE_AUTH_TIMEOUT_MS });
+  rt = await startInProcess({
+    transports: ['wire'],
+    siblingLimits: { maxConnections: MAX_CONNECTIONS, maxConnectionsPerAddress: MAX_CONNECTIONS, signInTimeoutMs: PRE_AUTH_TIMEOUT_MS },
+  });
 });
 test.after.always(async () => {
   for (const c of clients) c.close();
@@ -86,7 +90,7 @@ test.serial('a connection with no authenticated Request is closed after the time
   t.is((await authed.call(GET, { storeName: 'statestore', key: 'k' }, auth())).code, undefined);
   const silent = await sibling();
   const wrong = await sibling();
-  t.is((await wrong.call(GET, { storeName: 'statestore', key: 'k' }, { token: 'not-the-token-0000', caller: 'demo' })).code, 'HEARTH_ERR_UNAUTHENTICATED');
+  t.is((await wrong.call(GET, { storeName: 'statestore', key: 'k' }, { token: 'not-the-token-0123456789abcdef0123456789', caller: 'demo' })).code, 'HEARTH_ERR_UNAUTHENTICATED');
   for (const c of [silent, wrong]) {
     const goaway = await c.goaway();
     t.is(goaway.header.errorCode, 'HEARTH_ERR_UNAUTHENTICATED');
@@ -95,6 +99,18 @@ test.serial('a connection with no authenticated Request is closed after the time
   // Opened before both, so its own timeout has long passed: authenticated, it is still served.
   t.false(authed.isClosed);
   t.is((await authed.call(GET, { storeName: 'statestore', key: 'k' }, auth())).code, undefined);
+});
+
+test.serial('the sign-in timer starts at accept: a TCP connection that never starts TLS is closed after it, well before the handshake timeout', async (t) => {
+  const counted = async (): Promise<number> => (await rt.metrics.siblingRefused.get()).values.find((v) => v.labels.reason === 'sign_in_timeout')?.value ?? 0;
+  const before = await counted();
+  const socket = net.connect({ host: '127.0.0.1', port: (await rt.sibling()).port });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  // Counted when the server sees the close, a moment after the client.
+  await waitFor('the sign-in timeout counted', async () => (await counted()) - before === 1, { timeoutMs: 10_000, everyMs: 20 });
+  t.is((await counted()) - before, 1);
 });
 
 test.serial('beyond its connection limit the sibling port closes new connections at once and warns; a freed slot is usable again', async (t) => {

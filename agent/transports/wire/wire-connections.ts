@@ -33,9 +33,10 @@ export class WireConnections {
 
   /**
    * `admit`, when given, counts the connection against a budget (throws a coded error over it,
-   * and the connection is told why in a Goaway and closed) and returns its release.
+   * and the connection is told why in a Goaway and closed) and returns its release. `openedAt`:
+   * when the connection was accepted, if earlier than now (see WireSession).
    */
-  accept(socket: net.Socket, identify: Identify, admit?: () => () => void): void {
+  accept(socket: net.Socket, identify: Identify, admit?: () => () => void, openedAt?: number): void {
     if (this.#draining) {
       socket.destroy();
       return;
@@ -50,7 +51,7 @@ export class WireConnections {
     // One small frame per call each way: do not let Nagle hold a Response back (TCP only).
     socket.setNoDelay(true);
     const labels = { app: this.#label, transport: 'wire' } as const;
-    const session = new WireSession(socket, this.#deps, identify, this.#log.child({ conn: connectionName(socket) }));
+    const session = new WireSession(socket, this.#deps, identify, this.#log.child({ conn: connectionName(socket) }), openedAt);
     this.#sessions.set(socket, session);
     this.#metrics.connections.inc(labels);
     socket.once('close', () => {

@@ -20,8 +20,10 @@
 // Before authentication (deps.preAuth, the TCP sibling port only: wire.sock's permissions are its
 // gate): until a Request on the connection is authenticated, frames and the bytes held for an
 // incomplete one are limited to preAuth.maxFrameBytes, and the connection is closed if no
-// authenticated Request arrives within preAuth.timeoutMs — a stranger cannot hold a frame buffer
-// of maxBodyBytes, or a connection, for free.
+// authenticated Request arrives within preAuth.timeoutMs of its accept (`openedAt`: the TLS
+// handshake counts) — a stranger cannot hold a frame buffer of maxBodyBytes, or a connection, for
+// free. After preAuth.maxFailures Requests that failed to authenticate (before or after one that
+// did) the connection is closed too, so guessing costs a new connection every few tries.
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import { encodeHeader, FrameWriter, MAX_TIMER_MS, METHODS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, type WireHeader, WireProtocolError } from '@hearth/protocol';
@@ -72,6 +74,10 @@ export interface PreAuthLimits {
   readonly maxFrameBytes: number;
   /** A connection with no authenticated Request this long after it opened is closed. */
   readonly timeoutMs: number;
+  /** Requests refused by identify() after which the connection is closed. */
+  readonly maxFailures: number;
+  /** Told when a connection is closed for either reason, after its Goaway. */
+  readonly onClosed?: ((reason: 'sign_in_timeout' | 'auth_failures', remoteAddress: string | undefined) => void) | undefined;
 }
 
 /** Establishes who sent a Request (per connection: TLS state differs). Throws a coded error. */
@@ -107,8 +113,10 @@ export class WireSession {
   #authTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #lastFrameAt = Date.now();
+  #authFailures = 0;
 
-  constructor(socket: net.Socket, deps: WireSessionDeps, identify: Identify, logger: Logger) {
+  /** `openedAt` (epoch ms): when the connection was accepted, if before now (a TLS handshake came first). */
+  constructor(socket: net.Socket, deps: WireSessionDeps, identify: Identify, logger: Logger, openedAt = Date.now()) {
     this.#socket = socket;
     this.#writer = new FrameWriter(socket);
     this.#deps = deps;
@@ -123,7 +131,8 @@ export class WireSession {
     const preAuth = deps.preAuth;
     this.#authenticated = preAuth === undefined;
     if (preAuth !== undefined) {
-      this.#authTimer = setTimeout(() => this.#authTimedOut(preAuth.timeoutMs), preAuth.timeoutMs);
+      const left = Math.max(0, preAuth.timeoutMs - (Date.now() - openedAt));
+      this.#authTimer = setTimeout(() => this.#authTimedOut(preAuth.timeoutMs), left);
     }
     const idleMs = deps.idleTimeoutMs;
     if (idleMs !== undefined) this.#scheduleIdleCheck(idleMs, idleMs);
@@ -219,13 +228,24 @@ export class WireSession {
     this.#authTimer = undefined;
     if (this.#closed || this.#authenticated) return;
     this.#log.info({ timeoutMs: ms }, 'wire connection closed: no authenticated Request in time');
-    this.#write({
-      type: FrameType.Goaway,
-      streamId: this.#lastAccepted,
-      header: { errorCode: 'HEARTH_ERR_UNAUTHENTICATED', errorMessage: `no authenticated Request within ${ms} ms of connecting` },
-    });
-    this.#cancelAll('the connection closed before authentication');
+    this.#closeUnauthenticated('sign_in_timeout', `no authenticated Request within ${ms} ms of connecting`);
+  }
+
+  /** A Request identify() refused: the connection is closed at preAuth.maxFailures. */
+  #authFailed(): void {
+    const preAuth = this.#deps.preAuth;
+    if (preAuth === undefined || this.#closed) return;
+    this.#authFailures += 1;
+    if (this.#authFailures < preAuth.maxFailures) return;
+    this.#log.info({ failures: this.#authFailures }, 'wire connection closed: too many failed authentications');
+    this.#closeUnauthenticated('auth_failures', `${this.#authFailures} failed authentications on this connection`);
+  }
+
+  #closeUnauthenticated(reason: 'sign_in_timeout' | 'auth_failures', message: string): void {
+    this.#write({ type: FrameType.Goaway, streamId: this.#lastAccepted, header: { errorCode: 'HEARTH_ERR_UNAUTHENTICATED', errorMessage: message } });
+    this.#cancelAll('the connection closed for want of authentication');
     this.#end();
+    this.#deps.preAuth?.onClosed?.(reason, this.#socket.remoteAddress);
   }
 
   #authenticatedNow(): void {
@@ -289,16 +309,18 @@ export class WireSession {
       return this.#respondError(streamId, call, new HearthError('HEARTH_ERR_DRAINING', 'this connection is draining; the call was not processed'));
     }
     this.#lastAccepted = streamId;
+    if (codec === undefined || (unary === undefined && stream === undefined)) {
+      call.beginAs(this.#deps.anonymousLabel, undefined);
+      return this.#respondError(streamId, call, new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${method.slice(0, 128)}"`));
+    }
     let principal: WirePrincipal;
     try {
-      if (codec === undefined || (unary === undefined && stream === undefined)) {
-        throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${method.slice(0, 128)}"`);
-      }
       principal = this.#identify(header, method);
       if (!this.#authenticated) this.#authenticatedNow();
     } catch (err) {
       call.beginAs(this.#deps.anonymousLabel, undefined);
-      return this.#respondError(streamId, call, err);
+      this.#respondError(streamId, call, err);
+      return this.#authFailed();
     }
     try {
       if (principal.kind === 'app') call.beginAs(principal.app.id, principal);
