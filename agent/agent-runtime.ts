@@ -17,6 +17,7 @@ import {
 } from '../upgrade/handoff-protocol.js';
 import { AppBudgets } from './apps/app-budgets.js';
 import { AppQuotas } from './apps/app-quotas.js';
+import { IpcQuotaLeaser } from './apps/quota-leaser.js';
 import { AppRegistry } from './apps/app-registry.js';
 import { createRuntimeApi } from './building-blocks/create-runtime-api.js';
 import { ComponentRegistry } from './components/component-registry.js';
@@ -83,10 +84,12 @@ export class AgentRuntime {
   /** Listeners that are not an app's: the peer-worker socket and the sibling port. */
   #meshServers: AppServer[] = [];
   #closing: Promise<void> | undefined;
+  readonly #leaser: IpcQuotaLeaser;
 
   constructor(options: AgentRuntimeOptions) {
     this.#o = options;
     this.#log = options.logger;
+    this.#leaser = new IpcQuotaLeaser(options.send);
   }
 
   get state(): State {
@@ -148,7 +151,9 @@ export class AgentRuntime {
     this.#callbacks = callbacks;
     const router = await this.#startRouter(config, callbacks, metrics);
     const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router });
-    const quotas = new AppQuotas();
+    // Before any listener: a worker serves with its first quota chunks in hand.
+    const quotas = new AppQuotas({ leaser: this.#leaser, workers: config.workers, logger: this.#log });
+    await quotas.prime(config.apps);
 
     for (const app of config.apps) {
       // A drain that arrived while starting: listen on nothing more (what listens is closing).
@@ -241,6 +246,9 @@ export class AgentRuntime {
         return;
       case 'drain':
         void this.drain(m.deadlineMs);
+        return;
+      case 'quota-grant':
+        this.#leaser.granted(m);
         return;
     }
   }

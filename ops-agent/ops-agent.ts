@@ -15,6 +15,7 @@ import { recoverAtStart } from './upgrade/startup-recovery.js';
 import { UpgradeManager } from './upgrade/upgrade-manager.js';
 import { UpgradeStateFile, type BuildRef } from './upgrade/upgrade-state.js';
 import type { VersionStore } from './upgrade/version-store.js';
+import { HostQuotas } from './host-quotas.js';
 
 export interface OpsAgentOptions {
   readonly config: HearthConfig;
@@ -56,9 +57,11 @@ export class OpsAgent {
     this.#config = options.config;
     this.#ownBuild = { version: options.build.version, exec: options.build.workerExec };
     const metrics = new OpsMetrics();
+    const quotas = new HostQuotas(options.config.apps);
     this.#supervisor = new Supervisor({
       logger: options.logger,
       metrics,
+      quotas,
       ...(options.readyTimeoutMs !== undefined ? { readyTimeoutMs: options.readyTimeoutMs } : {}),
     });
     this.#state = new UpgradeStateFile(options.config.stateDir, options.logger);
@@ -73,6 +76,7 @@ export class OpsAgent {
       prepareConfig: (next) => prepareAppDirs(next, next.apps.filter((a) => !this.#config.apps.some((c) => c.id === a.id)).map((a) => a.id), this.#log),
       commitConfig: async (next) => {
         this.#config = next;
+        quotas.configure(next.apps);
         this.#log.level = next.logLevel;
         await applySocketOwners(next, this.#log);
       },

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { MetricJson, WorkerStatus } from '../upgrade/handoff-protocol.js';
 import type { OpsMetrics } from './ops-metrics.js';
 import type { WorkerState } from './worker-handle.js';
+import type { HostQuotas } from './host-quotas.js';
 import {
   DEFAULT_BACKOFF,
   WorkerGeneration,
@@ -22,6 +23,8 @@ export type { BackoffOptions, GenerationSpec, RetireReport };
 export interface SupervisorOptions {
   readonly logger: Logger;
   readonly metrics: OpsMetrics;
+  /** The host's per-app quotas every generation's workers lease from. */
+  readonly quotas?: HostQuotas | undefined;
   /** Ready deadline of the first generation and of restarted workers. */
   readonly readyTimeoutMs?: number;
   readonly backoff?: Partial<BackoffOptions>;
@@ -112,6 +115,7 @@ export class Supervisor {
       },
       onRestart: (slot) => this.#o.metrics.workerRestarts.inc({ slot: String(slot) }),
       onExit: (expected) => this.#o.metrics.workerExits.inc({ expected: String(expected) }),
+      quotas: this.#o.quotas,
     });
     this.#live.add(gen);
     try {

@@ -15,6 +15,7 @@ import {
   type WorkerStatus,
 } from '../upgrade/handoff-protocol.js';
 import { OpsError } from './ops-errors.js';
+import type { HostQuotas } from './host-quotas.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
@@ -65,7 +66,11 @@ export class WorkerHandle {
   #resolveReady!: () => void;
   #rejectReady!: (err: Error) => void;
 
-  constructor(worker: Worker, slot: number, generation: number, expectedVersion: string, log: Logger) {
+  readonly #quotas: HostQuotas | undefined;
+
+  /** `quotas`: the host's per-app quotas the worker leases from (none: its leases go unanswered). */
+  constructor(worker: Worker, slot: number, generation: number, expectedVersion: string, log: Logger, quotas?: HostQuotas) {
+    this.#quotas = quotas;
     this.worker = worker;
     this.slot = slot;
     this.generation = generation;
@@ -81,6 +86,7 @@ export class WorkerHandle {
     this.exited = new Promise<WorkerExit>((resolve) => {
       worker.once('exit', (code: number | null, signal: string | null) => {
         this.#exit = { code, signal };
+        this.#quotas?.forget(this.pid);
         const wasReady = this.#state === 'ready' || this.#state === 'draining';
         this.#state = 'exited';
         if (!wasReady) {
@@ -196,6 +202,11 @@ export class WorkerHandle {
         this.#drained = true;
         this.#log.info('worker drained');
         return;
+      case 'quota-lease': {
+        const grant = this.#quotas?.lease(this.pid, m) ?? { requests: 0, bytes: 0, slots: 0 };
+        this.send(primaryMessages.quotaGrant({ requestId: m.requestId, app: m.app, ...grant }));
+        return;
+      }
     }
   }
 

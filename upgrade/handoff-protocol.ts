@@ -108,7 +108,22 @@ export interface DrainedMessage extends Envelope {
   readonly type: 'drained';
 }
 
-export type WorkerMessage = ReadyMessage | FailedMessage | StatusResponseMessage | MetricsResponseMessage | DrainedMessage;
+/**
+ * The worker asks for chunks of an app's host-wide quotas, or gives slots back (`returnSlots`).
+ * An ops-agent of an older build does not know it and never answers: the worker then enforces
+ * its share of the app's limits itself.
+ */
+export interface QuotaLeaseMessage extends Envelope {
+  readonly type: 'quota-lease';
+  readonly requestId: string;
+  readonly app: string;
+  readonly requests: number;
+  readonly bytes: number;
+  readonly slots: number;
+  readonly returnSlots: number;
+}
+
+export type WorkerMessage = ReadyMessage | FailedMessage | StatusResponseMessage | MetricsResponseMessage | DrainedMessage | QuotaLeaseMessage;
 
 // ---- primary → worker ----
 
@@ -128,7 +143,17 @@ export interface DrainMessage extends Envelope {
   readonly deadlineMs: number;
 }
 
-export type PrimaryMessage = StatusRequestMessage | MetricsRequestMessage | DrainMessage;
+/** What the host grants for one quota-lease (0s when it has nothing left right now). */
+export interface QuotaGrantMessage extends Envelope {
+  readonly type: 'quota-grant';
+  readonly requestId: string;
+  readonly app: string;
+  readonly requests: number;
+  readonly bytes: number;
+  readonly slots: number;
+}
+
+export type PrimaryMessage = StatusRequestMessage | MetricsRequestMessage | DrainMessage | QuotaGrantMessage;
 
 export type HandoffMessage = WorkerMessage | PrimaryMessage;
 
@@ -164,12 +189,14 @@ export const workerMessages = {
     metrics,
   }),
   drained: (): DrainedMessage => ({ hearth: v, type: 'drained' }),
+  quotaLease: (m: Omit<QuotaLeaseMessage, 'hearth' | 'type'>): QuotaLeaseMessage => ({ hearth: v, type: 'quota-lease', ...m }),
 };
 
 export const primaryMessages = {
   statusRequest: (requestId: string): StatusRequestMessage => ({ hearth: v, type: 'status-request', requestId }),
   metricsRequest: (requestId: string): MetricsRequestMessage => ({ hearth: v, type: 'metrics-request', requestId }),
   drain: (deadlineMs: number): DrainMessage => ({ hearth: v, type: 'drain', deadlineMs }),
+  quotaGrant: (m: Omit<QuotaGrantMessage, 'hearth' | 'type'>): QuotaGrantMessage => ({ hearth: v, type: 'quota-grant', ...m }),
 };
 
 // ---- parsing ----
@@ -204,6 +231,11 @@ export function parseWorkerMessage(value: unknown): ParseResult<WorkerMessage> {
         return true;
       case 'drained':
         return true;
+      case 'quota-lease':
+        p.str(m, 'requestId', MAX_ID_LENGTH);
+        p.str(m, 'app', MAX_ID_LENGTH);
+        for (const k of ['requests', 'bytes', 'slots', 'returnSlots']) p.int(m, k, 0);
+        return true;
       default:
         return false;
     }
@@ -219,6 +251,11 @@ export function parsePrimaryMessage(value: unknown): ParseResult<PrimaryMessage>
         return true;
       case 'drain':
         p.int(m, 'deadlineMs', 0);
+        return true;
+      case 'quota-grant':
+        p.str(m, 'requestId', MAX_ID_LENGTH);
+        p.str(m, 'app', MAX_ID_LENGTH);
+        for (const k of ['requests', 'bytes', 'slots']) p.int(m, k, 0);
         return true;
       default:
         return false;

@@ -1,12 +1,19 @@
 // Per-app quotas inside the shared agent: calls in flight, requests per second and request bytes
-// per second (AppConfig.quota; 0 = unlimited). Every transport admits a call right after it
-// authenticated it and releases it when the call ends, so a noisy app is refused with
-// HEARTH_ERR_RESOURCE_EXHAUSTED before it costs anything, and a quiet app on the same agent keeps
-// its share.
+// per second (AppConfig.quota; 0 = unlimited), held by the app across every worker of the host.
+// Every transport admits a call right after it authenticated it and releases it when the call
+// ends, so a noisy app is refused with HEARTH_ERR_RESOURCE_EXHAUSTED before it costs anything,
+// and a quiet app on the same agent keeps its share. Each message an app sends on a stream is
+// admitted like a request (admitMessage), and body bytes nobody declared are charged (charge).
 //
-// Enforced per worker process: with `workers: N` an app may reach N × its limits on one host. The
-// counters are in memory on purpose: a shared counter would put a cross-process round trip on
-// every call of every app, which is what quotas are meant to protect.
+// Host-wide by leasing: the ops-agent holds each app's buckets and its in-flight slots
+// (ops-agent/host-quotas.ts); a worker leases small chunks of them (a twentieth of a second's
+// rate, a slice of the slots) over the hand-off IPC, asks for the next chunk before it runs out,
+// and decides every call locally and synchronously from what it holds — no round trip on a call.
+// Tokens it holds unused for a second are dropped (the host's bucket refills by time anyway), and
+// surplus slots go back, so an idle worker does not sit on another's share. What a worker holds
+// is at most one chunk past what the app uses, which bounds the error across workers.
+// When no ops-agent answers a lease (a worker run on its own, or an ops-agent of an older build),
+// the worker falls back to its share of the limits (limit ÷ workers) for that app.
 //
 // The two rates are token buckets holding rate × burstSeconds. The byte bucket may go into debt:
 // a request larger than the bucket is admitted when the bucket is not already in debt, and the
@@ -16,13 +23,35 @@
 // A refusal carries a hint, read with quotaRetryAfterMs(err), of when the refused limit could
 // admit again (the wire server stops reading a flooding connection that long). It is kept beside
 // the error rather than in its details, which callers see and match on.
+import type { Logger } from 'pino';
 import type { AppConfig } from '../config/load-config.js';
 import { HearthError } from '../errors/hearth-error.js';
 
 export type QuotaName = 'maxInFlight' | 'requestsPerSecond' | 'bytesPerSecond';
 
-/** One token bucket; `rate` per second, `depth` tokens at most. */
-class TokenBucket {
+/** What a worker asks the host for, or gives back (`returnSlots`), for one app. */
+export interface LeaseRequest {
+  readonly requests: number;
+  readonly bytes: number;
+  readonly slots: number;
+  readonly returnSlots: number;
+}
+
+/** What the host granted. */
+export interface LeaseGrant {
+  readonly requests: number;
+  readonly bytes: number;
+  readonly slots: number;
+}
+
+/** The worker's end of the host's quota leases (the hand-off IPC in a worker). */
+export interface QuotaLeaser {
+  /** Resolves with the grant; rejects when the host does not answer. */
+  lease(appId: string, request: LeaseRequest): Promise<LeaseGrant>;
+}
+
+/** One token bucket; `rate` per second, `depth` tokens at most. Also the host's (host-quotas.ts). */
+export class TokenBucket {
   #tokens: number;
   #at: number;
 
@@ -44,63 +73,118 @@ class TokenBucket {
   }
 }
 
+/** A lease chunk: this share of a second's rate; slots in this many slices of the limit. */
+const CHUNK_OF_RATE = 0.05;
+const SLOT_SLICES = 8;
+/** Leased tokens unused this long are dropped. */
+const LEASE_TTL_MS = 1_000;
+/** A lease unanswered this long: the worker falls back to its share of the limits for that app. */
+const LEASE_TIMEOUT_MS = 500;
+
+interface Leased {
+  requests: number;
+  bytes: number;
+  slots: number;
+  grantedAt: number;
+  pending: boolean;
+  /** After a grant short of what was asked: the next ask waits until the host could have refilled. */
+  retryAt: number;
+}
+
 interface AppUsage {
   inFlight: number;
+  /** Local buckets: standalone, or the fallback share. */
   requests: TokenBucket | undefined;
   bytes: TokenBucket | undefined;
+  /** Host leases; undefined once the app fell back to local buckets. */
+  leased: Leased | undefined;
 }
 
 export interface AppQuotasOptions {
   /** Monotonic milliseconds; injectable so the buckets can be tested without sleeping. */
   readonly now?: () => number;
+  /** The host's leases; without it every limit is this worker's share (÷ workers). */
+  readonly leaser?: QuotaLeaser | undefined;
+  /** Workers sharing the host's limits (the fallback share divides by it). Default 1. */
+  readonly workers?: number;
+  readonly logger?: Logger | undefined;
 }
 
 /** What a transport needs of the quotas: admit one call or throw HEARTH_ERR_RESOURCE_EXHAUSTED. */
 export interface QuotaGate {
   /** Counts one call of `bytesIn` request bytes; the returned function ends it (idempotent). */
   admit(app: AppConfig, bytesIn: number): () => void;
+  /** One message on an open stream: counted like a request (no in-flight slot); false when refused. */
+  admitMessage?(app: AppConfig, bytes: number): boolean;
+  /** Bytes read beyond what the call declared (a chunked body): charged, never refused. */
+  charge?(app: AppConfig, bytes: number): void;
 }
 
 export class AppQuotas implements QuotaGate {
   readonly #usage = new Map<string, AppUsage>();
   readonly #now: () => number;
+  readonly #leaser: QuotaLeaser | undefined;
+  readonly #share: number;
+  readonly #log: Logger | undefined;
 
   constructor(options: AppQuotasOptions = {}) {
     this.#now = options.now ?? (() => performance.now());
+    this.#leaser = options.leaser;
+    this.#share = 1 / Math.max(1, options.workers ?? 1);
+    this.#log = options.logger?.child({ component: 'quotas' });
+  }
+
+  /** Asks the host for each limited app's first chunks (awaited before a worker serves). */
+  async prime(apps: readonly AppConfig[]): Promise<void> {
+    await Promise.all(apps.filter(limited).map((app) => this.#ask(app, this.#usageOf(app), true)));
   }
 
   admit(app: AppConfig, bytesIn: number): () => void {
-    const { maxInFlight, requestsPerSecond, bytesPerSecond, burstSeconds } = app.quota;
-    const usage = this.#usageOf(app.id);
-    const now = this.#now();
+    const { maxInFlight } = app.quota;
+    const usage = this.#usageOf(app);
     const bytes = Math.max(0, bytesIn);
-
-    if (maxInFlight > 0 && usage.inFlight >= maxInFlight) throw exhausted(app.id, 'maxInFlight', maxInFlight, IN_FLIGHT_RETRY_MS);
-    // Check every limit before taking from any bucket: a refused call costs the app nothing.
-    let requests: TokenBucket | undefined;
-    if (requestsPerSecond > 0) {
-      const depth = Math.max(1, requestsPerSecond * burstSeconds);
-      requests = usage.requests ??= new TokenBucket(depth, now);
-      const tokens = requests.refill(requestsPerSecond, depth, now);
-      if (tokens < 1) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, ((1 - tokens) / requestsPerSecond) * 1000);
+    const leased = usage.leased;
+    if (maxInFlight > 0) {
+      const slots = leased === undefined ? Math.max(1, Math.floor(maxInFlight * this.#share)) : leased.slots;
+      if (usage.inFlight >= slots) {
+        if (leased !== undefined) void this.#ask(app, usage);
+        throw exhausted(app.id, 'maxInFlight', maxInFlight, IN_FLIGHT_RETRY_MS);
+      }
     }
-    let byteBucket: TokenBucket | undefined;
-    if (bytesPerSecond > 0 && bytes > 0) {
-      const depth = Math.max(1, bytesPerSecond * burstSeconds);
-      byteBucket = usage.bytes ??= new TokenBucket(depth, now);
-      const tokens = byteBucket.refill(bytesPerSecond, depth, now);
-      if (tokens <= 0) throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (-tokens / bytesPerSecond) * 1000);
-    }
-    requests?.take(1);
-    byteBucket?.take(bytes);
-
+    this.#take(app, usage, bytes, true);
     usage.inFlight += 1;
     let released = false;
     return () => {
       if (released) return;
       released = true;
       usage.inFlight -= 1;
+      if (usage.leased !== undefined) this.#returnSurplusSlots(app, usage);
     };
+  }
+
+  admitMessage(app: AppConfig, bytes: number): boolean {
+    try {
+      this.#take(app, this.#usageOf(app), Math.max(0, bytes), true);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  charge(app: AppConfig, bytes: number): void {
+    if (bytes <= 0 || app.quota.bytesPerSecond <= 0) return;
+    const usage = this.#usageOf(app);
+    if (usage.leased !== undefined) {
+      usage.leased.bytes -= bytes;
+      void this.#ask(app, usage);
+      return;
+    }
+    const { bytesPerSecond, burstSeconds } = app.quota;
+    const rate = bytesPerSecond * this.#share;
+    const depth = Math.max(1, rate * burstSeconds);
+    usage.bytes ??= new TokenBucket(depth, this.#now());
+    usage.bytes.refill(rate, depth, this.#now());
+    usage.bytes.take(bytes);
   }
 
   /** Calls of `appId` admitted and not yet released (streams count while open). */
@@ -108,14 +192,132 @@ export class AppQuotas implements QuotaGate {
     return this.#usage.get(appId)?.inFlight ?? 0;
   }
 
-  #usageOf(appId: string): AppUsage {
-    let usage = this.#usage.get(appId);
+  /** Checks the rates (throws, taking nothing) and takes one request and `bytes`. */
+  #take(app: AppConfig, usage: AppUsage, bytes: number, count: boolean): void {
+    const { requestsPerSecond, bytesPerSecond, burstSeconds } = app.quota;
+    const leased = usage.leased;
+    const now = this.#now();
+    if (leased !== undefined) {
+      if (now - leased.grantedAt > LEASE_TTL_MS) {
+        // Held too long unused: given up (the host's bucket refilled meanwhile); debt stays.
+        leased.requests = Math.min(leased.requests, 0);
+        leased.bytes = Math.min(leased.bytes, 0);
+      }
+      const needRequest = count && requestsPerSecond > 0 && leased.requests < 1;
+      const needBytes = bytesPerSecond > 0 && bytes > 0 && leased.bytes <= 0;
+      if (needRequest || needBytes) {
+        void this.#ask(app, usage);
+        if (needRequest) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, 1000 / requestsPerSecond);
+        throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (Math.max(bytes, -leased.bytes) / bytesPerSecond) * 1000);
+      }
+      if (count && requestsPerSecond > 0) leased.requests -= 1;
+      if (bytesPerSecond > 0) leased.bytes -= bytes;
+      // Ask for the next chunk before this one runs out.
+      if ((requestsPerSecond > 0 && leased.requests < chunk(requestsPerSecond) / 2) || (bytesPerSecond > 0 && leased.bytes < chunk(bytesPerSecond) / 2)) {
+        void this.#ask(app, usage);
+      }
+      return;
+    }
+    // Local buckets: this worker's share of each rate. Check every limit before taking from any
+    // bucket: a refused call costs the app nothing.
+    let requests: TokenBucket | undefined;
+    if (count && requestsPerSecond > 0) {
+      const rate = requestsPerSecond * this.#share;
+      const depth = Math.max(1, rate * burstSeconds);
+      requests = usage.requests ??= new TokenBucket(depth, now);
+      const tokens = requests.refill(rate, depth, now);
+      if (tokens < 1) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, ((1 - tokens) / rate) * 1000);
+    }
+    let byteBucket: TokenBucket | undefined;
+    if (bytesPerSecond > 0 && bytes > 0) {
+      const rate = bytesPerSecond * this.#share;
+      const depth = Math.max(1, rate * burstSeconds);
+      byteBucket = usage.bytes ??= new TokenBucket(depth, now);
+      const tokens = byteBucket.refill(rate, depth, now);
+      if (tokens <= 0) throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (-tokens / rate) * 1000);
+    }
+    requests?.take(1);
+    byteBucket?.take(bytes);
+  }
+
+  /** Asks the host for the next chunks of what `app` is short of (one ask at a time per app). */
+  #ask(app: AppConfig, usage: AppUsage, first = false): Promise<void> {
+    const leased = usage.leased;
+    const leaser = this.#leaser;
+    if (leased === undefined || leaser === undefined) return Promise.resolve();
+    const now = this.#now();
+    if (leased.pending || (!first && now < leased.retryAt)) return Promise.resolve();
+    const { requestsPerSecond, bytesPerSecond, maxInFlight } = app.quota;
+    const want: LeaseRequest = {
+      requests: requestsPerSecond > 0 ? chunk(requestsPerSecond) : 0,
+      bytes: bytesPerSecond > 0 ? chunk(bytesPerSecond) + Math.max(0, -leased.bytes) : 0,
+      slots: maxInFlight > 0 && (first || usage.inFlight >= leased.slots) ? (first ? Math.max(1, Math.ceil(maxInFlight * this.#share)) : slotChunk(maxInFlight)) : 0,
+      returnSlots: 0,
+    };
+    leased.pending = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to a quota lease within ${LEASE_TIMEOUT_MS} ms`)), LEASE_TIMEOUT_MS);
+      timer.unref();
+    });
+    return Promise.race([leaser.lease(app.id, want), timeout])
+      .then(
+        (grant) => {
+          const at = this.#now();
+          leased.requests += grant.requests;
+          leased.bytes += grant.bytes;
+          leased.slots += grant.slots;
+          leased.grantedAt = at;
+          // Short of what was asked: the host is out for now; ask again once it could have refilled.
+          if (grant.requests < want.requests && requestsPerSecond > 0) leased.retryAt = at + (want.requests / requestsPerSecond) * 1000;
+          else if (grant.bytes < want.bytes && bytesPerSecond > 0) leased.retryAt = at + (want.bytes / bytesPerSecond) * 1000;
+          else if (grant.slots < want.slots) leased.retryAt = at + IN_FLIGHT_RETRY_MS;
+        },
+        (err: unknown) => {
+          // Nobody to lease from: this app runs on this worker's share from now on.
+          usage.leased = undefined;
+          this.#log?.warn({ app: app.id, err }, 'quota leases unanswered: enforcing this worker\'s share of the app\'s limits');
+        },
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        leased.pending = false;
+      });
+  }
+
+  /** Slots this worker holds beyond two chunks over what the app uses go back to the host. */
+  #returnSurplusSlots(app: AppConfig, usage: AppUsage): void {
+    const leased = usage.leased;
+    const { maxInFlight } = app.quota;
+    if (leased === undefined || maxInFlight <= 0 || leased.pending || this.#leaser === undefined) return;
+    const step = slotChunk(maxInFlight);
+    if (leased.slots - usage.inFlight <= 2 * step) return;
+    leased.slots -= step;
+    void this.#leaser.lease(app.id, { requests: 0, bytes: 0, slots: 0, returnSlots: step }).catch(() => undefined);
+  }
+
+  #usageOf(app: AppConfig): AppUsage {
+    let usage = this.#usage.get(app.id);
     if (usage === undefined) {
-      usage = { inFlight: 0, requests: undefined, bytes: undefined };
-      this.#usage.set(appId, usage);
+      const leased: Leased | undefined = this.#leaser !== undefined && limited(app) ? { requests: 0, bytes: 0, slots: 0, grantedAt: this.#now(), pending: false, retryAt: 0 } : undefined;
+      usage = { inFlight: 0, requests: undefined, bytes: undefined, leased };
+      this.#usage.set(app.id, usage);
     }
     return usage;
   }
+}
+
+function limited(app: AppConfig): boolean {
+  const q = app.quota;
+  return q.maxInFlight > 0 || q.requestsPerSecond > 0 || q.bytesPerSecond > 0;
+}
+
+function chunk(rate: number): number {
+  return Math.max(1, Math.ceil(rate * CHUNK_OF_RATE));
+}
+
+function slotChunk(maxInFlight: number): number {
+  return Math.max(1, Math.ceil(maxInFlight / SLOT_SLICES));
 }
 
 /** A slot frees when one of the app's calls ends, which nothing here can predict: a short guess. */

@@ -4,6 +4,7 @@
 // and a crash restart of the old generation in the middle of an upgrade must fork the old build.
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
+import type { HostQuotas } from '../host-quotas.js';
 import { WorkerHandle, WorkerStartError } from '../worker-handle.js';
 import { OpsError, type OpsErrorCode } from '../ops-errors.js';
 import { STRICT_START_ENV } from '../../upgrade/handoff-protocol.js';
@@ -43,6 +44,8 @@ export interface GenerationHooks {
   readonly onCrash: (gen: WorkerGeneration, handle: WorkerHandle) => void;
   readonly onRestart: (slot: number) => void;
   readonly onExit: (expected: boolean) => void;
+  /** The host's per-app quotas its workers lease from. */
+  readonly quotas?: HostQuotas | undefined;
 }
 
 export class GenerationError extends OpsError {
@@ -143,7 +146,7 @@ export class WorkerGeneration {
     // Strict only while the generation proves itself; a later restart must not crash-loop on a backend outage.
     const strict = spec.strictStart === true && this.#phase !== 'serving' ? '1' : '0';
     const worker = cluster.fork({ ...spec.env, HEARTH_GENERATION: String(spec.generation), HEARTH_VERSION: spec.version, [STRICT_START_ENV]: strict });
-    const handle = new WorkerHandle(worker, slot.index, spec.generation, spec.version, this.#log);
+    const handle = new WorkerHandle(worker, slot.index, spec.generation, spec.version, this.#log, this.#h.quotas);
     slot.worker = handle;
     this.#all.add(handle);
     this.#h.onChange();

@@ -98,7 +98,10 @@ export function callbackService(deps: TransportDeps, streams: StreamRegistry): g
       try {
         const m = c.wellFormed(msg);
         if (registration === undefined) register(m);
-        else answer(registration, m);
+        else {
+          c.chargeMessage(m);
+          answer(registration, m);
+        }
       } catch (err) {
         end({ err });
       }

@@ -79,6 +79,16 @@ export class GrpcCall {
     this.#core.addBytesOut(bytes);
   }
 
+  /** One message the app sent on this stream, counted like a request; false when over its quota. */
+  admitMessage(message: unknown): boolean {
+    return this.#deps.quotas?.admitMessage?.(this.#deps.app, messageBytes(message)) !== false;
+  }
+
+  /** An answer the app sent on this stream: charged to its byte quota, never refused. */
+  chargeMessage(message: unknown): void {
+    this.#deps.quotas?.charge?.(this.#deps.app, messageBytes(message));
+  }
+
   /** Holds one of the app's stream places (budgets.streams) until the call ends; throws when at the budget. */
   holdStream(): void {
     const budgets = this.#deps.budgets;

@@ -84,7 +84,9 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
         if (phase === 'waiting') {
           subscribe(m).catch(fail);
         } else if (m.request === 'ack' || m.request === 'nack') {
-          settle(m).catch(fail);
+          // Over the app's quota an ack is dropped: the delivery comes back after its deadline.
+          if (c.admitMessage(m)) settle(m).catch(fail);
+          else log.debug({ deliveryId: deliveryIdOf(m) }, 'ack/nack over the app\'s quota: dropped');
         } else {
           throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`initial` may only be the first message; later ones are `ack` or `nack`');
         }

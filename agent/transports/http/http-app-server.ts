@@ -8,7 +8,7 @@ import { ERROR_CATALOG } from '../../errors/error-catalog.js';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { AppServer, TransportDeps } from '../transport-deps.js';
 import { ConnectionTracker } from './http-connections.js';
-import { genReqId, installRequestHooks } from './http-context.js';
+import { chargeBody, genReqId, installRequestHooks } from './http-context.js';
 import { ERROR_CODE_HEADER, errorBody, renderError } from './http-errors.js';
 import { SseRegistry } from './http-sse.js';
 import { validatorCompiler } from './http-validation.js';
@@ -70,7 +70,10 @@ export class HttpAppServer implements AppServer {
     // Every body arrives as a Buffer whatever its Content-Type: publish and invoke forward the
     // bytes as they are, JSON routes parse them in a preValidation hook.
     server.removeAllContentTypeParsers();
-    server.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    server.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+      chargeBody(deps, request, Buffer.isBuffer(body) ? body.length : Buffer.byteLength(body));
+      done(null, body);
+    });
     installRequestHooks(server, deps, isClosing);
 
     registerStateRoutes(server, deps);

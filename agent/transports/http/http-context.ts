@@ -60,6 +60,15 @@ export function callContext(deps: TransportDeps, request: FastifyRequest): CallC
   return s.ctx;
 }
 
+/**
+ * The body is read: bytes beyond what content-length declared (a chunked body declares none) are
+ * charged to the app's byte quota, as the declared ones were at admission.
+ */
+export function chargeBody(deps: TransportDeps, request: FastifyRequest, bytes: number): void {
+  const extra = bytes - contentLength(request);
+  if (extra > 0) deps.quotas?.charge?.(deps.app, extra);
+}
+
 /** Holds one of the app's stream places (budgets.streams) until the response closes; throws when at the budget. */
 export function holdStream(deps: TransportDeps, request: FastifyRequest): void {
   const s = states.get(request);

@@ -87,6 +87,8 @@ interface OpenStream {
   readonly call: WireCall;
   readonly codec: MethodCodec;
   handler: WireStreamHandler;
+  /** The app whose stream it is: its messages are admitted under its quotas. */
+  readonly app?: AppConfig;
 }
 
 export class WireSession {
@@ -340,7 +342,11 @@ export class WireSession {
   /** See the header: the refused client's next frames wait until its quota could admit them. */
   #pauseAfterQuotaRefusal(err: unknown): void {
     const ms = quotaRetryAfterMs(err);
-    if (ms === undefined || this.#quotaTimer !== undefined || this.#closed) return;
+    if (ms !== undefined) this.#pauseReading(ms);
+  }
+
+  #pauseReading(ms: number): void {
+    if (this.#quotaTimer !== undefined || this.#closed) return;
     this.#socket.pause();
     this.#quotaTimer = setTimeout(() => {
       this.#quotaTimer = undefined;
@@ -402,7 +408,7 @@ export class WireSession {
       },
     };
     // Registered before start, which may finish the stream at once.
-    const entry: OpenStream = { call, codec, handler: IDLE_HANDLER };
+    const entry: OpenStream = { call, codec, handler: IDLE_HANDLER, app };
     this.#streams.set(streamId, entry);
     try {
       entry.handler = start(port, this.#deps.api, first);
@@ -415,6 +421,7 @@ export class WireSession {
     const open = this.#streams.get(frame.streamId);
     if (open === undefined) return; // the stream ended while the message was on its way
     if (open.handler === IDLE_HANDLER) return; // a unary call takes one message
+    if (open.app !== undefined && !this.#admitMessage(open, frame.body.length)) return;
     let request: unknown;
     try {
       request = decodeRequest(open.codec, frame.body);
@@ -426,6 +433,26 @@ export class WireSession {
     open.handler.message(request);
   }
 
+
+  /**
+   * Each message an app sends on a stream counts like a request. An app's answers to invocations
+   * (callback results) are only charged — refusing one would fail another app's call; anything
+   * else over quota is dropped (an ack then comes back as a redelivery) and reading pauses.
+   */
+  #admitMessage(open: OpenStream, bytes: number): boolean {
+    const quotas = this.#deps.quotas;
+    const app = open.app;
+    if (quotas === undefined || app === undefined) return true;
+    if (open.codec.path === METHODS.callbackConnect) {
+      quotas.charge?.(app, bytes);
+      return true;
+    }
+    if (quotas.admitMessage?.(app, bytes) !== false) return true;
+    open.call.logger.debug({ app: app.id }, 'stream message over the app\'s quota: dropped');
+    const rps = app.quota.requestsPerSecond;
+    this.#pauseReading(rps > 0 ? Math.ceil(1000 / rps) : MAX_QUOTA_PAUSE_MS);
+    return false;
+  }
 
   #onCancel(streamId: number): void {
     const open = this.#streams.get(streamId);
