@@ -19,6 +19,7 @@ import {
   type SocketConfig,
 } from './config-schema.js';
 import { resolveInvoke, resolveSiblings, type ResolvedInvokeConfig, type ResolvedSiblingsConfig } from './mesh-config.js';
+import { checkRedisKeySpaces } from './redis-key-spaces.js';
 
 /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -151,6 +152,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     if (!BUILDING_BLOCKS.includes(block)) problems.push(`components[${i}].type: unknown building block "${block}"`);
     components.push({ ...c, block, impl });
   }
+  checkRedisKeySpaces(raw.components, problems);
   for (const [i, app] of raw.apps.entries()) {
     for (const [j, name] of app.allow.components.entries()) {
       if (name !== '*' && !raw.components.some((c) => c.name === name)) {
