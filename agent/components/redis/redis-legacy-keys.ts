@@ -22,12 +22,17 @@ export async function findLegacyKey(client: RedisClient, config: ResolvedCompone
   let cursor = '0';
   for (let i = 0; i < SCAN_CALLS; i++) {
     const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
-    const found = keys.find((k) => inKeySpace(space, k));
+    const found = keys.find((k) => inKeySpace(space, k) && (space.rest !== 'app-key' || oneSeparator(k.slice(space.literal.length))));
     if (found !== undefined) return found;
     cursor = next;
     if (cursor === '0') return undefined;
   }
   return undefined;
+}
+
+/** An app key `<appId>||<key>` holds one separator (keys cannot contain it): two are a lock or counter. */
+function oneSeparator(appKey: string): boolean {
+  return appKey.indexOf('||') === appKey.lastIndexOf('||');
 }
 
 function globEscape(s: string): string {
