@@ -13,10 +13,10 @@ import type { ComponentConfig } from './config-schema.js';
 export type RedisKeyLayout = 'isolated' | 'legacy';
 
 /** Every key of the isolated layout starts with this, after the component's keyPrefix. */
-export const REDIS_KEY_ROOT = 'hearth:';
+const REDIS_KEY_ROOT = 'hearth:';
 
 /** The legacy configuration hash (metadata.hash in the legacy layout, this by default). */
-export const LEGACY_CONFIGURATION_HASH = 'hearth:configuration';
+const LEGACY_CONFIGURATION_HASH = 'hearth:configuration';
 
 /** The type segment of each Redis block in the isolated layout. */
 const TYPE_SEGMENTS = {
@@ -71,8 +71,8 @@ export function redisKeyPlan(c: PlannedComponent): RedisKeyPlan {
   const block = redisBlock(c.type);
   const prefix = optionalString(c.metadata, 'keyPrefix') ?? '';
   const layout = keyLayout(c.metadata);
-  const hash = c.metadata.hash;
-  if (block === 'configuration' && hash !== undefined && layout === 'isolated') {
+  const hash = block === 'configuration' ? c.metadata.hash : undefined;
+  if (hash !== undefined && layout === 'isolated') {
     throw new RedisKeyProblem('hash', `applies only with keyLayout: legacy (the isolated layout keeps the items in the hash "${prefix}${REDIS_KEY_ROOT}config:${c.name}")`);
   }
   if (hash !== undefined && (typeof hash !== 'string' || hash.length === 0)) throw new RedisKeyProblem('hash', 'must be a non-empty string');
@@ -162,16 +162,16 @@ export function keySpacesMeet(a: KeySpace, b: KeySpace): boolean {
 
 /**
  * Which Redis database a component's keys go to, as far as its metadata tells: endpoints
- * (normalized `host:port`, socket path, or `sentinel@host:port`) and db. Undefined endpoints:
+ * (normalized `host:port`, `unix:<path>`, or `<sentinelName>@host:port`) and db. Undefined endpoints:
  * not known, so possibly any.
  */
-export interface RedisTarget {
+interface RedisTarget {
   readonly mode: string;
   readonly endpoints: ReadonlySet<string> | undefined;
   readonly db: number | undefined;
 }
 
-export function redisTarget(metadata: Record<string, unknown>): RedisTarget {
+function redisTarget(metadata: Record<string, unknown>): RedisTarget {
   const mode = typeof metadata.mode === 'string' && metadata.mode !== '' ? metadata.mode : 'standalone';
   const dbMeta = metadata.db === undefined || metadata.db === '' ? 0 : Number(metadata.db);
   const db = Number.isInteger(dbMeta) ? dbMeta : undefined;
@@ -204,7 +204,7 @@ function endpoint(host: string, port: string): string {
 }
 
 /** Whether two targets may be one database: different db numbers or disjoint known endpoints of one mode are not. */
-export function mayShareDatabase(a: RedisTarget, b: RedisTarget): boolean {
+function mayShareDatabase(a: RedisTarget, b: RedisTarget): boolean {
   if (a.db !== undefined && b.db !== undefined && a.db !== b.db) return false;
   if (a.mode !== b.mode || a.endpoints === undefined || b.endpoints === undefined) return true;
   for (const e of a.endpoints) if (b.endpoints.has(e)) return true;
