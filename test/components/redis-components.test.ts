@@ -9,6 +9,7 @@ import type { Component } from '../../agent/components/component.js';
 import type { LockStore } from '../../agent/components/lock-store.js';
 import { RedisLockStore } from '../../agent/components/redis/redis-lock-store.js';
 import { RedisSequencerStore } from '../../agent/components/redis/redis-sequencer-store.js';
+import { RedisServiceRegistry } from '../../agent/components/redis/redis-service-registry.js';
 import { RedisStateStore } from '../../agent/components/redis/redis-state-store.js';
 import type { SequencerStore } from '../../agent/components/sequencer-store.js';
 import type { SetOperation, StateStore } from '../../agent/components/state-store.js';
@@ -423,7 +424,7 @@ test('redis state: two instances on their own connections race first-write and E
 
 // --- Cluster ------------------------------------------------------------------------------------
 
-test('redis cluster mode: state, lock and sequencer work; a transaction across hash slots is INVALID_ARGUMENT, within one {tag} it commits', async (t) => {
+test('redis cluster mode: state, lock, sequencer and registry work; a transaction across hash slots is INVALID_ARGUMENT, within one {tag} it commits', async (t) => {
   // A one-node cluster owning every slot: real Cluster protocol (slot routing, CROSSSLOT). A lone
   // node does not know its address, so it announces one (else CLUSTER SLOTS reports an empty host).
   const node = await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1']);
@@ -435,8 +436,10 @@ test('redis cluster mode: state, lock and sequencer work; a transaction across h
   const state = make(RedisStateStore, 'state.redis');
   const lock = make(RedisLockStore, 'lock.redis');
   const seq = make(RedisSequencerStore, 'sequencer.redis');
+  // The registry's scripts touch several keys: its {name} hash tag keeps them in one slot.
+  const registry = make(RedisServiceRegistry, 'registry.redis');
   try {
-    for (const c of [state, lock, seq]) await c.start();
+    for (const c of [state, lock, seq, registry]) await c.start();
     await waitFor('cluster client ready', () => state.health().healthy, { timeoutMs: 30_000, everyMs: 10 });
     const keys = ['demo||a', 'demo||b', 'demo||c'];
     const slot = (key: string): string => node.cliRaw('CLUSTER', 'KEYSLOT', key).trim();
@@ -462,8 +465,15 @@ test('redis cluster mode: state, lock and sequencer work; a transaction across h
     t.is(await lock.unlock('demo||r', 'bob'), 'LOCK_BELONGS_TO_OTHERS');
     t.is(await seq.next('demo||s'), 1n);
     t.is(await seq.next('demo||s'), 2n);
+    await registry.register({ agentId: 'host-a', address: 'host-a:7443', appIds: ['orders', 'billing'], metadata: {} });
+    await registry.register({ agentId: 'host-a', address: 'host-a:7443', appIds: ['orders'], metadata: {} });
+    t.deepEqual((await registry.lookup('orders')).map((r) => r.agentId), ['host-a']);
+    t.deepEqual(await registry.lookup('billing'), []);
+    const registryKeys = node.cliRaw('--scan', '--pattern', 'hearth:registry:*').trim().split('\n');
+    t.is(registryKeys.length, 3, registryKeys.join(', '));
+    t.is(new Set(registryKeys.map(slot)).size, 1);
   } finally {
-    await closeAll(state, lock, seq);
+    await closeAll(state, lock, seq, registry);
     await node.close();
   }
 });
