@@ -57,7 +57,7 @@ export abstract class RedisComponent implements Component {
   private async warnOfLegacyData(): Promise<void> {
     let found: string | undefined;
     try {
-      found = await findLegacyKey(this.client, this.config, this.options.mode === 'cluster');
+      found = await findLegacyKey(this.client, this.config, this.options.mode === 'cluster', Date.now() + this.options.commandTimeoutMs);
     } catch (err) {
       this.logger.debug({ err }, 'could not look for keys of the legacy layout');
       return;

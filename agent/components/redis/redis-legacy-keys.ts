@@ -12,15 +12,18 @@ import type { RedisClient } from './redis-connection.js';
 const SCAN_CALLS = 10;
 const SCAN_COUNT = 1000;
 
-/** A key of the component's legacy layout present in Redis, or undefined when none was found. */
-export async function findLegacyKey(client: RedisClient, config: ResolvedComponentConfig, cluster: boolean): Promise<string | undefined> {
+/**
+ * A key of the component's legacy layout present in Redis, or undefined when none was found. No
+ * SCAN starts after `deadline` (epoch ms): a start waits for this, and a slow Redis must not hold it.
+ */
+export async function findLegacyKey(client: RedisClient, config: ResolvedComponentConfig, cluster: boolean, deadline: number): Promise<string | undefined> {
   const legacy = redisKeyPlan({ ...config, metadata: { ...config.metadata, keyLayout: 'legacy' } });
   const space = legacy.space;
   if (space.rest === 'nothing') return (await client.exists(space.literal)) === 1 ? space.literal : undefined;
   if (cluster || (space.rest === 'anything' && space.literal === legacy.keyPrefix)) return undefined;
   const match = `${globEscape(space.literal)}*${space.rest === 'app-key' ? '||*' : ''}`;
   let cursor = '0';
-  for (let i = 0; i < SCAN_CALLS; i++) {
+  for (let i = 0; i < SCAN_CALLS && Date.now() < deadline; i++) {
     const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', SCAN_COUNT);
     const found = keys.find((k) => inKeySpace(space, k) && (space.rest !== 'app-key' || oneSeparator(k.slice(space.literal.length))));
     if (found !== undefined) return found;
