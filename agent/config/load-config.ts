@@ -21,6 +21,7 @@ import {
 } from './config-schema.js';
 import { resolveInvoke, resolveSiblings, type ResolvedInvokeConfig, type ResolvedSiblingsConfig } from './mesh-config.js';
 import { checkNetworkTokens, type DeclaredToken } from './network-tokens.js';
+import { checkRedisKeySpaces } from './redis-key-spaces.js';
 
 /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -168,6 +169,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     if (!BUILDING_BLOCKS.includes(block)) problems.push(`components[${i}].type: unknown building block "${block}"`);
     components.push({ ...c, block, impl });
   }
+  checkRedisKeySpaces(raw.components, problems);
   for (const [i, app] of raw.apps.entries()) {
     for (const [j, name] of app.allow.components.entries()) {
       if (name !== '*' && !raw.components.some((c) => c.name === name)) {

@@ -1,7 +1,7 @@
 // The app tokens that can be used over the network, checked when the configuration loads. An
 // app's own sockets identify it by themselves; on the sibling port (siblings.listen) the token
 // alone says who speaks (docs/wire-protocol.md, "Identity and authentication"), so there:
-// - two apps sharing a token could each speak as the other: refused;
+// - (two apps sharing a token are refused for every configuration, by the loader itself);
 // - an app token equal to the cluster token would make that app an agent: refused (whenever a
 //   cluster token is configured: its peers share this configuration);
 // - an app token shorter than MIN_NETWORK_TOKEN_CHARS still works on the app's sockets but the
@@ -32,11 +32,7 @@ export function checkNetworkTokens(
     }
   }
   if (siblings.listen === undefined) return;
-  const first = new Map<string, DeclaredToken>();
   for (const a of apps) {
-    const same = first.get(a.sha256);
-    if (same === undefined) first.set(a.sha256, a);
-    else problems.push(`${a.at}.${a.key}: app "${a.appId}" has the same token as ${same.at} ("${same.appId}"); with siblings.listen set either could speak as the other on the sibling port`);
     if (a.chars !== undefined && a.chars < MIN_NETWORK_TOKEN_CHARS) {
       warnings.push(
         `${a.at}.${a.key}: app "${a.appId}" has a ${a.chars}-character token; the sibling port accepts app tokens of at least ${MIN_NETWORK_TOKEN_CHARS} characters, so it cannot fail over to this agent (its own sockets are unaffected)`,

@@ -2,10 +2,12 @@
 // (one TCP connection) per bench connection, issuing exactly what Hearth's state.redis issues for
 // the same call — a get is one HMGET of the item's hash (data, version, contentType, expiresAt), a
 // save one EVALSHA of the store's own set script (ETag check, new version, HSET), imported from
-// agent/ rather than copied so the two cannot drift. The difference between the rows is then
+// agent/ rather than copied so the two cannot drift, on keys laid out as that store lays out an
+// app's keys (agent/config/redis-key-spaces.ts), so both sides hash and compare keys as long. The difference between the rows is then
 // Hearth's own cost (gRPC hop, auth, namespacing), not a different amount of Redis work. The
 // client options mirror Hearth's shared connection (no offline queue, one retry).
 import { Redis } from 'ioredis';
+import { redisKeyPlan } from '../../agent/config/redis-key-spaces.js';
 import { defineScripts, STATE_SCRIPTS, type StateScriptClient } from '../../agent/components/redis/redis-scripts.js';
 import { errorOf, inBatches, once, type BenchClient, type Done } from './bench-client.js';
 import { bufferOfLength } from './hearth-grpc-client.js';
@@ -13,8 +15,10 @@ import type { StateOp } from '../load/load-protocol.js';
 
 /** Distinct save keys, reused round-robin (as the Hearth rows do) so Redis does not grow. */
 const SAVE_KEYS = 1024;
-const GET_KEY = 'bench-direct-get';
-const SAVE_KEY_PREFIX = 'bench-direct-save-';
+/** Where the Hearth rows' store `redis` keeps the items of an app: here the app `direct`. */
+const ITEM_PREFIX = `${redisKeyPlan({ name: 'redis', type: 'state.redis', shared: false, metadata: {} }).prefix}direct||`;
+const GET_KEY = `${ITEM_PREFIX}bench-direct-get`;
+const SAVE_KEY_PREFIX = `${ITEM_PREFIX}bench-direct-save-`;
 /** The fields state.redis reads, in its order. */
 const ITEM_FIELDS = ['data', 'version', 'contentType', 'expiresAt'] as const;
 

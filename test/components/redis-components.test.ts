@@ -9,6 +9,7 @@ import type { Component } from '../../agent/components/component.js';
 import type { LockStore } from '../../agent/components/lock-store.js';
 import { RedisLockStore } from '../../agent/components/redis/redis-lock-store.js';
 import { RedisSequencerStore } from '../../agent/components/redis/redis-sequencer-store.js';
+import { RedisServiceRegistry } from '../../agent/components/redis/redis-service-registry.js';
 import { RedisStateStore } from '../../agent/components/redis/redis-state-store.js';
 import type { SequencerStore } from '../../agent/components/sequencer-store.js';
 import type { SetOperation, StateStore } from '../../agent/components/state-store.js';
@@ -79,6 +80,11 @@ function hgetall(s: RedisServer, key: string): Record<string, string> {
 }
 
 const cliInt = (s: RedisServer, ...args: string[]): number => Number(s.cliRaw(...args).trim());
+
+/** Where the components of this file (all named `redis`, not shared) keep an app's keys. */
+const STATE = 'hearth:state:redis:app:';
+const LOCK = 'hearth:lock:redis:app:';
+const SEQ = 'hearth:seq:redis:app:';
 
 const DOWN_CODES = ['HEARTH_ERR_BACKEND_UNAVAILABLE', 'HEARTH_ERR_TIMEOUT'];
 
@@ -209,36 +215,36 @@ test('redis: bad metadata is CONFIG_INVALID and names the key', (t) => {
 
 // --- What redis-cli sees --------------------------------------------------------------------------
 
-test('redis state: redis-cli sees the item as a hash at its namespaced key: data, version, contentType, and the TTL', async (t) => {
+test('redis state: redis-cli sees the item as a hash under hearth:state:<name>:app:, at its namespaced key: data, version, contentType, and the TTL', async (t) => {
   const store = await started(RedisStateStore, 'state.redis');
   try {
     const etag = await store.set(set('demo||order-1', '{"qty":2}', { contentType: 'application/json' }));
-    t.deepEqual(hgetall(server, 'demo||order-1'), { data: '{"qty":2}', version: etag, contentType: 'application/json' });
-    t.is(cliInt(server, 'PTTL', 'demo||order-1'), -1);
+    t.deepEqual(hgetall(server, `${STATE}demo||order-1`), { data: '{"qty":2}', version: etag, contentType: 'application/json' });
+    t.is(cliInt(server, 'PTTL', `${STATE}demo||order-1`), -1);
 
     await store.set(set('demo||order-1', 'short-lived', { ttlSeconds: 600 }));
     const got = await store.get('demo||order-1');
-    const pttl = cliInt(server, 'PTTL', 'demo||order-1');
+    const pttl = cliInt(server, 'PTTL', `${STATE}demo||order-1`);
     t.true(pttl > 0 && pttl <= 600_000, `PTTL ${pttl}`);
-    t.true(cliInt(server, 'TTL', 'demo||order-1') > 0);
+    t.true(cliInt(server, 'TTL', `${STATE}demo||order-1`) > 0);
     // expiresAt is the key's own expiry instant.
-    t.is(server.cliRaw('HGET', 'demo||order-1', 'expiresAt').trim(), String(got?.expiresAt));
-    t.is(cliInt(server, 'PEXPIRETIME', 'demo||order-1'), got?.expiresAt ?? 0);
-    t.is(cliInt(server, 'HEXISTS', 'demo||order-1', 'contentType'), 0);
+    t.is(server.cliRaw('HGET', `${STATE}demo||order-1`, 'expiresAt').trim(), String(got?.expiresAt));
+    t.is(cliInt(server, 'PEXPIRETIME', `${STATE}demo||order-1`), got?.expiresAt ?? 0);
+    t.is(cliInt(server, 'HEXISTS', `${STATE}demo||order-1`, 'contentType'), 0);
 
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     await store.set({ ...set('demo||bytes', ''), value: all });
-    t.is(cliInt(server, 'HSTRLEN', 'demo||bytes', 'data'), 256);
+    t.is(cliInt(server, 'HSTRLEN', `${STATE}demo||bytes`, 'data'), 256);
 
     t.true(await store.delete({ key: 'demo||order-1', etag: undefined, concurrency: 'last-write' }));
-    t.is(cliInt(server, 'EXISTS', 'demo||order-1'), 0);
+    t.is(cliInt(server, 'EXISTS', `${STATE}demo||order-1`), 0);
   } finally {
     await store.close();
   }
 });
 
-test('redis: metadata.keyPrefix is prepended to every key of state, lock and sequencer', async (t) => {
-  const meta = { keyPrefix: 'hearth:' };
+test('redis: metadata.keyPrefix is prepended to every key of state, lock and sequencer, before the type\'s own prefix', async (t) => {
+  const meta = { keyPrefix: 'tenant-a:' };
   const state = await started(RedisStateStore, 'state.redis', meta);
   const lock = await started(RedisLockStore, 'lock.redis', meta);
   const seq = await started(RedisSequencerStore, 'sequencer.redis', meta);
@@ -246,10 +252,12 @@ test('redis: metadata.keyPrefix is prepended to every key of state, lock and seq
     await state.set(set('demo||order-2', 'v'));
     t.true(await lock.tryLock('demo||order-2', 'alice', 60_000));
     await seq.next('demo||order-2');
-    t.is(server.cliRaw('HGET', 'hearth:demo||order-2', 'data').trim(), 'v');
-    t.is(server.cliRaw('GET', 'hearth:lock||demo||order-2').trim(), 'alice');
-    t.is(server.cliRaw('GET', 'hearth:seq||demo||order-2').trim(), '1');
-    t.is(cliInt(server, 'EXISTS', 'demo||order-2'), 0);
+    t.is(server.cliRaw('HGET', `tenant-a:${STATE}demo||order-2`, 'data').trim(), 'v');
+    t.is(server.cliRaw('GET', `tenant-a:${LOCK}demo||order-2`).trim(), 'alice');
+    t.is(server.cliRaw('GET', `tenant-a:${SEQ}demo||order-2`).trim(), '1');
+    // Nothing else anywhere: the three keys are all the components wrote for it.
+    const keys = server.cliRaw('--scan', '--pattern', '*order-2*').trim().split('\n').sort();
+    t.deepEqual(keys, [`tenant-a:${LOCK}demo||order-2`, `tenant-a:${SEQ}demo||order-2`, `tenant-a:${STATE}demo||order-2`]);
   } finally {
     await closeAll(state, lock, seq);
   }
@@ -258,7 +266,7 @@ test('redis: metadata.keyPrefix is prepended to every key of state, lock and seq
 test('redis state: an item written by redis-cli in the layout is readable and its version guards updates', async (t) => {
   const store = await started(RedisStateStore, 'state.redis');
   try {
-    server.cli('HSET', 'demo||from-cli', 'data', 'hello', 'version', '42', 'contentType', 'text/plain');
+    server.cli('HSET', `${STATE}demo||from-cli`, 'data', 'hello', 'version', '42', 'contentType', 'text/plain');
     const got = await store.get('demo||from-cli');
     t.is(got?.value.toString(), 'hello');
     t.is(got?.etag, '42');
@@ -270,11 +278,11 @@ test('redis state: an item written by redis-cli in the layout is readable and it
     t.true(BigInt(next) > 42n);
 
     // Without a version field the item reads with ETag "0", which guards it like any other.
-    server.cli('HSET', 'demo||bare', 'data', 'plain');
+    server.cli('HSET', `${STATE}demo||bare`, 'data', 'plain');
     t.is((await store.get('demo||bare'))?.etag, '0');
     await store.set(set('demo||bare', 'changed', { etag: '0' }));
     // A hash without a data field is not an item.
-    server.cli('HSET', 'demo||no-data', 'version', '7');
+    server.cli('HSET', `${STATE}demo||no-data`, 'version', '7');
     t.is(await store.get('demo||no-data'), undefined);
   } finally {
     await store.close();
@@ -284,7 +292,7 @@ test('redis state: an item written by redis-cli in the layout is readable and it
 test('redis state: a value of another type at the item\'s name is INTERNAL (a data conflict), not BACKEND_UNAVAILABLE', async (t) => {
   const store = await started(RedisStateStore, 'state.redis');
   try {
-    server.cli('SET', 'demo||plain-string', 'not a hash');
+    server.cli('SET', `${STATE}demo||plain-string`, 'not a hash');
     await t.throwsAsync(store.get('demo||plain-string'), { code: 'HEARTH_ERR_INTERNAL' });
     await t.throwsAsync(store.set(set('demo||plain-string', 'x')), { code: 'HEARTH_ERR_INTERNAL' });
     t.true(store.health().healthy, 'one bad key does not make the component unhealthy');
@@ -293,34 +301,34 @@ test('redis state: a value of another type at the item\'s name is INTERNAL (a da
   }
 });
 
-test('redis lock: redis-cli sees the lock key with its owner and lease; unlock removes it', async (t) => {
+test('redis lock: redis-cli sees the lock key under hearth:lock:<name>:app: with its owner and lease; unlock removes it', async (t) => {
   const lock = await started(RedisLockStore, 'lock.redis');
   try {
     t.true(await lock.tryLock('demo||res-1', 'alice', 60_000));
-    t.is(server.cliRaw('GET', 'lock||demo||res-1').trim(), 'alice');
-    const pttl = cliInt(server, 'PTTL', 'lock||demo||res-1');
+    t.is(server.cliRaw('GET', `${LOCK}demo||res-1`).trim(), 'alice');
+    const pttl = cliInt(server, 'PTTL', `${LOCK}demo||res-1`);
     t.true(pttl > 0 && pttl <= 60_000, `PTTL ${pttl}`);
     t.true(await lock.keepAlive('demo||res-1', 'alice', 600_000));
-    t.true(cliInt(server, 'PTTL', 'lock||demo||res-1') > 60_000);
+    t.true(cliInt(server, 'PTTL', `${LOCK}demo||res-1`) > 60_000);
     t.is(await lock.unlock('demo||res-1', 'alice'), 'SUCCESS');
-    t.is(cliInt(server, 'EXISTS', 'lock||demo||res-1'), 0);
+    t.is(cliInt(server, 'EXISTS', `${LOCK}demo||res-1`), 0);
   } finally {
     await lock.close();
   }
 });
 
-test('redis sequencer: redis-cli sees the counter; values beyond 2^53 stay exact; the int64 maximum is RESOURCE_EXHAUSTED', async (t) => {
+test('redis sequencer: redis-cli sees the counter under hearth:seq:<name>:app:; values beyond 2^53 stay exact; the int64 maximum is RESOURCE_EXHAUSTED', async (t) => {
   const seq = await started(RedisSequencerStore, 'sequencer.redis');
   try {
     const key = `demo||${uniq('seq')}`;
     t.is(await seq.next(key), 1n);
     t.is(await seq.next(key), 2n);
-    t.is(server.cliRaw('GET', `seq||${key}`).trim(), '2');
+    t.is(server.cliRaw('GET', `${SEQ}${key}`).trim(), '2');
     const start = 2n ** 60n + 7n;
-    server.cli('SET', `seq||${key}`, String(start));
+    server.cli('SET', `${SEQ}${key}`, String(start));
     t.is(await seq.next(key), start + 1n);
     t.is(await seq.next(key), start + 2n);
-    server.cli('SET', `seq||${key}`, String(2n ** 63n - 1n));
+    server.cli('SET', `${SEQ}${key}`, String(2n ** 63n - 1n));
     await t.throwsAsync(seq.next(key), { code: 'HEARTH_ERR_RESOURCE_EXHAUSTED' });
   } finally {
     await seq.close();
@@ -416,7 +424,7 @@ test('redis state: two instances on their own connections race first-write and E
 
 // --- Cluster ------------------------------------------------------------------------------------
 
-test('redis cluster mode: state, lock and sequencer work; a transaction across hash slots is INVALID_ARGUMENT, within one {tag} it commits', async (t) => {
+test('redis cluster mode: state, lock, sequencer and registry work; a transaction across hash slots is INVALID_ARGUMENT, within one {tag} it commits', async (t) => {
   // A one-node cluster owning every slot: real Cluster protocol (slot routing, CROSSSLOT). A lone
   // node does not know its address, so it announces one (else CLUSTER SLOTS reports an empty host).
   const node = await RedisServer.start(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '127.0.0.1']);
@@ -428,11 +436,16 @@ test('redis cluster mode: state, lock and sequencer work; a transaction across h
   const state = make(RedisStateStore, 'state.redis');
   const lock = make(RedisLockStore, 'lock.redis');
   const seq = make(RedisSequencerStore, 'sequencer.redis');
+  // The registry's scripts touch several keys: its {name} hash tag keeps them in one slot.
+  const registry = make(RedisServiceRegistry, 'registry.redis');
   try {
-    for (const c of [state, lock, seq]) await c.start();
+    for (const c of [state, lock, seq, registry]) await c.start();
     await waitFor('cluster client ready', () => state.health().healthy, { timeoutMs: 30_000, everyMs: 10 });
     const keys = ['demo||a', 'demo||b', 'demo||c'];
-    t.not(node.cliRaw('CLUSTER', 'KEYSLOT', 'demo||a').trim(), node.cliRaw('CLUSTER', 'KEYSLOT', 'demo||b').trim());
+    const slot = (key: string): string => node.cliRaw('CLUSTER', 'KEYSLOT', key).trim();
+    t.not(slot(`${STATE}demo||a`), slot(`${STATE}demo||b`));
+    // The type's prefix carries no hash tag: an app's {tag} alone decides the slot.
+    t.is(slot(`${STATE}demo||{order-9}:head`), slot('{order-9}'));
     const etags = await Promise.all(keys.map((k) => state.set(set(k, k))));
     const got = await state.bulkGet([...keys, 'demo||missing']);
     t.deepEqual(
@@ -446,13 +459,21 @@ test('redis cluster mode: state, lock and sequencer work; a transaction across h
       { type: 'upsert', ...set('demo||{order-9}:lines', 'l') },
     ]);
     t.is((await state.get('demo||{order-9}:lines'))?.etag, tagged[1]);
+    t.is(node.cliRaw('HGET', `${STATE}demo||{order-9}:lines`, 'data').trim(), 'l');
     t.true(await state.delete({ key: 'demo||a', etag: etags[0], concurrency: 'first-write' }));
     t.true(await lock.tryLock('demo||r', 'alice', 60_000));
     t.is(await lock.unlock('demo||r', 'bob'), 'LOCK_BELONGS_TO_OTHERS');
     t.is(await seq.next('demo||s'), 1n);
     t.is(await seq.next('demo||s'), 2n);
+    await registry.register({ agentId: 'host-a', address: 'host-a:7443', appIds: ['orders', 'billing'], metadata: {} });
+    await registry.register({ agentId: 'host-a', address: 'host-a:7443', appIds: ['orders'], metadata: {} });
+    t.deepEqual((await registry.lookup('orders')).map((r) => r.agentId), ['host-a']);
+    t.deepEqual(await registry.lookup('billing'), []);
+    const registryKeys = node.cliRaw('--scan', '--pattern', 'hearth:registry:*').trim().split('\n');
+    t.is(registryKeys.length, 3, registryKeys.join(', '));
+    t.is(new Set(registryKeys.map(slot)).size, 1);
   } finally {
-    await closeAll(state, lock, seq);
+    await closeAll(state, lock, seq, registry);
     await node.close();
   }
 });

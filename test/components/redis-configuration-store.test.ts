@@ -29,17 +29,25 @@ function redis(): RedisServer {
   return server;
 }
 
+/** Where a configuration.redis component keeps its items: the hash `hearth:config:<name>`. */
+const HASH_PREFIX = 'hearth:config:';
+
 let hashes = 0;
-/** A hash of its own per test, so tests never see each other's items. */
+/** The hash of a component of its own per test, so tests never see each other's items. */
 function freshHash(): string {
   hashes += 1;
-  return `cfg:test${hashes}`;
+  return `${HASH_PREFIX}cfg-test${hashes}`;
+}
+
+/** The component whose hash that is. */
+function nameOf(hash: string): string {
+  return hash.slice(HASH_PREFIX.length);
 }
 
 async function open(hash: string, metadata: Record<string, unknown> = {}): Promise<RedisConfigurationStore> {
   const dir = await temp.make();
   const store = new RedisConfigurationStore(
-    context(componentConfig('redis', 'configuration.redis', { url: redis().url, hash, pollIntervalMs: 60_000, ...metadata }), dir),
+    context(componentConfig(nameOf(hash), 'configuration.redis', { url: redis().url, pollIntervalMs: 60_000, ...metadata }), dir),
   );
   opened.push(store);
   await store.start();
@@ -214,7 +222,7 @@ test.serial('where CONFIG is refused (an ACL user without it), start works, warn
   const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
   const dir = await temp.make();
   const url = `redis://noconfig:secret@127.0.0.1:${redis().port}`;
-  const store = new RedisConfigurationStore(context(componentConfig('redis', 'configuration.redis', { url, hash, pollIntervalMs: 200 }), dir, dir, logger));
+  const store = new RedisConfigurationStore(context(componentConfig(nameOf(hash), 'configuration.redis', { url, pollIntervalMs: 200 }), dir, dir, logger));
   opened.push(store);
   await store.start();
   try {
@@ -244,12 +252,23 @@ test.serial('start, close and destroy are idempotent; get after close is BACKEND
   t.is(rec.changes.length, 0);
 });
 
-test.serial('invalid metadata is CONFIG_INVALID', async (t) => {
+test.serial('invalid metadata is CONFIG_INVALID naming the key; metadata.hash only in the legacy layout', async (t) => {
   const dir = await temp.make();
-  for (const metadata of [{ pollIntervalMs: 0 }, { pollIntervalMs: 'often' }, { enableKeyspaceNotifications: 'maybe' }, { hash: '' }]) {
-    t.throws(() => new RedisConfigurationStore(context(componentConfig('redis', 'configuration.redis', { url: redis().url, ...metadata }), dir)), {
+  const bad: Record<string, unknown>[] = [
+    { pollIntervalMs: 0 },
+    { pollIntervalMs: 'often' },
+    { enableKeyspaceNotifications: 'maybe' },
+    { hash: '' },
+    { hash: 'my:items' },
+    { keyLayout: 'sideways' },
+    { keyLayout: 'legacy', hash: 7 },
+  ];
+  for (const metadata of bad) {
+    const err = t.throws(() => new RedisConfigurationStore(context(componentConfig('redis', 'configuration.redis', { url: redis().url, ...metadata }), dir)), {
       code: 'HEARTH_ERR_CONFIG_INVALID',
     });
+    const key = Object.keys(metadata).at(-1) ?? '';
+    t.true(err?.message.includes(`metadata.${key}`), err?.message);
   }
 });
 

@@ -127,7 +127,7 @@ test.serial('re-registering with fewer app ids removes the agent from the droppe
     t.deepEqual(await registry.lookup('billing'), []);
     t.deepEqual(ids(await registry.lookup('orders')), ['host-a']);
     t.deepEqual((await registry.lookup('orders'))[0]?.appIds, ['orders']);
-    t.is(redis().cliRaw('ZSCORE', `${prefix}{hearth:registry}:app:billing`, 'host-a').trim(), '');
+    t.is(redis().cliRaw('ZSCORE', `${prefix}hearth:registry:{redis}:app:billing`, 'host-a').trim(), '');
   } finally {
     await registry.close();
   }
@@ -173,22 +173,22 @@ test.serial('after Redis is killed and restarted empty, a live agent re-appears 
   }
 });
 
-test.serial('redis-cli sees the record with its TTL and the index keys, all under the {hearth:registry} hash tag', async (t) => {
+test.serial('redis-cli sees the record with its TTL and the index keys, all under hearth:registry:{<name>}: (one hash tag)', async (t) => {
   const prefix = freshPrefix();
   const registry = await open(prefix);
   try {
     await registry.register(agent('host-a', ['orders'], { version: '1.2.3' }));
     const keys = redis().cliRaw('--scan', '--pattern', `${prefix}*`).trim().split('\n').sort();
-    t.deepEqual(keys, [`${prefix}{hearth:registry}:agent:host-a`, `${prefix}{hearth:registry}:agents`, `${prefix}{hearth:registry}:app:orders`]);
-    const record = JSON.parse(redis().cliRaw('GET', `${prefix}{hearth:registry}:agent:host-a`)) as AgentRecord;
+    t.deepEqual(keys, [`${prefix}hearth:registry:{redis}:agent:host-a`, `${prefix}hearth:registry:{redis}:agents`, `${prefix}hearth:registry:{redis}:app:orders`]);
+    const record = JSON.parse(redis().cliRaw('GET', `${prefix}hearth:registry:{redis}:agent:host-a`)) as AgentRecord;
     t.like(record, { agentId: 'host-a', address: 'host-a.internal:7443', appIds: ['orders'], metadata: { version: '1.2.3' } });
-    const pttl = Number(redis().cliRaw('PTTL', `${prefix}{hearth:registry}:agent:host-a`));
+    const pttl = Number(redis().cliRaw('PTTL', `${prefix}hearth:registry:{redis}:agent:host-a`));
     t.true(pttl > 0 && pttl <= 15_000, `PTTL ${pttl}`);
-    t.is(Number(redis().cliRaw('ZSCORE', `${prefix}{hearth:registry}:app:orders`, 'host-a')), record.expiresAt);
-    t.true(Number(redis().cliRaw('PTTL', `${prefix}{hearth:registry}:app:orders`)) > 0, 'the index expires too');
+    t.is(Number(redis().cliRaw('ZSCORE', `${prefix}hearth:registry:{redis}:app:orders`, 'host-a')), record.expiresAt);
+    t.true(Number(redis().cliRaw('PTTL', `${prefix}hearth:registry:{redis}:app:orders`)) > 0, 'the index expires too');
     // Something else wrote a record that is not one of ours: lookups skip it.
-    redis().cli('SET', `${prefix}{hearth:registry}:agent:junk`, 'not json');
-    redis().cli('ZADD', `${prefix}{hearth:registry}:app:orders`, '9999999999999', 'junk');
+    redis().cli('SET', `${prefix}hearth:registry:{redis}:agent:junk`, 'not json');
+    redis().cli('ZADD', `${prefix}hearth:registry:{redis}:app:orders`, '9999999999999', 'junk');
     t.deepEqual(ids(await registry.lookup('orders')), ['host-a']);
   } finally {
     await registry.close();

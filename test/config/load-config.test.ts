@@ -209,7 +209,7 @@ test('tokens on the network: the cluster token needs 32 characters, in the file 
   t.deepEqual(await problems(fromFile), [`siblings.tokenFile: token in ${path.join(dir, 'cluster.token')} is shorter than 32 characters`]);
 });
 
-test('tokens on the network: with siblings.listen, a short app token is a warning, a shared one or the cluster token a problem', async (t) => {
+test('tokens on the network: with siblings.listen, a short app token is a warning, the cluster token a problem; a shared one always is', async (t) => {
   const listen = `siblings: { listen: { host: 127.0.0.1, port: 7443 }, ${siblingTls}, token: cluster-token-0123456789abcdef0123456789 }\n`;
   const long = 'demo-token-0123456789abcdef0123456789';
   // demo-token (10 characters) still works on demo's sockets; the sibling port will refuse it.
@@ -222,10 +222,9 @@ test('tokens on the network: with siblings.listen, a short app token is a warnin
   const hashed = `version: 1\napps:\n  - { id: demo, tokenSha256: ${hashToken('short')} }\n${listen}`;
   t.deepEqual((await parseConfig(hashed, '/etc/hearth/test.yaml')).warnings, []);
   const shared = `version: 1\napps:\n  - { id: a, token: ${long} }\n  - { id: b, tokenSha256: ${hashToken(long)} }\n`;
-  t.deepEqual(await problems(`${shared}${listen}`), [
-    'apps[1].tokenSha256: app "b" has the same token as apps[0] ("a"); with siblings.listen set either could speak as the other on the sibling port',
-  ]);
-  t.deepEqual((await parseConfig(shared, '/etc/hearth/test.yaml')).warnings, []);
+  // Two apps sharing a token are refused with or without a listener: either could sign in as the other.
+  t.deepEqual(await problems(`${shared}${listen}`), ['apps[1]: app "b" has the same token as app "a"; every app needs its own']);
+  t.deepEqual(await problems(shared), ['apps[1]: app "b" has the same token as app "a"; every app needs its own']);
   const cluster = `version: 1\napps:\n  - { id: a, token: cluster-token-0123456789abcdef0123456789 }\n`;
   t.deepEqual(await problems(`${cluster}${listen}`), [
     'apps[0].token: app "a" has the cluster token as its token; on the sibling port that token makes its holder an agent',

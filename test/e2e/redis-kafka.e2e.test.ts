@@ -77,9 +77,10 @@ test.serial('state, lock, sequencer and configuration go to Redis under the app 
   const got = await c.get(`/v1.0/state/redis/${key}`);
   t.is(got.status, 200);
   t.deepEqual(got.json(), { total: 42 });
-  // A client no one here wrote sees the namespaced key and its TTL.
-  t.true(redis.cliRaw('KEYS', `demo||${key}`).includes(`demo||${key}`));
-  const ttl = Number(redis.cliRaw('TTL', `demo||${key}`).trim());
+  // A client no one here wrote sees the namespaced key, under the state store's own prefix, and its TTL.
+  const stored = `hearth:state:redis:app:demo||${key}`;
+  t.is(redis.cliRaw('KEYS', `*${key}*`).trim(), stored);
+  const ttl = Number(redis.cliRaw('TTL', stored).trim());
   t.true(ttl > 0 && ttl <= 300, `TTL ${ttl}`);
   // The other app's namespace is separate.
   const other = httpClient(h, 'other');
@@ -101,7 +102,7 @@ test.serial('state, lock, sequencer and configuration go to Redis under the app 
   t.deepEqual(ids, [1n, 2n, 3n, 4n, 5n]);
 
   const item = uniq('feature');
-  redis.cli('HSET', 'hearth:configuration', item, 'on');
+  redis.cli('HSET', 'hearth:config:redis', item, 'on');
   const cfg = await c.get(`/v1.0/configuration/redis?key=${item}`);
   t.is(cfg.status, 200, cfg.text());
   t.is(cfg.json<Record<string, { value: string }>>()[item]?.value, 'on');

@@ -80,7 +80,7 @@ test('a host found only through registry.redis gets the call while its callee st
   t.is(res.data.toString(), 'b:caller');
 
   // B's worker record lists the callee while the stream is open (one record per worker).
-  const listed = (): string => redis.cliRaw('ZRANGE', '{hearth:registry}:app:callee', '0', '-1').trim();
+  const listed = (): string => redis.cliRaw('ZRANGE', 'hearth:registry:{mesh}:app:callee', '0', '-1').trim();
   t.is(listed(), 'host-b.w201');
 
   stream.close();

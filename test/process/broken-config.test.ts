@@ -41,6 +41,13 @@ const cases: Case[] = [
     text: valid.replace('token: other-token', 'tokenFile: ./short-token'),
     expect: /apps\[1\]\.tokenFile: token in .*short-token is shorter than 8 characters/,
   },
+  {
+    title: 'two Redis components whose keys can meet (a keyPrefix inside a shared store\'s keys)',
+    text:
+      `${valid}  - { name: open, type: state.redis, shared: true, metadata: { url: 'redis://127.0.0.1:6379' } }\n` +
+      `  - { name: settings, type: configuration.redis, metadata: { url: 'redis://127.0.0.1:6379', keyPrefix: 'hearth:state:open:shared:' } }\n`,
+    expect: /components\[\d+\]: the Redis keys of configuration\.redis "settings" can meet those of state\.redis "open" \(components\[\d+\]\)/,
+  },
 ];
 
 for (const c of cases) {

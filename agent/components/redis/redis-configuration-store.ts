@@ -1,13 +1,14 @@
 // configuration.redis: operator-provided configuration items as the fields of ONE Redis hash.
 //
-// Layout: the hash `<keyPrefix><hash>` (metadata.hash, default `hearth:configuration`); one field
-// per item key (not namespaced per app: the configuration API checks component ACLs). A field's
-// value is either the item's plain value, whose version is a short sha256 of the value, or a JSON
-// object {"value": "…", "version": "…", "metadata": {…}} (version and metadata optional; any other
-// JSON is just a plain value). Operators use any client:
-//   redis-cli HSET hearth:configuration feature.x on
-//   redis-cli HSET hearth:configuration limits '{"value":"10","version":"v3","metadata":{"owner":"ops"}}'
-//   redis-cli HDEL hearth:configuration feature.x
+// Layout: the hash `<keyPrefix>hearth:config:<name>` (legacy layout: `<keyPrefix><hash>`,
+// metadata.hash, default `hearth:configuration`); one field per item key (not namespaced per app:
+// the configuration API checks component ACLs). A field's value is either the item's plain value,
+// whose version is a short sha256 of the value, or a JSON object {"value": "…", "version": "…",
+// "metadata": {…}} (version and metadata optional; any other JSON is just a plain value).
+// Operators use any client (here for a component named `redis`):
+//   redis-cli HSET hearth:config:redis feature.x on
+//   redis-cli HSET hearth:config:redis limits '{"value":"10","version":"v3","metadata":{"owner":"ops"}}'
+//   redis-cli HDEL hearth:config:redis feature.x
 //
 // Key design decision: keyspace notifications carry no value and are lost while disconnected, so
 // they are only a trigger. Every trigger (a notification, debounced; a (re)connect; a slow poll)
@@ -17,7 +18,6 @@
 // node-local there, and our subscriber connection may sit on another node).
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import type { ConfigurationItem, ConfigurationItems, ConfigurationStore } from '../configuration-store.js';
 import { RedisComponent } from './redis-component.js';
@@ -25,7 +25,6 @@ import { MetadataReader } from '../component-metadata.js';
 import type { RedisClient } from './redis-connection.js';
 import { diffItems, notifySubscribers, type ConfigurationSubscriber, type ItemSnapshot } from '../configuration-changes.js';
 
-export const DEFAULT_CONFIGURATION_HASH = 'hearth:configuration';
 const DEFAULT_POLL_MS = 5000;
 /** An HSET burst (an operator's script) is one re-read, not one per field. */
 const DEBOUNCE_MS = 50;
@@ -60,10 +59,7 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
 
   constructor(ctx: ComponentContext) {
     super(ctx);
-    const md = ctx.config.metadata;
-    const hash = md.hash ?? DEFAULT_CONFIGURATION_HASH;
-    if (typeof hash !== 'string' || hash.length === 0) throw this.bad('hash', 'must be a non-empty string');
-    this.hashKey = `${this.keyPrefix}${hash}`;
+    this.hashKey = this.keys.prefix;
     const r = new MetadataReader(ctx);
     this.enableKeyspaceNotifications = r.bool('enableKeyspaceNotifications', true);
     this.pollMs = r.int('pollIntervalMs', DEFAULT_POLL_MS);
@@ -250,11 +246,6 @@ export class RedisConfigurationStore extends RedisComponent implements Configura
     const changed = diffItems(prev, next);
     notifySubscribers(this.subscribers, changed, this.logger);
   }
-
-  private bad(key: string, what: string): HearthError {
-    return new HearthError('HEARTH_ERR_CONFIG_INVALID', `component "${this.name}": metadata.${key} ${what}`);
-  }
-
 
 }
 

@@ -6,16 +6,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis, Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { parseRedisNodes, type RedisNode } from '../../config/redis-key-spaces.js';
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext, ComponentHealth } from '../component.js';
 import { MetadataReader } from '../component-metadata.js';
 
 export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
-
-export interface RedisNode {
-  readonly host: string;
-  readonly port: number;
-}
 
 /** The connection part of a Redis component's metadata, validated. */
 export interface RedisConnectionOptions {
@@ -46,25 +42,11 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 
 export type RedisClient = Redis | Cluster;
 
-
-
-
-
-/** `host:port` strings (comma-separated or a list) or `{host, port}` objects. */
-function parseNodes(r: MetadataReader, key: string): RedisNode[] {
-  const v = r.raw(key);
-  if (v === undefined || v === '') return [];
-  const items: unknown[] = typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : Array.isArray(v) ? v : [v];
-  return items.map((item, i) => {
-    if (typeof item === 'string') {
-      const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(item);
-      if (!m) throw r.bad(`${key}[${i}]`, `"${item}" is not host:port`);
-      return { host: m[1] ?? '', port: Number(m[2]) };
-    }
-    const o = item as { host?: unknown; port?: unknown } | null;
-    if (typeof o?.host !== 'string' || typeof o.port !== 'number') throw r.bad(`${key}[${i}]`, 'must be host:port or {host, port}');
-    return { host: o.host, port: o.port };
-  });
+/** metadata[key] as nodes, or CONFIG_INVALID naming the bad entry. */
+function parseNodes(r: MetadataReader, key: string): readonly RedisNode[] {
+  const nodes = parseRedisNodes(r.raw(key));
+  if (!Array.isArray(nodes)) throw r.bad(`${key}[${nodes.index}]`, nodes.what);
+  return nodes;
 }
 
 /**

@@ -1,14 +1,13 @@
-// lock.redis: a lock is the string key `<keyPrefix>lock||<resourceId>` (resource ids arrive as
-// `<appId>||<resource>`, so this is Dapr's lock key) holding the owner, with the lease as its PX
-// expiry: Redis expires it, an expired lock is simply absent. Each operation is one script, so
-// "only the owner" checks and the write they guard are atomic.
+// lock.redis: a lock is the string key `<keys.prefix><resourceId>` (resource ids arrive as
+// `<appId>||<resource>`; the prefix is `<keyPrefix>hearth:lock:<name>:app:` or `…:shared:`, see
+// config/redis-key-spaces.ts) holding the owner, with the lease as its PX expiry: Redis expires
+// it, an expired lock is simply absent. Each operation is one script, so "only the owner" checks
+// and the write they guard are atomic.
 import type { ComponentContext } from '../component.js';
 import type { LockStore, UnlockStatus } from '../lock-store.js';
 import { RedisComponent } from './redis-component.js';
 import { toRedisError } from './redis-connection.js';
 import { LOCK_SCRIPTS, ScriptBinding, type LockScriptClient } from './redis-scripts.js';
-
-const LOCK_KEY = 'lock||';
 
 export class RedisLockStore extends RedisComponent implements LockStore {
   private readonly scripts = new ScriptBinding<LockScriptClient>(LOCK_SCRIPTS);
@@ -20,7 +19,7 @@ export class RedisLockStore extends RedisComponent implements LockStore {
   async tryLock(resourceId: string, owner: string, leaseMs: number): Promise<boolean> {
     const client = this.scripts.on(this.client);
     try {
-      return (await client.hearthLockTry(this.keyPrefix + LOCK_KEY + resourceId, owner, pxMs(leaseMs))) === 1;
+      return (await client.hearthLockTry(this.keys.prefix + resourceId, owner, pxMs(leaseMs))) === 1;
     } catch (err) {
       throw toRedisError(err, this.name);
     }
@@ -30,7 +29,7 @@ export class RedisLockStore extends RedisComponent implements LockStore {
     const client = this.scripts.on(this.client);
     let result: number;
     try {
-      result = await client.hearthLockUnlock(this.keyPrefix + LOCK_KEY + resourceId, owner);
+      result = await client.hearthLockUnlock(this.keys.prefix + resourceId, owner);
     } catch (err) {
       throw toRedisError(err, this.name);
     }
@@ -40,7 +39,7 @@ export class RedisLockStore extends RedisComponent implements LockStore {
   async keepAlive(resourceId: string, owner: string, leaseMs: number): Promise<boolean> {
     const client = this.scripts.on(this.client);
     try {
-      return (await client.hearthLockKeepAlive(this.keyPrefix + LOCK_KEY + resourceId, owner, pxMs(leaseMs))) === 1;
+      return (await client.hearthLockKeepAlive(this.keys.prefix + resourceId, owner, pxMs(leaseMs))) === 1;
     } catch (err) {
       throw toRedisError(err, this.name);
     }

@@ -1,15 +1,13 @@
-// sequencer.redis: one INCR counter per key at `<keyPrefix>seq||<key>` (keys arrive as
-// `<appId>||<key>`). INCR is atomic on the server, so ids are strictly increasing across every
-// process and restart of Hearth; the script returns the value as a string so it stays exact as a
-// bigint beyond 2^53.
+// sequencer.redis: one INCR counter per key at `<keys.prefix><key>` (keys arrive as
+// `<appId>||<key>`; the prefix is `<keyPrefix>hearth:seq:<name>:app:` or `…:shared:`). INCR is
+// atomic on the server, so ids are strictly increasing across every process and restart of Hearth;
+// the script returns the value as a string so it stays exact as a bigint beyond 2^53.
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import type { SequencerStore } from '../sequencer-store.js';
 import { RedisComponent } from './redis-component.js';
 import { toRedisError } from './redis-connection.js';
 import { SEQUENCER_SCRIPTS, ScriptBinding, type SequencerScriptClient } from './redis-scripts.js';
-
-const SEQUENCE_KEY = 'seq||';
 
 export class RedisSequencerStore extends RedisComponent implements SequencerStore {
   private readonly scripts = new ScriptBinding<SequencerScriptClient>(SEQUENCER_SCRIPTS);
@@ -22,7 +20,7 @@ export class RedisSequencerStore extends RedisComponent implements SequencerStor
     const client = this.scripts.on(this.client);
     let value: string;
     try {
-      value = await client.hearthSequenceNext(this.keyPrefix + SEQUENCE_KEY + key);
+      value = await client.hearthSequenceNext(this.keys.prefix + key);
     } catch (err) {
       const message = (err as Error | null)?.message ?? '';
       // INCR refuses to pass the int64 maximum (the SQLite store's limit too).

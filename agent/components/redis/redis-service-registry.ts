@@ -1,20 +1,20 @@
 // registry.redis: which live agents host instances of which app ids (service discovery for
 // agent-to-agent invocation), kept alive by heartbeats.
 //
-// Layout (P = `<keyPrefix>{hearth:registry}`):
-//   P:agent:<agentId>  string, the AgentRecord as JSON, PX ttl: the record IS the liveness; Redis
+// Layout (P = `<keyPrefix>hearth:registry:{<name>}:`; legacy layout `<keyPrefix>{hearth:registry}:`):
+//   Pagent:<agentId>   string, the AgentRecord as JSON, PX ttl: the record IS the liveness; Redis
 //                      expires it when heartbeats stop, whatever the clocks of the hosts say.
-//   P:app:<appId>      sorted set, member agentId, score = the agent's expiresAt (epoch ms)
-//   P:agents           sorted set of every agent, same members and scores
+//   Papp:<appId>       sorted set, member agentId, score = the agent's expiresAt (epoch ms)
+//   Pagents            sorted set of every agent, same members and scores
 // Each heartbeat re-writes all of it (a restarted, empty Redis gets everything back at the next
 // beat), stamps heartbeatAt/expiresAt with the Redis server's clock (one clock for the fleet),
 // prunes index members whose expiry has passed, and keeps each index key alive for ttl after its
 // last heartbeat, so nothing is left behind forever. Reads never write: lookup = ZRANGE the index,
 // MGET the records, keep those that exist and still list the app.
 //
-// Redis Cluster: the `{hearth:registry}` hash tag puts every registry key in one slot, so the
-// scripts and MGET work there. The scripts also touch the app indexes named in the previous record
-// (computed, not passed in KEYS): that is safe only because of the shared slot.
+// Redis Cluster: the `{<name>}` hash tag (legacy: `{hearth:registry}`) puts every registry key in
+// one slot, so the scripts and MGET work there. The scripts also touch the app indexes named in the
+// previous record (computed, not passed in KEYS): that is safe only because of the shared slot.
 import { HearthError } from '../../errors/hearth-error.js';
 import type { ComponentContext } from '../component.js';
 import type { AgentRecord, AgentRegistration, ServiceRegistry } from '../service-registry.js';
@@ -96,7 +96,7 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
   constructor(ctx: ComponentContext) {
     super(ctx);
     this.ttlMs = new MetadataReader(ctx).int('ttlMs', DEFAULT_TTL_MS, MIN_TTL_MS);
-    this.base = `${this.keyPrefix}{hearth:registry}`;
+    this.base = this.keys.prefix;
   }
 
   /**
@@ -217,15 +217,15 @@ export class RedisServiceRegistry extends RedisComponent implements ServiceRegis
 
 
   private agentKey(agentId: string): string {
-    return `${this.base}:agent:${agentId}`;
+    return `${this.base}agent:${agentId}`;
   }
 
   private appKey(appId: string): string {
-    return `${this.base}:app:${appId}`;
+    return `${this.base}app:${appId}`;
   }
 
   private agentsKey(): string {
-    return `${this.base}:agents`;
+    return `${this.base}agents`;
   }
 }
 

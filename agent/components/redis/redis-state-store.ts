@@ -1,7 +1,9 @@
-// state.redis: one hash per item at `<keyPrefix><key>` (keys arrive as `<appId>||<key>`), laid out
-// as Dapr's Redis state store does: fields data and version, plus contentType and expiresAt when
-// set; a TTL is also the key's own expiry. get is one HMGET, set/delete/transact one script each
-// (atomic ETag checks; see redis-scripts.ts for how versions stay unique without a counter key).
+// state.redis: one hash per item at `<keys.prefix><key>` (keys arrive as `<appId>||<key>`; the
+// prefix is `<keyPrefix>hearth:state:<name>:app:` or `…:shared:`, see config/redis-key-spaces.ts),
+// laid out as Dapr's Redis state store does: fields data and version, plus contentType and
+// expiresAt when set; a TTL is also the key's own expiry. get is one HMGET, set/delete/transact one
+// script each (atomic ETag checks; see redis-scripts.ts for how versions stay unique without a
+// counter key).
 //
 // Redis Cluster: every script touches only its own keys, so get/set/delete work on any key.
 // transact() needs all its keys in one hash slot (give them a common {hash tag}); otherwise Redis
@@ -35,7 +37,7 @@ export class RedisStateStore extends RedisComponent implements StateStore {
   async get(key: string): Promise<StoredState | undefined> {
     const client = this.client;
     try {
-      return toStored(await client.hmgetBuffer(this.keyPrefix + key, 'data', 'version', 'contentType', 'expiresAt'));
+      return toStored(await client.hmgetBuffer(this.keys.prefix + key, 'data', 'version', 'contentType', 'expiresAt'));
     } catch (err) {
       throw toRedisError(err, this.name);
     }
@@ -58,7 +60,7 @@ export class RedisStateStore extends RedisComponent implements StateStore {
     let result: string | number;
     try {
       result = await client.hearthStateSet(
-        this.keyPrefix + op.key,
+        this.keys.prefix + op.key,
         op.value,
         op.etag ?? '',
         op.concurrency === 'first-write' ? '1' : '0',
@@ -78,7 +80,7 @@ export class RedisStateStore extends RedisComponent implements StateStore {
     let deleted: number;
     try {
       // Without an ETag a plain DEL is atomic already.
-      deleted = op.etag === undefined ? await client.del(this.keyPrefix + op.key) : await client.hearthStateDelete(this.keyPrefix + op.key, op.etag);
+      deleted = op.etag === undefined ? await client.del(this.keys.prefix + op.key) : await client.hearthStateDelete(this.keys.prefix + op.key, op.etag);
     } catch (err) {
       throw toRedisError(err, this.name);
     }
@@ -99,7 +101,7 @@ export class RedisStateStore extends RedisComponent implements StateStore {
     const args: (string | Buffer | number)[] = new Array<string | Buffer | number>(ops.length * (1 + TRANSACT_STRIDE));
     let a = ops.length;
     for (const [i, op] of ops.entries()) {
-      args[i] = this.keyPrefix + op.key;
+      args[i] = this.keys.prefix + op.key;
       if (op.type === 'upsert') {
         args[a++] = 'u';
         args[a++] = op.etag ?? '';
@@ -138,7 +140,7 @@ export class RedisStateStore extends RedisComponent implements StateStore {
   /** One pipeline: one write, one round trip. */
   private async readPipelined(client: RedisClient, keys: readonly string[]): Promise<ItemFields[]> {
     const pipeline = client.pipeline();
-    for (const key of keys) pipeline.hmgetBuffer(this.keyPrefix + key, 'data', 'version', 'contentType', 'expiresAt');
+    for (const key of keys) pipeline.hmgetBuffer(this.keys.prefix + key, 'data', 'version', 'contentType', 'expiresAt');
     const replies = await pipeline.exec();
     if (!replies) throw new HearthError('HEARTH_ERR_INTERNAL', 'redis pipeline returned no replies');
     return replies.map(([err, fields]) => {
@@ -149,7 +151,7 @@ export class RedisStateStore extends RedisComponent implements StateStore {
 
   /** Cluster: the commands go out together to whichever nodes own the keys. */
   private readEach(client: RedisClient, keys: readonly string[]): Promise<ItemFields[]> {
-    return Promise.all(keys.map((key) => client.hmgetBuffer(this.keyPrefix + key, 'data', 'version', 'contentType', 'expiresAt')));
+    return Promise.all(keys.map((key) => client.hmgetBuffer(this.keys.prefix + key, 'data', 'version', 'contentType', 'expiresAt')));
   }
 }
 
