@@ -73,7 +73,14 @@ export class OpsAgent {
       config: () => this.#config,
       specFor: (build, generation, config) => this.#spec(build, generation, config),
       loadConfig: () => loadConfig(this.#config.source, { env: options.configEnv }),
-      prepareConfig: (next) => prepareAppDirs(next, next.apps.filter((a) => !this.#config.apps.some((c) => c.id === a.id)).map((a) => a.id), this.#log),
+      // New apps get their directory; apps whose socket owner or group changed get it handed over.
+      prepareConfig: (next) =>
+        prepareAppDirs(
+          next,
+          next.apps.filter((a) => !this.#config.apps.some((c) => c.id === a.id)).map((a) => a.id),
+          this.#log,
+          next.apps.filter((a) => ownerChanged(this.#config, a)).map((a) => a.id),
+        ),
       commitConfig: async (next) => {
         this.#config = next;
         quotas.configure(next.apps);
@@ -224,4 +231,10 @@ export class OpsAgent {
 export function workerExecArgv(base: readonly string[], heapMb: number): string[] {
   const own = base.filter((a) => !a.startsWith('--max-old-space-size'));
   return heapMb > 0 ? [...own, `--max-old-space-size=${heapMb}`] : own;
+}
+
+/** True for an app served before whose socket owner or group changed. */
+function ownerChanged(current: HearthConfig, app: HearthConfig['apps'][number]): boolean {
+  const before = current.apps.find((c) => c.id === app.id);
+  return before !== undefined && (before.socket.owner !== app.socket.owner || before.socket.group !== app.socket.group);
 }

@@ -53,12 +53,15 @@ export async function prepareRunDir(config: HearthConfig, logger: Logger, pid: n
  * For apps a reload adds while Hearth runs: their socket dirs (mode, owner) and no stale socket
  * in the way, exactly as a start prepares them.
  */
-export async function prepareAppDirs(config: HearthConfig, appIds: readonly string[], logger: Logger): Promise<void> {
+export async function prepareAppDirs(config: HearthConfig, appIds: readonly string[], logger: Logger, ownerChanged: readonly string[] = []): Promise<void> {
   const apps = config.apps.filter((a) => appIds.includes(a.id));
-  if (apps.length === 0) return;
+  const rechown = config.apps.filter((a) => ownerChanged.includes(a.id) && !appIds.includes(a.id));
+  if (apps.length === 0 && rechown.length === 0) return;
   await clearStaleSockets(config, apps.flatMap((a) => [a.grpcSocket, a.httpSocket, a.wireSocket]), logger);
   await mkdirMode(path.join(config.runDir, 'apps'), 0o755, false);
-  await makeAppDirs(apps, await resolveOwners(config), logger);
+  // Apps already served keep their live sockets; only their directory changes hands (the
+  // sockets follow in applySocketOwners once the new generation serves).
+  await makeAppDirs([...apps, ...rechown], await resolveOwners(config), logger);
 }
 
 export interface ProcessIds {

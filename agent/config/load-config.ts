@@ -1,7 +1,7 @@
 // Reads, substitutes, validates and freezes the configuration. Every problem is reported with
 // its path (`apps[1].token: must NOT have fewer than 8 characters`) and all problems at once.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
@@ -22,6 +22,7 @@ import {
 import { resolveInvoke, resolveSiblings, type ResolvedInvokeConfig, type ResolvedSiblingsConfig } from './mesh-config.js';
 import { checkNetworkTokens, type DeclaredToken } from './network-tokens.js';
 import { checkRedisKeySpaces } from './redis-key-spaces.js';
+import { tokenFileAccess, tooOpen } from './token-file.js';
 
 /** Longest Unix socket path the kernel accepts (sun_path is 108 bytes with the NUL). */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -230,7 +231,7 @@ async function resolveToken(
   try {
     const access = await tokenFileAccess(file);
     if (access !== undefined) {
-      problems.push(`${at}.tokenFile: ${file} ${access}; make it readable by the agent alone (chmod 0600, or 0640 with the agent's own group)`);
+      problems.push(tooOpen(`${at}.tokenFile`, file, access));
       return undefined;
     }
     const token = (await readFile(file, 'utf8')).trim();
@@ -243,21 +244,6 @@ async function resolveToken(
     problems.push(`${at}.tokenFile: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     return undefined;
   }
-}
-
-/**
- * Why a token file is too open, or undefined: anyone but the agent's user and its own group may
- * not read it, nobody else may write it (they could swap the token). A Kubernetes Secret mounted
- * 0440 with the pod's fsGroup as the agent's group passes.
- */
-async function tokenFileAccess(file: string): Promise<string | undefined> {
-  const st = await stat(file);
-  const mode = st.mode & 0o777;
-  if ((mode & 0o007) !== 0) return `is accessible to other users (mode ${mode.toString(8).padStart(4, '0')})`;
-  if ((mode & 0o020) !== 0) return `is writable by its group (mode ${mode.toString(8).padStart(4, '0')})`;
-  const ownGroup = typeof process.getgid === 'function' ? process.getgid() : st.gid;
-  if ((mode & 0o040) !== 0 && st.gid !== ownGroup) return `is readable by group ${st.gid}, which is not the agent's group (mode ${mode.toString(8).padStart(4, '0')})`;
-  return undefined;
 }
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { MIN_NETWORK_TOKEN_CHARS, type DeepPartial, type InvokeConfig, type InvokePolicy, type SiblingsConfig, type SiblingTlsConfig } from './config-schema.js';
+import { tokenFileAccess, tooOpen } from './token-file.js';
 
 export interface ResolvedInvokeConfig {
   readonly defaults: Readonly<InvokePolicy>;
@@ -89,6 +90,8 @@ export async function resolveSiblings(
   if (raw.tokenFile !== undefined) {
     const file = path.resolve(baseDir, raw.tokenFile);
     try {
+      const access = await tokenFileAccess(file);
+      if (access !== undefined) problems.push(tooOpen('siblings.tokenFile', file, access));
       clusterToken = (await readFile(file, 'utf8')).trim();
       if (clusterToken.length < MIN_NETWORK_TOKEN_CHARS) {
         problems.push(`siblings.tokenFile: token in ${file} is shorter than ${MIN_NETWORK_TOKEN_CHARS} characters`);

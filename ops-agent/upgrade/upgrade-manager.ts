@@ -15,6 +15,7 @@ import { PhaseClock, type FinalEvent, type ProgressSink } from './progress.js';
 import type { BuildRef, HandoffKind, HandoffResult, UpgradeStateFile } from './upgrade-state.js';
 import type { InstallRequest, InstalledVersion, VersionStore } from './version-store.js';
 import type { GenerationSpec, WorkerGeneration } from './worker-generation.js';
+import { dataHidingChanges } from './reload-checks.js';
 
 export interface UpgradeManagerOptions {
   readonly supervisor: Supervisor;
@@ -118,6 +119,14 @@ export class UpgradeManager {
         if (next[key] !== current[key]) {
           throw new OpsError('HEARTH_ERR_CONFIG_INVALID', `${key} cannot change on reload (${current[key]} → ${next[key]}); restart hearth to move it`);
         }
+      }
+      const hiding = dataHidingChanges(current, next);
+      if (hiding.length > 0) {
+        throw new OpsError(
+          'HEARTH_ERR_CONFIG_INVALID',
+          `the reload would hide data the apps have: ${hiding.join('; ')}. Move the data first, or make the change in two reloads (remove, then add) if hiding it is what you want`,
+          { problems: hiding },
+        );
       }
       const added = next.apps.filter((a) => !current.apps.some((c) => c.id === a.id)).map((a) => a.id);
       const removed = current.apps.filter((a) => !next.apps.some((c) => c.id === a.id)).map((a) => a.id);
