@@ -85,6 +85,7 @@ export class AgentRuntime {
   #meshServers: AppServer[] = [];
   #closing: Promise<void> | undefined;
   readonly #leaser: IpcQuotaLeaser;
+  #quotas: AppQuotas | undefined;
 
   constructor(options: AgentRuntimeOptions) {
     this.#o = options;
@@ -153,6 +154,7 @@ export class AgentRuntime {
     const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router });
     // Before any listener: a worker serves with its first quota chunks in hand.
     const quotas = new AppQuotas({ leaser: this.#leaser, workers: config.workers, logger: this.#log });
+    this.#quotas = quotas;
     await quotas.prime(config.apps);
 
     for (const app of config.apps) {
@@ -275,6 +277,8 @@ export class AgentRuntime {
 
   async #closeWithin(deadlineMs: number): Promise<void> {
     this.#state = 'draining';
+    // What this worker holds of the apps' host-wide quotas and does not use goes back at once.
+    this.#quotas?.returnIdle();
     const until = Date.now() + deadlineMs;
     // Servers get most of the budget; components need a moment after them to flush.
     const serverGrace = Math.max(0, Math.floor(deadlineMs * 0.7));

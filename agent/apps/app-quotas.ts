@@ -7,8 +7,11 @@
 //
 // Host-wide by leasing: the ops-agent holds each app's buckets and its in-flight slots
 // (ops-agent/host-quotas.ts); a worker leases small chunks of them (a twentieth of a second's
-// rate, a slice of the slots) over the hand-off IPC, asks for the next chunk before it runs out,
-// and decides every call locally and synchronously from what it holds — no round trip on a call.
+// rate, a sixteenth of the slots) over the hand-off IPC, asks for the next chunk before it runs
+// out, and decides every call locally and synchronously from what it holds — no round trip on a
+// call. While the host had room at its last answer, a worker that runs dry admits up to one more
+// chunk on credit (repaid from the next grant) instead of refusing a call the host would admit;
+// once the host said it is out, the worker refuses until it refills.
 // Tokens it holds unused for a second are dropped (the host's bucket refills by time anyway), and
 // surplus slots go back, so an idle worker does not sit on another's share. What a worker holds
 // is at most one chunk past what the app uses, which bounds the error across workers.
@@ -75,7 +78,7 @@ export class TokenBucket {
 
 /** A lease chunk: this share of a second's rate; slots in this many slices of the limit. */
 const CHUNK_OF_RATE = 0.05;
-const SLOT_SLICES = 8;
+const SLOT_SLICES = 16;
 /** Leased tokens unused this long are dropped. */
 const LEASE_TTL_MS = 1_000;
 /** A lease unanswered this long: the worker falls back to its share of the limits for that app. */
@@ -89,9 +92,12 @@ interface Leased {
   pending: boolean;
   /** After a grant short of what was asked: the next ask waits until the host could have refilled. */
   retryAt: number;
+  /** When the host last granted less than asked (it is out); 0 when it never did. */
+  shortAt: number;
 }
 
 interface AppUsage {
+  readonly app: AppConfig;
   inFlight: number;
   /** Local buckets: standalone, or the fallback share. */
   requests: TokenBucket | undefined;
@@ -145,7 +151,7 @@ export class AppQuotas implements QuotaGate {
     const bytes = Math.max(0, bytesIn);
     const leased = usage.leased;
     if (maxInFlight > 0) {
-      const slots = leased === undefined ? Math.max(1, Math.floor(maxInFlight * this.#share)) : leased.slots;
+      const slots = leased === undefined ? Math.max(1, Math.floor(maxInFlight * this.#share)) : leased.slots + this.#credit(leased, slotChunk(maxInFlight));
       if (usage.inFlight >= slots) {
         if (leased !== undefined) void this.#ask(app, usage);
         throw exhausted(app.id, 'maxInFlight', maxInFlight, IN_FLIGHT_RETRY_MS);
@@ -153,6 +159,8 @@ export class AppQuotas implements QuotaGate {
     }
     this.#take(app, usage, bytes, true);
     usage.inFlight += 1;
+    // Ask for more slots before the last one is taken.
+    if (leased !== undefined && maxInFlight > 0 && leased.slots - usage.inFlight < Math.ceil(slotChunk(maxInFlight) / 2)) void this.#ask(app, usage);
     let released = false;
     return () => {
       if (released) return;
@@ -203,8 +211,8 @@ export class AppQuotas implements QuotaGate {
         leased.requests = Math.min(leased.requests, 0);
         leased.bytes = Math.min(leased.bytes, 0);
       }
-      const needRequest = count && requestsPerSecond > 0 && leased.requests < 1;
-      const needBytes = bytesPerSecond > 0 && bytes > 0 && leased.bytes <= 0;
+      const needRequest = count && requestsPerSecond > 0 && leased.requests + this.#credit(leased, chunk(requestsPerSecond)) < 1;
+      const needBytes = bytesPerSecond > 0 && bytes > 0 && leased.bytes + this.#credit(leased, chunk(bytesPerSecond)) <= 0;
       if (needRequest || needBytes) {
         void this.#ask(app, usage);
         if (needRequest) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, 1000 / requestsPerSecond);
@@ -251,7 +259,7 @@ export class AppQuotas implements QuotaGate {
     const want: LeaseRequest = {
       requests: requestsPerSecond > 0 ? chunk(requestsPerSecond) : 0,
       bytes: bytesPerSecond > 0 ? chunk(bytesPerSecond) + Math.max(0, -leased.bytes) : 0,
-      slots: maxInFlight > 0 && (first || usage.inFlight >= leased.slots) ? (first ? Math.max(1, Math.ceil(maxInFlight * this.#share)) : slotChunk(maxInFlight)) : 0,
+      slots: maxInFlight > 0 && (first || leased.slots - usage.inFlight < Math.ceil(slotChunk(maxInFlight) / 2)) ? slotChunk(maxInFlight) : 0,
       returnSlots: 0,
     };
     leased.pending = true;
@@ -268,6 +276,7 @@ export class AppQuotas implements QuotaGate {
           leased.bytes += grant.bytes;
           leased.slots += grant.slots;
           leased.grantedAt = at;
+          if (grant.requests < want.requests || grant.bytes < want.bytes || grant.slots < want.slots) leased.shortAt = at;
           // Short of what was asked: the host is out for now; ask again once it could have refilled.
           if (grant.requests < want.requests && requestsPerSecond > 0) leased.retryAt = at + (want.requests / requestsPerSecond) * 1000;
           else if (grant.bytes < want.bytes && bytesPerSecond > 0) leased.retryAt = at + (want.bytes / bytesPerSecond) * 1000;
@@ -285,22 +294,40 @@ export class AppQuotas implements QuotaGate {
       });
   }
 
-  /** Slots this worker holds beyond two chunks over what the app uses go back to the host. */
-  #returnSurplusSlots(app: AppConfig, usage: AppUsage): void {
+  /** How much a worker may admit on credit: one chunk, unless the host said lately that it is out. */
+  #credit(leased: Leased, step: number): number {
+    return leased.shortAt !== 0 && this.#now() - leased.shortAt < LEASE_TTL_MS ? 0 : step;
+  }
+
+  /**
+   * Slots held more than two chunks past what the app uses go back to the host, down to one chunk
+   * past it (the gap keeps a fluctuating load from sending a message per call).
+   */
+  #returnSurplusSlots(app: AppConfig, usage: AppUsage, keep = slotChunk(app.quota.maxInFlight)): void {
     const leased = usage.leased;
     const { maxInFlight } = app.quota;
     if (leased === undefined || maxInFlight <= 0 || leased.pending || this.#leaser === undefined) return;
-    const step = slotChunk(maxInFlight);
-    if (leased.slots - usage.inFlight <= 2 * step) return;
-    leased.slots -= step;
-    void this.#leaser.lease(app.id, { requests: 0, bytes: 0, slots: 0, returnSlots: step }).catch(() => undefined);
+    if (keep > 0 && leased.slots - usage.inFlight <= 2 * keep) return;
+    const surplus = leased.slots - usage.inFlight - keep;
+    if (surplus <= 0) return;
+    leased.slots -= surplus;
+    void this.#leaser.lease(app.id, { requests: 0, bytes: 0, slots: 0, returnSlots: surplus }).catch(() => undefined);
+  }
+
+  /** The worker drains: every slot not in use goes back, for the next generation to lease. */
+  returnIdle(): void {
+    for (const usage of this.#usage.values()) {
+      const app = usage.app;
+      if (usage.leased !== undefined) this.#returnSurplusSlots(app, usage, 0);
+    }
   }
 
   #usageOf(app: AppConfig): AppUsage {
     let usage = this.#usage.get(app.id);
     if (usage === undefined) {
-      const leased: Leased | undefined = this.#leaser !== undefined && limited(app) ? { requests: 0, bytes: 0, slots: 0, grantedAt: this.#now(), pending: false, retryAt: 0 } : undefined;
-      usage = { inFlight: 0, requests: undefined, bytes: undefined, leased };
+      const leased: Leased | undefined =
+        this.#leaser !== undefined && limited(app) ? { requests: 0, bytes: 0, slots: 0, grantedAt: this.#now(), pending: false, retryAt: 0, shortAt: 0 } : undefined;
+      usage = { app, inFlight: 0, requests: undefined, bytes: undefined, leased };
       this.#usage.set(app.id, usage);
     }
     return usage;

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -54,9 +54,33 @@ test('defaults come from the schema, paths resolve against the file, the result 
   t.true(Object.isFrozen(config.apps[0]!.allow.components));
 });
 
+test('a token file other users could read, or its group could write, is refused; one readable by the agent alone is not', async (t) => {
+  const dir = await tempDir();
+  const config = (file: string): string => `version: 1\napps:\n  - { id: demo, tokenFile: ${file} }\n`;
+  for (const [name, mode] of [['world.token', 0o644], ['group-write.token', 0o620], ['other-write.token', 0o602]] as const) {
+    await writeFile(path.join(dir, name), 'demo-token-0123456789\n', { mode });
+    await chmod(path.join(dir, name), mode);
+    const found = await problems(config(path.join(dir, name)));
+    t.is(found.length, 1, name);
+    t.regex(found[0] ?? '', /^apps\[0\]\.tokenFile: .* (is accessible to other users|is writable by its group)/, name);
+  }
+  for (const [name, mode] of [['private.token', 0o600], ['own-group.token', 0o640]] as const) {
+    await writeFile(path.join(dir, name), 'demo-token-0123456789\n', { mode });
+    await chmod(path.join(dir, name), mode);
+    await t.notThrowsAsync(parseConfig(config(path.join(dir, name)), path.join(dir, 'h.yaml')), name);
+  }
+});
+
+test('two apps with one token are refused, whether given as token, tokenFile or tokenSha256', async (t) => {
+  const dir = await tempDir();
+  await writeFile(path.join(dir, 'a.token'), 'shared-token-0123456789\n', { mode: 0o600 });
+  const found = await problems(`version: 1\napps:\n  - { id: a, tokenFile: ${path.join(dir, 'a.token')} }\n  - { id: b, token: shared-token-0123456789 }\n  - { id: c, tokenSha256: ${hashToken('shared-token-0123456789')} }\n`);
+  t.deepEqual(found, ['apps[1]: app "b" has the same token as app "a"; every app needs its own', 'apps[2]: app "c" has the same token as app "a"; every app needs its own']);
+});
+
 test('tokens are kept only as sha256, from token, tokenFile or tokenSha256', async (t) => {
   const dir = await tempDir();
-  await writeFile(path.join(dir, 'other.token'), 'other-token\n');
+  await writeFile(path.join(dir, 'other.token'), 'other-token\n', { mode: 0o600 });
   await writeFile(
     path.join(dir, 'h.yaml'),
     `version: 1
@@ -200,7 +224,7 @@ test('the sibling port\'s limits have defaults from the schema', async (t) => {
 
 test('tokens on the network: the cluster token needs 32 characters, in the file too', async (t) => {
   const dir = await tempDir();
-  await writeFile(path.join(dir, 'cluster.token'), 'cluster-token-0123456789abcdef\n'); // 30
+  await writeFile(path.join(dir, 'cluster.token'), 'cluster-token-0123456789abcdef\n', { mode: 0o600 }); // 30
   const listen = `listen: { host: 127.0.0.1, port: 7443 }, ${siblingTls}`;
   t.deepEqual(await problems(`${minimal}siblings: { ${listen}, token: cluster-token-0123456789abcdef }\n`), [
     'siblings.token: must NOT have fewer than 32 characters',

@@ -56,7 +56,7 @@ for (const c of cases) {
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'hearth.yaml');
     await writeFile(file, c.text);
-    await writeFile(path.join(dir, 'short-token'), 'abc\n');
+    await writeFile(path.join(dir, 'short-token'), 'abc\n', { mode: 0o600 });
 
     const start = await runHearthCli(['start', '--config', file], c.env ? { env: c.env } : {});
     const seen = `exit ${start.code ?? start.signal}\nstderr: ${start.stderr}\nstdout: ${start.stdout}`;
