@@ -61,6 +61,9 @@ export function upgradeConfig(overrides: Partial<UpgradeConfig> = {}): UpgradeCo
     maxUnpackedBytes: 2 * 1024 * 1024 * 1024,
     downloadTimeoutMs: 10_000,
     downloadRetries: 2,
+    allowedFileDirs: [],
+    allowedRedirectHosts: [],
+    maxRedirects: 5,
     memoryHeadroom: 1.5,
     diskHeadroom: 3,
     crashLoopRestarts: 3,
@@ -76,11 +79,12 @@ export interface StoreFixture {
   readonly store: ArtifactStore;
 }
 
+/** A store on a fresh temp dir, which is also its one allowed file directory unless `overrides` say otherwise. */
 export async function makeStore(t: ExecutionContext, overrides: Partial<UpgradeConfig> = {}): Promise<StoreFixture> {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const stateDir = path.join(dir, 'state');
-  return { dir, stateDir, store: new ArtifactStore({ stateDir, upgrade: upgradeConfig(overrides), logger: silentLogger }) };
+  return { dir, stateDir, store: new ArtifactStore({ stateDir, upgrade: upgradeConfig({ allowedFileDirs: [dir], ...overrides }), logger: silentLogger }) };
 }
 
 export const noProgress = (): void => undefined;
