@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { signArtifactDigest } from '../../ops-agent/artifacts/artifact-signature.js';
 import type { InstallProgress } from '../../ops-agent/artifacts/artifact-store.js';
-import { assertInstalledExactly, makeStore, miniArtifact, noProgress, sendFile, serve, sha256Of } from './artifact-helpers.js';
+import { assertInstalledExactly, makeStore, miniArtifact, noProgress, sendFile, serve, sha256Of, type StoreFixture } from './artifact-helpers.js';
 
 function codeOf(err: unknown): string | undefined {
   return (err as { code?: string } | undefined)?.code;
@@ -114,27 +114,32 @@ test('with a public key, a dummy signature for a local source is refused without
 
 // ---- local sources ----
 
-test('local sources are refused when upgrade.allowedFileDirs is empty (the default)', async (t) => {
-  const { dir, stateDir, store } = await makeStore(t, { allowedFileDirs: [] });
-  const a = await miniArtifact(dir, '12.0.0');
-  for (const source of [a.file, pathToFileURL(a.file).href, '/etc/passwd', path.join(dir, 'missing.tgz')]) {
-    const err = await t.throwsAsync(store.install({ source, sha256: a.sha256 }, noProgress));
+/** Every source is HEARTH_ERR_ARTIFACT_SOURCE_FORBIDDEN, and nothing was copied or installed. */
+async function allForbidden(t: ExecutionContext, fixture: StoreFixture, sources: readonly string[], sha256: string): Promise<void> {
+  for (const source of sources) {
+    const err = await t.throwsAsync(fixture.store.install({ source, sha256 }, noProgress));
     t.is(codeOf(err), 'HEARTH_ERR_ARTIFACT_SOURCE_FORBIDDEN', source);
   }
-  t.false(existsSync(path.join(stateDir, 'downloads')), 'nothing was copied');
-  await assertInstalledExactly(t, stateDir, [], dir);
+  t.false(existsSync(path.join(fixture.stateDir, 'downloads')), 'nothing was copied');
+  await assertInstalledExactly(t, fixture.stateDir, [], fixture.dir);
+}
+
+test('local sources are refused when upgrade.allowedFileDirs is empty (the default)', async (t) => {
+  const fixture = await makeStore(t, { allowedFileDirs: [] });
+  const a = await miniArtifact(fixture.dir, '12.0.0');
+  await allForbidden(t, fixture, [a.file, pathToFileURL(a.file).href, '/etc/passwd', path.join(fixture.dir, 'missing.tgz')], a.sha256);
 });
 
 test('a local source outside upgrade.allowedFileDirs is refused: plainly, through "..", through a symlinked file or directory', async (t) => {
-  const { dir, stateDir, store } = await makeStore(t, (d) => ({ allowedFileDirs: [path.join(d, 'allowed')] }));
-  const allowed = path.join(dir, 'allowed');
-  const outside = path.join(dir, 'outside');
+  const fixture = await makeStore(t, (d) => ({ allowedFileDirs: [path.join(d, 'allowed')] }));
+  const allowed = path.join(fixture.dir, 'allowed');
+  const outside = path.join(fixture.dir, 'outside');
   await mkdir(allowed);
   await mkdir(outside);
   const a = await miniArtifact(outside, '12.1.0');
   await symlink(a.file, path.join(allowed, 'link.tgz'));
   await symlink(outside, path.join(allowed, 'sub'));
-  const sources = [
+  const sources: readonly string[] = [
     a.file,
     `${allowed}/../outside/${path.basename(a.file)}`,
     `${pathToFileURL(allowed).href}/../outside/${path.basename(a.file)}`,
@@ -145,12 +150,7 @@ test('a local source outside upgrade.allowedFileDirs is refused: plainly, throug
     `${allowed}-sibling/a.tgz`,
     allowed,
   ];
-  for (const source of sources) {
-    const err = await t.throwsAsync(store.install({ source, sha256: a.sha256 }, noProgress));
-    t.is(codeOf(err), 'HEARTH_ERR_ARTIFACT_SOURCE_FORBIDDEN', source);
-  }
-  t.false(existsSync(path.join(stateDir, 'downloads')), 'nothing was copied');
-  await assertInstalledExactly(t, stateDir, [], dir);
+  await allForbidden(t, fixture, sources, a.sha256);
 });
 
 test('a local source inside upgrade.allowedFileDirs installs, also through a symlink that stays inside or a listed directory that is a symlink', async (t) => {
