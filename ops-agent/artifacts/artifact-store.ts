@@ -1,7 +1,8 @@
 // The version store under `<state>/versions/<version>`: install (signature of the claim → fetch
-// → sha256 → unpack → rename), list, prune, and recovery after a crash. Installs run one at a time. A directory name
-// starting with `.` is never a version: `.tmp-*` are unfinished unpacks (or removals) that
-// recover() deletes, so a kill -9 mid-unpack never leaves a half-unpacked version in use.
+// → sha256 → unpack → rename), list, prune, and recovery after a crash. Installs run one at a
+// time. A directory name starting with `.` is never a version: `.tmp-*` are unfinished unpacks
+// (or removals) that recover() deletes, so a kill -9 mid-unpack never leaves a half-unpacked
+// version in use.
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
