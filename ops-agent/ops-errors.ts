@@ -24,6 +24,8 @@ export const OPS_ERROR_CATALOG = {
   HEARTH_ERR_INVALID_ARGUMENT: { message: 'the admin request is invalid', http: 400, exit: 1 },
   HEARTH_ERR_UPGRADE_BUSY: { message: 'an upgrade, rollback or reload is already in progress', http: 409, exit: 1 },
   HEARTH_ERR_UPGRADE_INTERRUPTED: { message: 'the hand-off was interrupted by an ops-agent restart', http: 500, exit: 1 },
+  HEARTH_ERR_ARTIFACT_SOURCE_FORBIDDEN: { message: 'the artifact source is a file outside upgrade.allowedFileDirs', http: 403, exit: 1 },
+  HEARTH_ERR_ARTIFACT_REDIRECT_FORBIDDEN: { message: 'the artifact download was redirected where upgrade.allowedRedirectHosts or upgrade.maxRedirects does not allow', http: 403, exit: 1 },
   HEARTH_ERR_ARTIFACT_DOWNLOAD: { message: 'the artifact could not be downloaded', http: 502, exit: 1 },
   HEARTH_ERR_ARTIFACT_TOO_LARGE: { message: 'the artifact exceeds the size limit', http: 413, exit: 1 },
   HEARTH_ERR_ARTIFACT_CHECKSUM: { message: 'the artifact does not match its sha256', http: 422, exit: 1 },

@@ -18,7 +18,7 @@ batches; stops at the first failed batch and prints a summary.
   --hosts FILE             one host:port per line ([v6addr]:port for IPv6); # comments, blank lines
   --token-file FILE        the admin bearer token (the same on every host)
   --artifact URL|PATH      where each HOST fetches the artifact: http(s)://…, file://… or an absolute
-                           path on the host
+                           path on the host, in a directory of its upgrade.allowedFileDirs
   --sha256 HEX             the artifact's sha256 (its .sha256 file)
   --signature FILE         base64 ed25519 signature (.sig), read here and sent to every host
   --version V              the target version (default: from the artifact name hearth-V-<os>-<arch>-node<abi>.tgz)

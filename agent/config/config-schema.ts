@@ -240,6 +240,18 @@ export interface UpgradeConfig {
   maxUnpackedBytes: number;
   downloadTimeoutMs: number;
   downloadRetries: number;
+  /**
+   * Directories a local artifact source (a path or file:// URL) must lie in once symlinks and `..`
+   * are resolved; absolute after loading. Empty (the default): local sources are refused.
+   */
+  allowedFileDirs: string[];
+  /**
+   * Hosts an http(s) download may be redirected to besides the source's own host; `*.example.com`
+   * matches every subdomain of example.com. Empty (the default): only the source's own host.
+   */
+  allowedRedirectHosts: string[];
+  /** Redirects followed per download attempt; 0 follows none. */
+  maxRedirects: number;
   /** Free memory required for a second generation = measured worker RSS × workers × this. */
   memoryHeadroom: number;
   /** Free disk required in the state dir, as a multiple of the artifact size. */
@@ -282,6 +294,10 @@ export interface RawHearthConfig {
 
 /** App ids, agent ids and component names are DNS labels: the protocol's app id rule. */
 const ID_PATTERN = APP_ID_SOURCE;
+
+/** A host name or IPv4 address, optionally `*.`-prefixed (any subdomain), or a bracketed IPv6 address. */
+const DNS_LABEL = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const REDIRECT_HOST_PATTERN = `^(\\*\\.)?(${DNS_LABEL}\\.)*${DNS_LABEL}$|^\\[[0-9A-Fa-f:.]+\\]$`;
 
 /** The shape of an invoke policy; `withDefaults` fills in defaults (invoke.defaults) or not (targets). */
 function invokePolicySchema(withDefaults: boolean): SchemaObject {
@@ -391,6 +407,9 @@ export const configSchema: SchemaObject = {
         maxUnpackedBytes: { type: 'integer', minimum: 1024, default: 2 * 1024 * 1024 * 1024 },
         downloadTimeoutMs: { type: 'integer', minimum: 100, default: 120_000 },
         downloadRetries: { type: 'integer', minimum: 0, maximum: 100, default: 3 },
+        allowedFileDirs: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true, default: [] },
+        allowedRedirectHosts: { type: 'array', items: { type: 'string', pattern: REDIRECT_HOST_PATTERN }, uniqueItems: true, default: [] },
+        maxRedirects: { type: 'integer', minimum: 0, maximum: 20, default: 5 },
         memoryHeadroom: { type: 'number', minimum: 0, default: 1.5 },
         diskHeadroom: { type: 'number', minimum: 0, default: 3 },
         crashLoopRestarts: { type: 'integer', minimum: 1, default: 3 },

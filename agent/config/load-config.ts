@@ -58,7 +58,7 @@ export interface HearthConfig {
   readonly logLevel: RawHearthConfig['logLevel'];
   readonly limits: Readonly<LimitsConfig>;
   readonly pubsub: Readonly<PubsubDefaults>;
-  /** publicKeyFile is absolute when set. */
+  /** publicKeyFile is absolute when set; allowedFileDirs are absolute. */
   readonly upgrade: Readonly<UpgradeConfig>;
   /** The admin TCP listener, when configured; its token is kept only as sha256. */
   readonly adminTcp: { readonly host: string; readonly port: number; readonly tokenSha256: string } | undefined;
@@ -183,6 +183,11 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     const token = await resolveToken(raw.admin.tcp, 'admin.tcp', baseDir, problems);
     adminTcp = { host: raw.admin.tcp.host, port: raw.admin.tcp.port, tokenSha256: token?.sha256 ?? '' };
   }
+  const allowedFileDirs = raw.upgrade.allowedFileDirs.map((dir) => path.resolve(baseDir, dir));
+  for (const [i, dir] of allowedFileDirs.entries()) {
+    // A root entry would make the list meaningless: every local file could be read.
+    if (path.dirname(dir) === dir) problems.push(`upgrade.allowedFileDirs[${i}]: ${dir} is the filesystem root; name the directory that holds the artifacts`);
+  }
   const siblings = await resolveSiblings(raw.siblings, baseDir, new Map(raw.components.map((c) => [c.name, c.type])), problems);
   const warnings: string[] = [];
   checkNetworkTokens(tokens, siblings, problems, warnings);
@@ -200,6 +205,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     pubsub: raw.pubsub,
     upgrade: {
       ...raw.upgrade,
+      allowedFileDirs,
       ...(raw.upgrade.publicKeyFile === undefined ? {} : { publicKeyFile: path.resolve(baseDir, raw.upgrade.publicKeyFile) }),
     },
     adminTcp,

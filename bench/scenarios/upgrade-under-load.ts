@@ -193,7 +193,7 @@ export const upgradeUnderLoadScenario: Scenario = {
       const artifacts: Artifact[] = [];
       for (const version of VERSIONS) artifacts.push(await packageBuild(ctx.cleanup, dir, version));
       ctx.log(`[upgrade] packaged ${artifacts.map((a) => path.basename(a.file)).join(', ')}`);
-      const hearth = await startHearth(ctx.cleanup);
+      const hearth = await startHearth(ctx.cleanup, { settings: { upgrade: { allowedFileDirs: [dir] } } });
       try {
         return await measure(ctx, hearth, artifacts);
       } finally {

@@ -1,7 +1,8 @@
 // The one definition of what an artifact signature signs, shared by scripts/sign-artifact.ts and
 // the verifier: ed25519 over the bytes of `hearth-artifact-v1:<sha256 hex of the artifact>`.
 // Signing the digest, not the file, lets the verifier read the artifact once (the sha256 it
-// computes anyway) and lets a release pipeline sign without holding the archive.
+// computes anyway), lets a release pipeline sign without holding the archive, and lets the
+// ops-agent check a request's signature against the sha256 it claims before fetching anything.
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 

@@ -1,7 +1,8 @@
 // Fetches an artifact source to a file of our own under `<state>/downloads/`, so that what is
 // verified is exactly what is unpacked (a later change of the source cannot alter it). A path or
 // file:// URL is copied; http(s):// is streamed with a timeout, retries with exponential backoff
-// and resume (`Range`) from the `.part` a failed attempt left behind.
+// and resume (`Range`) from the `.part` a failed attempt left behind. Which files and redirects
+// are allowed at all is artifact-source-policy.ts's answer, asked before anything is read.
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import http from 'node:http';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { isOpsErrorCode, OpsError } from '../ops-errors.js';
+import { allowedFile, redirectRefusal, type SourcePolicy } from './artifact-source-policy.js';
 
 export type ArtifactSource = { readonly kind: 'file'; readonly path: string } | { readonly kind: 'http'; readonly url: URL };
 
@@ -22,14 +24,18 @@ export interface FetchOptions {
   /** Per attempt, and the longest a connection may stay idle. */
   readonly timeoutMs: number;
   readonly retries: number;
+  readonly policy: SourcePolicy;
   readonly logger: Logger;
+  /**
+   * Bytes of an http(s) download so far. A local copy reports none: the size of a file whose
+   * sha256 has not been checked yet is not for the caller to learn.
+   */
   readonly onProgress?: (bytes: number, total: number | undefined) => void;
   readonly signal?: AbortSignal;
   /** First backoff delay; doubles per retry (capped at 10 s). */
   readonly backoffMs?: number;
 }
 
-const MAX_REDIRECTS = 5;
 const MAX_BACKOFF_MS = 10_000;
 
 /** Parses a source: an absolute path, a file:// URL, or an http(s):// URL. */
@@ -64,10 +70,12 @@ export function redact(source: string): string {
 
 /** Fetches the source to `<downloadDir>/<name>.tgz` and returns its path and size. */
 export async function fetchArtifact(source: ArtifactSource, options: FetchOptions): Promise<{ file: string; bytes: number }> {
+  // Before anything is created or read; the real path is what gets opened.
+  const checked: ArtifactSource = source.kind === 'file' ? { kind: 'file', path: await allowedFile(source.path, options.policy) } : source;
   await mkdir(options.downloadDir, { recursive: true });
   const part = path.join(options.downloadDir, `${options.name}.part`);
   const done = path.join(options.downloadDir, `${options.name}.tgz`);
-  const bytes = source.kind === 'file' ? await copyFile(source.path, part, options) : await download(source.url, part, options);
+  const bytes = checked.kind === 'file' ? await copyFile(checked.path, part, options) : await download(checked.url, part, options);
   await rename(part, done);
   return { file: done, bytes };
 }
@@ -82,7 +90,7 @@ async function copyFile(from: string, part: string, options: FetchOptions): Prom
     if (err instanceof OpsError) throw err;
     throw new OpsError('HEARTH_ERR_ARTIFACT_DOWNLOAD', `cannot read ${from}: ${errText(err)}`);
   }
-  if (size > options.maxBytes) throw tooLarge(size, options.maxBytes);
+  if (size > options.maxBytes) throw tooLarge(options.maxBytes);
   const out = await open(part, 'w', 0o600);
   let written = 0;
   try {
@@ -91,9 +99,8 @@ async function copyFile(from: string, part: string, options: FetchOptions): Prom
       const buf = chunk as Buffer;
       written += buf.length;
       // The file may grow after the stat.
-      if (written > options.maxBytes) throw tooLarge(written, options.maxBytes);
+      if (written > options.maxBytes) throw tooLarge(options.maxBytes);
       await out.write(buf);
-      options.onProgress?.(written, size);
     }
   } catch (err) {
     await out.close();
@@ -144,7 +151,7 @@ async function attemptDownload(url: URL, part: string, options: FetchOptions): P
     await truncate(part, 0);
     have = 0;
   }
-  const { req, res, cut } = await request(url, have, options);
+  const { req, res, cut } = await request(url, url, have, options);
   try {
     let total: number | undefined;
     if (res.statusCode === 206 && have > 0) {
@@ -170,7 +177,7 @@ async function attemptDownload(url: URL, part: string, options: FetchOptions): P
     }
     if (total !== undefined && total > options.maxBytes) {
       await rm(part, { force: true });
-      throw tooLarge(total, options.maxBytes);
+      throw tooLarge(options.maxBytes);
     }
     let written = have;
     const out = await open(part, have > 0 ? 'a' : 'w', 0o600);
@@ -180,7 +187,7 @@ async function attemptDownload(url: URL, part: string, options: FetchOptions): P
         if (written + buf.length > options.maxBytes) {
           await out.close();
           await rm(part, { force: true });
-          throw tooLarge(written + buf.length, options.maxBytes);
+          throw tooLarge(options.maxBytes);
         }
         await out.write(buf);
         written += buf.length;
@@ -208,8 +215,8 @@ interface Exchange {
   cut: { reason?: string };
 }
 
-/** GET with redirects followed; the timeout covers the whole attempt and any idle period. */
-function request(url: URL, from: number, options: FetchOptions, redirects = 0): Promise<Exchange> {
+/** GET with the redirects the policy allows followed; the timeout covers the whole attempt and any idle period. */
+function request(source: URL, url: URL, from: number, options: FetchOptions, redirects = 0): Promise<Exchange> {
   return new Promise<Exchange>((resolve, reject) => {
     const client = url.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'hearth-ops-agent' };
@@ -232,15 +239,15 @@ function request(url: URL, from: number, options: FetchOptions, redirects = 0): 
       if (status >= 300 && status < 400 && status !== 304 && location !== undefined) {
         res.resume();
         req.destroy();
-        if (redirects >= MAX_REDIRECTS) return reject(new AttemptError(`more than ${MAX_REDIRECTS} redirects`, false));
         let next: URL;
         try {
           next = new URL(location, url);
         } catch {
           return reject(new AttemptError(`redirect to an invalid URL`, false));
         }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') return reject(new AttemptError(`redirect to unsupported scheme ${next.protocol}`, false));
-        return resolve(request(next, from, options, redirects + 1));
+        const refusal = redirectRefusal(source, url, next, redirects, options.policy);
+        if (refusal !== undefined) return reject(new OpsError('HEARTH_ERR_ARTIFACT_REDIRECT_FORBIDDEN', `download of ${redact(source.href)}: not following ${refusal}`));
+        return resolve(request(source, next, from, options, redirects + 1));
       }
       resolve({ req, res, cut });
     });
@@ -270,8 +277,9 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-function tooLarge(bytes: number, max: number): OpsError {
-  return new OpsError('HEARTH_ERR_ARTIFACT_TOO_LARGE', `the artifact is ${bytes} bytes or more, over upgrade.maxArtifactBytes (${max})`);
+/** Names the limit only: the size of a file nobody verified is not ours to tell. */
+function tooLarge(max: number): OpsError {
+  return new OpsError('HEARTH_ERR_ARTIFACT_TOO_LARGE', `the artifact is over upgrade.maxArtifactBytes (${max} bytes)`);
 }
 
 /** An abort whose reason is a coded OpsError keeps that code; any other is a failed download. */

@@ -1,7 +1,8 @@
-// The version store under `<state>/versions/<version>`: install (fetch → verify → unpack →
-// rename), list, prune, and recovery after a crash. Installs run one at a time. A directory name
-// starting with `.` is never a version: `.tmp-*` are unfinished unpacks (or removals) that
-// recover() deletes, so a kill -9 mid-unpack never leaves a half-unpacked version in use.
+// The version store under `<state>/versions/<version>`: install (signature of the claim → fetch
+// → sha256 → unpack → rename), list, prune, and recovery after a crash. Installs run one at a
+// time. A directory name starting with `.` is never a version: `.tmp-*` are unfinished unpacks
+// (or removals) that recover() deletes, so a kill -9 mid-unpack never leaves a half-unpacked
+// version in use.
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { isValidVersion, parseManifest, type ArtifactManifest, type HostPlatform
 import { isSha256Hex } from './artifact-signature.js';
 import { abortError, fetchArtifact, parseSource, redact } from './artifact-source.js';
 import { readInstallRecord, unpackArtifact } from './artifact-unpack.js';
-import { verifyArtifact } from './artifact-verify.js';
+import { checkSignature, verifyChecksum } from './artifact-verify.js';
 
 export interface InstalledVersion {
   readonly version: string;
@@ -69,7 +70,10 @@ export class ArtifactStore {
     this.host = { platform: process.platform, arch: process.arch, nodeAbi: Number(process.versions.modules), protocol: SUPPORTED_PROTOCOL_VERSIONS };
   }
 
-  /** Fetches, verifies (before anything is unpacked), unpacks and installs; one install at a time. */
+  /**
+   * Checks the signature of the claimed sha256 (before the source is touched), fetches, checks the
+   * sha256 (before anything is unpacked), unpacks and installs; one install at a time.
+   */
   install(req: InstallRequest, onProgress: (p: InstallProgress) => void, signal?: AbortSignal): Promise<InstalledVersion> {
     const run = this.queue.then(() =>
       this.installNow(req, onProgress, signal).catch((err: unknown) => {
@@ -93,27 +97,24 @@ export class ArtifactStore {
     const started = Date.now();
     log.info('installing artifact');
 
+    const signed = await checkSignature({ sha256: req.sha256, signature: req.signature, publicKeyFile: this.upgrade.publicKeyFile });
+    onProgress({ phase: 'download' });
     const fetched = await fetchArtifact(source, {
       downloadDir: this.downloadDir,
       name: req.sha256,
       maxBytes: this.upgrade.maxArtifactBytes,
       timeoutMs: this.upgrade.downloadTimeoutMs,
       retries: this.upgrade.downloadRetries,
+      policy: this.upgrade,
       logger: log,
       onProgress: throttled('download', onProgress),
       ...(signal ? { signal } : {}),
     });
     try {
-      onProgress({ phase: 'verify', bytes: 0, total: fetched.bytes });
-      const verified = await verifyArtifact({
-        file: fetched.file,
-        sha256: req.sha256,
-        signature: req.signature,
-        publicKeyFile: this.upgrade.publicKeyFile,
-        signal,
-        onProgress: throttledBytes('verify', fetched.bytes, onProgress),
-      });
-      onProgress({ phase: 'verify', bytes: verified.bytes, total: verified.bytes, detail: verified.signed ? 'sha256 and signature ok' : 'sha256 ok' });
+      // No byte counts until the sha256 matched: they would tell the size of whatever was read.
+      onProgress({ phase: 'verify' });
+      const bytes = await verifyChecksum({ file: fetched.file, sha256: req.sha256, signal });
+      onProgress({ phase: 'verify', bytes, total: bytes, detail: signed ? 'sha256 and signature ok' : 'sha256 ok' });
       if (signal?.aborted) throw abortError(signal, 'HEARTH_ERR_INTERNAL');
 
       const placed = await unpackArtifact({
@@ -232,11 +233,6 @@ function throttled(phase: InstallProgress['phase'], report: Report): (bytes: num
     last = bytes;
     report({ phase, bytes, ...(total === undefined ? {} : { total }) });
   };
-}
-
-function throttledBytes(phase: InstallProgress['phase'], total: number, report: Report): (bytes: number) => void {
-  const next = throttled(phase, report);
-  return (bytes) => next(bytes, total);
 }
 
 function throttledTotal(phase: InstallProgress['phase'], report: Report): (bytes: number, total: number) => void {

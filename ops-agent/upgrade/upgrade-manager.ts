@@ -3,7 +3,7 @@
 // previous build, re-read the configuration — and persisted phase by phase, so that a `kill -9`
 // leaves a record the next start turns into "interrupted". After an upgrade the new generation is
 // watched: a crash loop within crashLoopWindowMs hands back to the build it replaced.
-import { access, stat } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { HearthConfig } from '../../agent/config/load-config.js';
@@ -88,12 +88,12 @@ export class UpgradeManager {
           if (clock.current !== p.phase) clock.enter(p.phase, p.detail ?? INSTALL_PHASES[p.phase]);
           else if (p.detail !== undefined) clock.note(p.detail);
           if (p.bytes !== undefined) clock.bytes(p.bytes, p.total);
-          if (p.phase === 'download' && p.bytes !== undefined) artifactBytes = Math.max(artifactBytes ?? 0, p.total ?? p.bytes);
+          // The size the store tells once the sha256 matched (a local copy tells none before).
+          if (p.phase === 'verify' && p.total !== undefined) artifactBytes = p.total;
         },
         this.#abort.signal,
       );
       setTo(installed.version);
-      artifactBytes ??= await localSize(request.source);
       const from = this.#activeBuild();
       const to = buildOf(installed);
       const done = await this.#handoff(clock, to, this.#o.config(), artifactBytes, (gen) => this.#watch.watch(gen, from));
@@ -307,15 +307,4 @@ function buildOf(v: InstalledVersion): BuildRef {
 
 function stripGeneration(b: BuildRef & { generation?: number }): BuildRef {
   return { version: b.version, exec: b.exec, ...(b.dir !== undefined ? { dir: b.dir } : {}) };
-}
-
-/** Size of a local artifact (path or file:// URL), for the disk preflight. */
-async function localSize(source: string): Promise<number | undefined> {
-  if (/^https?:\/\//i.test(source)) return undefined;
-  try {
-    const file = source.startsWith('file://') ? new URL(source).pathname : source;
-    return (await stat(file)).size;
-  } catch {
-    return undefined;
-  }
 }

@@ -8,6 +8,7 @@ export type InstallPhase = 'download' | 'verify' | 'unpack' | 'install';
 export interface InstallProgress {
   readonly phase: InstallPhase;
   readonly bytes?: number;
+  /** On `verify`, set only once the sha256 matched: the artifact's size (the disk preflight uses it). */
   readonly total?: number;
   readonly detail?: string;
 }

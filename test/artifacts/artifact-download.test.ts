@@ -209,7 +209,7 @@ test('an abort during the unpack removes the temp dir and keeps the reason code'
 });
 
 test('sources: relative paths, unknown schemes and bad sha256 are invalid arguments', async (t) => {
-  const { store } = await makeStore(t);
+  const { dir, store } = await makeStore(t);
   for (const [source, sha256] of [
     ['relative/a.tgz', 'e'.repeat(64)],
     ['ftp://example.invalid/a.tgz', 'e'.repeat(64)],
@@ -219,7 +219,7 @@ test('sources: relative paths, unknown schemes and bad sha256 are invalid argume
     const err = await t.throwsAsync(store.install({ source, sha256 }, noProgress));
     t.is(codeOf(err), 'HEARTH_ERR_INVALID_ARGUMENT', `${source} ${sha256}`);
   }
-  const missing = await t.throwsAsync(store.install({ source: '/nonexistent/hearth.tgz', sha256: 'e'.repeat(64) }, noProgress));
+  const missing = await t.throwsAsync(store.install({ source: path.join(dir, 'nonexistent.tgz'), sha256: 'e'.repeat(64) }, noProgress));
   t.is(codeOf(missing), 'HEARTH_ERR_ARTIFACT_DOWNLOAD');
   t.regex(missing?.message ?? '', /ENOENT/);
 });

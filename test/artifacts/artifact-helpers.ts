@@ -61,6 +61,9 @@ export function upgradeConfig(overrides: Partial<UpgradeConfig> = {}): UpgradeCo
     maxUnpackedBytes: 2 * 1024 * 1024 * 1024,
     downloadTimeoutMs: 10_000,
     downloadRetries: 2,
+    allowedFileDirs: [],
+    allowedRedirectHosts: [],
+    maxRedirects: 5,
     memoryHeadroom: 1.5,
     diskHeadroom: 3,
     crashLoopRestarts: 3,
@@ -76,11 +79,16 @@ export interface StoreFixture {
   readonly store: ArtifactStore;
 }
 
-export async function makeStore(t: ExecutionContext, overrides: Partial<UpgradeConfig> = {}): Promise<StoreFixture> {
+/**
+ * A store on a fresh temp dir, which is also its one allowed file directory unless `overrides`
+ * (or the function of the temp dir giving them) say otherwise.
+ */
+export async function makeStore(t: ExecutionContext, overrides: Partial<UpgradeConfig> | ((dir: string) => Partial<UpgradeConfig>) = {}): Promise<StoreFixture> {
   const dir = await tempDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const stateDir = path.join(dir, 'state');
-  return { dir, stateDir, store: new ArtifactStore({ stateDir, upgrade: upgradeConfig(overrides), logger: silentLogger }) };
+  const over = typeof overrides === 'function' ? overrides(dir) : overrides;
+  return { dir, stateDir, store: new ArtifactStore({ stateDir, upgrade: upgradeConfig({ allowedFileDirs: [dir], ...over }), logger: silentLogger }) };
 }
 
 export const noProgress = (): void => undefined;
@@ -199,8 +207,12 @@ export interface TestServer {
   readonly requests: http.IncomingHttpHeaders[];
 }
 
-/** A node:http server on 127.0.0.1; closed (open sockets destroyed) at teardown. */
-export async function serve(t: ExecutionContext, handler: (req: http.IncomingMessage, res: http.ServerResponse, attempt: number) => void): Promise<TestServer> {
+/** A node:http server on a loopback address (127.0.0.1 unless told); closed (open sockets destroyed) at teardown. */
+export async function serve(
+  t: ExecutionContext,
+  handler: (req: http.IncomingMessage, res: http.ServerResponse, attempt: number) => void,
+  host = '127.0.0.1',
+): Promise<TestServer> {
   const requests: http.IncomingHttpHeaders[] = [];
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
@@ -211,13 +223,16 @@ export async function serve(t: ExecutionContext, handler: (req: http.IncomingMes
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
   t.teardown(async () => {
     for (const s of sockets) s.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, requests };
+  return { url: `http://${host}:${port}`, requests };
 }
 
 /** Serves `bytes` like a static file server: 200, or 206 for `Range: bytes=N-`. */

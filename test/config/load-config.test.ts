@@ -184,6 +184,30 @@ test('upgrade settings have defaults; publicKeyFile resolves against the file', 
   t.is(config.adminTcp, undefined);
 });
 
+test('artifact source limits: none by default; file dirs resolve against the file; the root, bad hosts and bad counts are refused', async (t) => {
+  const defaults = await parseConfig(minimal, '/etc/hearth/test.yaml');
+  t.deepEqual(defaults.upgrade.allowedFileDirs, []);
+  t.deepEqual(defaults.upgrade.allowedRedirectHosts, []);
+  t.is(defaults.upgrade.maxRedirects, 5);
+  const set = await parseConfig(
+    `${minimal}upgrade: { allowedFileDirs: [releases, /srv/hearth], allowedRedirectHosts: [cdn.example.com, '*.blob.example.net', 10.0.0.5, '[::1]'], maxRedirects: 0 }\n`,
+    '/etc/hearth/test.yaml',
+  );
+  t.deepEqual(set.upgrade.allowedFileDirs, ['/etc/hearth/releases', '/srv/hearth']);
+  t.deepEqual(set.upgrade.allowedRedirectHosts, ['cdn.example.com', '*.blob.example.net', '10.0.0.5', '[::1]']);
+  t.is(set.upgrade.maxRedirects, 0);
+  t.deepEqual(await problems(`${minimal}upgrade: { allowedFileDirs: [/] }\n`), [
+    'upgrade.allowedFileDirs[0]: / is the filesystem root; name the directory that holds the artifacts',
+  ]);
+  t.deepEqual(await problems(`${minimal}upgrade: { allowedFileDirs: [''] }\n`), ['upgrade.allowedFileDirs[0]: must NOT have fewer than 1 characters']);
+  for (const host of ['https://cdn.example.com', 'cdn.example.com:443', '*', 'a.*.example.com', 'cdn.example.com/path']) {
+    const found = await problems(`${minimal}upgrade: { allowedRedirectHosts: ['${host}'] }\n`);
+    t.is(found.length, 1, host);
+    t.regex(found[0] ?? '', /^upgrade\.allowedRedirectHosts\[0\]: must match pattern/, host);
+  }
+  t.deepEqual(await problems(`${minimal}upgrade: { maxRedirects: 21 }\n`), ['upgrade.maxRedirects: must be <= 20']);
+});
+
 test('the admin TCP listener needs exactly one token, kept only as its hash', async (t) => {
   const config = await parseConfig(
     `${minimal}admin: { tcp: { port: 7070, token: fleet-manager-token-1 } }\n`,

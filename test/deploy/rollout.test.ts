@@ -41,7 +41,7 @@ test.before(async () => {
     [0, 1, 2].map(async () => {
       const h = await startHearth({
         workers: 1,
-        config: { upgrade: { readyTimeoutMs: 15_000, drainTimeoutMs: 5_000 }, admin: { tcp: { host: '127.0.0.1', port: 0, token: TOKEN } } },
+        config: { upgrade: { readyTimeoutMs: 15_000, drainTimeoutMs: 5_000, allowedFileDirs: [dir] }, admin: { tcp: { host: '127.0.0.1', port: 0, token: TOKEN } } },
       });
       const s = await h.status();
       if (!s.adminTcp) throw new Error('the agent reports no admin TCP address');

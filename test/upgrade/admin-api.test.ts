@@ -1,20 +1,30 @@
 // The management API around the hand-off: coded JSON errors, the TCP listener for a fleet manager
 // (bearer token, compared as a hash; the kubelet's probes answered without one, status alone), the
 // memory preflight refusing a reload with numbers, and requests that cannot begin (nothing to roll
-// back to).
+// back to), and an upgrade request that would make the ops-agent an oracle for local files.
+import { createHash } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { startHearth, type HearthProcess } from '../support/hearth-process.js';
+import { makeTempDir, startHearth, type HearthProcess } from '../support/hearth-process.js';
 import { adminHandoff, hearthCli, pidsOf } from '../helpers/upgrade-helpers.js';
 
 const FLEET_TOKEN = 'fleet-manager-token-0123456789';
 let h: HearthProcess;
 let tcp: { host: string; port: number };
+/** upgrade.allowedFileDirs of this agent. */
+let releases: string | undefined;
 
 test.before(async () => {
+  releases = await makeTempDir();
   h = await startHearth({
-    // A headroom no host has: every hand-off's memory preflight must refuse.
-    config: { upgrade: { memoryHeadroom: 100_000 }, admin: { tcp: { host: '127.0.0.1', port: 0, token: FLEET_TOKEN } } },
+    config: {
+      // A headroom no host has: every hand-off's memory preflight must refuse.
+      upgrade: { memoryHeadroom: 100_000, allowedFileDirs: [releases] },
+      admin: { tcp: { host: '127.0.0.1', port: 0, token: FLEET_TOKEN } },
+    },
   });
   const s = (await h.status()) as { adminTcp?: string | null };
   const m = /^(.+):(\d+)$/.exec(s.adminTcp ?? '');
@@ -23,6 +33,7 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await h?.stop();
+  if (releases !== undefined) await rm(releases, { recursive: true, force: true });
 });
 
 function tcpRequest(method: string, urlPath: string, token?: string): Promise<{ status: number; body: string; code: string | undefined }> {
@@ -116,4 +127,32 @@ test('memory preflight: a reload without room for a second generation is HEARTH_
   t.is(after.generation, before.generation);
   t.is(after.upgrade.lastResult?.code, 'HEARTH_ERR_PREFLIGHT_MEMORY');
   t.deepEqual(Object.keys(after.upgrade.lastResult?.phases ?? {}), ['config', 'preflight']);
+});
+
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+// Serial: ava runs serial tests before the others, so this hand-off never meets the reload above (UPGRADE_BUSY).
+test.serial('an upgrade of a file with a wrong sha256 tells neither its digest nor its size; a file outside upgrade.allowedFileDirs is refused', async (t) => {
+  const secret = Buffer.alloc(987_654, 'a file that is no artifact\n');
+  const file = path.join(releases ?? '', 'secret.txt');
+  await writeFile(file, secret);
+  const claimed = sha256(Buffer.from('a guess'));
+  const before = await h.status();
+
+  const inside = await adminHandoff(h, 'upgrade', { artifact: pathToFileURL(file).href, sha256: claimed });
+  t.is(inside.final?.code, 'HEARTH_ERR_ARTIFACT_CHECKSUM', JSON.stringify(inside.final));
+  const status = (await h.admin('/v1/status')).body;
+  for (const told of [JSON.stringify(inside), status]) {
+    t.true(told.includes(claimed), 'names the expected digest');
+    t.false(told.includes(sha256(secret)), 'not the real digest');
+    t.false(told.includes(String(secret.length)), 'not the size');
+  }
+
+  const passwd = await readFile('/etc/passwd');
+  const outside = await adminHandoff(h, 'upgrade', { artifact: 'file:///etc/passwd', sha256: claimed });
+  t.is(outside.final?.code, 'HEARTH_ERR_ARTIFACT_SOURCE_FORBIDDEN', JSON.stringify(outside.final));
+  t.false(JSON.stringify(outside).includes(sha256(passwd)));
+  const viaDotDot = await adminHandoff(h, 'upgrade', { artifact: `${releases ?? ''}/../../etc/passwd`, sha256: claimed });
+  t.is(viaDotDot.final?.code, 'HEARTH_ERR_ARTIFACT_SOURCE_FORBIDDEN', JSON.stringify(viaDotDot.final));
+  t.deepEqual(pidsOf(await h.status()), pidsOf(before), 'nothing changed');
 });

@@ -16,11 +16,13 @@ let h: HearthProcess;
 let out: string;
 let a: BuiltArtifact;
 let b: BuiltArtifact;
+/** The upgrade settings of this agent: the artifacts are read from `out`. */
+const upgradeSettings = (more: Record<string, unknown> = {}): Record<string, unknown> => ({ drainTimeoutMs: 5000, allowedFileDirs: [out], ...more });
 
 test.before(async () => {
   out = await makeTempDir();
   [a, b] = [await packageBuild('1.0.0-a', out), await packageBuild('1.0.0-b', out)];
-  h = await startHearth({ config: { upgrade: { drainTimeoutMs: 5000 } } });
+  h = await startHearth({ config: { upgrade: upgradeSettings() } });
 });
 test.after.always(async () => {
   await h?.stop();
@@ -46,7 +48,9 @@ test.serial('upgrade to a packaged build: progress, every worker on the new vers
   const stats = await Promise.all(loops.map((l) => l.stop()));
 
   t.is(cli.code, 0, `${cli.stdout}\n${cli.stderr}`);
-  t.regex(cli.stdout, /\[download\]\s+[\d.]+ MiB \/ [\d.]+ MiB \(100%\)/);
+  // A local copy tells its size only once the sha256 matched.
+  t.notRegex(cli.stdout, /\[download\]\s+[\d.]+ MiB/);
+  t.regex(cli.stdout, /\[verify\]\s+[\d.]+ MiB \/ [\d.]+ MiB \(100%\)/);
   for (const phase of ['download', 'verify', 'unpack', 'preflight', 'start', 'ready', 'drain', 'done']) {
     t.regex(cli.stdout, new RegExp(`\\[${phase}\\]\\s+done in \\d+ ms`), phase);
   }
@@ -82,7 +86,8 @@ test.serial('upgrade to a packaged build: progress, every worker on the new vers
 test.serial('a second version: versions lists both; rollback returns to the previous one', async (t) => {
   const r = await adminHandoff(h, 'upgrade', { artifact: b.file, sha256: b.sha256 });
   t.is(r.final?.result, 'ok', JSON.stringify(r.final));
-  t.true(r.lines.some((l) => l.phase === 'download' && l.percent === 100));
+  t.false(r.lines.some((l) => l.phase === 'download' && l.bytes !== undefined));
+  t.true(r.lines.some((l) => l.phase === 'verify' && l.percent === 100));
 
   const v = await versions();
   t.deepEqual(v.installed.map((i) => i.version).sort(), ['1.0.0-a', '1.0.0-b']);
@@ -134,9 +139,9 @@ test.serial('an old worker that crashes during an upgrade is forked again from t
 
 test.serial('disk preflight: too little free disk for the artifact is HEARTH_ERR_PREFLIGHT_DISK with the numbers; nothing changes', async (t) => {
   // diskHeadroom comes from the configuration in force: apply it with a reload first.
-  await writeConfig(h, { upgrade: { drainTimeoutMs: 5000, diskHeadroom: 1_000_000_000 } });
+  await writeConfig(h, { upgrade: upgradeSettings({ diskHeadroom: 1_000_000_000 }) });
   t.teardown(async () => {
-    await writeConfig(h, { upgrade: { drainTimeoutMs: 5000 } });
+    await writeConfig(h, { upgrade: upgradeSettings() });
     await adminHandoff(h, 'reload');
   });
   t.is((await adminHandoff(h, 'reload')).final?.result, 'ok');
@@ -156,9 +161,9 @@ test.serial('with a public key configured, `hearth upgrade --signature` is requi
   await run(process.execPath, [path.join(repoRoot, 'dist/scripts/generate-keypair.js'), '--out', keys]);
   const sig = path.join(out, 'a.sig');
   await run(process.execPath, [path.join(repoRoot, 'dist/scripts/sign-artifact.js'), '--key', path.join(keys, 'hearth-signing.key'), '--artifact', a.file, '--out', sig]);
-  await writeConfig(h, { upgrade: { drainTimeoutMs: 5000, publicKeyFile: path.join(keys, 'hearth-signing.pub') } });
+  await writeConfig(h, { upgrade: upgradeSettings({ publicKeyFile: path.join(keys, 'hearth-signing.pub') }) });
   t.teardown(async () => {
-    await writeConfig(h, { upgrade: { drainTimeoutMs: 5000 } });
+    await writeConfig(h, { upgrade: upgradeSettings() });
     await adminHandoff(h, 'reload');
   });
   t.is((await adminHandoff(h, 'reload')).final?.result, 'ok');

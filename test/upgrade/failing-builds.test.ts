@@ -22,7 +22,7 @@ test.before(async () => {
     broken.set(name, await patchedBuild(good, `2.0.0-${name.toLowerCase()}`, out, patches));
   }
   h = await startHearth({
-    config: { upgrade: { readyTimeoutMs: 15_000, drainTimeoutMs: 5000, crashLoopRestarts: 3, crashLoopWindowMs: 120_000 } },
+    config: { upgrade: { readyTimeoutMs: 15_000, drainTimeoutMs: 5000, crashLoopRestarts: 3, crashLoopWindowMs: 120_000, allowedFileDirs: [out] } },
   });
   // The good build is the one the crash-looping build must hand back to.
   const r = await adminHandoff(h, 'upgrade', { artifact: good.file, sha256: good.sha256 });

@@ -53,7 +53,7 @@ test('kill -9 while an upgrade unpacks: the next start removes the unfinished un
   const out = await makeTempDir();
   t.teardown(() => rm(out, { recursive: true, force: true }));
   const artifact = await packageBuild('3.0.0-cut', out);
-  const h = await startHearth();
+  const h = await startHearth({ config: { upgrade: { allowedFileDirs: [out] } } });
   t.teardown(() => h.stop());
   const before = await h.status();
   const inodesBefore = Object.keys(await socketInodes(h));

@@ -39,7 +39,7 @@ let current = '';
 test.before(async () => {
   artifactDir = await mkdtemp(path.join(os.tmpdir(), 'hxa-'));
   for (const version of [A, B]) artifacts.set(version, await packageArtifact(version, artifactDir));
-  h = await startHearth({ workers: 2 });
+  h = await startHearth({ workers: 2, config: { upgrade: { allowedFileDirs: [artifactDir] } } });
   current = (await h.status()).activeVersion;
 });
 
