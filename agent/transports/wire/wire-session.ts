@@ -41,6 +41,8 @@ export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
 /** How long a connection we closed may linger before it is destroyed (the peer should hang up). */
 const CLOSE_LINGER_MS = 5_000;
 const MAX_PING_BYTES = 64;
+/** Frames of one connection handled in one event-loop turn, at most. */
+const FRAMES_PER_TURN = 64;
 /** Longest a connection is left unread after a quota refusal. */
 const MAX_QUOTA_PAUSE_MS = 100;
 
@@ -115,6 +117,8 @@ export class WireSession {
   #authTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #lastFrameAt = Date.now();
+  /** Frames read and not handled yet (see #handleBacklog), in arrival order. */
+  readonly #backlog: Frame[] = [];
   #authFailures = 0;
 
   /** `openedAt` (epoch ms): when the connection was accepted, if before now (a TLS handshake came first). */
@@ -201,8 +205,30 @@ export class WireSession {
       return;
     }
     this.#watchPartialFrame(frames.length > 0);
-    for (const frame of frames) {
-      if (this.#closed) return;
+    // Behind what is still waiting: frames are handled in the order they came.
+    for (const f of frames) this.#backlog.push(f);
+    if (this.#backlog.length === frames.length) this.#handleBacklog();
+    // Checked after the frames: a Request among them may have authenticated the connection.
+    const limit = this.#deps.preAuth?.maxFrameBytes ?? Infinity;
+    if (!this.#authenticated && !this.#closed && this.#decoder.pending > limit) {
+      this.#protocolError(new WireProtocolError('HEARTH_ERR_BODY_TOO_LARGE', `before authentication frames are limited to ${limit} bytes`));
+    }
+  }
+
+  /**
+   * At most FRAMES_PER_TURN frames of one connection in one event-loop turn: a client that
+   * pipelines thousands of Requests in one read gets the rest handled on later turns (its socket
+   * paused meanwhile), so other connections — other apps — get their turns in between.
+   */
+  #handleBacklog(): void {
+    let handled = 0;
+    while (handled < FRAMES_PER_TURN && this.#backlog.length > 0) {
+      if (this.#closed) {
+        this.#backlog.length = 0;
+        return;
+      }
+      const frame = this.#backlog.shift() as Frame;
+      handled += 1;
       try {
         if (!this.#authenticated) this.#checkPreAuthFrame(frame);
         this.#onFrame(frame);
@@ -210,12 +236,15 @@ export class WireSession {
         this.#protocolError(err);
       }
     }
-    // Checked after the frames: a Request among them may have authenticated the connection.
-    const limit = this.#deps.preAuth?.maxFrameBytes ?? Infinity;
-    if (!this.#authenticated && !this.#closed && this.#decoder.pending > limit) {
-      this.#protocolError(new WireProtocolError('HEARTH_ERR_BODY_TOO_LARGE', `before authentication frames are limited to ${limit} bytes`));
-    }
+    if (this.#backlog.length === 0 || this.#closed) return;
+    this.#socket.pause();
+    setImmediate(() => {
+      this.#handleBacklog();
+      if (this.#backlog.length === 0 && this.#quotaTimer === undefined && !this.#closed && !this.#socket.writableNeedDrain) this.#socket.resume();
+    });
   }
+
+
 
   /** A frame before authentication: at most preAuth.maxFrameBytes (its length field's value). */
   #checkPreAuthFrame(frame: Frame): void {
