@@ -46,10 +46,18 @@ export class HostQuotas {
 
   /** The apps' current limits (a reload): new apps start with full buckets, removed ones are dropped. */
   configure(apps: readonly AppConfig[]): void {
+    this.add(apps);
+    const keep = new Set(apps.map((a) => a.id));
+    for (const id of [...this.#apps.keys()]) if (!keep.has(id)) this.#apps.delete(id);
+  }
+
+  /**
+   * Apps a new generation serves, before it starts (it leases as it starts): new ones get full
+   * buckets, known ones their new limits; none is dropped yet (the old generation still serves).
+   */
+  add(apps: readonly AppConfig[]): void {
     const now = this.#now();
-    const seen = new Set<string>();
     for (const app of apps) {
-      seen.add(app.id);
       const existing = this.#apps.get(app.id);
       if (existing !== undefined) existing.quota = app.quota;
       else {
@@ -62,7 +70,6 @@ export class HostQuotas {
         });
       }
     }
-    for (const id of [...this.#apps.keys()]) if (!seen.has(id)) this.#apps.delete(id);
   }
 
   /** Grants what the host can of `ask` to worker `pid` (after taking back what it returns). */

@@ -74,13 +74,15 @@ export class OpsAgent {
       specFor: (build, generation, config) => this.#spec(build, generation, config),
       loadConfig: () => loadConfig(this.#config.source, { env: options.configEnv }),
       // New apps get their directory; apps whose socket owner or group changed get it handed over.
-      prepareConfig: (next) =>
-        prepareAppDirs(
+      prepareConfig: (next) => {
+        quotas.add(next.apps);
+        return prepareAppDirs(
           next,
           next.apps.filter((a) => !this.#config.apps.some((c) => c.id === a.id)).map((a) => a.id),
           this.#log,
           next.apps.filter((a) => ownerChanged(this.#config, a)).map((a) => a.id),
-        ),
+        );
+      },
       commitConfig: async (next) => {
         this.#config = next;
         quotas.configure(next.apps);
