@@ -212,11 +212,13 @@ export class AppQuotas implements QuotaGate {
         leased.bytes = Math.min(leased.bytes, 0);
       }
       const needRequest = count && requestsPerSecond > 0 && leased.requests + this.#credit(leased, chunk(requestsPerSecond)) < 1;
-      const needBytes = bytesPerSecond > 0 && bytes > 0 && leased.bytes + this.#credit(leased, chunk(bytesPerSecond)) <= 0;
+      // An app whose byte bucket is empty or in debt (a chunked body read past it) is refused any
+      // call, a bodiless one included, until the bucket refills.
+      const needBytes = bytesPerSecond > 0 && leased.bytes + this.#credit(leased, chunk(bytesPerSecond)) <= 0;
       if (needRequest || needBytes) {
         void this.#ask(app, usage);
         if (needRequest) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, 1000 / requestsPerSecond);
-        throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (Math.max(bytes, -leased.bytes) / bytesPerSecond) * 1000);
+        throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (Math.max(bytes, -leased.bytes, chunk(bytesPerSecond)) / bytesPerSecond) * 1000);
       }
       if (count && requestsPerSecond > 0) leased.requests -= 1;
       if (bytesPerSecond > 0) leased.bytes -= bytes;
@@ -237,12 +239,12 @@ export class AppQuotas implements QuotaGate {
       if (tokens < 1) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, ((1 - tokens) / rate) * 1000);
     }
     let byteBucket: TokenBucket | undefined;
-    if (bytesPerSecond > 0 && bytes > 0) {
+    if (bytesPerSecond > 0) {
       const rate = bytesPerSecond * this.#share;
       const depth = Math.max(1, rate * burstSeconds);
       byteBucket = usage.bytes ??= new TokenBucket(depth, now);
       const tokens = byteBucket.refill(rate, depth, now);
-      if (tokens <= 0) throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (-tokens / rate) * 1000);
+      if (tokens <= 0) throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (Math.max(bytes, -tokens, 1) / rate) * 1000);
     }
     requests?.take(1);
     byteBucket?.take(bytes);

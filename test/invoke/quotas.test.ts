@@ -58,11 +58,15 @@ test('bytesPerSecond: a message larger than the burst passes once, then the debt
   q.admit(app, 800)();
   const e = refusal(t, () => q.admit(app, 10));
   t.deepEqual(e.details, { quota: 'bytesPerSecond', limit: 100 });
-  q.admit(app, 0)(); // a bodiless call costs no bytes
+  // In debt every call waits, a bodiless one too (else chunked bodies, which declare no bytes,
+  // would never be held back by what they cost).
+  t.throws(() => q.admit(app, 0));
   now += 7_000;
   t.throws(() => q.admit(app, 10)); // still 100 bytes in debt
   now += 1_500;
   q.admit(app, 10)();
+  q.admit(app, 0)(); // a bodiless call costs no bytes
+  q.admit(app, 0)();
 });
 
 test('a refused call costs nothing: zero limits are unlimited and a refusal takes no tokens', (t) => {
