@@ -1,5 +1,5 @@
 // Tallies failed requests by error code, so a row can say how many were refused and why (the
-// noisy-neighbour row counts its RESOURCE_EXHAUSTED). Codes are read from the error object only,
+// blast-radius rows count their RESOURCE_EXHAUSTED). Codes are read from the error object only,
 // never from message text: a wire error's HEARTH_ERR_* `code`, a gRPC error's numeric status.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 

@@ -1,7 +1,7 @@
 // The budgets of issue #7, judged on the rows of one run. Goals the suite reports against; never
 // timing assertions in tests. Budgets whose scenario lands later say which issue adds it.
 import { addedOverBaseline, latencyRow, p50Ratio, pairedAddedP50, pairedP50Ratio, pairedP99Ratio } from './derived.js';
-import type { BudgetResult, FailoverRow, MemoryRow, Row } from './report-types.js';
+import type { BudgetResult, FailoverRow, LatencyRow, MemoryRow, Row } from './report-types.js';
 import { upgradeFailuresVerdict, upgradePeakVerdict } from './upgrade-budgets.js';
 
 interface BudgetDef {
@@ -91,11 +91,11 @@ function invokeAdded(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
   };
 }
 
-/** The quiet app's p99 beside the noisy app's flood over its p99 alone (scenarios/noisy-neighbour.ts). */
+/** The quiet app's p99 beside the noisy app's flood over its p99 alone (scenarios/blast-radius.ts). */
 function noisyNeighbour(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
   const flooded = latencyRow(rows, 'noisy-quiet-flooded');
   const alone = latencyRow(rows, 'noisy-quiet-alone');
-  if (flooded === null || alone === null || alone.latencyMs.p99 <= 0) return { status: 'not run', detail: 'needs the noisy-neighbour rows', rowIds: [] };
+  if (flooded === null || alone === null || alone.latencyMs.p99 <= 0) return { status: 'not run', detail: 'needs the blast-radius rows', rowIds: [] };
   const whole = flooded.latencyMs.p99 / alone.latencyMs.p99;
   const paired = pairedP99Ratio(flooded, rows, alone.id);
   const judged = paired ?? whole;
@@ -107,6 +107,29 @@ function noisyNeighbour(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'>
       + `${flooded.latencyMs.p99.toFixed(3)} vs ${alone.latencyMs.p99.toFixed(3)} ms alone = ${x(whole)}; `
       + `quiet errors ${flooded.errors}; noisy app refused ${refused.toLocaleString('en-US')} times (RESOURCE_EXHAUSTED)`,
     rowIds: [flooded.id],
+  };
+}
+
+/**
+ * The quiet app beside each abuse the agent contains (scenarios/blast-radius.ts; the unlimited
+ * write flood is not one: only a quota contains it): its p99 over its p99 alone, the median of the
+ * per-round ratios, and no failed call.
+ */
+function blastRadius(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
+  const besides = rows.filter((r): r is LatencyRow => r.kind === 'latency' && r.id.startsWith('blast-quiet-') && r.id !== 'blast-quiet-write-flood');
+  const alone = latencyRow(rows, 'noisy-quiet-alone');
+  if (besides.length === 0 || alone === null || alone.latencyMs.p99 <= 0) return { status: 'not run', detail: 'needs the blast-radius rows', rowIds: [] };
+  const perRow = Object.fromEntries(besides.map((r) => {
+    const ratio = pairedP99Ratio(r, rows, alone.id) ?? r.latencyMs.p99 / alone.latencyMs.p99;
+    const ok = ratio <= 1.2 && r.errors === 0;
+    return [r.id, { status: ok ? 'met' : 'MISSED', detail: `p99 ${x(ratio)}${r.errors > 0 ? `, ${r.errors} errors` : ''}` } as const];
+  }));
+  const missed = Object.entries(perRow).filter(([, v]) => v.status !== 'met');
+  return {
+    status: missed.length === 0 ? 'met' : 'MISSED',
+    detail: Object.entries(perRow).map(([id, v]) => `${id.slice('blast-quiet-'.length)} ${v.detail}`).join('; '),
+    rowIds: besides.map((r) => r.id),
+    perRow,
   };
 }
 
@@ -166,6 +189,7 @@ export const budgetDefs: readonly BudgetDef[] = [
   },
   { id: 'invoke-added', text: 'two-agent invoke over wire: added p50 ≤ 0.2 ms, p99 ≤ 1 ms', evaluate: invokeAdded },
   { id: 'noisy-neighbour', text: 'a noisy app past its quota raises a quiet app\'s p99 by ≤ 20 %', evaluate: noisyNeighbour },
+  { id: 'blast-radius', text: 'no abuse of another app (held streams, subscriptions, connections, crafted payloads, pre-TLS sibling connections) raises a quiet app\'s p99 by > 20 % or fails one of its calls', evaluate: blastRadius },
   { id: 'redis-added', text: 'state through Hearth on Redis: added p50 ≤ 0.1 ms', evaluate: redisAdded },
   { id: 'idle-worker-rss', text: 'idle worker RSS ≤ 60 MB', evaluate: workerRssBudget(60, (r) => r.workerRssIdleMb) },
   {

@@ -1,6 +1,7 @@
 // Every scenario, in run order. A later issue adds its scenario as one file in this folder and one
 // line here (explicit registration; no directory scanning). Baselines come before the rows that
 // subtract them.
+import { blastRadiusScenario } from './blast-radius.js';
 import { fastifyEchoScenario } from './fastify-echo.js';
 import { failoverScenario } from './failover.js';
 import { floorScenario } from './floor.js';
@@ -9,7 +10,6 @@ import { idleConnectionsScenario } from './idle-connections.js';
 import { invokeScenario } from './invoke.js';
 import { maxThroughputScenario } from './max-throughput.js';
 import { memoryFloorScenario } from './memory-floor.js';
-import { noisyNeighbourScenario } from './noisy-neighbour.js';
 import { pendingScenarios } from './pending.js';
 import { kafkaDirectScenario, publishKafkaScenario } from './publish-kafka.js';
 import type { Scenario } from './scenario.js';
@@ -35,7 +35,7 @@ export const scenarios: readonly Scenario[] = [
   idleConnectionsScenario,
   memoryFloorScenario,
   upgradeUnderLoadScenario,
-  noisyNeighbourScenario,
+  blastRadiusScenario,
   failoverScenario,
   ...pendingScenarios,
 ];

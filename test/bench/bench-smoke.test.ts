@@ -1,6 +1,7 @@
 // Smoke test of the benchmark harness (issue #7): a 2 s floor row and, when the agent is built, one
 // short Hearth row, each in two interleaved rounds, through the same code `npm run bench` runs; and
-// the rows of issue #5 (wire state, two-agent invoke, noisy neighbour, failover) at a low rate. It
+// the rows of issue #5 (wire state, two-agent invoke, failover) and the blast radius of issue #12
+// (a quiet app beside each abuse) at a low rate. It
 // asserts that rows and a well-formed report come out — never a timing threshold (the numbers
 // belong to bench/results/).
 import { existsSync } from 'node:fs';
@@ -14,7 +15,8 @@ import { failoverScenario } from '../../bench/scenarios/failover.js';
 import { floorScenario } from '../../bench/scenarios/floor.js';
 import { grpcEchoScenario } from '../../bench/scenarios/grpc-echo.js';
 import { invokeScenario } from '../../bench/scenarios/invoke.js';
-import { noisyNeighbourScenario } from '../../bench/scenarios/noisy-neighbour.js';
+import { abuses } from '../../bench/load/abuses.js';
+import { blastRadiusScenario, blastRowId, WRITE_FLOOD_ID } from '../../bench/scenarios/blast-radius.js';
 import { stateWireScenario } from '../../bench/scenarios/state-wire.js';
 import type { Scenario } from '../../bench/scenarios/scenario.js';
 import { HEARTH_MAIN } from '../support/hearth-process.js';
@@ -102,17 +104,18 @@ test.serial('the wire state and two-agent invoke rows come out with every call a
   }
 });
 
-test.serial('the noisy-neighbour rows count the flood\'s refusals and the failover row sees every kill recovered', async (t) => {
+test.serial('the quiet app never fails beside any abuse, the flood\'s refusals are counted, and the failover row sees every kill recovered', async (t) => {
   const cleanup = new CleanupStack();
   const progress: string[] = [];
   try {
     // 64 flood lanes against 8 in flight per worker: refusals by the in-flight quota, whatever the speed.
-    const report = await runBench({ ...settings, closedConcurrency: 64 }, [noisyNeighbourScenario, failoverScenario], cleanup,
+    const report = await runBench({ ...settings, closedConcurrency: 64 }, [blastRadiusScenario, failoverScenario], cleanup,
       (line) => progress.push(line));
     t.deepEqual(report.failures, [], progress.join('\n'));
     const latency = report.rows.filter((r): r is LatencyRow => r.kind === 'latency');
-    for (const id of ['noisy-quiet-alone', 'noisy-quiet-flooded']) {
+    for (const id of ['noisy-quiet-alone', 'noisy-quiet-flooded', WRITE_FLOOD_ID, ...abuses.map(blastRowId)]) {
       const row = latency.find((r) => r.id === id);
+      t.is(row?.rounds?.length, 2, `${id}: both rounds ran`);
       t.truthy(row, id);
       t.is(row?.errors, 0, `${id}: the quiet app's calls all succeed`);
     }

@@ -14,7 +14,11 @@ import { applySocketAccess } from '../socket-access.js';
 import type { TransportDeps } from '../transport-deps.js';
 import type { WirePrincipal } from './wire-call.js';
 import { WireServer } from './listen.js';
+import { TurnShare } from './turn-share.js';
 import { WireConnections } from './wire-connections.js';
+
+/** Frames all of one app's wire connections may have handled in one event-loop turn (turn-share.ts). */
+const FRAMES_PER_APP_TURN = 256;
 
 export interface WireAppServerOptions {
   readonly frameTimeoutMs?: number | undefined;
@@ -40,6 +44,7 @@ export class WireAppServer extends WireServer {
         maxBodyBytes: deps.limits.maxBodyBytes,
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: deps.app.id,
+        turnShare: new TurnShare(FRAMES_PER_APP_TURN),
       },
       deps.app.id,
     );

@@ -36,6 +36,7 @@ import type { MethodTable } from '../methods/unary-method.js';
 import { errorHeader, WireCall, type WireCallDeps, type WirePrincipal } from './wire-call.js';
 import type { WireStreamFactory, WireStreamHandler, WireStreamPort } from './wire-stream.js';
 import { STREAM_METHODS } from './wire-stream-methods.js';
+import type { TurnShare } from './turn-share.js';
 
 export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
 /** How long a connection we closed may linger before it is destroyed (the peer should hang up). */
@@ -69,6 +70,8 @@ export interface WireSessionDeps extends WireCallDeps {
    * socket): an agent principal is refused outright.
    */
   readonly authorize?: ((principal: WirePrincipal, method: string) => void) | undefined;
+  /** The app's share of each event-loop turn, shared by all its connections (turn-share.ts); none when undefined. */
+  readonly turnShare?: TurnShare | undefined;
 }
 
 export interface PreAuthLimits {
@@ -218,15 +221,18 @@ export class WireSession {
   /**
    * At most FRAMES_PER_TURN frames of one connection in one event-loop turn: a client that
    * pipelines thousands of Requests in one read gets the rest handled on later turns (its socket
-   * paused meanwhile), so other connections — other apps — get their turns in between.
+   * paused meanwhile), so other connections — other apps — get their turns in between. The app's
+   * connections together handle at most its turn share (deps.turnShare).
    */
   #handleBacklog(): void {
     let handled = 0;
+    const share = this.#deps.turnShare;
     while (handled < FRAMES_PER_TURN && this.#backlog.length > 0) {
       if (this.#closed) {
         this.#backlog.length = 0;
         return;
       }
+      if (share !== undefined && !share.take()) break;
       const frame = this.#backlog.shift() as Frame;
       handled += 1;
       try {
