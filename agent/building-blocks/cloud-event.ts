@@ -1,6 +1,7 @@
 // CloudEvents 1.0 structured JSON envelope for published messages (what Dapr subscribers expect).
 import { randomUUID } from 'node:crypto';
 import { HearthError } from '../errors/hearth-error.js';
+import { jsonDepthWithin, MAX_JSON_DEPTH } from './json-depth.js';
 import type { Metadata } from './runtime-api.js';
 
 export const CLOUDEVENT_CONTENT_TYPE = 'application/cloudevents+json';
@@ -28,6 +29,7 @@ export function isJsonContentType(contentType: string): boolean {
 }
 
 function parseJson(data: Buffer, what: string): unknown {
+  if (!jsonDepthWithin(data)) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', `${what} nests deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(data.toString('utf8')) as unknown;
   } catch (err) {
@@ -67,7 +69,8 @@ export function buildCloudEvent(input: EnvelopeInput): Buffer {
 
   const event: Record<string, unknown> = { ...base, ...vouched };
   if (input.data.length > 0) {
-    if (isJsonContentType(input.contentType)) event.data = parseJson(input.data, 'data');
+    // JSON nested too deep to be data the agent parses travels as bytes, like any other type.
+    if (isJsonContentType(input.contentType) && jsonDepthWithin(input.data)) event.data = parseJson(input.data, 'data');
     else if (mediaType(input.contentType).startsWith('text/')) event.data = input.data.toString('utf8');
     else event.data_base64 = input.data.toString('base64');
   }

@@ -4,7 +4,9 @@
 // with which code). The floods of requests run in forked load workers instead (closed loop,
 // load-generator.ts); these are the abuses that hold things rather than spend CPU: streams that
 // never read, subscriptions nobody consumes, connections, crafted payloads, and TLS handshakes
-// never begun on the sibling port.
+// never begun on the sibling port. The calls among them are paced (a few hundred a second): the rows
+// measure what the abuse makes the agent hold or parse, not what any flood of calls costs (that is
+// what quotas are for, and what the flood rows measure).
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -130,7 +132,7 @@ const unreadSubscribers: Abuse = {
 /** A new pull subscription name on every call (past budgets.subscriptions: refused), with the topic fed meanwhile. */
 const subscriptionSpam: Abuse = {
   id: 'subscription-spam',
-  title: 'a new pull subscription name on every call, back to back, while its topic is published to at 50/s',
+  title: 'a pull with a new subscription name 500 times a second, while its topic is published to at 50/s',
   apps: [app('spammer'), FEEDER],
   async run({ hearth }, durationMs) {
     const until = Date.now() + durationMs;
@@ -142,6 +144,7 @@ const subscriptionSpam: Abuse = {
         const r = await call(hearth.socket(spammer.id, 'http'), agent, spammer, 'POST', '/v1.0-hearth/subscriptions/default/blast.spam/pull',
           { subscription: `s${Date.now()}-${i}`, waitMs: 0 });
         tally.add(r.status === 200 ? 'pulled' : errorCodeOf(r));
+        await delay(2);
       }
     };
     try {
@@ -187,7 +190,7 @@ const connectionHoarding: Abuse = {
 /** Publishes 10 KB of nested brackets, oversize bodies and deeply nested JSON, while another app pulls the topic. */
 const craftedPayloads: Abuse = {
   id: 'crafted-payloads',
-  title: 'publishes 10 KB of nested brackets (pulled over HTTP by another app), 5 MiB bodies and 10,000-deep JSON, back to back',
+  title: 'publishes 10 KB of nested brackets (pulled over HTTP by another app), sends 5 MiB bodies and 10,000-deep JSON, 30 of each a second',
   apps: [app('crafter'), app('auditor')],
   async run({ hearth }, durationMs) {
     const [crafter, auditor] = this.apps as [HearthApp, HearthApp];
@@ -205,7 +208,8 @@ const craftedPayloads: Abuse = {
           : i % 3 === 1
             ? await call(sock(crafter), agents[0], crafter, 'POST', '/v1.0/state/default', oversize)
             : await call(sock(crafter), agents[0], crafter, 'POST', '/v1.0/state/default', deep);
-        tally.add(r.status === 204 ? 'published' : errorCodeOf(r));
+        tally.add(r.status === 204 ? 'published' : r.status === 0 ? 'connection closed by the agent' : errorCodeOf(r));
+        await delay(11);
       }
     };
     const audit = async (): Promise<void> => {

@@ -2,6 +2,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import { buildCloudEvent } from '../../agent/building-blocks/cloud-event.js';
+import { decodeValue } from '../../agent/transports/http/routes/state-routes.js';
 import type { HttpResponse } from '../helpers/http-client.js';
 import { startInProcess, type InProcess } from '../helpers/in-process.js';
 
@@ -52,6 +54,31 @@ test('prototype poisoning in JSON is refused', async (t) => {
   const body = '[{"key":"p","value":{"__proto__":{"polluted":true}}}]';
   await expectError(t, await c.post('/v1.0/state/statestore', body, { headers: { 'content-type': 'application/json' } }), 400, 'HEARTH_ERR_MALFORMED_REQUEST');
   t.is(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test('JSON nested deeper than 100 levels is 400 HEARTH_ERR_MALFORMED_REQUEST before it is parsed; 100 levels are fine', async (t) => {
+  const c = t.context.h.demo.http.client;
+  const nest = (levels: number): string => `${'['.repeat(levels - 2)}1${']'.repeat(levels - 2)}`;
+  // The array of items and its object are two levels; the value the rest.
+  const body = (levels: number): string => `[{"key":"deep","value":${nest(levels)}}]`;
+  const refused = await expectError(t, await c.post('/v1.0/state/statestore', body(101), { headers: { 'content-type': 'application/json' } }), 400, 'HEARTH_ERR_MALFORMED_REQUEST');
+  t.regex(refused.message, /nests deeper than 100 levels/);
+  // Brackets inside strings do not count.
+  t.is((await c.post('/v1.0/state/statestore', `[{"key":"s","value":"${'['.repeat(500)}"}]`)).status, 204);
+  t.is((await c.post('/v1.0/state/statestore', body(100), { headers: { 'content-type': 'application/json' } })).status, 204);
+});
+
+test('JSON too deep to parse safely travels as bytes: a stored value in a bulk get as text, a published one as data_base64', (t) => {
+  const deep = '['.repeat(5_000) + ']'.repeat(5_000);
+  t.is(decodeValue(Buffer.from(deep), 'application/json'), deep);
+  t.deepEqual(decodeValue(Buffer.from('[[1]]'), 'application/json'), [[1]]);
+  const event = JSON.parse(buildCloudEvent({ appId: 'demo', pubsubName: 'p', topic: 't', data: Buffer.from(deep), contentType: 'application/json', metadata: {} }).toString()) as Record<string, unknown>;
+  t.is(event.data, undefined);
+  t.is(Buffer.from(event.data_base64 as string, 'base64').toString(), deep);
+  t.is(event.datacontenttype, 'application/json');
+  // A CloudEvent of the app's own that deep is refused with a code.
+  const err = t.throws(() => buildCloudEvent({ appId: 'demo', pubsubName: 'p', topic: 't', data: Buffer.from(`{"data":${deep}}`), contentType: 'application/cloudevents+json', metadata: {} }));
+  t.is((err as { code?: string }).code, 'HEARTH_ERR_INVALID_ARGUMENT');
 });
 
 test('a body over limits.maxBodyBytes is 413 HEARTH_ERR_BODY_TOO_LARGE', async (t) => {

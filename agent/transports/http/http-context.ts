@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { parseBearer } from '../../apps/app-registry.js';
+import { jsonDepthWithin, MAX_JSON_DEPTH } from '../../building-blocks/json-depth.js';
 import type { CallContext, Metadata } from '../../building-blocks/runtime-api.js';
 import { MAX_TIMER_MS, validRequestId } from '@hearth/protocol';
 import { HearthError } from '../../errors/hearth-error.js';
@@ -165,6 +166,10 @@ export function jsonBody(
     }
     if (!Buffer.isBuffer(body)) {
       done();
+      return;
+    }
+    if (!jsonDepthWithin(body)) {
+      done(new HearthError('HEARTH_ERR_MALFORMED_REQUEST', `the request body nests deeper than ${MAX_JSON_DEPTH} levels`));
       return;
     }
     parse(request, body, (err, parsed) => {

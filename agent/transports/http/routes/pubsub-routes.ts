@@ -1,6 +1,7 @@
 // Dapr's publish API, and a Hearth-only pull subscription (pull / ack / nack) for apps that speak
 // only HTTP and so cannot hold the gRPC or wire subscription stream.
 import type { FastifyInstance } from 'fastify';
+import { jsonDepthWithin } from '../../../building-blocks/json-depth.js';
 import type { Delivery } from '../../../building-blocks/runtime-api.js';
 import { HearthError } from '../../../errors/hearth-error.js';
 import type { TransportDeps } from '../../transport-deps.js';
@@ -61,30 +62,10 @@ interface RenderedDelivery {
 }
 
 /**
- * JSON nested deeper than this is delivered as base64: the response is serialised recursively,
- * and one message's brackets must not fail the whole pull (and send its neighbours back).
+ * JSON (and CloudEvents JSON) payloads inline as JSON; anything else, or nested deeper than
+ * MAX_JSON_DEPTH, as base64: the response is serialised recursively, and one message's brackets
+ * must not fail the whole pull (and send its neighbours back).
  */
-export const MAX_RENDER_DEPTH = 100;
-
-/** True when the JSON text nests objects and arrays at most `max` deep (strings skipped). */
-export function jsonDepthWithin(data: Buffer, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < data.length; i++) {
-    const c = data[i];
-    if (inString) {
-      if (c === 0x5c) i += 1; // backslash: skip the escaped character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      depth += 1;
-      if (depth > max) return false;
-    } else if (c === 0x5d || c === 0x7d) depth -= 1;
-  }
-  return true;
-}
-
-/** JSON (and CloudEvents JSON) payloads inline as JSON; anything else, or too deep, as base64. */
 export function renderDelivery(d: Delivery): RenderedDelivery {
   const out: RenderedDelivery = {
     deliveryId: d.deliveryId,
@@ -95,7 +76,7 @@ export function renderDelivery(d: Delivery): RenderedDelivery {
     contentType: d.contentType,
     metadata: { ...d.metadata },
   };
-  if (isJsonContentType(d.contentType) && d.data.length > 0 && jsonDepthWithin(d.data, MAX_RENDER_DEPTH)) {
+  if (isJsonContentType(d.contentType) && d.data.length > 0 && jsonDepthWithin(d.data)) {
     try {
       out.data = JSON.parse(d.data.toString('utf8')) as unknown;
       return out;

@@ -3,6 +3,7 @@
 // the same JSON (Dapr does the same).
 import type { FastifyInstance } from 'fastify';
 import type { ConcurrencyMode } from '../../../components/state-store.js';
+import { jsonDepthWithin } from '../../../building-blocks/json-depth.js';
 import type { DeleteItem, SaveItem, TransactionOp } from '../../../building-blocks/runtime-api.js';
 import type { TransportDeps } from '../../transport-deps.js';
 import { callContext, isJsonContentType, jsonBody, queryMetadata, stringMetadata } from '../http-context.js';
@@ -196,10 +197,10 @@ export function registerStateRoutes(server: FastifyInstance, deps: TransportDeps
   );
 }
 
-/** Bulk results carry data inline: parsed JSON for JSON items (as Dapr does), text otherwise. */
+/** Bulk results carry data inline: parsed JSON for JSON items (as Dapr does), text otherwise (JSON too deep included). */
 export function decodeValue(value: Buffer, contentType: string): unknown {
   const text = value.toString('utf8');
-  if (contentType === '' || isJsonContentType(contentType)) {
+  if ((contentType === '' || isJsonContentType(contentType)) && jsonDepthWithin(value)) {
     try {
       return JSON.parse(text) as unknown;
     } catch {
