@@ -116,7 +116,10 @@ function noisyNeighbour(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'>
  * per-round ratios, and no failed call.
  */
 function blastRadius(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
-  const besides = rows.filter((r): r is LatencyRow => r.kind === 'latency' && r.id.startsWith('blast-quiet-') && r.id !== 'blast-quiet-write-flood');
+  const besides = rows.filter((r): r is LatencyRow => r.kind === 'latency' && r.id.startsWith('blast-quiet-')
+    && r.id !== 'blast-quiet-write-flood' && r.id !== 'blast-quiet-cpu-neighbour');
+  const control = latencyRow(rows, 'blast-quiet-cpu-neighbour');
+  const controlRatio = control === null ? null : pairedP99Ratio(control, rows, 'noisy-quiet-alone');
   const alone = latencyRow(rows, 'noisy-quiet-alone');
   if (besides.length === 0 || alone === null || alone.latencyMs.p99 <= 0) return { status: 'not run', detail: 'needs the blast-radius rows', rowIds: [] };
   const perRow = Object.fromEntries(besides.map((r) => {
@@ -127,7 +130,8 @@ function blastRadius(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'> {
   const missed = Object.entries(perRow).filter(([, v]) => v.status !== 'met');
   return {
     status: missed.length === 0 ? 'met' : 'MISSED',
-    detail: Object.entries(perRow).map(([id, v]) => `${id.slice('blast-quiet-'.length)} ${v.detail}`).join('; '),
+    detail: Object.entries(perRow).map(([id, v]) => `${id.slice('blast-quiet-'.length)} ${v.detail}`).join('; ')
+      + (controlRatio === null ? '' : `; for scale, a process merely busy beside it: p99 ${x(controlRatio)}`),
     rowIds: besides.map((r) => r.id),
     perRow,
   };

@@ -8,9 +8,11 @@
 // order reversed every other round, so drift on the shared machine falls on all alike; a row's
 // rounds pair with the alone row's (its p99 ratio is the median of the per-round ratios). The
 // floods' generators and the abuses run on the same two cores, as another app on the host would.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { stopChild } from '../../test/support/child-process.js';
 import { freePort } from '../../test/support/free-port.js';
 import { makeTlsFiles } from '../../test/support/tls-certs.js';
 import { startHearth, type HearthApp, type HearthInstance } from '../harness/hearth-instance.js';
@@ -44,6 +46,10 @@ export const QUIET_ALONE_ID = 'noisy-quiet-alone';
 export const QUIET_FLOODED_ID = 'noisy-quiet-flooded';
 export const FLOOD_ID = 'noisy-flood';
 export const WRITE_FLOOD_ID = 'blast-quiet-write-flood';
+export const CPU_NEIGHBOUR_ID = 'blast-quiet-cpu-neighbour';
+/** The control's duty cycle: busy this many ms of every CPU_NEIGHBOUR_PERIOD_MS (0.4 of a core). */
+const CPU_NEIGHBOUR_BUSY_MS = 4;
+const CPU_NEIGHBOUR_PERIOD_MS = 10;
 export const blastRowId = (abuse: Abuse): string => `blast-quiet-${abuse.id}`;
 
 /** One thing done beside the quiet app: runs for `durationMs`, resolves with what came of it. */
@@ -116,6 +122,29 @@ function flood(ctx: ScenarioContext, hearth: HearthInstance, id: string, title: 
       });
       into.push(result);
       return `${result.requests.toLocaleString('en-US')} requests, ${result.achievedRate.toFixed(0)} ok/s, refused by code: ${JSON.stringify(result.errorCodes ?? {})}`;
+    },
+  };
+}
+
+/**
+ * The control: a process on the host that never talks to the agent and keeps 0.4 of a core busy
+ * (about what the abuses cost the agent's workers). What it does to the quiet app's tail is what
+ * any busy neighbour on a shared 2-core machine does; an abuse is the agent's fault only beyond it.
+ */
+function cpuNeighbour(ctx: ScenarioContext): Beside {
+  const script = `const end = Date.now() + Number(process.argv[1]);
+    const spin = () => { const until = Date.now() + ${CPU_NEIGHBOUR_BUSY_MS}; while (Date.now() < until); if (Date.now() < end) setTimeout(spin, ${CPU_NEIGHBOUR_PERIOD_MS - CPU_NEIGHBOUR_BUSY_MS}); };
+    spin();`;
+  return {
+    id: 'cpu-neighbour',
+    title: 'control: a process that never calls the agent, keeping 0.4 of a core busy',
+    async run(durationMs, onStarted) {
+      const child = spawn(process.execPath, ['-e', script, String(durationMs)], { stdio: 'ignore' });
+      const unregister = ctx.cleanup.add('cpu neighbour', () => stopChild(child, 1_000));
+      setTimeout(onStarted, ABUSE_LEAD_MS).unref();
+      await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      unregister();
+      return `busy ${CPU_NEIGHBOUR_BUSY_MS} ms of every ${CPU_NEIGHBOUR_PERIOD_MS} ms for ${(durationMs / 1000).toFixed(1)} s`;
     },
   };
 }
@@ -196,6 +225,7 @@ export const blastRadiusScenario: Scenario = {
       const floods: LoadResult[] = [];
       const writes: LoadResult[] = [];
       const besides: Beside[] = [
+        cpuNeighbour(ctx),
         flood(ctx, hearth, 'quota-flood', 'noisy app: state get flood past its quota', NOISY, 'get', floods),
         flood(ctx, hearth, 'write-flood', 'writer app: state save flood, no quota', WRITER, 'save', writes),
         ...abuses.map((a) => abuseBeside(a, { hearth, siblingPort: agent.siblingPort })),
@@ -224,6 +254,7 @@ export const blastRadiusScenario: Scenario = {
       const accOf = (id: string): Acc => beside.get(id) ?? newAcc();
       return [
         rowOf(ctx, QUIET_ALONE_ID, 'quiet app: state get 1 KB, alone', null, alone),
+        rowOf(ctx, CPU_NEIGHBOUR_ID, 'quiet app, beside the control: a process that never calls the agent, keeping 0.4 of a core busy', QUIET_ALONE_ID, accOf('cpu-neighbour')),
         rowOf(ctx, QUIET_FLOODED_ID, 'quiet app: state get 1 KB, beside the noisy app\'s flood past its quota', QUIET_ALONE_ID, accOf('quota-flood')),
         floodRow(ctx, floods, mergeUsage(accOf('quota-flood').usages)),
         rowOf(ctx, WRITE_FLOOD_ID, `quiet app, beside another app's state save flood with no quota (${s.closedConcurrency} in flight; `

@@ -16,7 +16,7 @@ import { floorScenario } from '../../bench/scenarios/floor.js';
 import { grpcEchoScenario } from '../../bench/scenarios/grpc-echo.js';
 import { invokeScenario } from '../../bench/scenarios/invoke.js';
 import { abuses } from '../../bench/load/abuses.js';
-import { blastRadiusScenario, blastRowId, WRITE_FLOOD_ID } from '../../bench/scenarios/blast-radius.js';
+import { blastRadiusScenario, blastRowId, CPU_NEIGHBOUR_ID, WRITE_FLOOD_ID } from '../../bench/scenarios/blast-radius.js';
 import { stateWireScenario } from '../../bench/scenarios/state-wire.js';
 import type { Scenario } from '../../bench/scenarios/scenario.js';
 import { HEARTH_MAIN } from '../support/hearth-process.js';
@@ -113,7 +113,7 @@ test.serial('the quiet app never fails beside any abuse, the flood\'s refusals a
       (line) => progress.push(line));
     t.deepEqual(report.failures, [], progress.join('\n'));
     const latency = report.rows.filter((r): r is LatencyRow => r.kind === 'latency');
-    for (const id of ['noisy-quiet-alone', 'noisy-quiet-flooded', WRITE_FLOOD_ID, ...abuses.map(blastRowId)]) {
+    for (const id of ['noisy-quiet-alone', 'noisy-quiet-flooded', CPU_NEIGHBOUR_ID, WRITE_FLOOD_ID, ...abuses.map(blastRowId)]) {
       const row = latency.find((r) => r.id === id);
       t.is(row?.rounds?.length, 2, `${id}: both rounds ran`);
       t.truthy(row, id);
