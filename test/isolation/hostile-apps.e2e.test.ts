@@ -10,6 +10,8 @@ import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { encodeFrame, FrameType, METHODS, runtimeMethods } from '@hearth/protocol';
 import { createClient, type HearthClient } from '@hearth/sdk';
+import { createGrpcClients } from '../helpers/grpc-client.js';
+import { TestSubscription } from '../helpers/grpc-subscription.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { hearthCli, pidsOf, writeConfig } from '../helpers/upgrade-helpers.js';
 import { startHearth, type HearthProcess } from '../support/hearth-process.js';
@@ -166,7 +168,7 @@ test.serial('(1) subscription spam: past budgets.subscriptions a new pull subscr
   });
 });
 
-test.serial('(2) subscribe and never read: the worker buffers at most the app’s byte budget, not every large delivery', async (t) => {
+test.serial('(2) subscribe and never read (wire and gRPC): the worker buffers at most the app’s byte budget, not every large delivery', async (t) => {
   const codec = runtimeMethods().get(METHODS.subscribe);
   if (codec === undefined) throw new Error('no Subscribe method');
   const sockets: net.Socket[] = [];
@@ -183,6 +185,16 @@ test.serial('(2) subscribe and never read: the worker buffers at most the app’
       setTimeout(() => s.pause(), 200);
       sockets.push(s);
     }
+    // gRPC: the client stops reading after `ready` (its flow-control window then shuts). The
+    // server stream would take 16 messages before reporting backpressure: what it holds counts too.
+    const grpcClients = createGrpcClients(h.socket('hostile', 'grpc'), tok('hostile'));
+    t.teardown(() => grpcClients.close());
+    for (let i = 0; i < 2; i++) {
+      const sub = new TestSubscription(grpcClients, { pubsubName: 'default', topic: 'hostile.big', subscription: `greader${i}`, maxInFlight: 200, ackDeadlineMs: 600_000 });
+      await sub.ready;
+      sub.stream.pause();
+      t.teardown(() => sub.cancel());
+    }
     await sleep(500);
     const feeder = http('feeder');
     t.teardown(() => feeder.close());
@@ -193,14 +205,18 @@ test.serial('(2) subscribe and never read: the worker buffers at most the app’
     }
     await sleep(2_000);
     const after = await rssOf();
-    t.log(`worker RSS ${Math.round(before / MIB)} MiB → ${Math.round(after / MIB)} MiB with 3 unread streams and 360 MiB of deliveries due`);
+    t.log(`worker RSS ${Math.round(before / MIB)} MiB → ${Math.round(after / MIB)} MiB with 5 unread streams and 600 MiB of deliveries due`);
     // Budgets: 2 MiB per stream, 4 MiB for the app (+ one message each, + the socket buffers).
     t.true(after - before < 150 * MIB, `RSS grew ${Math.round((after - before) / MIB)} MiB`);
     // The deliveries are due all the same: the agent held them back in the store, unclaimed.
     const due = deliveriesOf('hostile||reader');
-    t.log(`deliveries for the readers: ${due.total} due, ${due.leased} claimed`);
+    const grpcDue = deliveriesOf('hostile||greader');
+    t.log(`deliveries for the wire readers: ${due.total} due, ${due.leased} claimed; for the gRPC ones: ${grpcDue.total} due, ${grpcDue.leased} claimed`);
     t.is(due.total, 360);
     t.true(due.leased <= 3 * 4, `${due.leased} claimed`);
+    t.is(grpcDue.total, 240);
+    // 4 MiB for the app (per worker), 2 MiB per stream: a few 1 MiB messages each, not 17.
+    t.true(grpcDue.leased <= 2 * 6, `${grpcDue.leased} claimed for the gRPC streams`);
   });
 });
 

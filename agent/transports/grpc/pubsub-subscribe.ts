@@ -28,11 +28,15 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
     const queue = new DeliveryQueue({
       app: deps.app,
       budgets: deps.budgets,
-      write: (delivery) => writeMessage({ delivery: toDeliveryMsg(delivery) }),
+      write: (delivery, sent) => writeMessage({ delivery: toDeliveryMsg(delivery) }, sent),
       onWritable: (listener) => void call.once('drain', listener),
       logger: log,
     });
-    const writeMessage = (message: SubscribeResponseMsg): boolean => call.write(message, () => c.addBytesOut(messageBytes(message)));
+    const writeMessage = (message: SubscribeResponseMsg, sent?: () => void): boolean =>
+      call.write(message, () => {
+        c.addBytesOut(messageBytes(message));
+        sent?.();
+      });
 
     const end = async (err?: unknown, cancelled = false): Promise<void> => {
       if (phase === 'ended') return;

@@ -6,6 +6,11 @@
 // asks it to resume once the transport drained: an app that never reads holds at most its budget
 // (plus one message) of this worker's memory, not every delivery its maxInFlight allows.
 //
+// A delivery handed to the transport counts too until the transport says it went out (its write
+// callback): gRPC's server stream is in object mode, so its write() reports backpressure only after
+// 16 messages, and http2 holds more while the client's flow-control window is shut — bytes that
+// would otherwise escape both budgets.
+//
 // Deliveries older than the ack deadline are dropped from the queue: the broker has taken them
 // back already (dropping one early only delays it; it is unacked).
 import type { Logger } from 'pino';
@@ -28,8 +33,11 @@ interface Queued {
 export interface DeliveryQueueOptions {
   readonly app: AppConfig;
   readonly budgets?: AppBudgets | undefined;
-  /** Hands one delivery to the transport; false when it is over its high-water mark. */
-  readonly write: (delivery: Delivery) => boolean;
+  /**
+   * Hands one delivery to the transport; false when it is over its high-water mark. `sent` is
+   * called once the transport no longer holds it (written out, or the stream gone).
+   */
+  readonly write: (delivery: Delivery, sent: () => void) => boolean;
   /** Calls `listener` once, when the transport can take more. */
   readonly onWritable: (listener: () => void) => void;
   readonly logger: Logger;
@@ -89,7 +97,18 @@ export class DeliveryQueue {
   }
 
   #write(delivery: Delivery): void {
-    if (this.#o.write(delivery)) return;
+    const bytes = delivery.data.length + OVERHEAD_BYTES;
+    this.#add(bytes);
+    let inTransit = true;
+    const sent = (): void => {
+      if (!inTransit) return;
+      inTransit = false;
+      if (this.#closed) return; // close() let go of every byte already
+      const wasPaused = this.credit.paused();
+      this.#add(-bytes);
+      if (wasPaused && !this.#blocked && this.#ready && !this.credit.paused()) this.#subscription?.resume();
+    };
+    if (this.#o.write(delivery, sent)) return;
     if (this.#blocked) return;
     this.#blocked = true;
     this.#o.logger.debug('subscriber is not keeping up: deliveries wait for drain');

@@ -20,7 +20,13 @@ export function startSubscribe(port: WireStreamPort, api: RuntimeApi, first: unk
   const queue = new DeliveryQueue({
     app: port.ctx.app,
     budgets: port.budgets,
-    write: (delivery) => port.send({ delivery: toDeliveryMsg(delivery) }),
+    // The socket counts what it holds in bytes (its write() is false past its high-water mark), so a
+    // delivery is out of the queue's hands once the socket took it.
+    write: (delivery, sent) => {
+      const ok = port.send({ delivery: toDeliveryMsg(delivery) });
+      sent();
+      return ok;
+    },
     onWritable: (listener) => port.onWritable(listener),
     logger: log,
   });
