@@ -224,16 +224,25 @@ test.serial('(5) connection hoarding: past connectionsPerSocket connections are 
   const sockets: net.Socket[] = [];
   t.teardown(() => sockets.forEach((s) => s.destroy()));
   await contained(t, async () => {
-    const refused: string[] = [];
-    for (let i = 0; i < 80; i++) {
-      const s = net.createConnection(h.socket('hostile', 'wire'));
+    const refused = new Set<net.Socket>();
+    const closed = new Set<net.Socket>();
+    for (let i = 0; i < 120; i++) {
+      // Half-open allowed: a refused client that never closes its side must still lose the connection.
+      const s = net.createConnection({ path: h.socket('hostile', 'wire'), allowHalfOpen: true });
       s.on('data', (d: Buffer) => {
-        if (d.includes(Buffer.from('HEARTH_ERR_RESOURCE_EXHAUSTED'))) refused.push('goaway');
+        if (d.includes(Buffer.from('HEARTH_ERR_RESOURCE_EXHAUSTED'))) refused.add(s);
       });
+      s.on('close', () => closed.add(s));
       s.on('error', () => undefined);
       sockets.push(s);
     }
-    await waitFor('the connections past the budget to be refused', async () => (refused.length >= 80 - 2 * 40 ? true : undefined), { timeoutMs: 20_000 });
+    // 40 per worker at most: at least 40 of the 120 are refused, each with a Goaway, then closed by the agent.
+    await waitFor('the connections past the budget to be refused', async () => (refused.size >= 120 - 2 * 40 ? true : undefined), { timeoutMs: 20_000 });
+    // The client still has its side open; a write shows whether the agent's side is gone (EPIPE).
+    await waitFor('every refused connection to be closed by the agent', async () => {
+      for (const s of refused) if (!closed.has(s) && !s.destroyed) s.write('x');
+      return [...refused].every((s) => closed.has(s)) ? true : undefined;
+    }, { timeoutMs: 20_000, everyMs: 500 });
     // Per worker: 40 each on two workers at most.
     const held = (await h.status()).apps.find((a) => a.id === 'hostile')?.connections.wire ?? 0;
     t.true(held <= 2 * 40, `hostile holds ${held} wire connections`);

@@ -10,6 +10,9 @@ import { toHearthError } from '../../errors/hearth-error.js';
 import { errorHeader } from './wire-call.js';
 import { WireSession, type Identify, type WireSessionDeps } from './wire-session.js';
 
+/** How long a refused connection is kept for its Goaway to be read before it is destroyed. */
+const REFUSED_LINGER_MS = 1_000;
+
 export class WireConnections {
   readonly #deps: WireSessionDeps;
   readonly #log: Logger;
@@ -45,7 +48,11 @@ export class WireConnections {
     try {
       release = admit?.();
     } catch (err) {
+      // Told why, then gone: a peer that never closes its side (allowHalfOpen) must not keep the
+      // descriptor the budget refused it.
+      socket.on('error', () => undefined);
       socket.end(encodeFrame({ type: FrameType.Goaway, streamId: 0, header: errorHeader(toHearthError(err)) }));
+      setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
       return;
     }
     // One small frame per call each way: do not let Nagle hold a Response back (TCP only).
