@@ -197,6 +197,36 @@ test('sqlite pubsub: fully delivered messages are garbage-collected after the re
   }
 });
 
+test('sqlite pubsub: an expired subscription is emptied in bounded batches, stops receiving at once, and frees its place in the budget', async (t) => {
+  const dir = await temp.make();
+  const broker = await startComponent<PubSubBroker>('pubsub.sqlite', dir, { metadata: { gcIntervalMs: 50 } });
+  const file = path.join(dir, 'hearth.db');
+  const count = (group: string): number =>
+    raw(file, (db) => (db.prepare('SELECT count(*) AS n FROM pubsub_deliveries WHERE group_name = ?').get(group) as { n: number }).n);
+  const groups = (): string[] => raw(file, (db) => (db.prepare('SELECT name FROM pubsub_groups ORDER BY name').all() as { name: string }[]).map((r) => r.name));
+  try {
+    const short = subscribeOptions('t', 'a||short', { idleMs: 1_500, maxGroups: 2 });
+    const kept = subscribeOptions('t', 'a||kept', { maxGroups: 2 });
+    await broker.pull(short, 1, 0);
+    await broker.pull(kept, 1, 0);
+    // The app is at its two groups.
+    await t.throwsAsync(broker.pull(subscribeOptions('t', 'a||third', { maxGroups: 2 }), 1, 0), { message: /subscriptions/ });
+    // More deliveries than one write deletes (1,000): the expiry takes several.
+    for (let i = 0; i < 25; i++) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => broker.publish({ topic: 't', data: Buffer.from(`m${i}.${j}`), contentType: 'text/plain', metadata: {}, key: undefined })));
+    }
+    t.is(count('a||short'), 2500);
+    await waitFor('the idle subscription to be gone with its deliveries', () => (count('a||short') === 0 && !groups().includes('a||short') ? true : undefined), { timeoutMs: 30_000, everyMs: 20, retryErrors: false });
+    t.deepEqual(groups(), ['a||kept']);
+    t.is(count('a||kept'), 2500, 'the live subscription keeps everything');
+    // Its place in the budget is free again; a subscription of the expired one's name starts empty.
+    await broker.pull(subscribeOptions('t', 'a||third', { maxGroups: 2 }), 1, 0);
+    t.deepEqual(await broker.pull({ ...short, maxGroups: 3 }, 10, 0), []);
+  } finally {
+    await broker.close();
+  }
+});
+
 test('sqlite pubsub: closing the broker releases its subscriptions leases', async (t) => {
   const dir = await temp.make();
   const opts = subscribeOptions('t', 'g', { ackDeadlineMs: 600_000, maxInFlight: 10 });

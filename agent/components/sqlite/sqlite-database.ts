@@ -113,6 +113,12 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX pubsub_groups_app ON pubsub_groups (component, app);
   CREATE INDEX pubsub_groups_expiry ON pubsub_groups (component, last_seen_at);
   `,
+  // An expired group is emptied in bounded batches over several writes: meanwhile it is marked
+  // `expiring` (publishes no longer fan out to it, it no longer counts against its app's budget),
+  // and the group row goes last.
+  `
+  ALTER TABLE pubsub_groups ADD COLUMN expiring INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 function isBusy(err: unknown): boolean {

@@ -34,8 +34,11 @@ import { SqliteConsumer } from './sqlite-consumer.js';
  */
 const DELIVERY_ID = /^([1-9][0-9]{0,15})(?:\.([1-9][0-9]{0,9}))?$/;
 const GC_BATCH = 1000;
-/** Groups expired per sweep (each deletes its deliveries in the same write). */
+/** Expired groups looked at per write, and delivery rows deleted per write (over all of them). */
 const EXPIRE_BATCH = 100;
+const EXPIRE_DELETE_BATCH = 1000;
+/** Writes of expiry work per sweep (the rest waits for the next sweep), the event loop free between them. */
+const EXPIRE_WRITES_PER_SWEEP = 50;
 /** A group's last_seen_at is written at most this often (a pull must not write on every call). */
 const TOUCH_EVERY_MS = 60_000;
 const DEAD_LETTER_BATCH = 100;
@@ -56,9 +59,10 @@ interface Statements {
   countGroups: Statement<[string, string], { n: number }>;
   insertGroup: Statement<{ component: string; name: string; topic: string; app: string; durable: number; now: number; idle: number }>;
   touchGroup: Statement<{ component: string; name: string; topic: string; durable: number; now: number; idle: number }>;
-  expiredGroups: Statement<[string, number, number], { name: string; topic: string }>;
+  expiredGroups: Statement<[string, number, number], { name: string; topic: string; expiring: number }>;
+  markExpiring: Statement<[string, string, string]>;
   deleteGroup: Statement<[string, string, string]>;
-  deleteGroupDeliveries: Statement<[string, string, string]>;
+  deleteGroupDeliveries: Statement<{ component: string; group: string; topic: string; limit: number }>;
   anyReady: Statement<[string, string, string, number], { one: number }>;
   inFlight: Statement<[string, number], { n: number }>;
   exhausted: Statement<[string, string, string, number, number, number], { message_rowid: number; attempts: number }>;
@@ -92,6 +96,8 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
   private readonly consumers = new Set<SqliteConsumer>();
   /** Pending pull() waits, woken by a local publish/nack or by close. */
   private readonly waiters = new Set<() => void>();
+  /** An expiry pass is running (a sweep that finds one still going leaves the expiry to it). */
+  #expiring = false;
 
   constructor(ctx: ComponentContext) {
     super(ctx, metadataInt(ctx, 'gcIntervalMs', 60_000));
@@ -107,24 +113,28 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
       ),
       fanOut: db.prepare(
         `INSERT INTO pubsub_deliveries (component, group_name, message_rowid, topic, attempts, available_at)
-         SELECT component, name, ?, topic, 0, ? FROM pubsub_groups WHERE component = ? AND topic = ?`,
+         SELECT component, name, ?, topic, 0, ? FROM pubsub_groups WHERE component = ? AND topic = ? AND expiring = 0`,
       ),
       groupInfo: db.prepare('SELECT durable, last_seen_at FROM pubsub_groups WHERE component = ? AND name = ? AND topic = ?'),
-      countGroups: db.prepare('SELECT count(*) AS n FROM pubsub_groups WHERE component = ? AND app = ?'),
+      countGroups: db.prepare('SELECT count(*) AS n FROM pubsub_groups WHERE component = ? AND app = ? AND expiring = 0'),
       insertGroup: db.prepare(
         `INSERT INTO pubsub_groups (component, name, topic, created_at, app, durable, last_seen_at, idle_ms)
          VALUES (@component, @name, @topic, @now, @app, @durable, @now, @idle)`,
       ),
       touchGroup: db.prepare(
-        `UPDATE pubsub_groups SET last_seen_at = @now, durable = max(durable, @durable), idle_ms = max(coalesce(idle_ms, 0), @idle)
+        `UPDATE pubsub_groups SET last_seen_at = @now, durable = max(durable, @durable), idle_ms = max(coalesce(idle_ms, 0), @idle), expiring = 0
          WHERE component = @component AND name = @name AND topic = @topic`,
       ),
       expiredGroups: db.prepare(
-        `SELECT name, topic FROM pubsub_groups
-         WHERE component = ? AND last_seen_at IS NOT NULL AND idle_ms IS NOT NULL AND last_seen_at + idle_ms < ? LIMIT ?`,
+        `SELECT name, topic, expiring FROM pubsub_groups
+         WHERE component = ? AND (expiring = 1 OR (last_seen_at IS NOT NULL AND idle_ms IS NOT NULL AND last_seen_at + idle_ms < ?)) LIMIT ?`,
       ),
+      markExpiring: db.prepare('UPDATE pubsub_groups SET expiring = 1 WHERE component = ? AND name = ? AND topic = ?'),
       deleteGroup: db.prepare('DELETE FROM pubsub_groups WHERE component = ? AND name = ? AND topic = ?'),
-      deleteGroupDeliveries: db.prepare('DELETE FROM pubsub_deliveries WHERE component = ? AND group_name = ? AND topic = ?'),
+      deleteGroupDeliveries: db.prepare(
+        `DELETE FROM pubsub_deliveries WHERE component = @component AND group_name = @group AND message_rowid IN
+           (SELECT message_rowid FROM pubsub_deliveries WHERE component = @component AND group_name = @group AND topic = @topic LIMIT @limit)`,
+      ),
       anyReady: db.prepare(
         `SELECT 1 AS one FROM pubsub_deliveries
          WHERE component = ? AND group_name = ? AND topic = ? AND available_at <= ? LIMIT 1`,
@@ -294,19 +304,45 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
 
   protected override async sweep(): Promise<void> {
     const st = this.st;
-    const expired = await this.sqlite.write(() => {
-      const groups = st.expiredGroups.all(this.name, Date.now(), EXPIRE_BATCH);
-      let deliveries = 0;
-      for (const g of groups) {
-        deliveries += st.deleteGroupDeliveries.run(this.name, g.name, g.topic).changes;
-        st.deleteGroup.run(this.name, g.name, g.topic);
-      }
-      return { groups, deliveries };
-    });
-    for (const g of expired.groups) this.logger.info({ group: g.name, topic: g.topic }, 'subscription expired: nobody consumed it for its idle time');
-    if (expired.deliveries > 0) this.logger.info({ deliveries: expired.deliveries }, 'deliveries of expired subscriptions deleted');
+    // Expired groups are emptied at most EXPIRE_DELETE_BATCH rows per write: however many
+    // deliveries an abandoned subscription piled up, no write holds the lock (or this worker's
+    // event loop) for long.
+    if (this.#expiring) return; // the last sweep's expiry work is still going
+    this.#expiring = true;
+    try {
+      await this.#expire(st);
+    } finally {
+      this.#expiring = false;
+    }
     const removed = await this.sqlite.write(() => st.gc.run(this.name, Date.now() - this.retentionMs, GC_BATCH).changes);
     if (removed > 0) this.logger.debug({ removed }, 'delivered messages garbage-collected');
+  }
+
+  async #expire(st: Statements): Promise<void> {
+    let deliveries = 0;
+    for (let i = 0; i < EXPIRE_WRITES_PER_SWEEP && this.started; i++) {
+      const batch = await this.sqlite.write(() => {
+        const groups = st.expiredGroups.all(this.name, Date.now(), EXPIRE_BATCH);
+        let left = EXPIRE_DELETE_BATCH;
+        const marked: { name: string; topic: string }[] = [];
+        for (const g of groups) {
+          if (g.expiring === 0) {
+            st.markExpiring.run(this.name, g.name, g.topic);
+            marked.push(g);
+          }
+          if (left <= 0) continue;
+          const removed = st.deleteGroupDeliveries.run({ component: this.name, group: g.name, topic: g.topic, limit: left }).changes;
+          left -= removed;
+          if (left > 0) st.deleteGroup.run(this.name, g.name, g.topic); // nothing of it is left
+        }
+        return { marked, removed: EXPIRE_DELETE_BATCH - left, more: left <= 0 || groups.length === EXPIRE_BATCH };
+      });
+      for (const g of batch.marked) this.logger.info({ group: g.name, topic: g.topic }, 'subscription expired: nobody consumed it for its idle time');
+      deliveries += batch.removed;
+      if (!batch.more) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (deliveries > 0) this.logger.info({ deliveries }, 'deliveries of expired subscriptions deleted');
   }
 
   protected override async beforeClose(): Promise<void> {
