@@ -122,8 +122,11 @@ export interface QuotaGate {
   admit(app: AppConfig, bytesIn: number): () => void;
   /** One message on an open stream: counted like a request (no in-flight slot); false when refused. */
   admitMessage?(app: AppConfig, bytes: number): boolean;
-  /** Bytes read beyond what the call declared (a chunked body): charged, never refused. */
-  charge?(app: AppConfig, bytes: number): void;
+  /**
+   * Charged, never refused: bytes read beyond what a call declared (a chunked body), or messages
+   * that must not be refused (`requests`: an app's answers to invocations).
+   */
+  charge?(app: AppConfig, bytes: number, requests?: number): void;
 }
 
 export class AppQuotas implements QuotaGate {
@@ -179,20 +182,33 @@ export class AppQuotas implements QuotaGate {
     }
   }
 
-  charge(app: AppConfig, bytes: number): void {
-    if (bytes <= 0 || app.quota.bytesPerSecond <= 0) return;
+  charge(app: AppConfig, bytes: number, requests = 0): void {
+    const { bytesPerSecond, requestsPerSecond, burstSeconds } = app.quota;
+    const chargeBytes = bytes > 0 && bytesPerSecond > 0;
+    const chargeRequests = requests > 0 && requestsPerSecond > 0;
+    if (!chargeBytes && !chargeRequests) return;
     const usage = this.#usageOf(app);
     if (usage.leased !== undefined) {
-      usage.leased.bytes -= bytes;
+      if (chargeBytes) usage.leased.bytes -= bytes;
+      if (chargeRequests) usage.leased.requests -= requests;
       void this.#ask(app, usage);
       return;
     }
-    const { bytesPerSecond, burstSeconds } = app.quota;
-    const rate = bytesPerSecond * this.#share;
-    const depth = Math.max(1, rate * burstSeconds);
-    usage.bytes ??= new TokenBucket(depth, this.#now());
-    usage.bytes.refill(rate, depth, this.#now());
-    usage.bytes.take(bytes);
+    const now = this.#now();
+    if (chargeBytes) {
+      const rate = bytesPerSecond * this.#share;
+      const depth = Math.max(1, rate * burstSeconds);
+      usage.bytes ??= new TokenBucket(depth, now);
+      usage.bytes.refill(rate, depth, now);
+      usage.bytes.take(bytes);
+    }
+    if (chargeRequests) {
+      const rate = requestsPerSecond * this.#share;
+      const depth = Math.max(1, rate * burstSeconds);
+      usage.requests ??= new TokenBucket(depth, now);
+      usage.requests.refill(rate, depth, now);
+      usage.requests.take(requests);
+    }
   }
 
   /** Calls of `appId` admitted and not yet released (streams count while open). */

@@ -27,6 +27,9 @@ export interface GrpcStatus {
   metadata: grpc.Metadata;
 }
 
+/** The longest a stream message over its app's quota waits before it is tried again. */
+const MESSAGE_RETRY_MS = 100;
+
 export class GrpcCall {
   readonly requestId: string;
   readonly ctx: CallContext;
@@ -84,9 +87,15 @@ export class GrpcCall {
     return this.#deps.quotas?.admitMessage?.(this.#deps.app, messageBytes(message)) !== false;
   }
 
-  /** An answer the app sent on this stream: charged to its byte quota, never refused. */
+  /** How long a message refused by admitMessage waits before it is tried again. */
+  messageRetryMs(): number {
+    const rps = this.#deps.app.quota.requestsPerSecond;
+    return rps > 0 ? Math.min(MESSAGE_RETRY_MS, Math.ceil(1000 / rps)) : MESSAGE_RETRY_MS;
+  }
+
+  /** An answer the app sent on this stream: charged to its quotas as a request, never refused. */
   chargeMessage(message: unknown): void {
-    this.#deps.quotas?.charge?.(this.#deps.app, messageBytes(message));
+    this.#deps.quotas?.charge?.(this.#deps.app, messageBytes(message), 1);
   }
 
   /** Holds one of the app's stream places (budgets.streams) until the call ends; throws when at the budget. */

@@ -81,6 +81,27 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
       await settleDelivery(handle, msg, log);
     };
 
+    // An ack or nack over the app's quota waits, the stream not read meanwhile (its later messages
+    // stay in order behind it), instead of being dropped: a dropped ack would redeliver work done
+    // and push it towards the dead-letter topic.
+    const settleWithinQuota = (m: SubscribeRequestMsg): void => {
+      if (c.admitMessage(m)) {
+        settle(m).catch(fail);
+        return;
+      }
+      call.pause();
+      const retry = (): void => {
+        if (isEnded()) return;
+        if (!c.admitMessage(m)) {
+          setTimeout(retry, c.messageRetryMs()).unref();
+          return;
+        }
+        settle(m).catch(fail);
+        call.resume();
+      };
+      setTimeout(retry, c.messageRetryMs()).unref();
+    };
+
     const onMessage = (msg: SubscribeRequestMsg | MalformedMessage): void => {
       if (phase === 'ended') return;
       try {
@@ -88,9 +109,7 @@ export function subscribeHandler(deps: TransportDeps, streams: StreamRegistry): 
         if (phase === 'waiting') {
           subscribe(m).catch(fail);
         } else if (m.request === 'ack' || m.request === 'nack') {
-          // Over the app's quota an ack is dropped: the delivery comes back after its deadline.
-          if (c.admitMessage(m)) settle(m).catch(fail);
-          else log.debug({ deliveryId: deliveryIdOf(m) }, 'ack/nack over the app\'s quota: dropped');
+          settleWithinQuota(m);
         } else {
           throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`initial` may only be the first message; later ones are `ack` or `nack`');
         }

@@ -115,6 +115,10 @@ export class WireSession {
   #lingerTimer: NodeJS.Timeout | undefined;
   /** Set while reading is paused after a quota refusal. */
   #quotaTimer: NodeJS.Timeout | undefined;
+  /** A stream message over its app's quota waits at the head of the backlog until the quota could take it. */
+  #held = false;
+  /** The app of this connection's last authenticated Request: stray messages are charged to it. */
+  #app: AppConfig | undefined;
   /** False until a Request is authenticated, when deps.preAuth applies. */
   #authenticated: boolean;
   #authTimer: NodeJS.Timeout | undefined;
@@ -232,6 +236,7 @@ export class WireSession {
         this.#backlog.length = 0;
         return;
       }
+      if (this.#held) return; // the quota timer carries on
       if (share !== undefined && !share.take()) break;
       const frame = this.#backlog.shift() as Frame;
       handled += 1;
@@ -242,11 +247,11 @@ export class WireSession {
         this.#protocolError(err);
       }
     }
-    if (this.#backlog.length === 0 || this.#closed) return;
+    if (this.#backlog.length === 0 || this.#closed || this.#held) return;
     this.#socket.pause();
     setImmediate(() => {
       this.#handleBacklog();
-      if (this.#backlog.length === 0 && this.#quotaTimer === undefined && !this.#closed && !this.#socket.writableNeedDrain) this.#socket.resume();
+      if (this.#backlog.length === 0 && this.#quotaTimer === undefined && !this.#held && !this.#closed && !this.#socket.writableNeedDrain) this.#socket.resume();
     });
   }
 
@@ -360,7 +365,10 @@ export class WireSession {
       return this.#authFailed();
     }
     try {
-      if (principal.kind === 'app') call.beginAs(principal.app.id, principal);
+      if (principal.kind === 'app') {
+        call.beginAs(principal.app.id, principal);
+        this.#app = principal.app;
+      }
       else call.beginAs(principal.callerAppId, principal, INVOKE_FORWARDED_API);
       if (this.#deps.authorize !== undefined) this.#deps.authorize(principal, method);
       else if (principal.kind === 'agent') throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'this connection does not take forwarded calls');
@@ -386,7 +394,7 @@ export class WireSession {
     this.#quotaTimer = setTimeout(() => {
       this.#quotaTimer = undefined;
       // Still over the write high-water mark: 'drain' resumes reading instead.
-      if (!this.#closed && !this.#socket.writableNeedDrain) this.#socket.resume();
+      if (!this.#closed && !this.#held && this.#backlog.length === 0 && !this.#socket.writableNeedDrain) this.#socket.resume();
     }, Math.min(ms, MAX_QUOTA_PAUSE_MS));
   }
 
@@ -454,9 +462,16 @@ export class WireSession {
 
   #onMessage(frame: Frame): void {
     const open = this.#streams.get(frame.streamId);
-    if (open === undefined) return; // the stream ended while the message was on its way
-    if (open.handler === IDLE_HANDLER) return; // a unary call takes one message
-    if (open.app !== undefined && !this.#admitMessage(open, frame.body.length)) return;
+    if (open === undefined || open.handler === IDLE_HANDLER) {
+      // The stream ended while the message was on its way, or a unary call (which takes one
+      // message): not decoded, but its bytes were read, and count against the app's quota.
+      if (this.#app !== undefined) this.#deps.quotas?.charge?.(this.#app, frame.body.length);
+      return;
+    }
+    if (open.app !== undefined && !this.#admitMessage(open, frame.body.length)) {
+      this.#hold(frame, open.app);
+      return;
+    }
     let request: unknown;
     try {
       request = decodeRequest(open.codec, frame.body);
@@ -471,22 +486,35 @@ export class WireSession {
 
   /**
    * Each message an app sends on a stream counts like a request. An app's answers to invocations
-   * (callback results) are only charged — refusing one would fail another app's call; anything
-   * else over quota is dropped (an ack then comes back as a redelivery) and reading pauses.
+   * (callback results) are charged, never refused — refusing one would fail another app's call;
+   * anything else over quota waits (see #hold), never dropped: an ack held back is an ack late,
+   * where an ack dropped would be a redelivery of work done, and an attempt towards the dead-letter topic.
    */
   #admitMessage(open: OpenStream, bytes: number): boolean {
     const quotas = this.#deps.quotas;
     const app = open.app;
     if (quotas === undefined || app === undefined) return true;
     if (open.codec.path === METHODS.callbackConnect) {
-      quotas.charge?.(app, bytes);
+      quotas.charge?.(app, bytes, 1);
       return true;
     }
-    if (quotas.admitMessage?.(app, bytes) !== false) return true;
-    open.call.logger.debug({ app: app.id }, 'stream message over the app\'s quota: dropped');
+    return quotas.admitMessage?.(app, bytes) !== false;
+  }
+
+  /** Puts `frame` back at the head of the backlog and stops reading until the app's quota could admit it. */
+  #hold(frame: Frame, app: AppConfig): void {
+    this.#backlog.unshift(frame);
+    if (this.#held) return;
+    this.#held = true;
+    this.#socket.pause();
     const rps = app.quota.requestsPerSecond;
-    this.#pauseReading(rps > 0 ? Math.ceil(1000 / rps) : MAX_QUOTA_PAUSE_MS);
-    return false;
+    const timer = setTimeout(() => {
+      this.#held = false;
+      if (this.#closed) return;
+      this.#handleBacklog();
+      if (!this.#held && this.#backlog.length === 0 && this.#quotaTimer === undefined && !this.#socket.writableNeedDrain) this.#socket.resume();
+    }, rps > 0 ? Math.min(MAX_QUOTA_PAUSE_MS, Math.ceil(1000 / rps)) : MAX_QUOTA_PAUSE_MS);
+    timer.unref();
   }
 
   #onCancel(streamId: number): void {
@@ -518,7 +546,7 @@ export class WireSession {
 
 
   #onDrain(): void {
-    if (!this.#closed && this.#quotaTimer === undefined) this.#socket.resume();
+    if (!this.#closed && this.#quotaTimer === undefined && !this.#held && this.#backlog.length === 0) this.#socket.resume();
     const listeners = [...this.#writable];
     this.#writable.clear();
     for (const l of listeners) l();
