@@ -83,6 +83,8 @@ export class OpsAgent {
           next.apps.filter((a) => ownerChanged(this.#config, a)).map((a) => a.id),
         );
       },
+      // The new generation never took over: the serving one's limits again.
+      abandonConfig: () => quotas.configure(this.#config.apps),
       commitConfig: async (next) => {
         this.#config = next;
         quotas.configure(next.apps);

@@ -15,8 +15,10 @@
 // Tokens it holds unused for a second are dropped (the host's bucket refills by time anyway), and
 // surplus slots go back, so an idle worker does not sit on another's share. What a worker holds
 // is at most one chunk past what the app uses, which bounds the error across workers.
-// When no ops-agent answers a lease (a worker run on its own, or an ops-agent of an older build),
-// the worker falls back to its share of the limits (limit ÷ workers) for that app.
+// When no ops-agent answers a lease in time (a worker run on its own, an ops-agent of an older
+// build, or one busy restarting), the worker falls back to its share of the limits (limit ÷
+// workers) for that app, and tries leasing again every LEASE_RETRY_MS; its first lease then tells
+// the host to forget the slots it held before, and a grant that arrives after its timeout is given back.
 //
 // The two rates are token buckets holding rate × burstSeconds. The byte bucket may go into debt:
 // a request larger than the bucket is admitted when the bucket is not already in debt, and the
@@ -83,6 +85,8 @@ const SLOT_SLICES = 16;
 const LEASE_TTL_MS = 1_000;
 /** A lease unanswered this long: the worker falls back to its share of the limits for that app. */
 const LEASE_TIMEOUT_MS = 500;
+/** Fallen back: leasing is tried again after this long. */
+const LEASE_RETRY_MS = 5_000;
 
 interface Leased {
   requests: number;
@@ -94,6 +98,8 @@ interface Leased {
   retryAt: number;
   /** When the host last granted less than asked (it is out); 0 when it never did. */
   shortAt: number;
+  /** The first lease after a fall-back: the host forgets what it counted for this worker before. */
+  resetHost: boolean;
 }
 
 interface AppUsage {
@@ -102,8 +108,10 @@ interface AppUsage {
   /** Local buckets: standalone, or the fallback share. */
   requests: TokenBucket | undefined;
   bytes: TokenBucket | undefined;
-  /** Host leases; undefined once the app fell back to local buckets. */
+  /** Host leases; undefined while the app is on local buckets (fallen back). */
   leased: Leased | undefined;
+  /** Fallen back: when to try leasing again (0: never fell back). */
+  leaseRetryAt: number;
 }
 
 export interface AppQuotasOptions {
@@ -275,18 +283,29 @@ export class AppQuotas implements QuotaGate {
     if (leased.pending || (!first && now < leased.retryAt)) return Promise.resolve();
     const { requestsPerSecond, bytesPerSecond, maxInFlight } = app.quota;
     const want: LeaseRequest = {
-      requests: requestsPerSecond > 0 ? chunk(requestsPerSecond) : 0,
+      requests: requestsPerSecond > 0 ? Math.max(chunk(requestsPerSecond), -leased.requests) : 0,
       bytes: bytesPerSecond > 0 ? chunk(bytesPerSecond) + Math.max(0, -leased.bytes) : 0,
       slots: maxInFlight > 0 && (first || leased.slots - usage.inFlight < Math.ceil(slotChunk(maxInFlight) / 2)) ? slotChunk(maxInFlight) : 0,
-      returnSlots: 0,
+      // After a fall-back, what the host still counts for this worker is forgotten (the host
+      // takes back at most what it holds).
+      returnSlots: leased.resetHost ? Number.MAX_SAFE_INTEGER : 0,
     };
     leased.pending = true;
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer to a quota lease within ${LEASE_TIMEOUT_MS} ms`)), LEASE_TIMEOUT_MS);
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`no answer to a quota lease within ${LEASE_TIMEOUT_MS} ms`));
+      }, LEASE_TIMEOUT_MS);
       timer.unref();
     });
-    return Promise.race([leaser.lease(app.id, want), timeout])
+    const asked = leaser.lease(app.id, want);
+    // A grant that comes after the timeout: this worker no longer counts on it; its slots go back.
+    asked.then((late) => {
+      if (timedOut && late.slots > 0) void leaser.lease(app.id, { requests: 0, bytes: 0, slots: 0, returnSlots: late.slots }).catch(() => undefined);
+    }, () => undefined);
+    return Promise.race([asked, timeout])
       .then(
         (grant) => {
           const at = this.#now();
@@ -294,16 +313,22 @@ export class AppQuotas implements QuotaGate {
           leased.bytes += grant.bytes;
           leased.slots += grant.slots;
           leased.grantedAt = at;
+          leased.resetHost = false;
           if (grant.requests < want.requests || grant.bytes < want.bytes || grant.slots < want.slots) leased.shortAt = at;
-          // Short of what was asked: the host is out for now; ask again once it could have refilled.
-          if (grant.requests < want.requests && requestsPerSecond > 0) leased.retryAt = at + (want.requests / requestsPerSecond) * 1000;
-          else if (grant.bytes < want.bytes && bytesPerSecond > 0) leased.retryAt = at + (want.bytes / bytesPerSecond) * 1000;
+          // Short of what was asked: the host is out for now; ask again once it could have refilled
+          // what is missing (at most one burst: the host's bucket holds no more, and a debt larger
+          // than that is repaid a burst at a time).
+          const { burstSeconds } = app.quota;
+          const wait = (missing: number, rate: number): number => (Math.min(missing, rate * Math.max(burstSeconds, 1 / rate)) / rate) * 1000;
+          if (grant.requests < want.requests && requestsPerSecond > 0) leased.retryAt = at + wait(want.requests - grant.requests, requestsPerSecond);
+          else if (grant.bytes < want.bytes && bytesPerSecond > 0) leased.retryAt = at + wait(want.bytes - grant.bytes, bytesPerSecond);
           else if (grant.slots < want.slots) leased.retryAt = at + IN_FLIGHT_RETRY_MS;
         },
         (err: unknown) => {
-          // Nobody to lease from: this app runs on this worker's share from now on.
+          // Nobody to lease from: this app runs on this worker's share until leasing works again.
           usage.leased = undefined;
-          this.#log?.warn({ app: app.id, err }, 'quota leases unanswered: enforcing this worker\'s share of the app\'s limits');
+          usage.leaseRetryAt = this.#now() + LEASE_RETRY_MS;
+          this.#log?.warn({ app: app.id, err }, 'quota leases unanswered: enforcing this worker\'s share of the app\'s limits for now');
         },
       )
       .finally(() => {
@@ -343,12 +368,21 @@ export class AppQuotas implements QuotaGate {
   #usageOf(app: AppConfig): AppUsage {
     let usage = this.#usage.get(app.id);
     if (usage === undefined) {
-      const leased: Leased | undefined =
-        this.#leaser !== undefined && limited(app) ? { requests: 0, bytes: 0, slots: 0, grantedAt: this.#now(), pending: false, retryAt: 0, shortAt: 0 } : undefined;
-      usage = { app, inFlight: 0, requests: undefined, bytes: undefined, leased };
+      const leased = this.#leaser !== undefined && limited(app) ? this.#newLease(false) : undefined;
+      usage = { app, inFlight: 0, requests: undefined, bytes: undefined, leased, leaseRetryAt: 0 };
       this.#usage.set(app.id, usage);
+    } else if (usage.leased === undefined && usage.leaseRetryAt !== 0 && this.#now() >= usage.leaseRetryAt) {
+      // Fallen back a while ago: lease again (this call still goes by the local buckets' figures
+      // only if the host does not answer once more).
+      usage.leaseRetryAt = 0;
+      usage.leased = this.#newLease(true);
+      void this.#ask(app, usage, true);
     }
     return usage;
+  }
+
+  #newLease(resetHost: boolean): Leased {
+    return { requests: 0, bytes: 0, slots: 0, grantedAt: this.#now(), pending: false, retryAt: 0, shortAt: 0, resetHost };
   }
 }
 

@@ -31,6 +31,8 @@ export interface UpgradeManagerOptions {
   readonly prepareConfig: (next: HearthConfig) => Promise<void>;
   /** Right after the switch: the new configuration is the one in force. */
   readonly commitConfig: (next: HearthConfig) => Promise<void>;
+  /** The reload failed after prepareConfig: undo what it set up for the new configuration (limits). */
+  readonly abandonConfig?: (next: HearthConfig) => void;
   readonly logger: Logger;
   readonly ipcTimeoutMs?: number;
 }
@@ -132,9 +134,17 @@ export class UpgradeManager {
       const removed = current.apps.filter((a) => !next.apps.some((c) => c.id === a.id)).map((a) => a.id);
       clock.note(`valid: ${next.apps.length} app(s) (added: ${added.join(', ') || 'none'}; removed: ${removed.join(', ') || 'none'}), ${next.workers} worker(s)`);
       for (const w of next.warnings) clock.note(`warning: ${w}`);
-      await this.#o.prepareConfig(next);
-      const done = await this.#handoff(clock, build, next, undefined, () => this.#o.commitConfig(next));
-      return { ...done, to: build };
+      let committed = false;
+      try {
+        await this.#o.prepareConfig(next);
+        const done = await this.#handoff(clock, build, next, undefined, () => {
+          committed = true;
+          return this.#o.commitConfig(next);
+        });
+        return { ...done, to: build };
+      } finally {
+        if (!committed) this.#o.abandonConfig?.(next);
+      }
     });
   }
 
