@@ -30,6 +30,7 @@ export function budgetExceeded(app: string, budget: BudgetName, limit: number): 
 }
 
 export class AppBudgets {
+  readonly #waiting = new Map<string, Set<() => void>>();
   readonly #held = new Map<string, Held>();
   readonly #loggedAt = new Map<string, number>();
   readonly #metrics: AgentMetrics | undefined;
@@ -71,7 +72,24 @@ export class AppBudgets {
   buffered(appId: string, delta: number): number {
     const h = this.#of(appId);
     h.bufferedBytes = Math.max(0, h.bufferedBytes + delta);
+    if (delta < 0) {
+      const waiting = this.#waiting.get(appId);
+      if (waiting !== undefined) {
+        this.#waiting.delete(appId);
+        for (const listener of waiting) listener();
+      }
+    }
     return h.bufferedBytes;
+  }
+
+  /**
+   * Calls `listener` once, the next time `app`'s buffered bytes go down: a stream paused because
+   * the *app* was over bufferedBytes learns when another stream's drain made room.
+   */
+  whenBufferedDrops(appId: string, listener: () => void): void {
+    let waiting = this.#waiting.get(appId);
+    if (waiting === undefined) this.#waiting.set(appId, (waiting = new Set()));
+    waiting.add(listener);
   }
 
   /** What `app` holds now (status, tests). */

@@ -59,8 +59,18 @@ export class DeliveryQueue {
 
   /** What the broker asks before claiming for this stream. */
   readonly credit: DeliveryCredit = {
-    paused: () => this.#bytes >= this.#streamBudget() || this.#appBytes() >= this.#o.app.budgets.bufferedBytes,
+    paused: () => {
+      if (this.#bytes >= this.#streamBudget()) return true; // this stream's own drain resumes it
+      if (this.#appBytes() < this.#o.app.budgets.bufferedBytes) return false;
+      // Over the app's budget because of other streams: their drain must resume this one.
+      this.#o.budgets?.whenBufferedDrops(this.#o.app.id, this.#appRoom);
+      return true;
+    },
     budgetBytes: () => Math.max(0, Math.min(this.#streamBudget() - this.#bytes, this.#o.app.budgets.bufferedBytes - this.#appBytes())),
+  };
+
+  readonly #appRoom = (): void => {
+    if (!this.#closed && this.#ready && !this.#blocked && !this.credit.paused()) this.#subscription?.resume();
   };
 
   /** The subscription the broker made, told to resume when the queue drained. */
