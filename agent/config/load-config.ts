@@ -58,6 +58,8 @@ export interface HearthConfig {
   readonly logLevel: RawHearthConfig['logLevel'];
   readonly limits: Readonly<LimitsConfig>;
   readonly pubsub: Readonly<PubsubDefaults>;
+  /** The budgets' defaults (each app's, with its overrides, are in apps[].budgets). */
+  readonly budgets: Readonly<BudgetConfig>;
   /** publicKeyFile is absolute when set; allowedFileDirs are absolute. */
   readonly upgrade: Readonly<UpgradeConfig>;
   /** The admin TCP listener, when configured; its token is kept only as sha256. */
@@ -203,6 +205,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     logLevel: raw.logLevel,
     limits: raw.limits,
     pubsub: raw.pubsub,
+    budgets: raw.budgets,
     upgrade: {
       ...raw.upgrade,
       allowedFileDirs,

@@ -60,7 +60,7 @@ export async function startMeshServers(d: MeshServerDeps, started: (server: AppS
   started(peer);
   await peer.start();
   if (d.config.siblings.listen !== undefined) {
-    const sibling = new SiblingWireServer({ apps: d.apps, api: d.api, metrics: d.metrics, logger: d.logger, limits: d.config.limits, quotas: d.quotas, budgets: d.budgets, siblings: d.config.siblings });
+    const sibling = new SiblingWireServer({ apps: d.apps, api: d.api, metrics: d.metrics, logger: d.logger, limits: d.config.limits, quotas: d.quotas, budgets: d.budgets, siblings: d.config.siblings, idleTimeoutMs: d.config.budgets.idleTimeoutMs });
     started(sibling);
     await sibling.start();
   }

@@ -34,6 +34,12 @@ export type SiblingPortConfig = Pick<
 export interface SiblingWireServerOptions extends Pick<TransportDeps, 'apps' | 'api' | 'metrics' | 'logger' | 'limits' | 'quotas' | 'budgets'> {
   readonly siblings: SiblingPortConfig;
   readonly frameTimeoutMs?: number | undefined;
+  /**
+   * A signed-in connection with nothing open for this long is told to go (Goaway) and closed
+   * (budgets.idleTimeoutMs): idle sessions must not hold the per-address places other apps of the
+   * same host need. None when undefined.
+   */
+  readonly idleTimeoutMs?: number | undefined;
 }
 
 export class SiblingWireServer extends WireServer {
@@ -67,6 +73,7 @@ export class SiblingWireServer extends WireServer {
         budgets: options.budgets,
         maxBodyBytes: options.limits.maxBodyBytes,
         frameTimeoutMs: options.frameTimeoutMs,
+        idleTimeoutMs: options.idleTimeoutMs,
         anonymousLabel: '-',
         preAuth: {
           maxFrameBytes: PRE_AUTH_MAX_FRAME_BYTES,

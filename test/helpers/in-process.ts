@@ -69,6 +69,8 @@ export interface InProcessOptions<T extends Transport> {
   readonly frameTimeoutMs?: number;
   /** Sibling port: lowered limits, written into the configuration's `siblings` (its defaults otherwise). */
   readonly siblingLimits?: Partial<SiblingLimits>;
+  /** Sibling port: signed-in connections idle this long are closed (none by default here). */
+  readonly siblingIdleTimeoutMs?: number;
 }
 
 export type SiblingLimits = Pick<SiblingPortConfig, 'handshakeTimeoutMs' | 'signInTimeoutMs' | 'maxConnections' | 'maxConnectionsPerAddress' | 'maxAuthFailures'>;
@@ -237,6 +239,7 @@ export async function startInProcess<T extends Transport>(options: InProcessOpti
           clusterTokenSha256: createHash('sha256').update(CLUSTER_TOKEN).digest('hex'),
         },
         frameTimeoutMs: options.frameTimeoutMs,
+        idleTimeoutMs: options.siblingIdleTimeoutMs,
       });
       defer(() => server.close(1000));
       await server.start();

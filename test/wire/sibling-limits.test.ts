@@ -13,6 +13,8 @@ import { waitFor } from '../support/wait.js';
 
 const MAX_CONNECTIONS = 4;
 const PRE_AUTH_TIMEOUT_MS = 500;
+/** Long enough for the tests that use a connection several times; the idle test waits it out. */
+const IDLE_TIMEOUT_MS = 4_000;
 const GET = 'hearth.runtime.v1.State/GetState';
 let rt: InProcess<'wire'>;
 const clients: WireTestClient[] = [];
@@ -20,6 +22,7 @@ test.before(async () => {
   rt = await startInProcess({
     transports: ['wire'],
     siblingLimits: { maxConnections: MAX_CONNECTIONS, maxConnectionsPerAddress: MAX_CONNECTIONS, signInTimeoutMs: PRE_AUTH_TIMEOUT_MS },
+    siblingIdleTimeoutMs: IDLE_TIMEOUT_MS,
   });
 });
 test.after.always(async () => {
@@ -99,6 +102,14 @@ test.serial('a connection with no authenticated Request is closed after the time
   // Opened before both, so its own timeout has long passed: authenticated, it is still served.
   t.false(authed.isClosed);
   t.is((await authed.call(GET, { storeName: 'statestore', key: 'k' }, auth())).code, undefined);
+});
+
+test.serial('a signed-in connection with nothing open is told to go once idle (budgets.idleTimeoutMs): it may not sit on the per-address places', async (t) => {
+  const idle = await sibling();
+  t.is((await idle.call(GET, { storeName: 'statestore', key: 'k' }, auth())).code, undefined);
+  const goaway = await idle.goaway(IDLE_TIMEOUT_MS + 10_000);
+  t.is(goaway.header.errorCode, 'HEARTH_ERR_RESOURCE_EXHAUSTED');
+  await idle.closed;
 });
 
 test.serial('the sign-in timer starts at accept: a TCP connection that never starts TLS is closed after it, well before the handshake timeout', async (t) => {
