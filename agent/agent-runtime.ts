@@ -151,7 +151,7 @@ export class AgentRuntime {
     );
     this.#callbacks = callbacks;
     const router = await this.#startRouter(config, callbacks, metrics);
-    const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router });
+    const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router, budgets });
     // Before any listener: a worker serves with its first quota chunks in hand.
     const quotas = new AppQuotas({ leaser: this.#leaser, workers: config.workers, logger: this.#log });
     this.#quotas = quotas;

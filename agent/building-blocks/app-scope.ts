@@ -1,6 +1,7 @@
 // What every building block does before touching a component: resolve it by name and block,
 // check the app's ACL, validate keys, and namespace them per app. Kept in one place so state,
 // lock and sequencer cannot drift apart on isolation rules.
+import type { AppBudgets } from '../apps/app-budgets.js';
 import { AppRegistry, KEY_SEPARATOR } from '../apps/app-registry.js';
 import type { BuildingBlock } from '../config/config-schema.js';
 import type { HearthConfig } from '../config/load-config.js';
@@ -14,6 +15,8 @@ export interface ApiDeps {
   readonly config: HearthConfig;
   readonly version: string;
   readonly generation: number;
+  /** Counts and logs budget refusals made below the API (a broker at budgets.subscriptions). */
+  readonly budgets?: AppBudgets | undefined;
 }
 
 export interface ResolvedComponent<T> {

@@ -1,4 +1,5 @@
 // Wires the building blocks into the one RuntimeApi every transport calls.
+import type { AppBudgets } from '../apps/app-budgets.js';
 import type { HearthConfig } from '../config/load-config.js';
 import type { ApiDeps } from './app-scope.js';
 import type { ComponentLookup } from './component-lookup.js';
@@ -25,6 +26,7 @@ export interface RuntimeApiDeps {
   readonly callbacks: CallbackHost;
   /** Delivery beyond the invoke API's checks: the mesh, or app-channel's LocalRouter. */
   readonly router: InvokeRouter;
+  readonly budgets?: AppBudgets | undefined;
 }
 
 export function createRuntimeApi(deps: RuntimeApiDeps): RuntimeApi {

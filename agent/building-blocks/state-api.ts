@@ -15,6 +15,8 @@ import {
 import type { BulkStateResult, CallContext, DeleteItem, SaveItem, StateApi, StateGetResult, TransactionOp } from './runtime-api.js';
 
 const EMPTY = Buffer.alloc(0);
+/** What one bulk get may return in values, all keys together. */
+const MAX_BULK_GET_BYTES = 64 * 1024 * 1024;
 /** Dapr's default: without an explicit mode, a write overwrites (an ETag, when given, is still checked). */
 const DEFAULT_CONCURRENCY: ConcurrencyMode = 'last-write';
 
@@ -48,10 +50,21 @@ export function createStateApi(deps: ApiDeps): StateApi {
       checkCount(keys.length, deps.config.limits.maxBulkKeys, 'keys in a bulk get');
       for (const key of keys) validateKey(deps, key);
       if (keys.length === 0) return [];
-      const values = await s.component.bulkGet(keys.map((k) => scopeKey(ctx, s.shared, k)));
+      // Each key fetched once however often it is asked for; the answer may hold at most
+      // MAX_BULK_GET_BYTES of values (the same 4 MiB key asked 1,000 times would be 4 GB to render).
+      const distinct = [...new Set(keys)];
+      const fetched = await s.component.bulkGet(distinct.map((k) => scopeKey(ctx, s.shared, k)));
+      const byKey = new Map(distinct.map((k, i) => [k, fetched[i]]));
+      let bytes = 0;
+      for (const key of keys) bytes += byKey.get(key)?.value.length ?? 0;
+      if (bytes > MAX_BULK_GET_BYTES) {
+        throw new HearthError('HEARTH_ERR_RESOURCE_EXHAUSTED', `the bulk get would return ${bytes} bytes of values, more than ${MAX_BULK_GET_BYTES}; ask for fewer keys at a time`, {
+          limit: MAX_BULK_GET_BYTES,
+        });
+      }
       // The app's own key goes back, never the namespaced one.
-      return keys.map((key, i) => {
-        const v = values[i];
+      return keys.map((key) => {
+        const v = byKey.get(key);
         return v === undefined
           ? { key, found: false, value: EMPTY, etag: '', contentType: '', error: '' }
           : { key, found: true, value: v.value, etag: v.etag, contentType: v.contentType ?? '', error: '' };

@@ -95,9 +95,10 @@ export interface PubSubBroker extends Component {
   /**
    * Pull-style consumption for HTTP-only apps: registers the group if new, claims up to `max`
    * ready deliveries (each leased for ackDeadlineMs) and returns them, waiting up to `waitMs`
-   * for the first one.
+   * for the first one. Claims stop once `maxBytes` of message data are taken (always at least one
+   * message): one response must not hold more than that, whatever `max` allows.
    */
-  pull(options: SubscribeOptions, max: number, waitMs: number): Promise<BrokerDelivery[]>;
+  pull(options: SubscribeOptions, max: number, waitMs: number, maxBytes?: number): Promise<BrokerDelivery[]>;
   /** Group-level ack/nack: works from any worker, whichever consumer received the delivery. */
   ack(group: string, deliveryId: string): Promise<void>;
   nack(group: string, deliveryId: string, delayMs: number): Promise<void>;

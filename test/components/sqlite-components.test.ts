@@ -227,6 +227,20 @@ test('sqlite pubsub: an expired subscription is emptied in bounded batches, stop
   }
 });
 
+test('sqlite pubsub: a pull takes at most maxBytes of message data, and always one message', async (t) => {
+  const broker = await startComponent<PubSubBroker>('pubsub.sqlite', await temp.make());
+  try {
+    const opts = subscribeOptions('t', 'g');
+    await broker.pull(opts, 1, 0);
+    for (let i = 0; i < 10; i++) await broker.publish({ topic: 't', data: Buffer.alloc(1000, i), contentType: 'text/plain', metadata: {}, key: undefined });
+    t.is((await broker.pull(opts, 10, 0, 2500)).length, 2);
+    t.is((await broker.pull(opts, 10, 0, 10)).length, 1, 'one message even when it alone is over');
+    t.is((await broker.pull(opts, 10, 0)).length, 7, 'the rest, with no byte limit');
+  } finally {
+    await broker.close();
+  }
+});
+
 test('sqlite pubsub: closing the broker releases its subscriptions leases', async (t) => {
   const dir = await temp.make();
   const opts = subscribeOptions('t', 'g', { ackDeadlineMs: 600_000, maxInFlight: 10 });

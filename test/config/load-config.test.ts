@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
@@ -68,6 +68,14 @@ test('a token file other users could read, or its group could write, is refused;
     await writeFile(path.join(dir, name), 'demo-token-0123456789\n', { mode });
     await chmod(path.join(dir, name), mode);
     await t.notThrowsAsync(parseConfig(config(path.join(dir, name)), path.join(dir, 'h.yaml')), name);
+  }
+  // Its owner can read and swap it whatever the mode: another user's file is refused (as root, chown shows it).
+  if (process.getuid?.() === 0) {
+    const foreign = path.join(dir, 'foreign.token');
+    await writeFile(foreign, 'demo-token-0123456789\n', { mode: 0o600 });
+    await chown(foreign, 4242, 0);
+    const found = await problems(config(foreign));
+    t.regex(found[0] ?? '', /^apps\[0\]\.tokenFile: .* belongs to user 4242, neither the agent's user \(0\) nor root/);
   }
 });
 

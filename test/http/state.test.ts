@@ -116,6 +116,19 @@ test('several items in one save; keys with spaces and slashes survive percent-en
   t.deepEqual((await c.get(`/v1.0/state/statestore/${b}`)).json(), [1, 2]);
 });
 
+test('bulk get: a key asked for many times is fetched once; an answer over 64 MiB of values is refused with RESOURCE_EXHAUSTED', async (t) => {
+  const c = t.context.h.demo.http.client;
+  const big = key('bulk-big');
+  const text = 'x'.repeat(1024 * 1024);
+  t.is((await c.post('/v1.0/state/statestore', [{ key: big, value: text, metadata: { contentType: 'text/plain' } }])).status, 204);
+  const three = await c.post('/v1.0/state/statestore/bulk', { keys: [big, big, big] });
+  t.is(three.status, 200);
+  t.deepEqual(three.json<{ key: string }[]>().map((i) => i.key), [big, big, big]);
+  const refused = await c.post('/v1.0/state/statestore/bulk', { keys: Array.from({ length: 70 }, () => big) });
+  t.is(refused.status, 429, refused.text().slice(0, 200));
+  t.is(refused.json<{ errorCode: string }>().errorCode, 'HEARTH_ERR_RESOURCE_EXHAUSTED');
+});
+
 test('bulk get returns data (parsed JSON), etags, and missing keys without data', async (t) => {
   const c = t.context.h.demo.http.client;
   const a = key('bulk-a');

@@ -158,6 +158,10 @@ test.serial('(1) subscription spam: past budgets.subscriptions a new pull subscr
     t.is(codes.filter((x) => x === 'OK').length, 8, codes.join(' '));
     t.true(codes.slice(8).every((x) => x === 'HEARTH_ERR_RESOURCE_EXHAUSTED'), codes.join(' '));
     t.is(groupsOf('hostile'), 8);
+    const metrics = (await h.admin('/metrics')).body;
+    const refusals = /^hearth_budget_refusals_total\{[^}]*app="hostile"[^}]*budget="subscriptions"[^}]*\} (\d+)/m.exec(metrics)
+      ?? /^hearth_budget_refusals_total\{[^}]*budget="subscriptions"[^}]*app="hostile"[^}]*\} (\d+)/m.exec(metrics);
+    t.is(Number(refusals?.[1] ?? 0), 32, 'each refusal counted in hearth_budget_refusals_total');
     // Publishes to the topic fan out to those 8 alone; nobody pulls them again: they expire.
     const feeder = http('feeder');
     t.teardown(() => feeder.close());

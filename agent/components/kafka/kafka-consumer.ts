@@ -162,10 +162,10 @@ export class GroupConsumer {
   }
 
   /** Claims up to max ready messages, waiting up to waitMs for the first. */
-  async pull(options: SubscribeOptions, max: number, waitMs: number): Promise<BrokerDelivery[]> {
+  async pull(options: SubscribeOptions, max: number, waitMs: number, maxBytes = Infinity): Promise<BrokerDelivery[]> {
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const got = this.dispatcher.take(max, options);
+      const got = this.dispatcher.take(max, options, maxBytes);
       const left = deadline - Date.now();
       if (got.length > 0 || left <= 0 || this.phase !== 'running') return got;
       await this.dispatcher.waitReady(left);

@@ -140,14 +140,19 @@ export class GroupDispatcher {
   }
 
   /** Claims up to `max` ready messages for a pull, each leased for options.ackDeadlineMs. */
-  take(max: number, options: SubscribeOptions): BrokerDelivery[] {
+  take(max: number, options: SubscribeOptions, maxBytes = Infinity): BrokerDelivery[] {
     this.options = options;
     const out: BrokerDelivery[] = [];
-    while (out.length < max) {
+    let bytes = 0;
+    // Past maxBytes no more is taken (the first message always is).
+    while (out.length < max && (out.length === 0 || bytes < maxBytes)) {
       const next = this.takeReady();
       if (!next) break;
       const delivery = this.lease(next.st, next.entry, this.pullHolder, options.ackDeadlineMs);
-      if (delivery) out.push(delivery);
+      if (delivery) {
+        out.push(delivery);
+        bytes += delivery.data.length;
+      }
     }
     if (out.length > 0) this.hooks.onChange();
     return out;

@@ -110,14 +110,14 @@ export class KafkaPubSubBroker implements PubSubBroker {
     return sub;
   }
 
-  async pull(options: SubscribeOptions, max: number, waitMs: number): Promise<BrokerDelivery[]> {
+  async pull(options: SubscribeOptions, max: number, waitMs: number, maxBytes = Infinity): Promise<BrokerDelivery[]> {
     validateSubscribeOptions(options);
     const consumer = await this.consumerFor(options);
     consumer.lastPullAt = Date.now();
     await consumer.whenStarted(this.options.subscribeTimeoutMs);
     const limit = Math.min(Math.floor(max), options.maxInFlight);
     if (!(limit > 0)) return [];
-    const got = await consumer.pull(options, limit, Math.max(0, waitMs));
+    const got = await consumer.pull(options, limit, Math.max(0, waitMs), maxBytes);
     consumer.lastPullAt = Date.now();
     return got;
   }

@@ -191,13 +191,13 @@ export class SqlitePubSubBroker extends SqliteComponent<Statements> implements P
     return consumer;
   }
 
-  async pull(options: SubscribeOptions, max: number, waitMs: number): Promise<BrokerDelivery[]> {
+  async pull(options: SubscribeOptions, max: number, waitMs: number, maxBytes?: number): Promise<BrokerDelivery[]> {
     validateSubscribeOptions(options);
     await this.registerGroup(options);
     const limit = Math.min(Math.floor(max), options.maxInFlight);
     if (!(limit > 0)) return [];
     // Each pull is its own consumer: its leases are acked/nacked through the group later.
-    const request: ClaimRequest = { options, owner: `pull-${randomUUID()}`, limit, enforceInFlight: false };
+    const request: ClaimRequest = { options, owner: `pull-${randomUUID()}`, limit, enforceInFlight: false, ...(maxBytes === undefined ? {} : { maxBytes }) };
     const deadline = Date.now() + Math.max(0, waitMs);
     for (;;) {
       if (!this.started) return [];
