@@ -13,7 +13,7 @@ const KIB = 1024;
 const app = { id: 'a', budgets: { bufferedBytesPerStream: 64 * KIB, bufferedBytes: 96 * KIB } } as unknown as AppConfig;
 
 function delivery(bytes: number): Delivery {
-  return { deliveryId: '1', messageId: 'm', topic: 't', pubsubName: 'p', attempt: 1, contentType: 'x', metadata: {}, data: Buffer.alloc(bytes) } as Delivery;
+  return { deliveryId: '1', messageId: 'm', topic: 't', pubsubName: 'p', attempt: 1, contentType: 'x', metadata: {}, data: Buffer.alloc(bytes) };
 }
 
 /** A transport that takes everything but says it went out only when told (a client not reading). */
