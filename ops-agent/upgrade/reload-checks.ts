@@ -1,6 +1,9 @@
 // What a reload may not do silently: hide data. A component's data is found by its building block,
-// name, type, sharing and the metadata that says where its keys live (a SQLite file, a Redis
-// server, database, key prefix and layout, Kafka brokers and topic prefix, a configuration file).
+// name, type, sharing and the metadata that says where its keys live within its backend (a SQLite
+// file, a Redis database, key prefix and layout, a Kafka topic prefix, a configuration file). The
+// backend's address (a Redis url, Kafka brokers) may change: moving to another server, with the
+// data or not, is an operator's deliberate act, and the usual reason is the same data reached
+// another way (a new host name, a password in the url).
 // Changing any of those — or renaming the component, which a reload sees as one removed and one
 // added of the same block — makes the new generation look somewhere else, and the apps' data
 // would seem gone. Such a reload is refused with HEARTH_ERR_CONFIG_INVALID naming the component
@@ -12,8 +15,8 @@ import type { HearthConfig, ResolvedComponentConfig } from '../../agent/config/l
 const PLACEMENT_KEYS: Readonly<Record<string, readonly string[]>> = {
   sqlite: ['path'],
   file: ['path'],
-  redis: ['url', 'db', 'keyPrefix', 'keyLayout', 'hash', 'mode', 'sentinelName'],
-  kafka: ['brokers', 'topicPrefix'],
+  redis: ['db', 'keyPrefix', 'keyLayout', 'hash'],
+  kafka: ['topicPrefix'],
 };
 
 function placement(c: ResolvedComponentConfig): string {

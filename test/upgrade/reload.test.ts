@@ -93,10 +93,13 @@ test.serial('two reloads at once: one runs, the other is HEARTH_ERR_UPGRADE_BUSY
   await writeConfig(h, {});
   const before = await h.status();
   const first = adminHandoff(h, 'reload');
-  // The second arrives while the first is running (it forks and waits for ready for seconds).
+  // The CLI starts now: its own start-up (a node process) overlaps the first reload's hand-off
+  // (which forks and waits for ready for seconds) instead of adding to it.
+  const cliRun = hearthCli(h, ['reload']);
+  // The second arrives while the first is running.
   await sleep(300);
   const second = await adminHandoff(h, 'reload');
-  const cli = await hearthCli(h, ['reload']);
+  const cli = await cliRun;
   const done = await first;
 
   t.is(second.status, 409);
