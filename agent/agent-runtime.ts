@@ -11,6 +11,7 @@ import {
   workerMessages,
   type ComponentStatus,
   type ConnectionCounts,
+  type HeldCounts,
   type MetricJson,
   type WorkerMessage,
   type WorkerStatus,
@@ -86,6 +87,7 @@ export class AgentRuntime {
   #closing: Promise<void> | undefined;
   readonly #leaser: IpcQuotaLeaser;
   #quotas: AppQuotas | undefined;
+  #budgets: AppBudgets | undefined;
 
   constructor(options: AgentRuntimeOptions) {
     this.#o = options;
@@ -146,6 +148,7 @@ export class AgentRuntime {
     this.#checkComponents();
     const apps = new AppRegistry(config.apps);
     const budgets = new AppBudgets(metrics, this.#log);
+    this.#budgets = budgets;
     const callbacks = new CallbackRegistry(config.invoke.callbackConcurrency, this.#log.child({ component: 'callbacks' }), (appId) =>
       budgets.callback(apps.require(appId)),
     );
@@ -326,7 +329,12 @@ export class AgentRuntime {
   status(): WorkerStatus {
     const mem = process.memoryUsage();
     const connections: Record<string, ConnectionCounts> = {};
-    for (const s of this.#servers) connections[s.appId] = { grpc: s.grpc.connections(), http: s.http.connections(), wire: s.wire.connections() };
+    const held: Record<string, HeldCounts> = {};
+    for (const s of this.#servers) {
+      connections[s.appId] = { grpc: s.grpc.connections(), http: s.http.connections(), wire: s.wire.connections() };
+      const h = this.#budgets?.held(s.appId);
+      if (h !== undefined) held[s.appId] = { streams: h.streams, bufferedBytes: h.bufferedBytes, pendingCallbacks: h.pendingCallbacks };
+    }
     return {
       pid: process.pid,
       version: this.#o.version,
@@ -335,6 +343,7 @@ export class AgentRuntime {
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       connections,
+      held,
       components: this.#componentStatus(),
     };
   }

@@ -26,6 +26,8 @@ export interface StatusApp {
   readonly httpSocket: string;
   readonly wireSocket: string;
   readonly connections: { grpc: number; http: number; wire: number };
+  /** What the app holds against its budgets, summed over the workers that report it. */
+  readonly held: { streams: number; bufferedBytes: number; pendingCallbacks: number };
 }
 
 export interface StatusComponent {
@@ -99,6 +101,7 @@ export function buildStatusReport(
 
   const apps: StatusApp[] = config.apps.map((a) => {
     const connections = { grpc: 0, http: 0, wire: 0 };
+    const held = { streams: 0, bufferedBytes: 0, pendingCallbacks: 0 };
     for (const r of reports) {
       const c = r.status?.connections[a.id];
       if (c) {
@@ -106,8 +109,14 @@ export function buildStatusReport(
         connections.http += c.http;
         connections.wire += c.wire ?? 0;
       }
+      const h = r.status?.held?.[a.id];
+      if (h) {
+        held.streams += h.streams;
+        held.bufferedBytes += h.bufferedBytes;
+        held.pendingCallbacks += h.pendingCallbacks;
+      }
     }
-    return { id: a.id, grpcSocket: a.grpcSocket, httpSocket: a.httpSocket, wireSocket: a.wireSocket, connections };
+    return { id: a.id, grpcSocket: a.grpcSocket, httpSocket: a.httpSocket, wireSocket: a.wireSocket, connections, held };
   });
 
   const byKey = new Map<string, { name: string; type: string; healthy: number; total: number; detail?: string }>();

@@ -74,6 +74,15 @@ export interface WorkerStatus {
   /** Open app connections by app id. */
   readonly connections: Readonly<Record<string, ConnectionCounts>>;
   readonly components: readonly ComponentStatus[];
+  /** What each app holds against its budgets, by app id (absent from builds before it). */
+  readonly held?: Readonly<Record<string, HeldCounts>>;
+}
+
+/** An app's open streams, delivery bytes buffered for it and invocations pending at it, in one worker. */
+export interface HeldCounts {
+  readonly streams: number;
+  readonly bufferedBytes: number;
+  readonly pendingCallbacks: number;
 }
 
 export interface StatusResponseMessage extends Envelope {
@@ -318,6 +327,18 @@ function checkStatus(s: unknown, at: string, p: Problems): void {
       p.int(c, 'grpc', 0, `${at}.connections.${app}.grpc`);
       p.int(c, 'http', 0, `${at}.connections.${app}.http`);
       if (c.wire !== undefined) p.int(c, 'wire', 0, `${at}.connections.${app}.wire`);
+    }
+  }
+  if (s.held !== undefined) {
+    if (!isRecord(s.held)) p.fail(`${at}.held`, 'must be an object');
+    else {
+      for (const [app, h] of Object.entries(s.held)) {
+        if (!isRecord(h)) {
+          p.fail(`${at}.held.${app}`, 'must be an object');
+          continue;
+        }
+        for (const k of ['streams', 'bufferedBytes', 'pendingCallbacks']) p.int(h, k, 0, `${at}.held.${app}.${k}`);
+      }
     }
   }
   const comps = s.components;

@@ -62,11 +62,14 @@ export function formatStatus(s: StatusReport): string {
     ),
   );
 
-  out.push('', 'Apps (open connections, all workers)');
+  out.push('', 'Apps (open connections and what they hold against their budgets, all workers)');
   out.push(
     ...table(
-      ['APP', 'GRPC', 'HTTP', 'WIRE', 'HTTP SOCKET'],
-      s.apps.map((a) => [a.id, String(a.connections.grpc), String(a.connections.http), String(a.connections.wire), a.httpSocket]),
+      ['APP', 'GRPC', 'HTTP', 'WIRE', 'STREAMS', 'BUFFERED', 'PENDING CALLS', 'HTTP SOCKET'],
+      s.apps.map((a) => [
+        a.id, String(a.connections.grpc), String(a.connections.http), String(a.connections.wire),
+        String(a.held.streams), bytes(a.held.bufferedBytes), String(a.held.pendingCallbacks), a.httpSocket,
+      ]),
     ),
   );
 

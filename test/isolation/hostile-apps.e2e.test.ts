@@ -4,14 +4,13 @@
 // code) and every call `quiet` made meanwhile succeeded, on the same worker processes.
 import { chmod, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import { encodeFrame, FrameType, METHODS, runtimeMethods } from '@hearth/protocol';
 import { createClient, type HearthClient } from '@hearth/sdk';
-import { createGrpcClients } from '../helpers/grpc-client.js';
-import { TestSubscription } from '../helpers/grpc-subscription.js';
 import { HttpClient } from '../helpers/http-client.js';
 import { hearthCli, pidsOf, writeConfig } from '../helpers/upgrade-helpers.js';
 import { startHearth, type HearthProcess } from '../support/hearth-process.js';
@@ -37,6 +36,8 @@ const APPS = [
     allow: { topics: ['x', 'victim.*', 'hostile.*'] },
     budgets: { subscriptions: 8, connectionsPerSocket: 40, idleTimeoutMs: 3_000, bufferedBytesPerStream: 2 * MIB, bufferedBytes: 4 * MIB },
   },
+  // Its gRPC twin: its own byte budgets, so the wire readers' bytes do not pause its streams.
+  { id: 'hostile2', token: tok('hostile2'), budgets: { bufferedBytesPerStream: 2 * MIB, bufferedBytes: 4 * MIB } },
   { id: 'chunky', token: tok('chunky'), quota: { bytesPerSecond: 20_000, burstSeconds: 1 } },
   { id: 'acker', token: tok('acker'), quota: { requestsPerSecond: 5, burstSeconds: 1 } },
   { id: 'metered', token: tok('metered'), quota: { requestsPerSecond: 50, burstSeconds: 1 } },
@@ -189,15 +190,22 @@ test.serial('(2) subscribe and never read (wire and gRPC): the worker buffers at
       setTimeout(() => s.pause(), 200);
       sockets.push(s);
     }
-    // gRPC: the client stops reading after `ready` (its flow-control window then shuts). The
-    // server stream would take 16 messages before reporting backpressure: what it holds counts too.
-    const grpcClients = createGrpcClients(h.socket('hostile', 'grpc'), tok('hostile'));
-    t.teardown(() => grpcClients.close());
+    // gRPC: a raw HTTP/2 client that opens Subscribe and never reads a byte of the answer (its
+    // flow-control window shuts at once). The server's stream would take 16 messages before it
+    // reports backpressure: what it holds for the client counts against the budgets too.
+    const session = http2.connect('http://hearth', { createConnection: () => net.createConnection(h.socket('hostile2', 'grpc')) });
+    session.on('error', () => undefined);
+    t.teardown(() => session.destroy());
     for (let i = 0; i < 2; i++) {
-      const sub = new TestSubscription(grpcClients, { pubsubName: 'default', topic: 'hostile.big', subscription: `greader${i}`, maxInFlight: 200, ackDeadlineMs: 600_000 });
-      await sub.ready;
-      sub.stream.pause();
-      t.teardown(() => sub.cancel());
+      const message = codec.serializeRequest({ initial: { pubsubName: 'default', topic: 'hostile.big', subscription: `greader${i}`, maxInFlight: 200, ackDeadlineMs: 600_000 } });
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(message.length, 1);
+      const stream = session.request({
+        ':method': 'POST', ':path': `/${METHODS.subscribe}`, 'content-type': 'application/grpc', te: 'trailers', authorization: `Bearer ${tok('hostile2')}`,
+      });
+      stream.on('error', () => undefined);
+      stream.pause();
+      stream.write(Buffer.concat([prefix, message]));
     }
     await sleep(500);
     const feeder = http('feeder');
@@ -214,12 +222,15 @@ test.serial('(2) subscribe and never read (wire and gRPC): the worker buffers at
     t.true(after - before < 150 * MIB, `RSS grew ${Math.round((after - before) / MIB)} MiB`);
     // The deliveries are due all the same: the agent held them back in the store, unclaimed.
     const due = deliveriesOf('hostile||reader');
-    const grpcDue = deliveriesOf('hostile||greader');
+    const grpcDue = deliveriesOf('hostile2||greader');
+    const held = (await h.status()).apps.find((a) => a.id === 'hostile2')?.held;
+    t.log(`hostile2 holds ${JSON.stringify(held)} in the agent`);
     t.log(`deliveries for the wire readers: ${due.total} due, ${due.leased} claimed; for the gRPC ones: ${grpcDue.total} due, ${grpcDue.leased} claimed`);
     t.is(due.total, 360);
     t.true(due.leased <= 3 * 4, `${due.leased} claimed`);
     t.is(grpcDue.total, 240);
-    // 4 MiB for the app (per worker), 2 MiB per stream: a few 1 MiB messages each, not 17.
+    // 4 MiB for the app (per worker), 2 MiB per stream: a few 1 MiB messages each, not 17 — the
+    // client reads nothing, so whatever was claimed is in the agent's hands.
     t.true(grpcDue.leased <= 2 * 6, `${grpcDue.leased} claimed for the gRPC streams`);
   });
 });

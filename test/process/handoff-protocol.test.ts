@@ -66,6 +66,7 @@ test('malformed fields are named in the reason', (t) => {
     [{ hearth: 1, type: 'ready', version: '', protocol: 1, generation: 1, pid: 3 }, /ready\.version/],
     [{ hearth: 1, type: 'failed', code: 'X' }, /failed\.message/],
     [{ hearth: 1, type: 'status-response', requestId: 'r', status: { ...status, connections: { demo: { grpc: 'many', http: 0 } } } }, /status\.connections\.demo\.grpc/],
+    [{ hearth: 1, type: 'status-response', requestId: 'r', status: { ...status, held: { demo: { streams: 1, bufferedBytes: -5, pendingCallbacks: 0 } } } }, /status\.held\.demo\.bufferedBytes/],
     [{ hearth: 1, type: 'status-response', requestId: 'r', status: { ...status, components: [{ name: 'a', type: 'b', healthy: 'yes' }] } }, /status\.components\[0\]\.healthy/],
     [{ hearth: 1, type: 'metrics-response', requestId: 'r', metrics: [{ name: 'm', help: '', type: 'counter', aggregator: 'evil', values: [] }] }, /metrics\[0\]\.aggregator/],
     [{ hearth: 1, type: 'metrics-response', requestId: 'r', metrics: {} }, /metrics-response\.metrics: must be an array/],

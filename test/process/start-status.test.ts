@@ -42,6 +42,7 @@ test('two ready workers of this version; `hearth status` shows their pids, versi
   t.true(table.stdout.includes(version));
   t.regex(table.stdout, /MiB/);
   t.regex(table.stdout, /state\.sqlite\s+healthy/);
+  t.regex(table.stdout, /APP\s+GRPC\s+HTTP\s+WIRE\s+STREAMS\s+BUFFERED\s+PENDING CALLS/, 'the apps table shows what each app holds');
 
   const json = await runHearthCli(['status', '--run-dir', h.runDir, '--json']);
   t.is(json.code, 0, json.stderr);
