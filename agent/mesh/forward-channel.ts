@@ -14,8 +14,11 @@ export interface ForwardChannel {
    * the first try; retries and hedges count up.
    */
   forward(call: ForwardedCall, attempt: number, signal: AbortSignal): Promise<InvokeResult>;
-  /** Releases the connection(s). Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Takes no new calls and releases the connection(s) once the calls in flight are answered, or
+   * after `graceMs` (default 1 s) at the latest. Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Header metadata naming the agent that forwarded a call (docs/wire-protocol.md, identity). */

@@ -90,7 +90,7 @@ export async function startMesh(o: MeshSetupOptions): Promise<Mesh> {
         agentId,
         logger: log,
         onConnections: (d) => metrics?.meshConnections.inc({ kind: 'worker' }, d),
-        connect: () => WireConnection.connect({ endpoint: { path: socketPath }, connectTimeoutMs: PEER_CONNECT_TIMEOUT_MS, maxFrameBytes }),
+        connect: () => WireConnection.connect({ endpoint: { path: socketPath }, connectTimeoutMs: PEER_CONNECT_TIMEOUT_MS, maxFrameBytes, logger: log.child({ channel: `worker:${pid}` }) }),
       }),
   });
   await peers.prepare();

@@ -49,6 +49,11 @@ export class PeerWireServer extends WireServer {
     return this.#connections;
   }
 
+  /** Exclusive: a drain unlinks it first and answers late connections with Goaway (see WireServer.close). */
+  protected override get ownPath(): string {
+    return this.#o.path;
+  }
+
   async start(): Promise<void> {
     this.assertStartable();
     await mkdir(path.dirname(this.#o.path), { recursive: true, mode: 0o700 });

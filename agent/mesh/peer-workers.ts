@@ -32,6 +32,8 @@ const DEFAULT_REFRESH_MS = 3_000;
 /** A miss re-reads the directory at most this often. */
 const MISS_REFRESH_MIN_MS = 200;
 const SOCKET_NAME = /^([1-9][0-9]{0,9})\.sock$/;
+/** How long calls in flight to a peer that vanished may still be answered (its drain ends them sooner). */
+const FORGOTTEN_PEER_GRACE_MS = 60_000;
 /** How long an app a peer held counts as "seen recently" after it was last listed. */
 const SEEN_RECENTLY_MS = 30_000;
 
@@ -151,6 +153,9 @@ export class PeerWorkers {
 
   /** Re-reads the directory if the watch saw a change since it was last read (cheap when not). */
   async current(): Promise<void> {
+    // A read under way (another miss's) may be the one that finds the holder: the dirty flag was
+    // cleared when it began, so wait for it rather than act on what was known before it.
+    if (this.#refreshing !== undefined) await this.#refreshing;
     // A change during a read in progress marks the directory dirty again: read once more.
     for (let i = 0; i < 2 && this.#dirty; i++) await this.refresh();
   }
@@ -184,12 +189,16 @@ export class PeerWorkers {
     return this.#refreshing;
   }
 
-  /** A peer's socket refused or vanished: forget it until the directory lists it again alive. */
+  /**
+   * A peer's socket refused or vanished: forget it until the directory lists it again alive. A
+   * draining worker removes its socket first, with calls of ours still in flight there: they are
+   * answered before the channel closes (the peer ends them within its own drain grace).
+   */
   forget(pid: number): void {
     const peer = this.#peers.get(pid);
     if (peer === undefined) return;
     this.#peers.delete(pid);
-    void peer.channel.close();
+    void peer.channel.close(FORGOTTEN_PEER_GRACE_MS);
   }
 
   /** Closes every channel and removes our socket file. Idempotent. */

@@ -121,13 +121,13 @@ export class WireChannel implements ForwardChannel {
     }
   }
 
-  async close(): Promise<void> {
+  async close(graceMs = 1_000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#pinger);
     // A connect in flight sees #closed and closes what it opened.
     await Promise.all(this.#slots.map(async (s) => s.connecting?.catch(() => undefined)));
-    await Promise.all(this.#slots.map(async (s) => s.conn?.close(1_000).catch(() => undefined)));
+    await Promise.all(this.#slots.map(async (s) => s.conn?.close(graceMs).catch(() => undefined)));
   }
 
   /** The open connection with the fewest calls; otherwise connects a free slot (lazily). */

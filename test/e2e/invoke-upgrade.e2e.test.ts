@@ -97,7 +97,7 @@ test('non-idempotent calls from A to B over wire and gRPC all succeed through tw
             else failures.push(`${text}: wrong answer ${reply.text()}`);
           })
           .catch((err: unknown) => {
-            failures.push(`${text} over ${name}: ${String((err as { code?: unknown }).code)} ${(err as Error).message}`);
+            failures.push(`${text} over ${name} at ${new Date().toISOString()}: ${String((err as { code?: unknown }).code)} ${(err as Error).message} (sent: ${String((err as { sent?: unknown }).sent)})`);
           })
           .finally(() => inFlight.delete(call));
         inFlight.add(call);
@@ -123,6 +123,8 @@ test('non-idempotent calls from A to B over wire and gRPC all succeed through tw
   }
 
   t.log(`${ok} calls answered, ${failures.length} failed, ${inFlight.size} unsettled`);
+  // A failure names its time: the agent's lines around it say which hop lost it.
+  if (failures.length > 0) t.log(p.output().split('\n').filter((l) => /call failed|Goaway|draining|drained|callback stream/.test(l)).slice(-60).join('\n'));
   t.deepEqual(failures.slice(0, 20), []);
   t.true(okAfterGone > okBeforeGone, 'calls kept succeeding after the old workers left');
   t.true(ok > 0);

@@ -2,10 +2,14 @@
 // bind once, then a graceful close (stop accepting, drain the sessions) or a forced destroy.
 // In a cluster worker a listen without `exclusive` goes through the primary, which shares one
 // handle among the workers.
+import { unlinkSync } from 'node:fs';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { AppServer } from '../transport-deps.js';
 import type { WireConnections } from './wire-connections.js';
+
+/** How long a draining server's own listener stays open after its path is gone, at least. */
+const OWN_LISTENER_LINGER_MS = 100;
 
 export function listen(server: net.Server, options: net.ListenOptions): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -55,12 +59,31 @@ export abstract class WireServer<S extends net.Server = net.Server> implements A
   }
 
   close(graceMs: number): Promise<void> {
-    // Stop accepting (in a worker the primary keeps a shared listener for the other workers), then drain.
     this.#closing ??= (async () => {
-      this.#server?.close();
+      const own = this.ownPath;
+      if (own === undefined) {
+        // Stop accepting (in a worker the primary keeps a shared listener for the other workers), then drain.
+        this.#server?.close();
+        await this.sessions.drain(graceMs);
+        return;
+      }
+      // A socket of our own: closing the listener now would reset the connections still waiting
+      // in its backlog, some with a Request already written — a call lost in flight to its
+      // caller. Instead the path goes first (a new connect is refused: provably not sent), what
+      // already connected is accepted and told Goaway (nothing processed), and the listener
+      // closes once the drain is over and nothing can still be on its way in.
+      unlinkQuietly(own);
+      const lingered = new Promise((resolve) => setTimeout(resolve, OWN_LISTENER_LINGER_MS).unref());
       await this.sessions.drain(graceMs);
+      await lingered;
+      this.#server?.close();
     })();
     return this.#closing;
+  }
+
+  /** The Unix socket path this server alone listens on (exclusive), if any: see close(). */
+  protected get ownPath(): string | undefined {
+    return undefined;
   }
 
   destroy(): void {
@@ -71,5 +94,13 @@ export abstract class WireServer<S extends net.Server = net.Server> implements A
 
   connections(): number {
     return this.sessions.size;
+  }
+}
+
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
   }
 }

@@ -5,7 +5,7 @@ import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { AgentMetrics } from '../../observability/metrics.js';
 import { callbackDrainGraceMs } from '../../app-channel/callback-registry.js';
-import { encodeFrame, FrameType } from '@hearth/protocol';
+import { encodeFrame, FrameType, type WireHeader } from '@hearth/protocol';
 import { toHearthError } from '../../errors/hearth-error.js';
 import { errorHeader } from './wire-call.js';
 import { WireSession, type Identify, type WireSessionDeps } from './wire-session.js';
@@ -41,18 +41,18 @@ export class WireConnections {
    */
   accept(socket: net.Socket, identify: Identify, admit?: () => () => void, openedAt?: number): void {
     if (this.#draining) {
-      socket.destroy();
+      // Accepted after the drain began (it waited in the listener's backlog): whatever it wrote
+      // is read and dropped, and Goaway with stream 0 tells it nothing was processed, so its
+      // calls are replayed elsewhere. Destroying it instead would reset a connection whose
+      // Request may already be written: to its caller, a call lost in flight.
+      refuse(socket, { errorCode: 'HEARTH_ERR_DRAINING', errorMessage: 'this server is draining; open a new connection' });
       return;
     }
     let release: (() => void) | undefined;
     try {
       release = admit?.();
     } catch (err) {
-      // Told why, then gone: a peer that never closes its side (allowHalfOpen) must not keep the
-      // descriptor the budget refused it.
-      socket.on('error', () => undefined);
-      socket.end(encodeFrame({ type: FrameType.Goaway, streamId: 0, header: errorHeader(toHearthError(err)) }));
-      setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
+      refuse(socket, errorHeader(toHearthError(err)));
       return;
     }
     // One small frame per call each way: do not let Nagle hold a Response back (TCP only).
@@ -91,6 +91,19 @@ export class WireConnections {
     this.#draining = true;
     for (const s of this.#sessions.values()) s.destroy();
   }
+}
+
+/**
+ * Goaway (stream 0: nothing accepted) and close. What the peer sends meanwhile is read and
+ * dropped, so its last bytes never sit unread when we close (which would reset the connection
+ * before it reads the Goaway). Gone after REFUSED_LINGER_MS even if the peer never closes its side
+ * (allowHalfOpen): it must not keep the descriptor it was refused.
+ */
+function refuse(socket: net.Socket, header: WireHeader): void {
+  socket.on('error', () => undefined);
+  socket.end(encodeFrame({ type: FrameType.Goaway, streamId: 0, header }));
+  socket.resume();
+  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
 }
 
 function connectionName(socket: net.Socket): string {
