@@ -5,20 +5,14 @@
 // workers; slots a worker held return when it exits. Rates refill by time; a reload changes the
 // limits and keeps what the buckets hold.
 import type { AppConfig } from '../agent/config/load-config.js';
+import type { QuotaAmounts } from '../upgrade/handoff-protocol.js';
 
-export interface LeaseAsk {
+export interface LeaseAsk extends QuotaAmounts {
   readonly app: string;
-  readonly requests: number;
-  readonly bytes: number;
-  readonly slots: number;
   readonly returnSlots: number;
 }
 
-export interface LeaseGrant {
-  readonly requests: number;
-  readonly bytes: number;
-  readonly slots: number;
-}
+export type LeaseGrant = QuotaAmounts;
 
 interface Bucket {
   tokens: number;

@@ -122,14 +122,18 @@ export interface DrainedMessage extends Envelope {
  * An ops-agent of an older build does not know it and never answers: the worker then enforces
  * its share of the app's limits itself.
  */
-export interface QuotaLeaseMessage extends Envelope {
+export interface QuotaLeaseMessage extends Envelope, QuotaAmounts {
   readonly type: 'quota-lease';
   readonly requestId: string;
   readonly app: string;
+  readonly returnSlots: number;
+}
+
+/** Chunks of one app's host-wide quotas: requests and bytes to spend, in-flight slots to hold. */
+export interface QuotaAmounts {
   readonly requests: number;
   readonly bytes: number;
   readonly slots: number;
-  readonly returnSlots: number;
 }
 
 export type WorkerMessage = ReadyMessage | FailedMessage | StatusResponseMessage | MetricsResponseMessage | DrainedMessage | QuotaLeaseMessage;
@@ -153,13 +157,10 @@ export interface DrainMessage extends Envelope {
 }
 
 /** What the host grants for one quota-lease (0s when it has nothing left right now). */
-export interface QuotaGrantMessage extends Envelope {
+export interface QuotaGrantMessage extends Envelope, QuotaAmounts {
   readonly type: 'quota-grant';
   readonly requestId: string;
   readonly app: string;
-  readonly requests: number;
-  readonly bytes: number;
-  readonly slots: number;
 }
 
 export type PrimaryMessage = StatusRequestMessage | MetricsRequestMessage | DrainMessage | QuotaGrantMessage;

@@ -29,25 +29,19 @@
 // admit again (the wire server stops reading a flooding connection that long). It is kept beside
 // the error rather than in its details, which callers see and match on.
 import type { Logger } from 'pino';
+import type { QuotaAmounts } from '../../upgrade/handoff-protocol.js';
 import type { AppConfig } from '../config/load-config.js';
 import { HearthError } from '../errors/hearth-error.js';
 
 export type QuotaName = 'maxInFlight' | 'requestsPerSecond' | 'bytesPerSecond';
 
 /** What a worker asks the host for, or gives back (`returnSlots`), for one app. */
-export interface LeaseRequest {
-  readonly requests: number;
-  readonly bytes: number;
-  readonly slots: number;
+export interface LeaseRequest extends QuotaAmounts {
   readonly returnSlots: number;
 }
 
 /** What the host granted. */
-export interface LeaseGrant {
-  readonly requests: number;
-  readonly bytes: number;
-  readonly slots: number;
-}
+export type LeaseGrant = QuotaAmounts;
 
 /** The worker's end of the host's quota leases (the hand-off IPC in a worker). */
 export interface QuotaLeaser {
