@@ -4,7 +4,8 @@
 import { HearthError } from '../errors/hearth-error.js';
 import type { Component, ComponentContext } from './component.js';
 
-export type ComponentFactory = (ctx: ComponentContext) => Component;
+/** Builds a component; a factory may load its implementation first (a library only some configurations need). */
+export type ComponentFactory = (ctx: ComponentContext) => Component | Promise<Component>;
 
 export class ComponentRegistry {
   private readonly factories = new Map<string, ComponentFactory>();
@@ -18,7 +19,7 @@ export class ComponentRegistry {
   }
 
   /** Builds (does not start) the component for ctx.config.type. */
-  create(ctx: ComponentContext): Component {
+  async create(ctx: ComponentContext): Promise<Component> {
     const factory = this.factories.get(ctx.config.type);
     if (!factory) {
       const known = this.types();
@@ -28,7 +29,7 @@ export class ComponentRegistry {
         { type: ctx.config.type, known },
       );
     }
-    return factory(ctx);
+    return await factory(ctx);
   }
 
   types(): string[] {

@@ -103,7 +103,7 @@ export class ComponentSet {
       };
       let component: Component | undefined;
       try {
-        component = registry.create(ctx);
+        component = await registry.create(ctx);
         checkBlock(component, config);
         await component.start();
       } catch (err) {

@@ -51,7 +51,7 @@ export async function startComponent<T extends Component>(
   options: { name?: string; metadata?: Record<string, unknown>; configDir?: string } = {},
 ): Promise<T> {
   const ctx = context(componentConfig(options.name ?? 'default', type, options.metadata), stateDir, options.configDir);
-  const component = embeddedRegistry().create(ctx) as T;
+  const component = (await embeddedRegistry().create(ctx)) as T;
   try {
     await component.start();
   } catch (err) {

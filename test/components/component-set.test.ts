@@ -46,11 +46,11 @@ function probeRegistry(log: string[], behaviour: Record<string, { failStart?: bo
 
 const base = (dir: string) => ({ stateDir: dir, configDir: dir, limits: LIMITS, logger: silentLogger });
 
-test('the registry refuses duplicates and names unknown types with the known ones', (t) => {
+test('the registry refuses duplicates and names unknown types with the known ones', async (t) => {
   const registry = embeddedRegistry();
   t.deepEqual(registry.types(), ['configuration.file', 'lock.sqlite', 'pubsub.sqlite', 'sequencer.sqlite', 'state.sqlite']);
   t.throws(() => registry.register('state.sqlite', () => new Probe('x', [])));
-  const err = t.throws(() => registry.create(context(componentConfig('store', 'state.nope'), '/tmp')), {
+  const err = await t.throwsAsync(registry.create(context(componentConfig('store', 'state.nope'), '/tmp')), {
     code: 'HEARTH_ERR_CONFIG_INVALID',
   });
   t.like((err as { details?: Record<string, unknown> }).details, { type: 'state.nope' });

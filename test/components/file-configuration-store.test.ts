@@ -185,7 +185,7 @@ test('start fails with CONFIG_INVALID for a broken, non-mapping or missing file,
     if (content !== undefined) await writeFile(file, content);
     await t.throwsAsync(open(file, dir), { code: 'HEARTH_ERR_CONFIG_INVALID' }, name);
   }
-  t.throws(() => embeddedRegistry().create(context(componentConfig('cfg', 'configuration.file'), dir)), {
+  await t.throwsAsync(embeddedRegistry().create(context(componentConfig('cfg', 'configuration.file'), dir)), {
     code: 'HEARTH_ERR_CONFIG_INVALID',
   });
 });
