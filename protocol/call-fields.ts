@@ -11,6 +11,14 @@ const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 /** W3C trace context: version-traceid-parentid-flags, lowercase hex. */
 const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
+/**
+ * Response header metadata on a forwarded Invoke that another worker of the answering agent
+ * delivered (value `worker`): the caller's agent prefers another of its connections for that
+ * target, one that may land on the worker holding its instance. Absent when the worker that read
+ * the Request answered it itself. A hint only: an agent that never sets it is simply not steered.
+ */
+export const SERVED_BY_METADATA = 'hearth-served-by';
+
 /** setTimeout's longest wait (2^31-1 ms, about 24.8 days): a longer budget is clamped to it (beyond it a timer fires at once). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -4,7 +4,7 @@
 export { HearthClientError, isHearthClientError, agentUnavailable, AGENT_UNAVAILABLE, type HearthClientErrorOptions } from './errors.js';
 export { silentLogger, type ProtocolLogger } from './logger.js';
 export { AsyncQueue } from './async-queue.js';
-export { APP_ID_PATTERN, APP_ID_SOURCE, MAX_TIMER_MS, isAppId, timerMs, validRequestId, validTraceparent } from './call-fields.js';
+export { APP_ID_PATTERN, APP_ID_SOURCE, MAX_TIMER_MS, SERVED_BY_METADATA, isAppId, timerMs, validRequestId, validTraceparent } from './call-fields.js';
 export {
   LOADER_OPTIONS,
   METHODS,

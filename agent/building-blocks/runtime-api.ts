@@ -181,6 +181,8 @@ export interface InvokeResult {
   readonly data: Buffer;
   readonly contentType: string;
   readonly metadata: Metadata;
+  /** Another worker of this agent delivered it (the router's `worker` tier): the caller's hop hint. */
+  readonly viaPeerWorker?: boolean;
 }
 
 /** One invocation pushed down an app's callback stream. */

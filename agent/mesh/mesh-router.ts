@@ -110,7 +110,8 @@ export class MeshRouter implements InvokeRouter {
       if (call.origin.signal?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
       const result = await this.#deliver(call, (tier) => (answeredBy = tier));
       this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: 'OK' });
-      return result;
+      // Set by the callback above (the compiler cannot see it).
+      return (answeredBy as TierName | 'none') === 'worker' ? { ...result, viaPeerWorker: true } : result;
     } catch (err) {
       const e = toHearthError(err);
       this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: e.code });

@@ -10,13 +10,15 @@ import type { Logger } from 'pino';
 import type { ForwardedCall, InvokeResult } from '../building-blocks/runtime-api.js';
 import { isErrorCode } from '../errors/error-catalog.js';
 import { HearthError } from '../errors/hearth-error.js';
-import { isHearthClientError, METHODS, type MethodCodec, runtimeMethods, type WireConnection, type WireRequestHeader } from '@hearth/protocol';
+import { isHearthClientError, METHODS, type MethodCodec, runtimeMethods, SERVED_BY_METADATA, type WireConnection, type WireRequestHeader } from '@hearth/protocol';
 import { FORWARDED_BY_KEY, type ForwardChannel } from './forward-channel.js';
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 const PING_EVERY_MS = 5_000;
 const PING_TIMEOUT_MS = 2_000;
+/** Targets remembered per connection for the hop hint (forgotten all at once past it). */
+const HINTS_MAX = 1_000;
 
 export interface WireChannelOptions {
   /** `worker:1234`, `sibling:host-2`. */
@@ -49,6 +51,11 @@ export class WireChannel implements ForwardChannel {
   /** The same on every call: built once (header encoding only reads it). */
   readonly #forwardedBy: Readonly<Record<string, string>>;
   readonly #pinger: NodeJS.Timeout;
+  /**
+   * Per connection, per target: true when the agent behind it answered through another of its
+   * workers (SERVED_BY_METADATA), false when the worker that read the call delivered it.
+   */
+  readonly #hops = new WeakMap<WireConnection, Map<string, boolean>>();
   #inFlight = 0;
   #closed = false;
 
@@ -91,7 +98,7 @@ export class WireChannel implements ForwardChannel {
   }
 
   async #forward(call: ForwardedCall, attempt: number, signal: AbortSignal): Promise<InvokeResult> {
-    const conn = await this.#acquire();
+    const conn = await this.#acquire(call.target);
     const header: WireRequestHeader = {
       method: METHODS.invoke,
       caller: call.caller,
@@ -114,6 +121,7 @@ export class WireChannel implements ForwardChannel {
     });
     try {
       const reply = await conn.unary(header, body, { signal });
+      this.#learn(conn, call.target, reply.header.metadata?.[SERVED_BY_METADATA] === 'worker');
       const res = this.#codec.deserializeResponse(reply.body) as { data?: Buffer; contentType?: string; metadata?: Record<string, string> };
       return { data: res.data ?? Buffer.alloc(0), contentType: res.contentType ?? '', metadata: res.metadata ?? {} };
     } catch (err) {
@@ -130,17 +138,37 @@ export class WireChannel implements ForwardChannel {
     await Promise.all(this.#slots.map(async (s) => s.conn?.close(graceMs).catch(() => undefined)));
   }
 
-  /** The open connection with the fewest calls; otherwise connects a free slot (lazily). */
-  async #acquire(): Promise<WireConnection> {
+  /**
+   * The open connection that best reaches `target` — one whose agent delivered it without a hop
+   * between its workers, else one not asked yet, else any — with the fewest calls among those;
+   * otherwise connects a free slot (lazily).
+   */
+  async #acquire(target: string): Promise<WireConnection> {
     if (this.#closed) throw notSent('HEARTH_ERR_AGENT_UNAVAILABLE', `the channel to ${this.name} is closed`);
     let best: WireConnection | undefined;
+    let bestRank = 3;
     for (const s of this.#slots) {
       const c = s.conn;
-      if (c !== undefined && !c.acceptingCalls) this.#drop(s, c);
-      else if (c !== undefined && (best === undefined || c.inFlight < best.inFlight)) best = c;
+      if (c === undefined) continue;
+      if (!c.acceptingCalls) {
+        this.#drop(s, c);
+        continue;
+      }
+      const hop = this.#hops.get(c)?.get(target);
+      const rank = hop === false ? 0 : hop === undefined ? 1 : 2;
+      if (rank < bestRank || (rank === bestRank && best !== undefined && c.inFlight < best.inFlight)) {
+        best = c;
+        bestRank = rank;
+      }
     }
     // Fill the pool while calls arrive: an idle connection is reused, a busy one gets company.
     const free = this.#slots.find((s) => s.conn === undefined && s.connecting === undefined && s.retryAt <= Date.now());
+    // Every open connection reaches the target only through another worker of that agent: a new
+    // connection may land on the worker that holds it (if it cannot open, the hop will do).
+    if (best !== undefined && bestRank === 2 && free !== undefined) {
+      const fallback = best;
+      return this.#connect(free).catch(() => fallback);
+    }
     if (best !== undefined && (best.inFlight === 0 || free === undefined)) return best;
     if (free !== undefined) {
       const connecting = this.#connect(free);
@@ -178,6 +206,13 @@ export class WireChannel implements ForwardChannel {
     // The caller may not wait for it (another connection served its call).
     p.catch(() => undefined);
     return p;
+  }
+
+  #learn(conn: WireConnection, target: string, hop: boolean): void {
+    let hints = this.#hops.get(conn);
+    if (hints === undefined) this.#hops.set(conn, (hints = new Map<string, boolean>()));
+    else if (hints.size >= HINTS_MAX && !hints.has(target)) hints.clear();
+    if (hints.get(target) !== hop) hints.set(target, hop);
   }
 
   #drop(slot: Slot, conn: WireConnection): void {

@@ -206,6 +206,6 @@ test('an invoke that logs nothing never reads the caller\'s logger, on an app\'s
     },
     { appId: 'callee', method: 'echo', data: Buffer.from('x'), contentType: '', metadata: {}, idempotent: false, httpVerb: '' },
   );
-  t.is(forwarded.data.toString(), 'here');
+  t.is(forwarded.response.data.toString(), 'here');
   t.is(reads, 0);
 });

@@ -36,7 +36,16 @@ export function invokeMethods(api: RuntimeApi): MethodTable {
   return { [METHODS.invoke]: invokeMethod(api) };
 }
 
-/** A forwarded invocation: the caller and scope are what the peer's connection established. */
-export async function runForwardedInvoke(api: RuntimeApi, by: ForwardedBy, origin: CallOrigin, req: InvokeRequestMsg): Promise<InvokeResponseMsg> {
-  return toInvokeResponse(await api.invoke.deliverForwarded(by, origin, toInvokeParams(req)));
+/**
+ * A forwarded invocation: the caller and scope are what the peer's connection established.
+ * `viaPeerWorker`: another worker of this agent delivered it (see SERVED_BY_METADATA).
+ */
+export async function runForwardedInvoke(
+  api: RuntimeApi,
+  by: ForwardedBy,
+  origin: CallOrigin,
+  req: InvokeRequestMsg,
+): Promise<{ response: InvokeResponseMsg; viaPeerWorker: boolean }> {
+  const result = await api.invoke.deliverForwarded(by, origin, toInvokeParams(req));
+  return { response: toInvokeResponse(result), viaPeerWorker: result.viaPeerWorker === true };
 }

@@ -26,7 +26,7 @@
 // did) the connection is closed too, so guessing costs a new connection every few tries.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { encodeHeader, FrameWriter, MAX_TIMER_MS, METHODS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, type WireHeader, WireProtocolError } from '@hearth/protocol';
+import { encodeHeader, FrameWriter, MAX_TIMER_MS, METHODS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, SERVED_BY_METADATA, type WireHeader, WireProtocolError } from '@hearth/protocol';
 import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
 import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
@@ -407,12 +407,15 @@ export class WireSession {
     const timer = call.deadline === undefined ? undefined : setTimeout(() => {
       this.#respondError(streamId, call, new HearthError('HEARTH_ERR_TIMEOUT', 'the call did not complete within its deadline'));
     }, Math.min(call.deadline - Date.now(), MAX_TIMER_MS));
+    let viaPeerWorker = false;
     const run = async (): Promise<unknown> => {
       // The call itself is the origin: its logger and AbortController are made only if used.
       if (principal.kind === 'agent') {
         // authorize() admits agents to Invoke only; a request of another shape never runs as one.
         if (codec.path !== METHODS.invoke) throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService');
-        return runForwardedInvoke(api, principal, call, request as InvokeRequestMsg);
+        const forwarded = await runForwardedInvoke(api, principal, call, request as InvokeRequestMsg);
+        viaPeerWorker = forwarded.viaPeerWorker;
+        return forwarded.response;
       }
       if (unary === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${codec.path}"`);
       return unary.run(call.ctx(principal.app), request);
@@ -421,7 +424,8 @@ export class WireSession {
       .then((response) => {
         if (call.done) return;
         const bytes = codec.serializeResponse(response);
-        this.#finishStream(streamId, { type: FrameType.Response, streamId, header: call.okHeader(bytes.length), body: bytes });
+        const header = call.okHeader(bytes.length);
+        this.#finishStream(streamId, { type: FrameType.Response, streamId, header: viaPeerWorker ? { ...header, metadata: SERVED_BY_WORKER } : header, body: bytes });
       })
       .catch((err: unknown) => this.#respondError(streamId, call, err))
       .finally(() => clearTimeout(timer));
@@ -612,6 +616,8 @@ export class WireSession {
 }
 
 /** Ignores everything: a unary call's frames after its Request, or a stream not yet started. */
+/** The hop hint on a forwarded Invoke another worker delivered (see SERVED_BY_METADATA). */
+const SERVED_BY_WORKER: Readonly<Record<string, string>> = Object.freeze({ [SERVED_BY_METADATA]: 'worker' });
 const IDLE_HANDLER: WireStreamHandler = { message: () => undefined, end: () => undefined, cancel: () => undefined, drain: () => undefined };
 
 function malformed(message: string): WireProtocolError {
