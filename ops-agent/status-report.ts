@@ -27,7 +27,8 @@ export interface StatusApp {
   readonly wireSocket: string;
   readonly connections: { grpc: number; http: number; wire: number };
   /** What the app holds against its budgets, summed over the workers that report it. */
-  readonly held: { streams: number; bufferedBytes: number; pendingCallbacks: number };
+  /** Summed over the workers that report it; absent from an ops-agent of an older build. */
+  readonly held?: { streams: number; bufferedBytes: number; pendingCallbacks: number };
 }
 
 export interface StatusComponent {

@@ -144,7 +144,12 @@ export class PeerWorkers {
   async readNow(appId: string): Promise<void> {
     const now = performance.now();
     const last = this.#readNowAt.get(appId);
-    if (last !== undefined && now - last < READ_NOW_FRESH_MS) return this.current();
+    if (last !== undefined && now - last < READ_NOW_FRESH_MS) {
+      // A read under way (another miss's) may be the one that finds the holder: the dirty flag was
+      // cleared when it began, so wait for it rather than act on what was known before it.
+      if (this.#refreshing !== undefined) await this.#refreshing;
+      return this.current();
+    }
     if (this.#readNowAt.size >= READ_NOW_APPS_MAX) this.#readNowAt.clear();
     this.#readNowAt.set(appId, now);
     const since = now;
@@ -153,9 +158,6 @@ export class PeerWorkers {
 
   /** Re-reads the directory if the watch saw a change since it was last read (cheap when not). */
   async current(): Promise<void> {
-    // A read under way (another miss's) may be the one that finds the holder: the dirty flag was
-    // cleared when it began, so wait for it rather than act on what was known before it.
-    if (this.#refreshing !== undefined) await this.#refreshing;
     // A change during a read in progress marks the directory dirty again: read once more.
     for (let i = 0; i < 2 && this.#dirty; i++) await this.refresh();
   }

@@ -125,6 +125,9 @@ export class WireChannel implements ForwardChannel {
       const res = this.#codec.deserializeResponse(reply.body) as { data?: Buffer; contentType?: string; metadata?: Record<string, string> };
       return { data: res.data ?? Buffer.alloc(0), contentType: res.contentType ?? '', metadata: res.metadata ?? {} };
     } catch (err) {
+      // Lost on this connection (timed out, cut): what it taught about reaching targets no longer
+      // holds — a hung worker must not keep attracting the calls the hint steers to it.
+      if (isHearthClientError(err) && err.sent && (err.code === 'HEARTH_ERR_TIMEOUT' || err.code === 'HEARTH_ERR_AGENT_UNAVAILABLE')) this.#hops.delete(conn);
       throw toForwardError(err, this.name);
     }
   }
@@ -163,11 +166,12 @@ export class WireChannel implements ForwardChannel {
     }
     // Fill the pool while calls arrive: an idle connection is reused, a busy one gets company.
     const free = this.#slots.find((s) => s.conn === undefined && s.connecting === undefined && s.retryAt <= Date.now());
-    // Every open connection reaches the target only through another worker of that agent: a new
-    // connection may land on the worker that holds it (if it cannot open, the hop will do).
+    // Every open connection reaches the target only through another worker of that agent: open
+    // another (it may land on the worker that holds it) for the calls after this one, which goes
+    // on the hop now rather than wait for a connect.
     if (best !== undefined && bestRank === 2 && free !== undefined) {
-      const fallback = best;
-      return this.#connect(free).catch(() => fallback);
+      void this.#connect(free).catch(() => undefined);
+      return best;
     }
     if (best !== undefined && (best.inFlight === 0 || free === undefined)) return best;
     if (free !== undefined) {

@@ -68,7 +68,11 @@ export function formatStatus(s: StatusReport): string {
       ['APP', 'GRPC', 'HTTP', 'WIRE', 'STREAMS', 'BUFFERED', 'PENDING CALLS', 'HTTP SOCKET'],
       s.apps.map((a) => [
         a.id, String(a.connections.grpc), String(a.connections.http), String(a.connections.wire),
-        String(a.held.streams), bytes(a.held.bufferedBytes), String(a.held.pendingCallbacks), a.httpSocket,
+        // An ops-agent of an older build does not report them: '?'.
+        a.held === undefined ? '?' : String(a.held.streams),
+        a.held === undefined ? '?' : bytes(a.held.bufferedBytes),
+        a.held === undefined ? '?' : String(a.held.pendingCallbacks),
+        a.httpSocket,
       ]),
     ),
   );

@@ -76,6 +76,9 @@ export abstract class WireServer<S extends net.Server = net.Server> implements A
       const lingered = new Promise((resolve) => setTimeout(resolve, OWN_LISTENER_LINGER_MS).unref());
       await this.sessions.drain(graceMs);
       await lingered;
+      // One more poll phase first (check runs after it): a late timer must not close the
+      // listener before the loop has accepted what its backlog still holds.
+      await new Promise((resolve) => setImmediate(resolve));
       this.#server?.close();
     })();
     return this.#closing;

@@ -615,9 +615,9 @@ export class WireSession {
   }
 }
 
-/** Ignores everything: a unary call's frames after its Request, or a stream not yet started. */
 /** The hop hint on a forwarded Invoke another worker delivered (see SERVED_BY_METADATA). */
 const SERVED_BY_WORKER: Readonly<Record<string, string>> = Object.freeze({ [SERVED_BY_METADATA]: 'worker' });
+/** Ignores everything: a unary call's frames after its Request, or a stream not yet started. */
 const IDLE_HANDLER: WireStreamHandler = { message: () => undefined, end: () => undefined, cancel: () => undefined, drain: () => undefined };
 
 function malformed(message: string): WireProtocolError {
