@@ -52,20 +52,21 @@ export class AppBudgets {
 
   /** One more open stream of `app`; throws when at `streams`. */
   stream(app: AppConfig): () => void {
-    const h = this.#of(app.id);
-    const limit = app.budgets.streams;
-    if (h.streams >= limit) throw this.refuse(app.id, 'streams', limit);
-    h.streams += 1;
-    return once(() => (h.streams -= 1));
+    return this.#count(app, 'streams');
   }
 
   /** One more invocation pushed to `app`'s instances; throws when at pendingCallbacks. */
   callback(app: AppConfig): () => void {
+    return this.#count(app, 'pendingCallbacks');
+  }
+
+  /** One more of `budget` held by `app`, refused at its limit; returns the release. */
+  #count(app: AppConfig, budget: 'streams' | 'pendingCallbacks'): () => void {
     const h = this.#of(app.id);
-    const limit = app.budgets.pendingCallbacks;
-    if (h.pendingCallbacks >= limit) throw this.refuse(app.id, 'pendingCallbacks', limit);
-    h.pendingCallbacks += 1;
-    return once(() => (h.pendingCallbacks -= 1));
+    const limit = app.budgets[budget];
+    if (h[budget] >= limit) throw this.refuse(app.id, budget, limit);
+    h[budget] += 1;
+    return once(() => (h[budget] -= 1));
   }
 
   /** Delivery bytes buffered for `app`'s streams (added and removed by the streams themselves). */

@@ -197,20 +197,16 @@ export class AppQuotas implements QuotaGate {
       return;
     }
     const now = this.#now();
-    if (chargeBytes) {
-      const rate = bytesPerSecond * this.#share;
-      const depth = Math.max(1, rate * burstSeconds);
-      usage.bytes ??= new TokenBucket(depth, now);
-      usage.bytes.refill(rate, depth, now);
-      usage.bytes.take(bytes);
-    }
-    if (chargeRequests) {
-      const rate = requestsPerSecond * this.#share;
-      const depth = Math.max(1, rate * burstSeconds);
-      usage.requests ??= new TokenBucket(depth, now);
-      usage.requests.refill(rate, depth, now);
-      usage.requests.take(requests);
-    }
+    if (chargeBytes) this.#localBucket(usage, 'bytes', bytesPerSecond, burstSeconds, now).bucket.take(bytes);
+    if (chargeRequests) this.#localBucket(usage, 'requests', requestsPerSecond, burstSeconds, now).bucket.take(requests);
+  }
+
+  /** This worker's bucket of `usage` for a rate of `perSecond` (its share), refilled to `now`. */
+  #localBucket(usage: AppUsage, kind: 'requests' | 'bytes', perSecond: number, burstSeconds: number, now: number): { bucket: TokenBucket; tokens: number; rate: number } {
+    const rate = perSecond * this.#share;
+    const depth = Math.max(1, rate * burstSeconds);
+    const bucket = (usage[kind] ??= new TokenBucket(depth, now));
+    return { bucket, tokens: bucket.refill(rate, depth, now), rate };
   }
 
   /** Calls of `appId` admitted and not yet released (streams count while open). */
@@ -250,19 +246,15 @@ export class AppQuotas implements QuotaGate {
     // bucket: a refused call costs the app nothing.
     let requests: TokenBucket | undefined;
     if (count && requestsPerSecond > 0) {
-      const rate = requestsPerSecond * this.#share;
-      const depth = Math.max(1, rate * burstSeconds);
-      requests = usage.requests ??= new TokenBucket(depth, now);
-      const tokens = requests.refill(rate, depth, now);
+      const { bucket, tokens, rate } = this.#localBucket(usage, 'requests', requestsPerSecond, burstSeconds, now);
       if (tokens < 1) throw exhausted(app.id, 'requestsPerSecond', requestsPerSecond, ((1 - tokens) / rate) * 1000);
+      requests = bucket;
     }
     let byteBucket: TokenBucket | undefined;
     if (bytesPerSecond > 0) {
-      const rate = bytesPerSecond * this.#share;
-      const depth = Math.max(1, rate * burstSeconds);
-      byteBucket = usage.bytes ??= new TokenBucket(depth, now);
-      const tokens = byteBucket.refill(rate, depth, now);
+      const { bucket, tokens, rate } = this.#localBucket(usage, 'bytes', bytesPerSecond, burstSeconds, now);
       if (tokens <= 0) throw exhausted(app.id, 'bytesPerSecond', bytesPerSecond, (Math.max(bytes, -tokens, 1) / rate) * 1000);
+      byteBucket = bucket;
     }
     requests?.take(1);
     byteBucket?.take(bytes);

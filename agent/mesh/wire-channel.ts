@@ -121,7 +121,8 @@ export class WireChannel implements ForwardChannel {
     });
     try {
       const reply = await conn.unary(header, body, { signal });
-      this.#learn(conn, call.target, reply.header.metadata?.[SERVED_BY_METADATA] === 'worker');
+      // One connection (the peer-worker socket) leaves nothing to steer: no hints kept.
+      if (this.#slots.length > 1) this.#learn(conn, call.target, reply.header.metadata?.[SERVED_BY_METADATA] === 'worker');
       const res = this.#codec.deserializeResponse(reply.body) as { data?: Buffer; contentType?: string; metadata?: Record<string, string> };
       return { data: res.data ?? Buffer.alloc(0), contentType: res.contentType ?? '', metadata: res.metadata ?? {} };
     } catch (err) {

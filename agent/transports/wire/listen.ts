@@ -2,7 +2,7 @@
 // bind once, then a graceful close (stop accepting, drain the sessions) or a forced destroy.
 // In a cluster worker a listen without `exclusive` goes through the primary, which shares one
 // handle among the workers.
-import { unlinkSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { AppServer } from '../transport-deps.js';
@@ -72,7 +72,7 @@ export abstract class WireServer<S extends net.Server = net.Server> implements A
       // caller. Instead the path goes first (a new connect is refused: provably not sent), what
       // already connected is accepted and told Goaway (nothing processed), and the listener
       // closes once the drain is over and nothing can still be on its way in.
-      unlinkQuietly(own);
+      rmSync(own, { force: true });
       const lingered = new Promise((resolve) => setTimeout(resolve, OWN_LISTENER_LINGER_MS).unref());
       await this.sessions.drain(graceMs);
       await lingered;
@@ -97,13 +97,5 @@ export abstract class WireServer<S extends net.Server = net.Server> implements A
 
   connections(): number {
     return this.sessions.size;
-  }
-}
-
-function unlinkQuietly(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch {
-    // already gone
   }
 }
