@@ -22,6 +22,7 @@ export {
   HEADER_ALLOWANCE_BYTES,
   MAX_STREAM_ID,
   PONG_DRAINING,
+  PONG_MESH_INVOKE,
   PRELUDE_BYTES,
   WIRE_VERSION,
   WireProtocolError,
@@ -31,7 +32,7 @@ export {
   type WireProtocolErrorCode,
 } from './wire/frame.js';
 export { FrameWriter } from './wire/frame-writer.js';
-export { decodeHeader, encodeHeader, type WireHeader } from './wire/header.js';
+export { decodeHeader, encodeHeader, type WireHeader, type WireInvocation } from './wire/header.js';
 export {
   notAcceptedBeforeGoaway,
   WireConnection,

@@ -12,7 +12,8 @@
 //   never who is speaking: apps that fail over hold client certificates too.
 // - The peer socket (a worker's private Unix socket; its directory's permissions are the trust):
 //   Requests carry no token and name the verified calling app in `caller`: scope `worker`.
-// - A forwarding agent may only call Invoke/InvokeService.
+// - A forwarding agent may only call Invoke/InvokeService, or Mesh/Invoke (the same invocation with
+//   its routing in the header); an app may not call Mesh/Invoke.
 // - Scope bounds the hops: an app's own call (`any`) may go to this worker's instances, the other
 //   workers of this agent, then sibling agents; a sibling's (`host`) stays on this host; another
 //   worker's (`worker`) stays in this worker — so a call never bounces between workers or agents.
@@ -65,10 +66,13 @@ export function peerWorkerPrincipal(header: WireHeader): WirePrincipal {
   return { kind: 'agent', callerAppId: caller, scope: 'worker' };
 }
 
-/** Throws HEARTH_ERR_PERMISSION_DENIED for a method a forwarding agent may not call. */
+/** Throws HEARTH_ERR_PERMISSION_DENIED for a method this principal may not call here. */
 export function authorizeMethod(principal: WirePrincipal, method: string): void {
-  if (principal.kind === 'agent' && method !== METHODS.invoke) {
-    throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService on this connection');
+  if (principal.kind === 'agent' && method !== METHODS.invoke && method !== METHODS.meshInvoke) {
+    throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService or Mesh/Invoke on this connection');
+  }
+  if (principal.kind === 'app' && method === METHODS.meshInvoke) {
+    throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'Mesh/Invoke is for agents forwarding an invocation; apps call Invoke/InvokeService');
   }
 }
 

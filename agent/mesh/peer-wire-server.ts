@@ -40,6 +40,7 @@ export class PeerWireServer extends WireServer {
         frameTimeoutMs: options.frameTimeoutMs,
         anonymousLabel: '-',
         authorize: authorizeMethod,
+        meshInvoke: true,
       },
       'peers',
     );

@@ -82,6 +82,7 @@ export class SiblingWireServer extends WireServer {
           onClosed: (reason, address) => this.#admission.closed(reason, address),
         },
         authorize: authorizeMethod,
+        meshInvoke: true,
       },
       'siblings',
     );

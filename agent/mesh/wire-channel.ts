@@ -6,6 +6,11 @@
 // The one place that turns a ForwardedCall into wire bytes and a wire error back into a coded
 // HearthError: a request that provably never left (connect refused, Goaway before our stream,
 // peer in backoff, budget already spent) carries details.notSent = true.
+//
+// A call goes as Mesh/Invoke — its routing in the header, its data the body as is — on a
+// connection whose server said it takes it (PONG_MESH_INVOKE, asked with one Ping as the
+// connection opens); until that Pong, and always to an agent of an earlier build, as
+// Invoke/InvokeService with the whole InvokeRequest in the body.
 import type { Logger } from 'pino';
 import type { ForwardedCall, InvokeResult } from '../building-blocks/runtime-api.js';
 import { isErrorCode } from '../errors/error-catalog.js';
@@ -99,8 +104,9 @@ export class WireChannel implements ForwardChannel {
 
   async #forward(call: ForwardedCall, attempt: number, signal: AbortSignal): Promise<InvokeResult> {
     const conn = await this.#acquire(call.target);
+    const mesh = conn.meshInvoke;
     const header: WireRequestHeader = {
-      method: METHODS.invoke,
+      method: mesh ? METHODS.meshInvoke : METHODS.invoke,
       caller: call.caller,
       deadlineMs: Math.max(1, Math.ceil(call.deadline - Date.now())),
       traceparent: call.traceparent,
@@ -109,20 +115,27 @@ export class WireChannel implements ForwardChannel {
       attempt,
       metadata: this.#forwardedBy,
       ...(this.#o.token === undefined ? {} : { token: this.#o.token }),
+      ...(mesh ? { invocation: { appId: call.target, method: call.method, httpVerb: call.httpVerb, contentType: call.contentType, metadata: call.metadata } } : {}),
     };
-    const body = this.#codec.serializeRequest({
-      appId: call.target,
-      method: call.method,
-      data: call.data,
-      contentType: call.contentType,
-      metadata: { ...call.metadata },
-      idempotent: call.idempotent,
-      httpVerb: call.httpVerb,
-    });
+    const body = mesh
+      ? call.data
+      : this.#codec.serializeRequest({
+          appId: call.target,
+          method: call.method,
+          data: call.data,
+          contentType: call.contentType,
+          metadata: { ...call.metadata },
+          idempotent: call.idempotent,
+          httpVerb: call.httpVerb,
+        });
     try {
       const reply = await conn.unary(header, body, { signal });
       // One connection (the peer-worker socket) leaves nothing to steer: no hints kept.
       if (this.#slots.length > 1) this.#learn(conn, call.target, reply.header.metadata?.[SERVED_BY_METADATA] === 'worker');
+      if (mesh) {
+        const answer = reply.header.invocation;
+        return { data: reply.body, contentType: answer?.contentType ?? '', metadata: answer?.metadata ?? {} };
+      }
       const res = this.#codec.deserializeResponse(reply.body) as { data?: Buffer; contentType?: string; metadata?: Record<string, string> };
       return { data: res.data ?? Buffer.alloc(0), contentType: res.contentType ?? '', metadata: res.metadata ?? {} };
     } catch (err) {
@@ -197,6 +210,8 @@ export class WireChannel implements ForwardChannel {
         slot.failures = 0;
         this.#o.onConnections?.(1);
         conn.once('close', () => this.#drop(slot, conn));
+        // Its Pong says whether the server takes Mesh/Invoke; calls go as InvokeService until then.
+        conn.ping(PING_TIMEOUT_MS).catch(() => undefined);
         return conn;
       },
       (err: unknown) => {

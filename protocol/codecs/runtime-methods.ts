@@ -26,6 +26,12 @@ export const METHODS = {
   callbackConnect: 'hearth.runtime.v1.AppCallback/Connect',
   subscribe: 'hearth.runtime.v1.PubSub/Subscribe',
   subscribeConfiguration: 'hearth.runtime.v1.Configuration/SubscribeConfiguration',
+  /**
+   * Agent to agent only, and only on a connection whose server advertised PONG_MESH_INVOKE: an
+   * invocation whose routing is in the header (`invocation`) and whose data is the body as is. Not
+   * a gRPC method: no codec.
+   */
+  meshInvoke: 'hearth.wire.v1.Mesh/Invoke',
 } as const;
 
 /** One method's (de)serialisers, as both the wire protocol and gRPC use them. */

@@ -27,6 +27,12 @@ export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /** Pong flag: the server is draining; finish what is open and reconnect (maybe elsewhere). */
 export const PONG_DRAINING = 0x1;
+/**
+ * Pong flag: the server takes forwarded invocations with their routing in the header
+ * (`hearth.wire.v1.Mesh/Invoke`). A server of an earlier build never sets it, so a forwarding agent
+ * sends `Invoke/InvokeService` on that connection instead (docs/wire-protocol.md, "Forwarding").
+ */
+export const PONG_MESH_INVOKE = 0x2;
 
 /** Bytes after the length field that every frame has: version, type, flags, stream id, header length. */
 export const PRELUDE_BYTES = 12;

@@ -16,6 +16,17 @@ export interface WireHeader {
   metadata?: Record<string, string>;
   idempotent?: boolean;
   attempt?: number;
+  /** Forwarded invocations (`hearth.wire.v1.Mesh/Invoke`): the invocation's fields besides its data (the body). */
+  invocation?: WireInvocation;
+}
+
+/** `hearth.wire.v1.Invocation`. */
+export interface WireInvocation {
+  appId?: string;
+  method?: string;
+  httpVerb?: string;
+  contentType?: string;
+  metadata?: Record<string, string>;
 }
 
 let headerType: protobuf.Type | undefined;

@@ -16,7 +16,7 @@ import { agentUnavailable, HearthClientError, isHearthClientError } from '../err
 import { MAX_TIMER_MS } from '../call-fields.js';
 import { silentLogger, type ProtocolLogger } from '../logger.js';
 import { FrameWriter } from './frame-writer.js';
-import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, MAX_STREAM_ID, PONG_DRAINING, WireProtocolError, type Frame } from './frame.js';
+import { encodeFrame, FrameDecoder, FrameType, HEADER_ALLOWANCE_BYTES, MAX_STREAM_ID, PONG_DRAINING, PONG_MESH_INVOKE, WireProtocolError, type Frame } from './frame.js';
 import type { WireHeader } from './header.js';
 import { WireStreamCall } from './wire-stream-call.js';
 import { connectSocket, describeEndpoint, type WireEndpoint } from './wire-endpoint.js';
@@ -96,6 +96,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
   #nextStreamId = 1;
   #goaway: WireGoaway | undefined;
   #draining = false;
+  #meshInvoke = false;
   #closing = false;
   #isClosed = false;
   #closeReason: Error | undefined;
@@ -130,6 +131,11 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
 
   get closed(): boolean {
     return this.#isClosed;
+  }
+
+  /** A Pong said the server takes `hearth.wire.v1.Mesh/Invoke` (PONG_MESH_INVOKE); false until one arrives. */
+  get meshInvoke(): boolean {
+    return this.#meshInvoke;
   }
 
   /** The server said it is draining (Pong flag or Goaway HEARTH_ERR_DRAINING). */
@@ -325,6 +331,7 @@ export class WireConnection extends EventEmitter<WireConnectionEvents> {
     const key = frame.body.toString('hex');
     const ping = this.#pings.get(key);
     const draining = (frame.flags & PONG_DRAINING) !== 0;
+    if ((frame.flags & PONG_MESH_INVOKE) !== 0) this.#meshInvoke = true;
     if (draining && !this.#draining) {
       this.#draining = true;
       this.emit('draining');

@@ -3,7 +3,7 @@
 // agents forward invocations over the TLS port (the cluster token; a client certificate is no identity) and other
 // workers over the peer socket; the target's allow.callers is enforced with the forwarded caller.
 import test, { type ExecutionContext } from 'ava';
-import { FrameType } from '@hearth/protocol';
+import { FrameType, PONG_MESH_INVOKE } from '@hearth/protocol';
 import { CLUSTER_TOKEN, startInProcess, type InProcess } from '../helpers/in-process.js';
 import { WireTestClient, type Msg } from '../helpers/wire-test-client.js';
 
@@ -200,12 +200,19 @@ test.serial('a callback stream that goes away fails its pending invocation with 
   t.is((await c.answer(pending, INVOKE)).code, 'HEARTH_ERR_APP_UNAVAILABLE');
 });
 
-test('sibling port: Ping is answered with Pong', async (t) => {
+test('sibling port: Ping is answered with Pong, which says the port takes Mesh/Invoke and is not draining', async (t) => {
   const c = await rt.connectSibling();
   c.send({ type: FrameType.Ping, streamId: 0, body: Buffer.from('12345678') });
   const pong = await c.next((f) => f.type === FrameType.Pong);
   t.is(pong.body.toString(), '12345678');
-  t.is(pong.flags, 0);
+  t.is(pong.flags, PONG_MESH_INVOKE);
+});
+
+test('an app\'s own wire socket does not advertise Mesh/Invoke in its Pong', async (t) => {
+  const c = await rt.connect(rt.demo.wire.socket);
+  c.send({ type: FrameType.Ping, streamId: 0, body: Buffer.from('12345678') });
+  const pong = await c.next((f) => f.type === FrameType.Pong);
+  t.is(pong.flags & PONG_MESH_INVOKE, 0);
 });
 
 test.serial('a deadline beyond 2^31-1 ms is clamped to it, not treated as spent: the call is answered normally', async (t) => {

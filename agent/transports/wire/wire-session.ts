@@ -26,8 +26,8 @@
 // did) the connection is closed too, so guessing costs a new connection every few tries.
 import type net from 'node:net';
 import type { Logger } from 'pino';
-import { encodeHeader, FrameWriter, MAX_TIMER_MS, METHODS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PRELUDE_BYTES, runtimeMethods, SERVED_BY_METADATA, type WireHeader, WireProtocolError } from '@hearth/protocol';
-import type { RuntimeApi } from '../../building-blocks/runtime-api.js';
+import { encodeHeader, FrameWriter, MAX_TIMER_MS, METHODS, type Frame, FrameDecoder, type FrameInput, FrameType, HEADER_ALLOWANCE_BYTES, type MethodCodec, PONG_DRAINING, PONG_MESH_INVOKE, PRELUDE_BYTES, runtimeMethods, SERVED_BY_METADATA, type WireHeader, type WireInvocation, WireProtocolError } from '@hearth/protocol';
+import type { ForwardedBy, RuntimeApi } from '../../building-blocks/runtime-api.js';
 import type { AppConfig } from '../../config/load-config.js';
 import { quotaRetryAfterMs } from '../../apps/app-quotas.js';
 import { HearthError, toHearthError } from '../../errors/hearth-error.js';
@@ -72,6 +72,11 @@ export interface WireSessionDeps extends WireCallDeps {
   readonly authorize?: ((principal: WirePrincipal, method: string) => void) | undefined;
   /** The app's share of each event-loop turn, shared by all its connections (turn-share.ts); none when undefined. */
   readonly turnShare?: TurnShare | undefined;
+  /**
+   * Takes forwarded invocations with their routing in the header (`hearth.wire.v1.Mesh/Invoke`)
+   * and says so in every Pong (PONG_MESH_INVOKE): the sibling port and the peer socket.
+   */
+  readonly meshInvoke?: boolean | undefined;
 }
 
 export interface PreAuthLimits {
@@ -90,7 +95,8 @@ export type Identify = (header: WireHeader, method: string) => WirePrincipal;
 
 interface OpenStream {
   readonly call: WireCall;
-  readonly codec: MethodCodec;
+  /** Undefined for Mesh/Invoke, whose body is not a message. */
+  readonly codec: MethodCodec | undefined;
   handler: WireStreamHandler;
   /** The app whose stream it is: its messages are admitted under its quotas. */
   readonly app?: AppConfig;
@@ -324,7 +330,7 @@ export class WireSession {
       case FrameType.Ping:
         if (frame.streamId !== 0) throw malformed(`Ping on stream ${frame.streamId}; connection frames use stream 0`);
         if (frame.body.length > MAX_PING_BYTES) throw malformed(`Ping body of ${frame.body.length} bytes; at most ${MAX_PING_BYTES}`);
-        this.#write({ type: FrameType.Pong, streamId: 0, flags: this.#draining ? PONG_DRAINING : 0, body: frame.body });
+        this.#write({ type: FrameType.Pong, streamId: 0, flags: (this.#draining ? PONG_DRAINING : 0) | (this.#deps.meshInvoke === true ? PONG_MESH_INVOKE : 0), body: frame.body });
         return;
       case FrameType.Pong:
         return; // we send no Pings; an unsolicited Pong is harmless
@@ -345,13 +351,14 @@ export class WireSession {
     // Own properties only: a method named `constructor` must not find Object's.
     const unary = Object.hasOwn(this.#deps.unary, method) ? this.#deps.unary[method] : undefined;
     const stream = Object.hasOwn(STREAM_METHODS, method) ? STREAM_METHODS[method] : undefined;
-    const call = new WireCall(this.#deps, header, unary?.api ?? stream?.api ?? 'wire.unknown', body.length, Date.now());
+    const mesh = method === METHODS.meshInvoke && this.#deps.meshInvoke === true;
+    const call = new WireCall(this.#deps, header, unary?.api ?? stream?.api ?? (mesh ? INVOKE_FORWARDED_API : 'wire.unknown'), body.length, Date.now());
     if (this.#draining) {
       // Past our Goaway's last stream (ids increase): not processed; the client replays it on a new connection.
       return this.#respondError(streamId, call, new HearthError('HEARTH_ERR_DRAINING', 'this connection is draining; the call was not processed'));
     }
     this.#lastAccepted = streamId;
-    if (codec === undefined || (unary === undefined && stream === undefined)) {
+    if (!mesh && (codec === undefined || (unary === undefined && stream === undefined))) {
       call.beginAs(this.#deps.anonymousLabel, undefined);
       return this.#respondError(streamId, call, new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${method.slice(0, 128)}"`));
     }
@@ -372,6 +379,12 @@ export class WireSession {
       else call.beginAs(principal.callerAppId, principal, INVOKE_FORWARDED_API);
       if (this.#deps.authorize !== undefined) this.#deps.authorize(principal, method);
       else if (principal.kind === 'agent') throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'this connection does not take forwarded calls');
+      if (mesh) {
+        if (principal.kind !== 'agent') throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'Mesh/Invoke is for agents forwarding an invocation');
+        call.checkDeadline();
+        return this.#runMeshInvoke(streamId, call, principal, header, body);
+      }
+      if (codec === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${method.slice(0, 128)}"`);
       const request = decodeRequest(codec, body);
       call.checkDeadline();
       if (stream !== undefined && principal.kind === 'app') return this.#openStream(streamId, call, codec, principal.app, stream.start, request);
@@ -401,31 +414,56 @@ export class WireSession {
   #runUnary(streamId: number, call: WireCall, codec: MethodCodec, principal: WirePrincipal, request: unknown): void {
     const api = this.#deps.api;
     const unary = Object.hasOwn(this.#deps.unary, codec.path) ? this.#deps.unary[codec.path] : undefined;
+    this.#answer(streamId, call, codec, async () => {
+      // The call itself is the origin: its logger and AbortController are made only if used.
+      if (principal.kind === 'agent') {
+        // authorize() admits agents to Invoke only; a request of another shape never runs as one.
+        if (codec.path !== METHODS.invoke) throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService');
+        const forwarded = await runForwardedInvoke(api, principal, call, request as InvokeRequestMsg);
+        return { body: codec.serializeResponse(forwarded.response), servedByWorker: forwarded.viaPeerWorker };
+      }
+      if (unary === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${codec.path}"`);
+      return { body: codec.serializeResponse(await unary.run(call.ctx(principal.app), request)) };
+    });
+  }
+
+  /**
+   * Mesh/Invoke: the routing is the header's `invocation`, the data is the body, both forwarded as
+   * they came; the answer's data is the Response body, its content type and metadata the header's.
+   */
+  #runMeshInvoke(streamId: number, call: WireCall, by: ForwardedBy, header: WireHeader, body: Buffer): void {
+    const invocation = header.invocation;
+    if (invocation === undefined) throw new HearthError('HEARTH_ERR_MALFORMED_REQUEST', 'Mesh/Invoke carries its target in the header field `invocation`');
+    this.#answer(streamId, call, undefined, async () => {
+      const result = await this.#deps.api.invoke.deliverForwarded(by, call, {
+        appId: invocation.appId ?? '',
+        method: invocation.method ?? '',
+        data: body,
+        contentType: invocation.contentType,
+        metadata: invocation.metadata,
+        idempotent: header.idempotent === true,
+        httpVerb: invocation.httpVerb,
+      });
+      const answer: WireInvocation = { contentType: result.contentType, metadata: result.metadata };
+      return { body: result.data, invocation: answer, servedByWorker: result.viaPeerWorker === true };
+    });
+  }
+
+  /** Runs a unary call and writes its Response (or its error): at most once, within its deadline. */
+  #answer(streamId: number, call: WireCall, codec: MethodCodec | undefined, produce: () => Promise<UnaryAnswer>): void {
     // A unary call takes no more messages and completes during a drain; cancel aborts call.signal.
     this.#streams.set(streamId, { call, codec, handler: IDLE_HANDLER });
     // The caller's budget bounds our answer even if the work ignores the signal.
     const timer = call.deadline === undefined ? undefined : setTimeout(() => {
       this.#respondError(streamId, call, new HearthError('HEARTH_ERR_TIMEOUT', 'the call did not complete within its deadline'));
     }, Math.min(call.deadline - Date.now(), MAX_TIMER_MS));
-    let viaPeerWorker = false;
-    const run = async (): Promise<unknown> => {
-      // The call itself is the origin: its logger and AbortController are made only if used.
-      if (principal.kind === 'agent') {
-        // authorize() admits agents to Invoke only; a request of another shape never runs as one.
-        if (codec.path !== METHODS.invoke) throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', 'agents may only forward Invoke/InvokeService');
-        const forwarded = await runForwardedInvoke(api, principal, call, request as InvokeRequestMsg);
-        viaPeerWorker = forwarded.viaPeerWorker;
-        return forwarded.response;
-      }
-      if (unary === undefined) throw new HearthError('HEARTH_ERR_NOT_FOUND', `no method "${codec.path}"`);
-      return unary.run(call.ctx(principal.app), request);
-    };
-    run()
-      .then((response) => {
+    produce()
+      .then((answer) => {
         if (call.done) return;
-        const bytes = codec.serializeResponse(response);
-        const header = call.okHeader(bytes.length);
-        this.#finishStream(streamId, { type: FrameType.Response, streamId, header: viaPeerWorker ? { ...header, metadata: SERVED_BY_WORKER } : header, body: bytes });
+        const header = call.okHeader(answer.body.length);
+        if (answer.invocation !== undefined) header.invocation = answer.invocation;
+        if (answer.servedByWorker === true) header.metadata = SERVED_BY_WORKER;
+        this.#finishStream(streamId, { type: FrameType.Response, streamId, header, body: answer.body });
       })
       .catch((err: unknown) => this.#respondError(streamId, call, err))
       .finally(() => clearTimeout(timer));
@@ -478,6 +516,7 @@ export class WireSession {
     }
     let request: unknown;
     try {
+      if (open.codec === undefined) throw new HearthError('HEARTH_ERR_MALFORMED_REQUEST', 'this call takes no messages');
       request = decodeRequest(open.codec, frame.body);
     } catch (err) {
       // A bad message fails its stream, not the connection.
@@ -498,7 +537,7 @@ export class WireSession {
     const quotas = this.#deps.quotas;
     const app = open.app;
     if (quotas === undefined || app === undefined) return true;
-    if (open.codec.path === METHODS.callbackConnect) {
+    if (open.codec?.path === METHODS.callbackConnect) {
       quotas.charge?.(app, bytes, 1);
       return true;
     }
@@ -613,6 +652,15 @@ export class WireSession {
       s.call.cancelled(reason);
     }
   }
+}
+
+/** What a unary call answers: the Response body and what its header adds. */
+interface UnaryAnswer {
+  readonly body: Buffer;
+  /** Mesh/Invoke: the answer's content type and metadata. */
+  readonly invocation?: WireInvocation;
+  /** Another worker of this agent delivered the invocation (the hop hint). */
+  readonly servedByWorker?: boolean;
 }
 
 /** The hop hint on a forwarded Invoke another worker delivered (see SERVED_BY_METADATA). */
