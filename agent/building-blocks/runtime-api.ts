@@ -24,6 +24,18 @@ export interface CallContext {
   readonly traceparent?: string | undefined;
   /** Aborted when the caller cancels or goes away (invoke stops waiting and cancels downstream). */
   readonly signal?: AbortSignal | undefined;
+  /** The same news as `signal`, without making an AbortController (see Cancellation). */
+  readonly cancellation?: Cancellation | undefined;
+}
+
+/**
+ * A call's cancellation as plain callbacks: what the invoke path listens with, so a call nobody
+ * cancels makes no AbortController and no EventTarget listener (each was several per call).
+ */
+export interface Cancellation {
+  readonly aborted: boolean;
+  /** `listener` runs once when the call is aborted (at once if it was); returns the unsubscribe. */
+  onAbort(listener: (reason: Error) => void): () => void;
 }
 
 export type Metadata = Readonly<Record<string, string>>;
@@ -242,6 +254,8 @@ export interface CallOrigin {
   readonly logger: Logger;
   /** Aborted when the caller cancels or goes away; a getter on a wire call. */
   readonly signal?: AbortSignal | undefined;
+  /** The same as plain callbacks (the router and the governance listen with this). */
+  readonly cancellation?: Cancellation | undefined;
 }
 
 /**

@@ -22,7 +22,7 @@
 //   static peer or found in the registry), every other id counts under target="other".
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { ForwardedCall, InvokeResult, InvokeRouter } from '../building-blocks/runtime-api.js';
+import type { CallOrigin, Cancellation, ForwardedCall, InvokeResult, InvokeRouter } from '../building-blocks/runtime-api.js';
 import { HearthError, toHearthError } from '../errors/hearth-error.js';
 import type { AgentMetrics } from '../observability/metrics.js';
 import type { CallbackInstance } from '../app-channel/callback-instance.js';
@@ -30,6 +30,7 @@ import type { CallbackRegistry } from '../app-channel/callback-registry.js';
 import type { ForwardChannel } from './forward-channel.js';
 import { hopsFor } from './forward-policy.js';
 import { TargetGovernor, type GovernanceEvent, type GovernedEndpoint } from './governance/target-governor.js';
+import { signalCancellation } from './governance/abortable.js';
 import type { PeerWorkers } from './peer-workers.js';
 import type { SiblingAddress, SiblingDirectory } from './sibling-directory.js';
 import type { SiblingPool } from './sibling-pool.js';
@@ -107,7 +108,7 @@ export class MeshRouter implements InvokeRouter {
     let answeredBy: TierName | 'none' = 'none';
     try {
       if (this.#closed) throw new HearthError('HEARTH_ERR_DRAINING', 'this agent worker is draining', { notSent: true });
-      if (call.origin.signal?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
+      if (cancellationOf(call.origin)?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
       const result = await this.#deliver(call, (tier) => (answeredBy = tier));
       this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: 'OK' });
       // Set by the callback above (the compiler cannot see it).
@@ -134,7 +135,7 @@ export class MeshRouter implements InvokeRouter {
             endpoints,
             idempotent: call.idempotent,
             deadline: call.deadline,
-            signal: call.origin.signal,
+            cancellation: cancellationOf(call.origin),
             requestId: call.origin.requestId,
           });
         } finally {
@@ -143,7 +144,7 @@ export class MeshRouter implements InvokeRouter {
         }
       } catch (err) {
         const e = toHearthError(err);
-        if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || call.origin.signal?.aborted === true) throw e;
+        if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || cancellationOf(call.origin)?.aborted === true) throw e;
         call.origin.logger.debug({ target: call.target, code: e.code }, 'no instance of the target right now, but it had one a moment ago: waiting for its next stream');
         await sleep(BETWEEN_STREAMS_POLL_MS);
         if (this.#closed) throw e;
@@ -358,6 +359,11 @@ async function withinBudget<T>(p: Promise<T>, deadline: number, fallback: () => 
 }
 
 /** A local instance that is gone or full did not take the call: notSent lets the governor move on. */
+/** The origin's Cancellation; from its AbortSignal only when it has no Cancellation (no transport call core). */
+function cancellationOf(origin: CallOrigin): Cancellation | undefined {
+  return origin.cancellation ?? (origin.signal === undefined ? undefined : signalCancellation(origin.signal));
+}
+
 function deliverLocal(instance: CallbackInstance, call: ForwardedCall, signal: AbortSignal): Promise<InvokeResult> {
   if (!instance.available) {
     return Promise.reject(new HearthError('HEARTH_ERR_APP_UNAVAILABLE', `an instance of app "${call.target}" closed or is draining its stream`, { notSent: true }));

@@ -5,13 +5,14 @@
 // own terms (a status with trailers, an HTTP error body, a Response header).
 //
 // Nothing is built before it is needed: the AbortController and the child logger are made on
-// first use (a GetState reads neither), and outcome lines go through the transport's logger with
+// first use (a GetState reads neither; the invoke path listens through onAbort, the Cancellation,
+// and makes no AbortController either), and outcome lines go through the transport's logger with
 // `requestId` as a field, skipped outright below their level — at a few thousand calls a second
 // these were several percent of a worker's CPU.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { MAX_TIMER_MS, validRequestId, validTraceparent } from '@hearth/protocol';
-import type { CallContext } from '../building-blocks/runtime-api.js';
+import type { CallContext, Cancellation } from '../building-blocks/runtime-api.js';
 import type { AppConfig } from '../config/load-config.js';
 import { HearthError, toHearthError } from '../errors/hearth-error.js';
 import type { AgentMetrics, Transport } from '../observability/metrics.js';
@@ -41,7 +42,9 @@ export function deadlineFrom(arrival: number, budgetMs: number | undefined): num
   return budget > 0 ? arrival + budget : undefined;
 }
 
-export class CallCore {
+const NO_OP = (): void => undefined;
+
+export class CallCore implements Cancellation {
   readonly transport: Transport;
   readonly requestId: string;
   readonly traceparent: string | undefined;
@@ -60,6 +63,8 @@ export class CallCore {
   #abort: AbortController | undefined;
   /** Why the call was aborted, kept for a signal first asked for afterwards. */
   #abortReason: HearthError | undefined;
+  /** Cancellation listeners (onAbort), called once at abort. */
+  #abortListeners: ((reason: Error) => void)[] | undefined;
   #logger: Logger | undefined;
   /** Who the call is for, on its outcome line (`{ app }`, or `{ caller, forwarded }`). */
   #who: Readonly<Record<string, string>> = {};
@@ -106,6 +111,24 @@ export class CallCore {
       if (this.#abortReason !== undefined) this.#abort.abort(this.#abortReason);
     }
     return this.#abort.signal;
+  }
+
+  get aborted(): boolean {
+    return this.#abortReason !== undefined;
+  }
+
+  onAbort(listener: (reason: Error) => void): () => void {
+    const reason = this.#abortReason;
+    if (reason !== undefined) {
+      listener(reason);
+      return NO_OP;
+    }
+    const listeners = (this.#abortListeners ??= []);
+    listeners.push(listener);
+    return () => {
+      const i = listeners.indexOf(listener);
+      if (i >= 0) listeners.splice(i, 1);
+    };
   }
 
   /** Names whom the call is for on its log lines (set before the logger is first used). */
@@ -159,13 +182,18 @@ export class CallCore {
       get signal(): AbortSignal {
         return core.signal;
       },
+      cancellation: core,
     };
   }
 
   /** Aborts the call's work with `reason` (the caller cancelled or went away), without ending it. */
   abort(reason: HearthError): void {
-    this.#abortReason ??= reason;
+    if (this.#abortReason !== undefined) return;
+    this.#abortReason = reason;
     this.#abort?.abort(reason);
+    const listeners = this.#abortListeners;
+    this.#abortListeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener(reason);
   }
 
   /**

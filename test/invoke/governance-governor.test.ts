@@ -8,6 +8,7 @@ import type { InvokeResult } from '../../agent/building-blocks/runtime-api.js';
 import type { InvokePolicy } from '../../agent/config/config-schema.js';
 import { HearthError } from '../../agent/errors/hearth-error.js';
 import { countsAsFailure, isRetryable } from '../../agent/mesh/governance/error-classes.js';
+import { signalCancellation } from '../../agent/mesh/governance/abortable.js';
 import {
   TargetGovernor,
   type GovernanceEvent,
@@ -223,7 +224,7 @@ test('the caller aborting gets CANCELLED, aborts the attempt and is not held aga
   const { g } = governor();
   const slow = endpoint('slow', hang());
   const caller = new AbortController();
-  const pending = g.execute(call([slow], { signal: caller.signal }));
+  const pending = g.execute(call([slow], { cancellation: signalCancellation(caller.signal) }));
   await waitFor('the attempt to be sent', async () => (slow.attempts.length > 0 ? true : undefined), { timeoutMs: 5_000, everyMs: 5 });
   caller.abort();
   await t.throwsAsync(pending, { code: 'HEARTH_ERR_CANCELLED' });
@@ -235,7 +236,7 @@ test('the caller aborting gets CANCELLED, aborts the attempt and is not held aga
 test('an already aborted call is refused with CANCELLED without being sent', async (t) => {
   const { g } = governor();
   const e0 = endpoint('e0', ok('never'));
-  await t.throwsAsync(g.execute(call([e0], { signal: AbortSignal.abort() })), { code: 'HEARTH_ERR_CANCELLED' });
+  await t.throwsAsync(g.execute(call([e0], { cancellation: signalCancellation(AbortSignal.abort()) })), { code: 'HEARTH_ERR_CANCELLED' });
   t.is(e0.attempts.length, 0);
 });
 

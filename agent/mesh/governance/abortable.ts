@@ -1,5 +1,6 @@
 // Promise helpers that honour an AbortSignal even when the work they wrap does not: an endpoint's
 // send() may ignore its signal, and the governor must still answer at the deadline.
+import type { Cancellation } from '../../building-blocks/runtime-api.js';
 
 /** Settles like `work`, or rejects with the signal's reason as soon as it aborts. */
 export function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -41,6 +42,24 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** An AbortSignal as a Cancellation (for an origin that only has a signal). */
+export function signalCancellation(signal: AbortSignal): Cancellation {
+  return {
+    get aborted() {
+      return signal.aborted;
+    },
+    onAbort(listener) {
+      if (signal.aborted) {
+        listener(reasonOf(signal));
+        return () => undefined;
+      }
+      const onAbort = (): void => listener(reasonOf(signal));
+      signal.addEventListener('abort', onAbort, { once: true });
+      return () => signal.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 /** Calls `fn`, turning a synchronous throw into a rejected promise. */

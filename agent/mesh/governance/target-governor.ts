@@ -10,7 +10,7 @@
 // only when the error is transient, the request is safe to repeat (idempotent, or it never left),
 // the retry budget has a token and the backoff leaves time before the deadline.
 import type { Logger } from 'pino';
-import type { InvokeResult } from '../../building-blocks/runtime-api.js';
+import type { Cancellation, InvokeResult } from '../../building-blocks/runtime-api.js';
 import type { InvokePolicy } from '../../config/config-schema.js';
 import { isErrorCode } from '../../errors/error-catalog.js';
 import { HearthError } from '../../errors/hearth-error.js';
@@ -44,7 +44,8 @@ export interface GovernedCall {
   readonly idempotent: boolean;
   /** Absolute, in the governor's clock (Date.now() unless `now` is injected). */
   readonly deadline: number;
-  readonly signal?: AbortSignal | undefined;
+  /** The caller's: aborting it cancels the call. */
+  readonly cancellation?: Cancellation | undefined;
   readonly requestId: string;
 }
 
@@ -124,7 +125,7 @@ export class TargetGovernor {
   }
 
   async execute(call: GovernedCall): Promise<InvokeResult> {
-    if (call.signal?.aborted) throw new HearthError('HEARTH_ERR_CANCELLED', undefined, { notSent: true });
+    if (call.cancellation?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', undefined, { notSent: true });
     const remaining = call.deadline - this.#now();
     if (remaining <= 0) {
       throw new HearthError('HEARTH_ERR_TIMEOUT', 'the deadline expired before the call was sent', { notSent: true });
@@ -140,8 +141,7 @@ export class TargetGovernor {
     const timer = setTimeout(() => {
       state.abort.abort(new HearthError('HEARTH_ERR_TIMEOUT', `app "${this.target}" did not answer within the deadline`));
     }, Math.min(remaining, MAX_TIMER_MS));
-    const onCallerAbort = (): void => state.abort.abort(new HearthError('HEARTH_ERR_CANCELLED'));
-    call.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    const stopListening = call.cancellation?.onAbort(() => state.abort.abort(new HearthError('HEARTH_ERR_CANCELLED')));
     try {
       const result = await this.#run(state);
       this.#breakerResult(permit, true, call.requestId);
@@ -155,7 +155,7 @@ export class TargetGovernor {
       throw error;
     } finally {
       clearTimeout(timer);
-      call.signal?.removeEventListener('abort', onCallerAbort);
+      stopListening?.();
     }
   }
 
@@ -188,6 +188,9 @@ export class TargetGovernor {
 
   /** One primary attempt plus, when due, one backup; settles on the first success or when all failed. */
   #round(state: CallState, primary: GovernedEndpoint): Promise<AttemptOutcome> {
+    const delay = this.#hedgeDelay(state);
+    // No backup can follow: the one attempt runs under the call's own signal (nothing to supersede).
+    if (delay === undefined) return this.#attempt(state, primary, undefined);
     return new Promise((resolve) => {
       const running = new Set<AbortController>();
       const failures: Array<AttemptOutcome & { ok: false }> = [];
@@ -211,8 +214,6 @@ export class TargetGovernor {
         });
       };
       launch(primary);
-      const delay = this.#hedgeDelay(state);
-      if (delay === undefined) return;
       timers.hedge = setTimeout(() => {
         if (settled || running.size === 0 || state.abort.signal.aborted) return;
         const backup = this.#choose(state.call, state.tried, { allowTried: false, maxTier: primary.tier + 1 });
@@ -225,12 +226,18 @@ export class TargetGovernor {
     });
   }
 
-  /** One send to one endpoint, with its bookkeeping. Never rejects. */
-  async #attempt(state: CallState, endpoint: GovernedEndpoint, attempt: AbortController): Promise<AttemptOutcome> {
+  /**
+   * One send to one endpoint, with its bookkeeping. Never rejects. `own` aborts this attempt alone
+   * (a hedged round's loser); without it the attempt runs under the call's signal.
+   */
+  async #attempt(state: CallState, endpoint: GovernedEndpoint, own: AbortController | undefined): Promise<AttemptOutcome> {
     const callSignal = state.abort.signal;
-    const forward = (): void => attempt.abort(callSignal.reason);
-    if (callSignal.aborted) forward();
-    else callSignal.addEventListener('abort', forward, { once: true });
+    const signal = own?.signal ?? callSignal;
+    const forward = own === undefined ? undefined : (): void => own.abort(callSignal.reason);
+    if (forward !== undefined) {
+      if (callSignal.aborted) forward();
+      else callSignal.addEventListener('abort', forward, { once: true });
+    }
     state.tried.add(endpoint.id);
     const stats = this.#statsFor(endpoint.id);
     const probe = this.#outliers.onSend(endpoint.id);
@@ -238,7 +245,7 @@ export class TargetGovernor {
     const sendNo = ++state.sends;
     const started = this.#now();
     try {
-      const result = await raceAbort(invoke(() => endpoint.send(sendNo, attempt.signal)), attempt.signal);
+      const result = await raceAbort(invoke(() => endpoint.send(sendNo, signal)), signal);
       const ms = this.#now() - started;
       stats.recordEnd(ms, true);
       this.#latency.record(ms);
@@ -247,8 +254,8 @@ export class TargetGovernor {
     } catch (err) {
       const ms = this.#now() - started;
       let error = asHearthError(err);
-      if (attempt.signal.aborted) {
-        const reason = asHearthError(attempt.signal.reason);
+      if (signal.aborted) {
+        const reason = asHearthError(signal.reason);
         if (reason.code !== 'HEARTH_ERR_TIMEOUT') {
           // Cancelled by the caller or beaten by the other attempt: no verdict on the endpoint.
           stats.recordAbandon(ms);
@@ -269,7 +276,7 @@ export class TargetGovernor {
       this.#outlierResult(endpoint.id, ok, probe, state.call.requestId, error.code);
       return { ok: false, error, notSent };
     } finally {
-      callSignal.removeEventListener('abort', forward);
+      if (forward !== undefined) callSignal.removeEventListener('abort', forward);
     }
   }
 
