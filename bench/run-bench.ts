@@ -1,6 +1,6 @@
 // Runs the selected scenarios against shared servers and assembles the report: first every
-// fixed-rate row (declared by `rate` scenarios, measured interleaved in rounds), then the `custom`
-// scenarios in order. A failed scenario is recorded and the run goes on; every process started is
+// fixed-rate row (declared by `rate` scenarios, measured interleaved in rounds; a row declared
+// skipped goes into the report as it is), then the `custom` scenarios in order. A failed scenario is recorded and the run goes on; every process started is
 // stopped before this returns.
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +29,11 @@ async function runScenarios(ctx: ScenarioContext, selected: readonly Scenario[],
     ctx.log(`== ${scenario.id}: ${scenario.title}`);
     try {
       for (const spec of await scenario.rows(ctx)) {
+        if ('kind' in spec) {
+          ctx.log(`[${spec.id}] skipped: ${spec.reason}`);
+          rows.push(spec);
+          continue;
+        }
         specs.push(spec);
         owner.set(spec, scenario.id);
       }

@@ -140,7 +140,18 @@ export interface FailoverRow {
   errorSamples: string[];
 }
 
-export type Row = LatencyRow | MemoryRow | ProcessMemoryRow | PendingRow | FailoverRow;
+/** An open-loop row that could not be measured on this machine, and why (a program not installed). */
+export interface SkippedRow {
+  kind: 'skipped';
+  id: string;
+  scenario: string;
+  transport: string;
+  /** The rate it would have run at, requests/s. */
+  targetRate: number;
+  reason: string;
+}
+
+export type Row = LatencyRow | MemoryRow | ProcessMemoryRow | PendingRow | FailoverRow | SkippedRow;
 
 export type BudgetStatus = 'met' | 'MISSED' | 'pending' | 'not run';
 

@@ -43,11 +43,12 @@ export async function measured(server: ServerUnderTest,
   return { result, usage: usage ?? monitor.end() };
 }
 
-export function openLoopRow(ctx: ScenarioContext, meta: RowMeta, result: LoadResult, usage: UsageResult): LatencyRow {
+/** `rate`: what the row was loaded at (its own rate, or the run's). */
+export function openLoopRow(ctx: ScenarioContext, meta: RowMeta, result: LoadResult, usage: UsageResult, rate = ctx.settings.rate): LatencyRow {
   const s = ctx.settings;
   const lag = result.sendLag;
   return {
-    kind: 'latency', ...meta, mode: 'open', targetRate: s.rate, concurrency: null, connections: s.connections,
+    kind: 'latency', ...meta, mode: 'open', targetRate: rate, concurrency: null, connections: s.connections,
     achievedRate: result.achievedRate, perWorkerRate: null, requests: result.requests, errors: result.errors,
     latencyMs: result.latency, sendLagMs: lag === null ? null : { p50: lag.p50, p99: lag.p99, max: lag.max },
     generatorCpuPercent: result.generatorCpuPercent, loadAverage1m: os.loadavg()[0] ?? 0,
@@ -66,14 +67,16 @@ export async function measureOpenLoopRows(ctx: ScenarioContext, specs: readonly 
   const roundMs = Math.round(s.durationMs / rounds);
   const done = new Map<RateRowSpec, { results: LoadResult[]; usages: UsageResult[]; rounds: RoundFigures[] }>(
     specs.map((spec) => [spec, { results: [], usages: [], rounds: [] }]));
-  ctx.log(`open loop ${s.rate} req/s, ${s.connections} connections: ${specs.length} rows × ${rounds} rounds of `
+  const own = specs.filter((spec) => spec.rate !== undefined).length;
+  ctx.log(`open loop ${s.rate} req/s${own > 0 ? ` (${own} rows at their own rate)` : ''}, ${s.connections} connections: `
+    + `${specs.length} rows × ${rounds} rounds of `
     + `${roundMs / 1000} s (+${s.warmupMs / 1000} s warm-up in round 1, ${LATER_ROUND_WARMUP_MS / 1000} s after)`);
   for (let round = 0; round < rounds && !ctx.cleanup.closed; round++) {
     for (const [spec, acc] of done) {
       const warmupMs = round === 0 ? s.warmupMs : Math.min(s.warmupMs, LATER_ROUND_WARMUP_MS);
       try {
         const { result, usage } = await measured(spec.server, (onPhase) => runLoad({
-          type: 'open-loop', target: spec.target, rate: s.rate, warmupMs, durationMs: roundMs,
+          type: 'open-loop', target: spec.target, rate: spec.rate ?? s.rate, warmupMs, durationMs: roundMs,
           connections: s.connections, drainTimeoutMs: DRAIN_TIMEOUT_MS,
         }, ctx.cleanup, onPhase));
         acc.results.push(result);
@@ -93,7 +96,7 @@ export async function measureOpenLoopRows(ctx: ScenarioContext, specs: readonly 
     const result = mergeLoadResults(acc.results);
     const usage = mergeUsage(acc.usages);
     if (rounds > 1) logResult(ctx, `${spec.meta.id} all rounds`, result, usage);
-    return { ...openLoopRow(ctx, spec.meta, result, usage), rounds: acc.rounds };
+    return { ...openLoopRow(ctx, spec.meta, result, usage, spec.rate), rounds: acc.rounds };
   });
 }
 

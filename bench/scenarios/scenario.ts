@@ -6,7 +6,7 @@ import type { BenchEnvironment } from '../harness/bench-environment.js';
 import type { CleanupStack } from '../harness/cleanup-stack.js';
 import type { ServerUnderTest } from '../harness/usage-monitor.js';
 import type { TargetSpec } from '../load/load-protocol.js';
-import type { Row, RunSettings } from '../report/report-types.js';
+import type { Row, RunSettings, SkippedRow } from '../report/report-types.js';
 
 export interface ScenarioContext {
   settings: RunSettings;
@@ -29,6 +29,8 @@ export interface RateRowSpec {
   server: ServerUnderTest;
   target: TargetSpec;
   meta: RowMeta;
+  /** Requests per second of this row when it has its own (the anchors: 300 and 1,000); default `--rate`. */
+  rate?: number;
 }
 
 interface ScenarioBase {
@@ -42,8 +44,11 @@ interface ScenarioBase {
 /** Open-loop rows at the target rate; the runner measures them (interleaved in rounds). */
 export interface RateScenario extends ScenarioBase {
   kind: 'rate';
-  /** Starts (or reuses) the servers and declares the rows. */
-  rows(ctx: ScenarioContext): Promise<RateRowSpec[]>;
+  /**
+   * Starts (or reuses) the servers and declares the rows; a row whose prerequisite is missing
+   * (a program not installed) is declared skipped, and the report shows it with the reason.
+   */
+  rows(ctx: ScenarioContext): Promise<(RateRowSpec | SkippedRow)[]>;
 }
 
 /** Anything else (closed loop, memory, placeholders): runs itself and returns its rows. */
