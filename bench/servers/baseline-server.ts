@@ -2,8 +2,11 @@
 // answers `listening`, and closes when the parent disconnects (or SIGTERM ends it).
 // Each server is imported on demand so that the floor process does not load grpc-js or fastify.
 import type { RunningServer } from './raw-echo-server.js';
+import { serveForked, type ServerReply } from './serve-forked.js';
 
-export type BaselineKind = 'raw-echo' | 'grpc-echo' | 'fastify-echo';
+export type BaselineKind = 'raw-echo' | 'grpc-echo' | 'fastify-echo' | 'http-echo' | 'frame-echo';
+
+const KINDS: readonly string[] = ['raw-echo', 'grpc-echo', 'fastify-echo', 'http-echo', 'frame-echo'] satisfies BaselineKind[];
 
 export interface BaselineStart {
   type: 'start';
@@ -12,13 +15,13 @@ export interface BaselineStart {
   protoPath: string;
 }
 
-export type BaselineReply = { type: 'listening' } | { type: 'failed'; error: string };
+export type BaselineReply = ServerReply;
 
 function isBaselineStart(value: unknown): value is BaselineStart {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
   return v.type === 'start' && typeof v.socketPath === 'string' && typeof v.protoPath === 'string'
-    && (v.kind === 'raw-echo' || v.kind === 'grpc-echo' || v.kind === 'fastify-echo');
+    && typeof v.kind === 'string' && KINDS.includes(v.kind);
 }
 
 async function start(message: BaselineStart): Promise<RunningServer> {
@@ -29,31 +32,11 @@ async function start(message: BaselineStart): Promise<RunningServer> {
       return (await import('./grpc-echo-server.js')).startGrpcEchoServer(message.socketPath, message.protoPath);
     case 'fastify-echo':
       return (await import('./fastify-echo-server.js')).startFastifyEchoServer(message.socketPath);
+    case 'http-echo':
+      return (await import('./http-echo-server.js')).startHttpEchoServer(message.socketPath);
+    case 'frame-echo':
+      return (await import('./node-relay.js')).startFrameEchoServer(message.socketPath);
   }
 }
 
-function reply(message: BaselineReply): void {
-  if (process.connected) process.send?.(message, undefined, undefined, () => undefined);
-}
-
-let running: RunningServer | null = null;
-
-process.once('message', (message: unknown) => {
-  if (!isBaselineStart(message)) {
-    reply({ type: 'failed', error: 'expected a start message' });
-    process.disconnect();
-    return;
-  }
-  start(message).then((server) => {
-    running = server;
-    reply({ type: 'listening' });
-  }, (err: unknown) => {
-    reply({ type: 'failed', error: err instanceof Error ? err.message : String(err) });
-    process.disconnect();
-  });
-});
-
-process.on('disconnect', () => {
-  void running?.close();
-  running = null;
-});
+serveForked(isBaselineStart, start);
