@@ -1,7 +1,8 @@
 // The servers a run shares between scenarios, started on first use and stopped at the end: the
-// three baselines, one long-lived Hearth for the load rows, for the Redis and Kafka rows a
-// redis-server, the mock Kafka cluster and a second Hearth configured with them, and for the invoke
-// rows two sibling agents with their callee apps (invokeMesh()). Scenarios that
+// baselines, one long-lived Hearth for the load rows, for the Redis and Kafka rows a
+// redis-server, the mock Kafka cluster and a second Hearth configured with them, for the invoke
+// rows two sibling agents with their callee apps (invokeMesh()), and for the anchors the Node
+// relay and the two HAProxy hops (nodeRelay(), haproxyChain()). Scenarios that
 // need a fresh agent (idle memory) start their own with startHearth(). With a profile directory,
 // the shared Hearths run under `node --cpu-prof` (the cluster passes execArgv on to its workers).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,7 +13,9 @@ import { startBaseline, type BaselineProcess } from './baseline-process.js';
 import { startKafka, startRedis, type KafkaBackend, type RedisBackend } from './bench-backends.js';
 import { startCallee, type CalleeProcess } from './callee-process.js';
 import type { CleanupStack } from './cleanup-stack.js';
+import { startHaproxyChain, type HaproxyChain } from './haproxy-chain.js';
 import { startHearth, type HearthComponent, type HearthInstance } from './hearth-instance.js';
+import { startNodeRelay, type NodeRelay } from './node-relay.js';
 import { repoRoot } from '../../test/support/repo-root.js';
 import { MESH_APPS, startTwoAgents, type TwoAgents } from './two-agents.js';
 
@@ -34,6 +37,8 @@ export class BenchEnvironment {
   #kafka: Promise<KafkaBackend> | null = null;
   #hearthBackends: Promise<HearthInstance> | null = null;
   #invokeMesh: Promise<InvokeMesh> | null = null;
+  #nodeRelay: Promise<NodeRelay> | null = null;
+  #haproxyChain: Promise<HaproxyChain> | null = null;
   readonly #log: (message: string) => void;
   /** Root pid → role, for naming the CPU profiles of the shared Hearths. */
   readonly #hearthRoles = new Map<number, string>();
@@ -112,6 +117,18 @@ export class BenchEnvironment {
     return this.#invokeMesh;
   }
 
+  /** The Node relay anchor: entry and relay processes in front of the frame-echo baseline. */
+  nodeRelay(): Promise<NodeRelay> {
+    this.#nodeRelay ??= (async () => startNodeRelay(this.#cleanup, await this.baseline('frame-echo')))();
+    return this.#nodeRelay;
+  }
+
+  /** The HAProxy anchor: two hops in front of the node:http echo baseline (haproxy must be installed). */
+  haproxyChain(): Promise<HaproxyChain> {
+    this.#haproxyChain ??= (async () => startHaproxyChain(this.#cleanup, (await this.baseline('http-echo')).socketPath))();
+    return this.#haproxyChain;
+  }
+
   async #startShared(role: string, components: HearthComponent[]): Promise<HearthInstance> {
     const dir = this.#profileDir;
     const hearth = await startHearth(this.#cleanup, { execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`], components });
@@ -120,9 +137,10 @@ export class BenchEnvironment {
   }
 
   async stopAll(): Promise<void> {
-    // Newest first: each Hearth before the backends it talks to, the backends before the baselines.
+    // Newest first: each Hearth before the backends it talks to, the backends and the anchors'
+    // proxies before the baselines behind them.
     const all: (Promise<{ stop(): Promise<void> }> | null)[] = [...this.#baselines.values(), this.#redis, this.#kafka,
-      this.#hearth, this.#hearthBackends];
+      this.#hearth, this.#hearthBackends, this.#nodeRelay, this.#haproxyChain];
     this.#baselines.clear();
     const mesh = this.#invokeMesh;
     this.#hearth = null;
@@ -130,6 +148,8 @@ export class BenchEnvironment {
     this.#invokeMesh = null;
     this.#redis = null;
     this.#kafka = null;
+    this.#nodeRelay = null;
+    this.#haproxyChain = null;
     const meshStarted = await mesh?.catch(() => null);
     if (meshStarted) {
       await meshStarted.remoteCallee.stop();
