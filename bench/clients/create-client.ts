@@ -10,7 +10,7 @@ import { httpRequest, openHttpClient, type HttpRequestSpec } from './http-client
 import { openKafkaDirectClient } from './kafka-direct-client.js';
 import { openRawEchoClient } from './raw-echo-client.js';
 import { openRedisDirectClient } from './redis-direct-client.js';
-import type { StateOp, TargetSpec } from '../load/load-protocol.js';
+import type { HearthInvokeTarget, StateOp, TargetSpec } from '../load/load-protocol.js';
 
 function grpcEchoSpec(protoPath: string, payloadBytes: number): UnaryCallSpec {
   const service = loadService(path.basename(protoPath), [path.dirname(protoPath)], 'hearth.bench.v1.Echo');
@@ -44,6 +44,17 @@ function hearthHttpSpec(op: StateOp, token: string, payloadBytes: number): HttpR
   };
 }
 
+function httpInvokeSpec(appId: string, token: string, payloadBytes: number): HttpRequestSpec {
+  const payload = Buffer.alloc(payloadBytes, 0x61);
+  return {
+    method: 'POST',
+    path: () => `/v1.0/invoke/${appId}/method/echo`,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+    body: () => payload,
+    check: (status, bytes) => (status !== 200 ? `HTTP ${status}` : bytes !== payloadBytes ? `body of ${bytes} bytes` : null),
+  };
+}
+
 function httpEchoSpec(payloadBytes: number): HttpRequestSpec {
   const payload = Buffer.alloc(payloadBytes, 0x61);
   return {
@@ -68,6 +79,19 @@ async function seedHttpGetKey(target: Extract<TargetSpec, { kind: 'hearth-http' 
   }
 }
 
+function openInvokeClient(target: HearthInvokeTarget, connections: number): Promise<BenchClient> {
+  switch (target.transport) {
+    case 'wire':
+      return openWireInvokeClient(target, connections);
+    case 'grpc':
+      return openGrpcInvokeClient(target, connections);
+    case 'http': {
+      const spec = httpInvokeSpec(target.appId, target.token, target.payloadBytes);
+      return openHttpClient(target.socketPath, connections, spec, spec);
+    }
+  }
+}
+
 export async function createClient(target: TargetSpec, connections: number): Promise<BenchClient> {
   switch (target.kind) {
     case 'raw-echo':
@@ -88,7 +112,7 @@ export async function createClient(target: TargetSpec, connections: number): Pro
     case 'hearth-wire':
       return openHearthWireClient(target, connections);
     case 'hearth-invoke':
-      return target.transport === 'wire' ? openWireInvokeClient(target, connections) : openGrpcInvokeClient(target, connections);
+      return openInvokeClient(target, connections);
     case 'redis-direct':
       return openRedisDirectClient(target, connections);
     case 'kafka-direct':

@@ -36,12 +36,13 @@ export interface HearthWireTarget {
 }
 
 /**
- * Invoke (issue #5): the caller app, on its own socket (wire.sock or grpc.sock), invokes method
- * `echo` of app `appId`, whose instances echo the payload.
+ * Invoke (issue #5): the caller app, on its own socket (wire.sock, grpc.sock or http.sock), invokes
+ * method `echo` of app `appId`, whose instances echo the payload. Over HTTP that is Dapr's
+ * `POST /v1.0/invoke/<appId>/method/echo` with the app's token as a bearer token.
  */
 export interface HearthInvokeTarget {
   kind: 'hearth-invoke';
-  transport: 'wire' | 'grpc';
+  transport: 'wire' | 'grpc' | 'http';
   appId: string;
   socketPath: string;
   token: string;
