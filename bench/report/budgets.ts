@@ -1,7 +1,11 @@
 // The budgets of issue #7, judged on the rows of one run. Goals the suite reports against; never
 // timing assertions in tests. Budgets whose scenario lands later say which issue adds it.
+import {
+  addedOverDirect, ANCHOR_RATES, anchorCpuMsPerCall, anchorRow, anchorRowId, hearthCpuRatio, judgedAddedP50, notMeasured, rateText,
+  type AnchorPath,
+} from './anchor-figures.js';
 import { addedOverBaseline, latencyRow, p50Ratio, pairedAddedP50, pairedP50Ratio, pairedP99Ratio } from './derived.js';
-import type { BudgetResult, FailoverRow, LatencyRow, MemoryRow, Row } from './report-types.js';
+import type { BudgetResult, BudgetStatus, FailoverRow, LatencyRow, MemoryRow, Row } from './report-types.js';
 import { upgradeFailuresVerdict, upgradePeakVerdict } from './upgrade-budgets.js';
 
 interface BudgetDef {
@@ -152,6 +156,63 @@ function failoverBudget(rows: readonly Row[]): Omit<BudgetResult, 'id' | 'text'>
   };
 }
 
+/**
+ * A budget on the anchors (scenarios/anchors.ts): at each of `rates`, the Hearth row judged against
+ * the rows of `needs` at the same rate. A rate whose rows are missing or skipped is "not measured";
+ * the budget is met only when every rate is measured and met, and a Hearth row with failed calls
+ * misses it.
+ */
+function anchorBudget(rates: readonly number[], needs: readonly AnchorPath[],
+  judge: (rows: readonly Row[], rate: number) => { ok: boolean; detail: string } | null): BudgetDef['evaluate'] {
+  return (rows) => {
+    if (!rows.some((r) => r.id.startsWith('anchor-'))) return { status: 'not run', detail: 'needs the anchors rows', rowIds: [] };
+    const perRow: NonNullable<BudgetResult['perRow']> = {};
+    for (const rate of rates) {
+      const why = notMeasured(rows, ['hearth', ...needs], rate);
+      const judged = why === null ? judge(rows, rate) : null;
+      const errors = anchorRow(rows, 'hearth', rate)?.errors ?? 0;
+      perRow[anchorRowId('hearth', rate)] = judged === null
+        ? { status: 'not run', detail: `${rateText(rate)} not measured (${why ?? 'no figures'})` }
+        : { status: judged.ok && errors === 0 ? 'met' : 'MISSED', detail: `${rateText(rate)}: ${judged.detail}${errors > 0 ? `; ${errors} errors` : ''}` };
+    }
+    const verdicts = Object.values(perRow);
+    const has = (status: BudgetStatus): boolean => verdicts.some((v) => v.status === status);
+    return {
+      status: has('MISSED') ? 'MISSED' : has('not run') ? 'not run' : 'met',
+      detail: verdicts.map((v) => v.detail).join('; '),
+      rowIds: Object.keys(perRow).filter((id) => latencyRow(rows, id) !== null),
+      perRow,
+    };
+  };
+}
+
+/** (a) Hearth's CPU per call ≤ 1.5× the Node relay's, each summed over every process of its path. */
+const anchorCpu = anchorBudget(ANCHOR_RATES, ['relay'], (rows, rate) => {
+  const ratio = hearthCpuRatio(rows, 'relay', rate);
+  const hearth = anchorCpuMsPerCall(rows, 'hearth', rate);
+  const relay = anchorCpuMsPerCall(rows, 'relay', rate);
+  if (ratio === null || hearth === null || relay === null) return null;
+  return { ok: ratio <= 1.5, detail: `${hearth.toFixed(3)} vs ${relay.toFixed(3)} ms CPU per call = ${x(ratio)} the Node relay` };
+});
+
+/** (b), (c) Hearth's added latency over the direct echo ≤ the relay's + `slackMs`. */
+function anchorAdded(which: 'p50' | 'p99', slackMs: number): (rows: readonly Row[], rate: number) => { ok: boolean; detail: string } | null {
+  return (rows, rate) => {
+    const hearth = addedOverDirect(rows, 'hearth', rate);
+    const relay = addedOverDirect(rows, 'relay', rate);
+    if (hearth === null || relay === null) return null;
+    // p50: the median of per-round differences when there are rounds; a tail needs the whole run.
+    const paired = which === 'p50' && hearth.pairedP50 !== null && relay.pairedP50 !== null;
+    const h = which === 'p50' ? (paired ? judgedAddedP50(hearth) : hearth.p50) : hearth.p99;
+    const r = which === 'p50' ? (paired ? judgedAddedP50(relay) : relay.p50) : relay.p99;
+    return {
+      ok: h <= r + slackMs,
+      detail: `added ${which} over direct: Hearth ${plusMs(h)}, Node relay ${plusMs(r)}${paired ? ' (median of rounds)' : ''}; `
+        + `limit ${plusMs(r + slackMs)}`,
+    };
+  };
+}
+
 export const budgetDefs: readonly BudgetDef[] = [
   {
     id: 'wire-get-vs-floor',
@@ -204,6 +265,21 @@ export const budgetDefs: readonly BudgetDef[] = [
   { id: 'upgrade-peak', text: 'upgrade peak RSS ≤ 2× steady', evaluate: upgradePeakVerdict },
   { id: 'upgrade-failures', text: 'zero failed requests during upgrades', evaluate: upgradeFailuresVerdict },
   { id: 'failover', text: 'failover ≤ 1 s', evaluate: failoverBudget },
+  {
+    id: 'anchor-cpu-vs-relay',
+    text: 'HTTP invoke through Hearth: CPU per call ≤ 1.5× the Node relay, at 300/s and 1,000/s (anchors)',
+    evaluate: anchorCpu,
+  },
+  {
+    id: 'anchor-added-p50',
+    text: 'HTTP invoke through Hearth: added p50 over direct ≤ the Node relay\'s + 0.15 ms, at 300/s (anchors)',
+    evaluate: anchorBudget([300], ['direct', 'relay'], anchorAdded('p50', 0.15)),
+  },
+  {
+    id: 'anchor-added-p99',
+    text: 'HTTP invoke through Hearth: added p99 over direct ≤ the Node relay\'s + 1 ms, at 1,000/s (anchors)',
+    evaluate: anchorBudget([1000], ['direct', 'relay'], anchorAdded('p99', 1)),
+  },
 ];
 
 export function evaluateBudgets(rows: readonly Row[]): BudgetResult[] {

@@ -24,6 +24,15 @@ export function addedOverBaseline(row: LatencyRow, rows: readonly Row[]): Added 
   };
 }
 
+/**
+ * Server CPU per completed call, in ms: the CPU column (% of one core, summed over every process
+ * the row samples) over the row's own achieved rate. Null for a row that completed nothing.
+ */
+export function cpuMsPerCall(row: LatencyRow): number | null {
+  if (row.achievedRate <= 0) return null;
+  return ((row.server.cpuPercent / 100) * 1000) / row.achievedRate;
+}
+
 /** p50 of `row` over p50 of row `baseId`; null when either is missing or empty. */
 export function p50Ratio(row: LatencyRow | null, rows: readonly Row[], baseId: string): number | null {
   const base = latencyRow(rows, baseId);

@@ -1,6 +1,11 @@
 // Renders a run as markdown: the same text goes to stdout and to bench/results/<date>-<commit>.md.
+import {
+  addedOverDirect, ANCHOR_NAMES, ANCHOR_PATHS, ANCHOR_RATES, anchorCpuMsPerCall, anchorRow, anchorRowId, hearthCpuRatio, rateText,
+} from './anchor-figures.js';
 import { addedOverBaseline, p50Ratio, pairedP50Ratio, roundP50Spread, throughputRatio } from './derived.js';
-import type { BenchReport, BudgetResult, FailoverRow, LatencyRow, MemoryRow, PendingRow, ProcessMemoryRow, Row } from './report-types.js';
+import type {
+  BenchReport, BudgetResult, FailoverRow, LatencyRow, MemoryRow, PendingRow, ProcessMemoryRow, Row, SkippedRow,
+} from './report-types.js';
 
 const ms = (value: number): string => value.toFixed(3);
 const signed = (value: number): string => `${value >= 0 ? '+' : ''}${value.toFixed(3)}`;
@@ -80,6 +85,36 @@ function failoverTable(row: FailoverRow, budgets: readonly BudgetResult[]): stri
   ].join('\n');
 }
 
+/**
+ * The anchors (scenarios/anchors.ts) side by side at each rate: latency, what each path adds over
+ * the direct echo, CPU per call over every process of its path, and Hearth's CPU per call over the
+ * relay's and HAProxy's. A skipped row says why.
+ */
+function anchorsTable(rows: readonly Row[]): string {
+  const x = (ratio: number | null): string => (ratio === null ? '—' : `${ratio.toFixed(2)}×`);
+  const body = ANCHOR_RATES.flatMap((rate) => ANCHOR_PATHS.flatMap((path): string[][] => {
+    const id = anchorRowId(path, rate);
+    const found = rows.find((r) => r.id === id);
+    if (found === undefined) return [];
+    if (found.kind === 'skipped') return [[rateText(rate), ANCHOR_NAMES[path], `skipped: ${found.reason}`, '', '', '', '', '', '', '', '', '']];
+    const row = anchorRow(rows, path, rate);
+    if (row === null) return [[rateText(rate), ANCHOR_NAMES[path], 'no call completed', '', '', '', '', '', '', '', '', '']];
+    const l = row.latencyMs;
+    const added = path === 'direct' ? null : addedOverDirect(rows, path, rate);
+    const cpu = anchorCpuMsPerCall(rows, path, rate);
+    const hearthOver = path === 'relay' || path === 'haproxy' ? x(hearthCpuRatio(rows, path, rate)) : '';
+    return [[rateText(rate), ANCHOR_NAMES[path], ms(l.p50), ms(l.p90), ms(l.p99), ms(l.p999),
+      added === null ? '' : `${signed(added.p50)} / ${signed(added.p99)}`, `${int(row.achievedRate)} · ${int(row.errors)}`,
+      cpu === null ? '' : ms(cpu), `${row.server.cpuPercent.toFixed(0)} (${row.server.label})`, hearthOver, row.loadAverage1m.toFixed(2)]];
+  }));
+  return table(['rate', 'path', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'added p50 / p99 over direct ms', 'achieved/s · errors',
+    'CPU ms per call', 'CPU % (every process of the path)', 'Hearth CPU per call ÷ this', 'load 1m'], body);
+}
+
+function skippedTable(skipped: SkippedRow[]): string {
+  return table(['row', 'scenario', 'rate', 'why'], skipped.map((r) => [r.id, r.scenario, rateText(r.targetRate), r.reason]));
+}
+
 function pendingTable(pending: PendingRow[]): string {
   return table(['scenario', 'added by', 'note'], pending.map((r) => [r.scenario, r.issue, r.note]));
 }
@@ -93,6 +128,8 @@ export function renderMarkdown(report: BenchReport): string {
   const pending = rows.filter((r): r is PendingRow => r.kind === 'pending');
   const floor = rows.filter((r): r is ProcessMemoryRow => r.kind === 'process-memory');
   const failover = rows.filter((r): r is FailoverRow => r.kind === 'failover');
+  const skipped = rows.filter((r): r is SkippedRow => r.kind === 'skipped');
+  const anchors = rows.some((r) => r.id.startsWith('anchor-'));
   const lag = open.filter((r) => r.sendLagMs !== null).map((r) => r.sendLagMs?.p99 ?? 0);
   const out: string[] = [
     `# Hearth benchmark — ${m.date} — ${m.commit}${m.dirty ? ' (uncommitted changes)' : ''}`,
@@ -111,6 +148,13 @@ export function renderMarkdown(report: BenchReport): string {
   ];
   if (open.length > 0) out.push('', '## Latency at a fixed rate (open loop)', '', openLoopTable(rows, open, budgets));
   if (lag.length > 0) out.push('', `Generator health: requests left at most ${ms(Math.max(...lag))} ms late (p99 of send lag, worst row).`);
+  if (skipped.length > 0) out.push('', '## Skipped rows (a prerequisite missing on this machine)', '', skippedTable(skipped));
+  if (anchors) {
+    out.push('', '## Anchors: one HTTP/1.1 call, 1 KB, four ways', '',
+      'Each path from an HTTP/1.1 client on a Unix socket to a 1 KB echo and back, at each rate in the same run. '
+      + 'CPU per call = the CPU of every process of the path (the column beside it) ÷ the row\'s achieved rate.', '',
+      anchorsTable(rows));
+  }
   if (closed.length > 0) out.push('', '## Maximum throughput (closed loop)', '', closedLoopTable(rows, closed));
   if (memory.length > 0) out.push('', '## Memory: idle agent and concurrent app connections', '', memoryTable(memory, budgets));
   if (floor.length > 0) {

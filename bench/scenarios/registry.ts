@@ -1,6 +1,7 @@
 // Every scenario, in run order. A later issue adds its scenario as one file in this folder and one
 // line here (explicit registration; no directory scanning). Baselines come before the rows that
 // subtract them.
+import { anchorsScenario } from './anchors.js';
 import { blastRadiusScenario } from './blast-radius.js';
 import { fastifyEchoScenario } from './fastify-echo.js';
 import { failoverScenario } from './failover.js';
@@ -31,6 +32,7 @@ export const scenarios: readonly Scenario[] = [
   kafkaDirectScenario,
   publishKafkaScenario,
   invokeScenario,
+  anchorsScenario,
   maxThroughputScenario,
   idleConnectionsScenario,
   memoryFloorScenario,
