@@ -68,6 +68,26 @@ export class AppRegistry {
   }
 }
 
+/**
+ * One connection's proven token: a request that repeats the token its connection already
+ * authenticated with is not hashed again (a sha256 per request was a visible share of a call's
+ * cost). Checked afresh when the token differs or the app's token changed (a reload). The string
+ * comparison only ever tells a client about a token it sent itself.
+ */
+export class ConnectionAuth {
+  #token: string | undefined;
+  #sha: string | undefined;
+
+  /** AppRegistry.authenticate, remembered for this connection. */
+  authenticate(apps: AppRegistry, app: AppConfig, token: string | undefined): void {
+    if (token !== undefined && token === this.#token && app.tokenSha256 === this.#sha) return;
+    this.#token = undefined;
+    apps.authenticate(app, token);
+    this.#token = token;
+    this.#sha = app.tokenSha256;
+  }
+}
+
 /** `*` matches everything; a trailing `*` matches a prefix (`orders.*`). */
 function matchTopic(pattern: string, topic: string): boolean {
   if (pattern === '*' || pattern === topic) return true;

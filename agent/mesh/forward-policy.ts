@@ -37,14 +37,26 @@ export function hopsFor(scope: InvokeScope): Hops {
   return { workers: scope !== 'worker', siblings: scope === 'any' };
 }
 
-/** The sibling port's rule (see the header). Throws a coded error for a Request it cannot place. */
-export function siblingPrincipal(header: WireHeader, apps: AppRegistry, clusterTokenSha256: Buffer | undefined): WirePrincipal {
+/** What one sibling connection has proven: the cluster token it sent (not hashed again when repeated). */
+export interface SiblingProof {
+  clusterToken?: string | undefined;
+}
+
+/**
+ * The sibling port's rule (see the header). Throws a coded error for a Request it cannot place.
+ * `proof` is the connection's: a Request repeating the cluster token its connection proved is not
+ * hashed again (the comparison only tells the client about a token it sent itself).
+ */
+export function siblingPrincipal(header: WireHeader, apps: AppRegistry, clusterTokenSha256: Buffer | undefined, proof: SiblingProof = {}): WirePrincipal {
   const caller = header.caller ?? '';
   if (caller === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'the sibling port requires `caller` on every Request');
   if (!isAppId(caller)) throw new HearthError('HEARTH_ERR_INVALID_ARGUMENT', '`caller` is not an app id');
   const token = header.token ?? '';
   if (token === '') throw new HearthError('HEARTH_ERR_UNAUTHENTICATED', 'missing token: send the app token of `caller`, or the cluster token');
-  if (isClusterToken(token, clusterTokenSha256)) return { kind: 'agent', callerAppId: caller, scope: 'host' };
+  if ((proof.clusterToken === token && clusterTokenSha256 !== undefined) || isClusterToken(token, clusterTokenSha256)) {
+    proof.clusterToken = token;
+    return { kind: 'agent', callerAppId: caller, scope: 'host' };
+  }
   // Decided by what the caller sent alone, so it says nothing about this agent's apps.
   if (token.length < MIN_NETWORK_TOKEN_CHARS) {
     throw new HearthError(

@@ -19,7 +19,7 @@ import type { TransportDeps } from '../transports/transport-deps.js';
 import { unaryMethods } from '../transports/methods/runtime-methods.js';
 import { WireServer } from '../transports/wire/listen.js';
 import { WireConnections } from '../transports/wire/wire-connections.js';
-import { authorizeMethod, siblingPrincipal } from './forward-policy.js';
+import { authorizeMethod, siblingPrincipal, type SiblingProof } from './forward-policy.js';
 import { SiblingAdmission } from './sibling-admission.js';
 
 /** Before authentication: the largest frame accepted. */
@@ -127,7 +127,8 @@ export class SiblingWireServer extends WireServer {
     });
     handshakes.on('secureConnection', (socket: tls.TLSSocket) => {
       const openedAt = this.#admission.secured(socket);
-      this.#connections.accept(socket, (header) => siblingPrincipal(header, this.#o.apps, this.#clusterToken), undefined, openedAt);
+      const proof: SiblingProof = {};
+      this.#connections.accept(socket, (header) => siblingPrincipal(header, this.#o.apps, this.#clusterToken, proof), undefined, openedAt);
     });
     // A failed or timed-out handshake is the client's problem; it never reaches a session.
     handshakes.on('tlsClientError', (err: Error & { code?: string }, socket: tls.TLSSocket) => {

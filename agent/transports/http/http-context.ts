@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { parseBearer } from '../../apps/app-registry.js';
+import { ConnectionAuth, parseBearer } from '../../apps/app-registry.js';
 import { jsonDepthWithin, MAX_JSON_DEPTH } from '../../building-blocks/json-depth.js';
 import type { CallContext, Metadata } from '../../building-blocks/runtime-api.js';
 import { MAX_TIMER_MS, validRequestId } from '@hearth/protocol';
@@ -119,7 +119,7 @@ export function installRequestHooks(server: FastifyInstance, deps: TransportDeps
       return;
     }
     try {
-      deps.apps.authenticate(deps.app, tokenOf(request));
+      authOf(request).authenticate(deps.apps, deps.app, tokenOf(request));
       core.admit(deps.app);
       core.setDeadline(deadlineOf(request, arrived));
       done();
@@ -132,6 +132,18 @@ export function installRequestHooks(server: FastifyInstance, deps: TransportDeps
     if (isClosing()) void reply.header('connection', 'close');
     done(null, payload);
   });
+}
+
+/** Per keep-alive connection: its proven token (see ConnectionAuth). */
+const connectionAuth = new WeakMap<object, ConnectionAuth>();
+
+function authOf(request: FastifyRequest): ConnectionAuth {
+  const socket = request.raw.socket as object | null;
+  // No socket (an injected request): nothing to remember it by.
+  if (socket === null) return new ConnectionAuth();
+  let auth = connectionAuth.get(socket);
+  if (auth === undefined) connectionAuth.set(socket, (auth = new ConnectionAuth()));
+  return auth;
 }
 
 /** The declared body size; 0 when chunked or absent (quotas and metrics count what was declared). */

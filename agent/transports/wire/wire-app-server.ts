@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import { type WireHeader } from '@hearth/protocol';
 import { HearthError } from '../../errors/hearth-error.js';
+import { ConnectionAuth } from '../../apps/app-registry.js';
 import { unaryMethods } from '../methods/runtime-methods.js';
 import { applySocketAccess } from '../socket-access.js';
 import type { TransportDeps } from '../transport-deps.js';
@@ -60,14 +61,17 @@ export class WireAppServer extends WireServer {
     await mkdir(app.socketDir, { recursive: true, mode: 0o750 });
     const { budgets } = this.#deps;
     const admit = budgets === undefined ? undefined : () => budgets.connection(app, 'wire');
-    const listener = net.createServer((socket) => this.#connections.accept(socket, (header) => this.#identify(header), admit));
+    const listener = net.createServer((socket) => {
+      const auth = new ConnectionAuth();
+      this.#connections.accept(socket, (header) => this.#identify(header, auth), admit);
+    });
     await this.bind(listener, { path: app.wireSocket }, this.#deps.logger.child({ app: app.id }));
     await applySocketAccess(app.wireSocket, app, this.#deps.logger);
   }
 
-  #identify(header: WireHeader): WirePrincipal {
+  #identify(header: WireHeader, auth: ConnectionAuth): WirePrincipal {
     const { app, apps } = this.#deps;
-    apps.authenticate(app, header.token);
+    auth.authenticate(apps, app, header.token);
     const caller = header.caller ?? '';
     if (caller !== '' && caller !== app.id) {
       throw new HearthError('HEARTH_ERR_PERMISSION_DENIED', `this socket belongs to app "${app.id}"; it cannot call as "${caller.slice(0, 64)}"`);
