@@ -199,29 +199,39 @@ class CallbackServer implements ServeHandle {
 
   async #answer(stream: SdkStream, inv: InvocationMsg, lost: AbortSignal): Promise<void> {
     const handler = this.#handlers[inv.method] ?? this.#handlers['*'];
-    // A controller of our own, not AbortSignal.any/timeout: those hold their sources weakly, and a
+    const arrived = performance.now();
+    // The request's signal is made when the handler first reads it: most never do, and a
+    // controller, a listener and a timer per invocation were a visible share of its cost. A
+    // controller of our own, not AbortSignal.any/timeout: those hold their sources weakly, and a
     // timeout signal nobody else references can be collected before it fires.
-    const controller = new AbortController();
-    const onLost = (): void => controller.abort(lost.reason);
-    lost.addEventListener('abort', onLost, { once: true });
-    // Clamped: setTimeout fires at once for more than 2^31-1 ms (deadline_ms is a uint32).
-    const timer =
-      inv.deadlineMs > 0
-        ? setTimeout(() => controller.abort(new Error('the invocation deadline passed')), Math.min(inv.deadlineMs, MAX_TIMER_MS))
-        : undefined;
-    const signal = controller.signal;
+    let controller: AbortController | undefined;
+    let onLost: (() => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const signal = (): AbortSignal => {
+      if (controller !== undefined) return controller.signal;
+      const c = (controller = new AbortController());
+      if (lost.aborted) c.abort(lost.reason);
+      else lost.addEventListener('abort', (onLost = () => c.abort(lost.reason)), { once: true });
+      if (inv.deadlineMs > 0) {
+        // What remains of the deadline, counted from arrival; clamped: setTimeout fires at once
+        // beyond 2^31-1 ms (deadline_ms is a uint32).
+        const remaining = Math.max(0, inv.deadlineMs - (performance.now() - arrived));
+        timer = setTimeout(() => c.abort(new Error('the invocation deadline passed')), Math.min(remaining, MAX_TIMER_MS));
+      }
+      return c.signal;
+    };
     let result: object;
     try {
       if (!handler) throw Object.assign(new Error(`no handler for method "${inv.method}"`), { code: 'NOT_FOUND' });
-      const request = payload<Omit<InvocationRequest, keyof Payload>>(inv.data, inv.contentType, {
+      const request = payload<Omit<InvocationRequest, keyof Payload | 'signal'>>(inv.data, inv.contentType, {
         method: inv.method,
         metadata: inv.metadata,
         callerAppId: inv.callerAppId,
         deadlineMs: inv.deadlineMs,
         traceparent: inv.traceparent,
-        signal,
       });
-      result = toResult(inv.id, await handler(request));
+      Object.defineProperty(request, 'signal', { get: signal, enumerable: true });
+      result = toResult(inv.id, await handler(request as InvocationRequest));
     } catch (err) {
       // Handlers may throw anything, null and undefined included.
       const thrown = typeof err === 'object' && err !== null ? (err as { code?: unknown }) : {};
@@ -231,7 +241,7 @@ class CallbackServer implements ServeHandle {
       result = { id: inv.id, error: { code, message } };
     } finally {
       clearTimeout(timer);
-      lost.removeEventListener('abort', onLost);
+      if (onLost !== undefined) lost.removeEventListener('abort', onLost);
     }
     // The stream may have ended meanwhile (agent gone): the caller's agent already failed the call.
     stream.send({ result });
