@@ -108,8 +108,9 @@ export class MeshRouter implements InvokeRouter {
     let answeredBy: TierName | 'none' = 'none';
     try {
       if (this.#closed) throw new HearthError('HEARTH_ERR_DRAINING', 'this agent worker is draining', { notSent: true });
-      if (cancellationOf(call.origin)?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
-      const result = await this.#deliver(call, (tier) => (answeredBy = tier));
+      const cancellation = cancellationOf(call.origin);
+      if (cancellation?.aborted === true) throw new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled');
+      const result = await this.#deliver(call, cancellation, (tier) => (answeredBy = tier));
       this.#o.metrics?.invokes.inc({ target, tier: answeredBy, code: 'OK' });
       // Set by the callback above (the compiler cannot see it).
       return (answeredBy as TierName | 'none') === 'worker' ? { ...result, viaPeerWorker: true } : result;
@@ -121,7 +122,7 @@ export class MeshRouter implements InvokeRouter {
   }
 
   /** Through the governor; a target between streams is waited for (bounded), then routed again. */
-  async #deliver(call: ForwardedCall, answered: (tier: TierName) => void): Promise<InvokeResult> {
+  async #deliver(call: ForwardedCall, cancellation: Cancellation | undefined, answered: (tier: TierName) => void): Promise<InvokeResult> {
     const waitUntil = Math.min(Date.now() + BETWEEN_STREAMS_WAIT_MS, call.deadline - BETWEEN_STREAMS_MARGIN_MS);
     for (;;) {
       try {
@@ -135,7 +136,7 @@ export class MeshRouter implements InvokeRouter {
             endpoints,
             idempotent: call.idempotent,
             deadline: call.deadline,
-            cancellation: cancellationOf(call.origin),
+            cancellation,
             requestId: call.origin.requestId,
           });
         } finally {
@@ -144,7 +145,7 @@ export class MeshRouter implements InvokeRouter {
         }
       } catch (err) {
         const e = toHearthError(err);
-        if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || cancellationOf(call.origin)?.aborted === true) throw e;
+        if (!this.#betweenStreams(call, e) || Date.now() + BETWEEN_STREAMS_POLL_MS > waitUntil || cancellation?.aborted === true) throw e;
         call.origin.logger.debug({ target: call.target, code: e.code }, 'no instance of the target right now, but it had one a moment ago: waiting for its next stream');
         await sleep(BETWEEN_STREAMS_POLL_MS);
         if (this.#closed) throw e;

@@ -117,6 +117,11 @@ export class CallCore implements Cancellation {
     return this.#abortReason !== undefined;
   }
 
+  /** The call as a CallOrigin's Cancellation (a forwarded call passes the core itself as its origin). */
+  get cancellation(): Cancellation {
+    return this;
+  }
+
   onAbort(listener: (reason: Error) => void): () => void {
     const reason = this.#abortReason;
     if (reason !== undefined) {
@@ -193,7 +198,15 @@ export class CallCore implements Cancellation {
     this.#abort?.abort(reason);
     const listeners = this.#abortListeners;
     this.#abortListeners = undefined;
-    if (listeners !== undefined) for (const listener of listeners) listener(reason);
+    if (listeners === undefined) return;
+    // A copy: a listener may unsubscribe another. One that throws must not keep the rest from hearing.
+    for (const listener of [...listeners]) {
+      try {
+        listener(reason);
+      } catch (err) {
+        this.#deps.logger.error({ err, requestId: this.requestId }, 'a cancellation listener failed');
+      }
+    }
   }
 
   /**

@@ -24,7 +24,9 @@ const list = (values: number[]): string => values.map((mb) => mb.toFixed(1)).joi
 async function measureIdle(ctx: ScenarioContext, transport: 'gRPC' | 'HTTP'): Promise<MemoryRow> {
   const id = `idle-${transport.toLowerCase()}`;
   const connections = ctx.settings.idleConnections;
-  const hearth = await startHearth(ctx.cleanup);
+  // The app's connection budget (budgets.connectionsPerSocket, 128 per worker by default) would
+  // refuse most of them: this row measures what a connection costs, so the budget makes room.
+  const hearth = await startHearth(ctx.cleanup, { settings: { budgets: { connectionsPerSocket: connections } } });
   try {
     await sleep(SETTLE_MS);
     const idle = workerMemoryMb(hearth);

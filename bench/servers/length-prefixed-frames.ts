@@ -1,5 +1,7 @@
 // The floor protocol: each frame is a 4-byte big-endian length and that many bytes. The echo
 // server writes every frame back as it is; the client matches replies to requests in order.
+import type net from 'node:net';
+
 export const FRAME_HEADER_BYTES = 4;
 /** Frames above this are a protocol error (the benchmark sends 1 KB). */
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -29,4 +31,21 @@ export class FrameReader {
     }
     this.#buffered = offset === this.#buffered.length ? Buffer.alloc(0) : this.#buffered.subarray(offset);
   }
+}
+
+/**
+ * Writes each whole frame read from `from` to `to` (the same socket: an echo); `from` closing
+ * closes `to`, and a malformed frame closes `from`.
+ */
+export function forwardFrames(from: net.Socket, to: net.Socket): void {
+  const reader = new FrameReader();
+  from.on('data', (chunk: Buffer) => {
+    try {
+      reader.push(chunk, (frame) => to.write(frame));
+    } catch {
+      from.destroy();
+    }
+  });
+  from.on('close', () => to.destroy());
+  from.on('error', () => from.destroy());
 }

@@ -9,25 +9,12 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import tls from 'node:tls';
-import { FrameReader } from './length-prefixed-frames.js';
+import { FrameReader, forwardFrames } from './length-prefixed-frames.js';
 import type { RunningServer } from './raw-echo-server.js';
 import { decodeRelayFrame, encodeRelayFrame, RelayFrameType } from './relay-frames.js';
 
 const MAX_STREAM_ID = 0xffff_ffff;
 
-/** Writes each whole frame read from `from` to `to`; either side closing closes the other. */
-function forwardFrames(from: net.Socket, to: net.Socket): void {
-  const reader = new FrameReader();
-  from.on('data', (chunk: Buffer) => {
-    try {
-      reader.push(chunk, (frame) => to.write(frame));
-    } catch {
-      from.destroy();
-    }
-  });
-  from.on('close', () => to.destroy());
-  from.on('error', () => from.destroy());
-}
 
 function listen(server: net.Server, where: string | { host: string; port: number }): Promise<void> {
   return new Promise<void>((resolve, reject) => {

@@ -1,6 +1,6 @@
 // The floor: a plain Unix-socket server that writes every length-prefixed frame straight back.
 import net from 'node:net';
-import { FrameReader } from './length-prefixed-frames.js';
+import { forwardFrames } from './length-prefixed-frames.js';
 
 export interface RunningServer {
   close(): Promise<void>;
@@ -11,15 +11,7 @@ export async function startRawEchoServer(socketPath: string): Promise<RunningSer
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
-    const reader = new FrameReader();
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk, (frame) => socket.write(frame));
-      } catch {
-        socket.destroy();
-      }
-    });
-    socket.on('error', () => socket.destroy());
+    forwardFrames(socket, socket);
     socket.on('close', () => sockets.delete(socket));
   });
   await new Promise<void>((resolve, reject) => {

@@ -207,16 +207,22 @@ class CallbackServer implements ServeHandle {
     let controller: AbortController | undefined;
     let onLost: (() => void) | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let answered = false;
     const signal = (): AbortSignal => {
       if (controller !== undefined) return controller.signal;
       const c = (controller = new AbortController());
+      // First read after the handler settled (work it left running): the answer is sent; the
+      // signal listens to nothing and holds no timer, as the eager one did once cleaned up.
+      if (answered) return c.signal;
+      const deadlinePassed = new Error('the invocation deadline passed');
+      // What remains of the deadline, counted from arrival; clamped: setTimeout fires at once
+      // beyond 2^31-1 ms (deadline_ms is a uint32).
+      const remaining = inv.deadlineMs > 0 ? inv.deadlineMs - (performance.now() - arrived) : Infinity;
       if (lost.aborted) c.abort(lost.reason);
-      else lost.addEventListener('abort', (onLost = () => c.abort(lost.reason)), { once: true });
-      if (inv.deadlineMs > 0) {
-        // What remains of the deadline, counted from arrival; clamped: setTimeout fires at once
-        // beyond 2^31-1 ms (deadline_ms is a uint32).
-        const remaining = Math.max(0, inv.deadlineMs - (performance.now() - arrived));
-        timer = setTimeout(() => c.abort(new Error('the invocation deadline passed')), Math.min(remaining, MAX_TIMER_MS));
+      else if (remaining <= 0) c.abort(deadlinePassed);
+      else {
+        lost.addEventListener('abort', (onLost = () => c.abort(lost.reason)), { once: true });
+        if (remaining !== Infinity) timer = setTimeout(() => c.abort(deadlinePassed), Math.min(remaining, MAX_TIMER_MS));
       }
       return c.signal;
     };
@@ -230,7 +236,13 @@ class CallbackServer implements ServeHandle {
         deadlineMs: inv.deadlineMs,
         traceparent: inv.traceparent,
       });
-      Object.defineProperty(request, 'signal', { get: signal, enumerable: true });
+      Object.defineProperty(request, 'signal', {
+        get: signal,
+        // A handler may still replace it, as it could when it was a plain property.
+        set: (value: AbortSignal) => Object.defineProperty(request, 'signal', { value, writable: true, enumerable: true, configurable: true }),
+        enumerable: true,
+        configurable: true,
+      });
       result = toResult(inv.id, await handler(request as InvocationRequest));
     } catch (err) {
       // Handlers may throw anything, null and undefined included.
@@ -240,6 +252,7 @@ class CallbackServer implements ServeHandle {
       this.#logger.debug({ method: inv.method, code }, 'handler failed');
       result = { id: inv.id, error: { code, message } };
     } finally {
+      answered = true;
       clearTimeout(timer);
       if (onLost !== undefined) lost.removeEventListener('abort', onLost);
     }
