@@ -27,6 +27,7 @@ import { registerAllComponents } from './components/setup.js';
 import { loadConfig, type HearthConfig } from './config/load-config.js';
 import { toHearthError } from './errors/hearth-error.js';
 import { CallbackRegistry } from './app-channel/callback-registry.js';
+import { HttpAppChannel } from './app-channel/http-app-channel.js';
 import type { MeshRouter } from './mesh/mesh-router.js';
 import { startMesh, startMeshServers } from './mesh/mesh-setup.js';
 import type { PeerWorkers } from './mesh/peer-workers.js';
@@ -80,6 +81,8 @@ export class AgentRuntime {
   #components: ComponentSet | undefined;
   #servers: AppServers[] = [];
   #callbacks: CallbackRegistry | undefined;
+  /** The app channels of this worker (apps[].channel). */
+  readonly #channels: HttpAppChannel[] = [];
   #router: MeshRouter | undefined;
   #peers: PeerWorkers | undefined;
   /** Listeners that are not an app's: the peer-worker socket and the sibling port. */
@@ -154,6 +157,13 @@ export class AgentRuntime {
     );
     this.#callbacks = callbacks;
     const router = await this.#startRouter(config, callbacks, metrics);
+    // Apps that run their own server get their invocations there: one instance per worker.
+    for (const app of config.apps) {
+      if (app.channel === undefined) continue;
+      const channel = new HttpAppChannel({ appId: app.id, channel: app.channel, callbacks, maxBodyBytes: config.limits.maxBodyBytes, logger: this.#log });
+      this.#channels.push(channel);
+      channel.start();
+    }
     const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router, budgets });
     // Before any listener: a worker serves with its first quota chunks in hand.
     const quotas = new AppQuotas({ leaser: this.#leaser, workers: config.workers, logger: this.#log });
@@ -288,12 +298,13 @@ export class AgentRuntime {
     // Every server stops accepting at once and ends its callback streams with DRAINING (apps
     // reconnect to the next generation), then lets in-flight calls finish.
     const closedServers = await this.#withDeadline(
-      Promise.all([...this.#allServers()].map((server) => server.close(serverGrace))),
+      Promise.all([...[...this.#allServers()].map((server) => server.close(serverGrace)), ...this.#channels.map((channel) => channel.close(serverGrace))]),
       Math.max(0, until - Date.now()),
     );
     if (!closedServers) {
       this.#log.warn('servers did not close before the drain deadline; destroying them');
       for (const server of this.#allServers()) server.destroy();
+      for (const channel of this.#channels) channel.destroy();
     }
     // Streams ended with the servers; anything still pending fails now, then our connections go.
     this.#callbacks?.closeAll();
@@ -314,6 +325,7 @@ export class AgentRuntime {
   destroy(): void {
     this.#state = 'closed';
     for (const server of this.#allServers()) safely(() => server.destroy(), this.#log);
+    for (const channel of this.#channels) safely(() => channel.destroy(), this.#log);
     this.#callbacks?.closeAll();
     const router = this.#router;
     if (router) void router.close().catch((err: unknown) => this.#log.warn({ err }, 'error while destroying the router'));

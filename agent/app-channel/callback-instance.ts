@@ -89,10 +89,10 @@ export class CallbackInstance {
     // Clamped to what setTimeout can wait (beyond 2^31-1 ms it fires at once) and deadline_ms can carry.
     const remaining = Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(deadline - Date.now())));
     return new Promise<InvokeResult>((resolve, reject) => {
-      const onAbort = (): void => this.#settle(id, new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
+      const onAbort = (): void => this.#abandon(id, new HearthError('HEARTH_ERR_CANCELLED', 'the call was cancelled'));
       const done = (): void => signal?.removeEventListener('abort', onAbort);
       const timer = setTimeout(
-        () => this.#settle(id, new HearthError('HEARTH_ERR_TIMEOUT', `app "${this.appId}" did not answer within its deadline`)),
+        () => this.#abandon(id, new HearthError('HEARTH_ERR_TIMEOUT', `app "${this.appId}" did not answer within its deadline`)),
         remaining,
       );
       this.#pending.set(id, {
@@ -135,6 +135,11 @@ export class CallbackInstance {
       p.resolve(outcome.result);
       return;
     }
+    const unreached = outcome.unreached;
+    if (unreached !== undefined) {
+      this.#settle(id, new HearthError(unreached.code, `app "${this.appId}": ${outcome.message.slice(0, 1024)}`, unreached.notSent ? { notSent: true } : undefined));
+      return;
+    }
     this.#settle(
       id,
       new HearthError('HEARTH_ERR_APP_ERROR', `app "${this.appId}" failed: ${outcome.message.slice(0, 1024)}`, {
@@ -171,6 +176,17 @@ export class CallbackInstance {
     this.#closed = true;
     for (const id of [...this.#pending.keys()]) this.#settle(id, unavailable(this.appId, 'its callback stream closed with the call in flight'));
     this.#idle();
+  }
+
+  /** Settled without the app's answer: the sink may stop working on it. */
+  #abandon(id: string, err: HearthError): void {
+    if (!this.#pending.has(id)) return this.#late(id);
+    this.#settle(id, err);
+    try {
+      this.#sink.cancel?.(id);
+    } catch (e) {
+      this.#log.warn({ err: e, instance: this.id }, 'cancelling an invocation at its sink failed');
+    }
   }
 
   #settle(id: string, err: HearthError): void {

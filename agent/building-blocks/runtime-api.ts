@@ -214,12 +214,27 @@ export interface CallbackInvocation {
 /** The app's answer to one CallbackInvocation. */
 export type CallbackOutcome =
   | { readonly ok: true; readonly result: InvokeResult }
-  | { readonly ok: false; readonly code: string; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly code: string;
+      readonly message: string;
+      /**
+       * The app was not reached, or did not answer (an app channel: its server refused the
+       * connection, hung up, timed out): HEARTH_ERR_APP_UNAVAILABLE or HEARTH_ERR_TIMEOUT instead
+       * of HEARTH_ERR_APP_ERROR; `notSent` when the request provably never reached it.
+       */
+      readonly unreached?: { readonly code: 'HEARTH_ERR_APP_UNAVAILABLE' | 'HEARTH_ERR_TIMEOUT' | 'HEARTH_ERR_INVALID_ARGUMENT'; readonly notSent: boolean };
+    };
 
 /** A transport's end of an open callback stream (gRPC AppCallback.Connect or its wire twin). */
 export interface CallbackSink {
   /** Writes one invocation to the app. */
   push(invocation: CallbackInvocation): void;
+  /**
+   * The invocation `id` was settled without the app's answer (timed out, cancelled, the call
+   * went elsewhere): stop working on it. A stream has no way to say so and leaves it out.
+   */
+  cancel?(id: string): void;
 }
 
 /** What registering a callback stream returns to the transport that holds it. */

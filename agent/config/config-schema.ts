@@ -205,6 +205,9 @@ export interface SiblingsConfig {
   maxAuthFailures: number;
 }
 
+/** `unix:/absolute/path`, or `host:port` with a port 1–65535 (IPv6 hosts in brackets). */
+export const CHANNEL_ADDRESS_SOURCE = '^(unix:/.{1,106}|([A-Za-z0-9.-]{1,253}|\\[[0-9A-Fa-f:.]{2,45}\\]):([1-9][0-9]{0,4}))$';
+
 export interface RawAppConfig {
   id: string;
   token?: string;
@@ -215,6 +218,27 @@ export interface RawAppConfig {
   quota: QuotaConfig;
   /** Overrides of the top-level `budgets` for this app. */
   budgets?: Partial<BudgetConfig>;
+  /** The app's own server, where its invocations are delivered (docs/app-channel.md). */
+  channel?: AppChannelConfig;
+}
+
+/** An app's own server as a target of its invocations (docs/app-channel.md). */
+export interface AppChannelConfig {
+  /** `unix:/absolute/path` or `host:port` (usually 127.0.0.1:<port>; in Kubernetes the pod's IP). */
+  address: string;
+  protocol: 'http';
+  /** Invocations delivered to the server at once per worker; more wait in the caller's governance. */
+  maxConcurrency: number;
+  /** At most this long per invocation, whatever the caller's budget. */
+  timeoutMs: number;
+  /**
+   * Sent to the app's server as `dapr-api-token` on every request (Dapr's APP_API_TOKEN), so it can
+   * refuse anyone else who reaches its address. Required for a TCP address other than loopback.
+   */
+  appToken?: string;
+  /** `GET` this path; until it answers 2xx the channel takes no invocation. None: always taken. */
+  healthPath?: string;
+  healthIntervalMs: number;
 }
 
 export interface ComponentConfig {
@@ -545,6 +569,20 @@ export const configSchema: SchemaObject = {
             },
           },
           budgets: budgetSchema(false),
+          channel: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['address'],
+            properties: {
+              address: { type: 'string', pattern: CHANNEL_ADDRESS_SOURCE },
+              protocol: { type: 'string', enum: ['http'], default: 'http' },
+              maxConcurrency: { type: 'integer', minimum: 1, maximum: 10_000, default: 64 },
+              timeoutMs: { type: 'integer', minimum: 1, maximum: 2 ** 31 - 1, default: 60_000 },
+              appToken: { type: 'string', minLength: 16, pattern: '^[\\x21-\\x7e]+$' },
+              healthPath: { type: 'string', pattern: '^/[\\x21-\\x7e]{0,1023}$' },
+              healthIntervalMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 5_000 },
+            },
+          },
           quota: {
             type: 'object',
             additionalProperties: false,

@@ -9,6 +9,7 @@ import {
   BUILDING_BLOCKS,
   configSchema,
   type AppAllowConfig,
+  type AppChannelConfig,
   type BudgetConfig,
   type BuildingBlock,
   type ComponentConfig,
@@ -40,6 +41,8 @@ export interface AppConfig {
   readonly grpcSocket: string;
   readonly httpSocket: string;
   readonly wireSocket: string;
+  /** The app's own server, when its invocations go there (docs/app-channel.md). */
+  readonly channel?: Readonly<AppChannelConfig> | undefined;
 }
 
 export interface ResolvedComponentConfig extends ComponentConfig {
@@ -159,7 +162,8 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
       else tokenOwners.set(tokenSha256, app.id);
     }
     const budgets = Object.freeze({ ...raw.budgets, ...app.budgets });
-    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, budgets, socketDir, ...sockets });
+    if (app.channel !== undefined) checkChannel(app.channel, `${at}.channel`, problems);
+    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, budgets, socketDir, ...sockets, channel: app.channel });
   }
 
   const components: ResolvedComponentConfig[] = [];
@@ -305,4 +309,24 @@ function deepFreeze<T>(value: T): T {
     for (const v of Object.values(value)) deepFreeze(v);
   }
   return value;
+}
+
+/**
+ * What the schema cannot say about an app channel: a port above 65535, and a TCP address beyond
+ * loopback without an appToken (whoever reaches it could pose as the agent and name any caller).
+ */
+function checkChannel(channel: AppChannelConfig, at: string, problems: string[]): void {
+  const address = channel.address;
+  if (address.startsWith('unix:')) {
+    if (!path.isAbsolute(address.slice('unix:'.length))) problems.push(`${at}.address: "${address}" must name an absolute socket path (unix:/…)`);
+    return;
+  }
+  const colon = address.lastIndexOf(':');
+  const port = Number(address.slice(colon + 1));
+  if (!(port >= 1 && port <= 65_535)) problems.push(`${at}.address: port ${port} is not a TCP port (1–65535)`);
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  if (!loopback && channel.appToken === undefined) {
+    problems.push(`${at}: address ${address} is not on loopback; set ${at}.appToken so the app's server can tell the agent from anyone else who reaches it`);
+  }
 }

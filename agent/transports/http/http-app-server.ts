@@ -61,6 +61,8 @@ export class HttpAppServer implements AppServer {
       clientErrorHandler: (err, socket) => this.#clientError(err, socket),
     });
     const server = this.#server;
+    // A GET may carry a body (Dapr's invoke passes it on); fastify ignores GET bodies by default.
+    server.addHttpMethod('GET', { hasBody: true, overrideExisting: true });
     server.setValidatorCompiler(validatorCompiler);
     server.setErrorHandler(renderError);
     server.setNotFoundHandler((request, reply) => {

@@ -32,8 +32,19 @@ export function toInvocationMsg(inv: CallbackInvocation): CallbackInvocationMsg 
   };
 }
 
-/** An app's result: its error (when set) becomes a failed outcome with the app's own code. */
+/**
+ * An app's result: its error (when set) becomes a failed outcome with the app's own code. `hearth-*`
+ * metadata is the agent's (an app channel's `hearth-http-status` sets the caller's HTTP status): an
+ * app's own keys of that name are dropped.
+ */
 export function toOutcome(result: CallbackResultMsg): CallbackOutcome {
   if (result.error) return { ok: false, code: result.error.code, message: result.error.message };
-  return { ok: true, result: { data: result.data, contentType: result.contentType, metadata: result.metadata } };
+  return { ok: true, result: { data: result.data, contentType: result.contentType, metadata: withoutReserved(result.metadata) } };
+}
+
+function withoutReserved(metadata: Record<string, string>): Record<string, string> {
+  let reserved = false;
+  for (const key in metadata) if (key.toLowerCase().startsWith('hearth-')) reserved = true;
+  if (!reserved) return metadata;
+  return Object.fromEntries(Object.entries(metadata).filter(([key]) => !key.toLowerCase().startsWith('hearth-')));
 }

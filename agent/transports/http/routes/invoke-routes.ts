@@ -1,11 +1,13 @@
 // Dapr's service invocation: `<VERB> /v1.0/invoke/{appId}/method/{method...}`. The body goes to
 // the target as is, whatever its Content-Type (every body reaches routes as a Buffer, see
-// http-app-server.ts), and the target's answer comes back as is: status 200, its bytes, its
-// content type, its metadata as headers. The method may contain `/`; the query string travels as
+// http-app-server.ts), and the target's answer comes back as is: status 200 (or the status an app
+// channel's HTTP server answered with, metadata hearth-http-status), its bytes, its content type,
+// its metadata as headers. The method may contain `/`; the query string travels as
 // metadata `query`; other request headers travel as metadata, except the ones about this hop
 // (connection, length, the caller's token) and the reserved `hearth-*`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { InvokeResult } from '../../../building-blocks/runtime-api.js';
+import { HTTP_STATUS_METADATA } from '../../../app-channel/http-app-channel.js';
 import { HearthError } from '../../../errors/hearth-error.js';
 import type { TransportDeps } from '../../transport-deps.js';
 import { callContext, REQUEST_ID_HEADER } from '../http-context.js';
@@ -89,6 +91,8 @@ function answer(reply: FastifyReply, result: InvokeResult): FastifyReply {
     void reply.header(key, value);
   }
   const type = result.contentType !== '' && HEADER_VALUE.test(result.contentType) ? result.contentType : 'application/octet-stream';
-  void reply.code(200).type(type);
+  // An app channel's callee answered with another status: the caller gets it, as from Dapr.
+  const status = Number(result.metadata[HTTP_STATUS_METADATA] ?? 200);
+  void reply.code(Number.isInteger(status) && status >= 200 && status <= 599 ? status : 200).type(type);
   return reply.send(result.data);
 }
