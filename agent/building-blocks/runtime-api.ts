@@ -174,6 +174,10 @@ export interface AgentMetadata {
 
 export interface MetadataApi {
   get(ctx: CallContext): AgentMetadata;
+  /** The app's own attributes (Dapr's extended metadata, set with `PUT /v1.0/metadata/{key}`). */
+  attributes(ctx: CallContext): Promise<Record<string, string>>;
+  /** Sets one attribute of the calling app; an empty value removes it. */
+  setAttribute(ctx: CallContext, key: string, value: string): Promise<void>;
 }
 
 // ---- invoke ----

@@ -220,6 +220,19 @@ export interface RawAppConfig {
   budgets?: Partial<BudgetConfig>;
   /** The app's own server, where its invocations are delivered (docs/app-channel.md). */
   channel?: AppChannelConfig;
+  /** A loopback TCP port for clients that cannot use a Unix socket, e.g. Dapr's SDKs (docs/dapr.md). */
+  tcp?: AppTcpConfig;
+}
+
+/**
+ * The app's HTTP API on a TCP port as well as on http.sock (docs/dapr.md): for clients that can only
+ * dial host:port, such as Dapr's SDKs (DAPR_HTTP_PORT). No socket names the app there, so only the
+ * port does: every request still needs the app's token.
+ */
+export interface AppTcpConfig {
+  /** Loopback (default 127.0.0.1), or an address of this host's own interfaces (a pod IP). */
+  host: string;
+  httpPort: number;
 }
 
 /** An app's own server as a target of its invocations (docs/app-channel.md). */
@@ -569,6 +582,15 @@ export const configSchema: SchemaObject = {
             },
           },
           budgets: budgetSchema(false),
+          tcp: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['httpPort'],
+            properties: {
+              host: { type: 'string', minLength: 1, maxLength: 253, default: '127.0.0.1' },
+              httpPort: { type: 'integer', minimum: 1, maximum: 65_535 },
+            },
+          },
           channel: {
             type: 'object',
             additionalProperties: false,

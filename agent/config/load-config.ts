@@ -2,6 +2,7 @@
 // its path (`apps[1].token: must NOT have fewer than 8 characters`) and all problems at once.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
@@ -10,6 +11,7 @@ import {
   configSchema,
   type AppAllowConfig,
   type AppChannelConfig,
+  type AppTcpConfig,
   type BudgetConfig,
   type BuildingBlock,
   type ComponentConfig,
@@ -43,6 +45,8 @@ export interface AppConfig {
   readonly wireSocket: string;
   /** The app's own server, when its invocations go there (docs/app-channel.md). */
   readonly channel?: Readonly<AppChannelConfig> | undefined;
+  /** The app's HTTP API on a TCP port too (docs/dapr.md). */
+  readonly tcp?: Readonly<AppTcpConfig> | undefined;
 }
 
 export interface ResolvedComponentConfig extends ComponentConfig {
@@ -136,6 +140,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
   const tokens: DeclaredToken[] = [];
   const seenApps = new Set<string>();
   const tokenOwners = new Map<string, string>();
+  const tcpPorts = new Map<string, string>();
   for (const [i, app] of raw.apps.entries()) {
     const at = `apps[${i}]`;
     if (seenApps.has(app.id)) problems.push(`${at}.id: duplicate app id "${app.id}"`);
@@ -163,7 +168,8 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     }
     const budgets = Object.freeze({ ...raw.budgets, ...app.budgets });
     if (app.channel !== undefined) checkChannel(app.channel, `${at}.channel`, problems);
-    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, budgets, socketDir, ...sockets, channel: app.channel });
+    if (app.tcp !== undefined) checkTcp(app.tcp, `${at}.tcp`, app.id, tcpPorts, problems);
+    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, budgets, socketDir, ...sockets, channel: app.channel, tcp: app.tcp });
   }
 
   const components: ResolvedComponentConfig[] = [];
@@ -329,4 +335,19 @@ function checkChannel(channel: AppChannelConfig, at: string, problems: string[])
   if (!loopback && channel.appToken === undefined) {
     problems.push(`${at}: address ${address} is not on loopback; set ${at}.appToken so the app's server can tell the agent from anyone else who reaches it`);
   }
+}
+
+/**
+ * An app's TCP port: on loopback or an address of this host (never a wildcard: no socket names the
+ * app there, so nothing beyond this host may reach it), and not another app's.
+ */
+function checkTcp(tcp: AppTcpConfig, at: string, appId: string, taken: Map<string, string>, problems: string[]): void {
+  const host = tcp.host;
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  const local = Object.values(os.networkInterfaces()).some((list) => list?.some((i) => i.address === host) === true);
+  if (!loopback && !local) problems.push(`${at}.host: ${host} is neither loopback nor an address of this host; the app's TCP port is for local clients only`);
+  const key = `${host}:${tcp.httpPort}`;
+  const owner = taken.get(key);
+  if (owner !== undefined) problems.push(`${at}.httpPort: ${key} is already app "${owner}"'s`);
+  else taken.set(key, appId);
 }

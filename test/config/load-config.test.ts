@@ -297,3 +297,41 @@ test('siblings.tls.requireClientCert needs tls.caFile to verify client certifica
     'siblings.tls.caFile: is required when siblings.tls.requireClientCert is true (client certificates are verified against it)',
   ]);
 });
+
+test('app channels and TCP ports: non-loopback channels need appToken, ports stay on this host and are not shared', async (t) => {
+  const found = await problems(`
+version: 1
+apps:
+  - { id: a, token: a-token-0123, channel: { address: "10.9.8.7:3000" }, tcp: { httpPort: 3500 } }
+  - { id: b, token: b-token-0123, channel: { address: "10.9.8.7:3000", appToken: "a-long-channel-secret" }, tcp: { httpPort: 3500 } }
+  - { id: c, token: c-token-0123, channel: { address: "localhost:3000" }, tcp: { host: 203.0.113.9, httpPort: 3501 } }
+  - { id: d, token: d-token-0123, channel: { address: "127.0.0.1:70000" } }
+`);
+  t.true(found.some((p) => p.startsWith('apps[0].channel: address 10.9.8.7:3000 is not on loopback; set apps[0].channel.appToken')), found.join('\n'));
+  t.false(found.some((p) => p.startsWith('apps[1].channel') || p.startsWith('apps[2].channel')), found.join('\n'));
+  t.true(found.includes('apps[1].tcp.httpPort: 127.0.0.1:3500 is already app "a"\'s'), found.join('\n'));
+  t.true(found.some((p) => p.startsWith('apps[2].tcp.host: 203.0.113.9 is neither loopback nor an address of this host')), found.join('\n'));
+  t.true(found.some((p) => p.startsWith('apps[3].channel.address: port 70000 is not a TCP port')), found.join('\n'));
+});
+
+test('an app channel address that is neither unix:/absolute nor host:port is refused by the schema', async (t) => {
+  for (const address of ['unix:relative/path.sock', 'no-port-here', 'http://127.0.0.1:3000']) {
+    const found = await problems(`
+version: 1
+apps:
+  - { id: a, token: a-token-0123, channel: { address: "${address}" } }
+`);
+    t.true(found.some((p) => p.startsWith('apps[0].channel.address:')), `${address}: ${found.join('\n')}`);
+  }
+});
+
+test('an app channel and a TCP port, valid: defaults filled in', async (t) => {
+  const config = await parseConfig(`
+version: 1
+apps:
+  - { id: a, token: a-token-0123, channel: { address: "unix:/run/a/http.sock" }, tcp: { httpPort: 3500 } }
+`, '/etc/hearth/test.yaml', { env: {} });
+  const app = config.apps[0];
+  t.deepEqual(app?.channel, { address: 'unix:/run/a/http.sock', protocol: 'http', maxConcurrency: 64, timeoutMs: 60_000, healthIntervalMs: 5_000 });
+  t.deepEqual(app?.tcp, { host: '127.0.0.1', httpPort: 3500 });
+});

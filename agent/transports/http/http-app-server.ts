@@ -1,7 +1,7 @@
 // The HTTP/JSON transport: one fastify instance per app on <run>/apps/<id>/http.sock, with
 // Dapr-compatible paths so Dapr HTTP apps work unchanged. It only parses, authenticates, builds
 // the CallContext and renders; everything else is the RuntimeApi's job.
-import { Server as NetServer, type Socket } from 'node:net';
+import net, { Server as NetServer, type Socket } from 'node:net';
 import { fastify, LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ERROR_CATALOG } from '../../errors/error-catalog.js';
@@ -34,6 +34,8 @@ export class HttpAppServer implements AppServer {
   readonly #sse = new SseRegistry();
   #closing = false;
   #closed: Promise<void> | undefined;
+  /** The app's TCP port (app.tcp), when it has one. */
+  #tcp: net.Server | undefined;
 
   constructor(deps: TransportDeps) {
     this.#deps = deps;
@@ -96,10 +98,26 @@ export class HttpAppServer implements AppServer {
     });
   }
 
-  /** Listens on the app's http.sock (through the cluster primary in a worker), then sets mode and owner. */
+  /**
+   * Listens on the app's http.sock (through the cluster primary in a worker), then sets mode and
+   * owner; and on its TCP port when it has one (docs/dapr.md), whose connections the same HTTP
+   * server serves, so they are counted, budgeted and drained like the socket's.
+   */
   async start(): Promise<void> {
     const { app } = this.#deps;
     await this.#server.listen({ path: app.httpSocket });
+    if (app.tcp !== undefined) {
+      const tcp = net.createServer((socket) => this.#server.server.emit('connection', socket));
+      this.#tcp = tcp;
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen({ host: app.tcp?.host, port: app.tcp?.httpPort }, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      this.#log.info({ host: app.tcp.host, port: app.tcp.httpPort }, 'http transport listening on TCP');
+    }
     try {
       await applySocketAccess(app.httpSocket, app, this.#log);
     } catch (err) {
@@ -131,7 +149,7 @@ export class HttpAppServer implements AppServer {
       // net.Server's close calls back only once every connection has ended, so the idle ones must
       // be told to go first; awaiting it before drain() kept each idle keep-alive connection
       // until the grace period destroyed it.
-      const stopped = this.#stopAccepting();
+      const stopped = Promise.all([this.#stopAccepting(), this.#stopTcp()]);
       this.#connections.drain(Math.min(DRAIN_IDLE_MS, graceMs / 2));
       await this.#connections.empty();
       await stopped;
@@ -157,8 +175,16 @@ export class HttpAppServer implements AppServer {
     });
   }
 
+  /** The TCP listener stops accepting; resolves once its connections (drained with the others) are gone. */
+  #stopTcp(): Promise<void> {
+    const tcp = this.#tcp;
+    if (tcp === undefined) return Promise.resolve();
+    return new Promise((resolve) => tcp.close(() => resolve()));
+  }
+
   destroy(): void {
     this.#closing = true;
+    this.#tcp?.close();
     this.#sse.destroyAll();
     this.#connections.destroyAll();
     this.#closed ??= this.#server

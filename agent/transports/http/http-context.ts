@@ -215,8 +215,8 @@ export function queryList(value: unknown): string[] {
 }
 
 /** JSON metadata values must be strings in Dapr; numbers and booleans are accepted and stringified. */
-export function stringMetadata(metadata: Readonly<Record<string, string | number | boolean>> | undefined): Metadata | undefined {
-  if (metadata === undefined) return undefined;
+export function stringMetadata(metadata: Readonly<Record<string, string | number | boolean>> | null | undefined): Metadata | undefined {
+  if (metadata === undefined || metadata === null) return undefined;
   return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, String(v)]));
 }
 

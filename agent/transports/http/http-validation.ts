@@ -24,8 +24,9 @@ export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, http
   (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema as object);
 
 // ---- shared schema fragments ----
+/** A metadata map; `null` reads as none, as Dapr accepts it (its JS SDK sends `"metadata": null`). */
 export const stringMap = {
-  type: 'object',
+  type: ['object', 'null'],
   additionalProperties: { type: ['string', 'number', 'boolean'] },
 } as const;
 

@@ -5,8 +5,9 @@ import { jsonDepthWithin } from '../../../building-blocks/json-depth.js';
 import type { Delivery } from '../../../building-blocks/runtime-api.js';
 import { HearthError } from '../../../errors/hearth-error.js';
 import type { TransportDeps } from '../../transport-deps.js';
-import { callContext, isJsonContentType, jsonBody, queryMetadata } from '../http-context.js';
+import { callContext, isJsonContentType, jsonBody, queryMetadata, stringMetadata } from '../http-context.js';
 import { toHttpError } from '../http-errors.js';
+import { stringMap } from '../http-validation.js';
 
 const MAX_WAIT_MS = 30_000;
 const MAX_PULL = 1000;
@@ -88,6 +89,40 @@ export function renderDelivery(d: Delivery): RenderedDelivery {
   return out;
 }
 
+interface BulkPublishEntry {
+  entryId?: string;
+  entryID?: string;
+  event: unknown;
+  contentType?: string;
+  metadata?: Record<string, string | number | boolean> | null;
+}
+
+const bulkPublishBody = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 10_000,
+  items: {
+    type: 'object',
+    required: ['event'],
+    properties: {
+      entryId: { type: 'string', maxLength: 256 },
+      entryID: { type: 'string', maxLength: 256 },
+      event: {},
+      contentType: { type: 'string', maxLength: 256 },
+      metadata: stringMap,
+    },
+  },
+} as const;
+
+/** Errors about the request itself, not one entry: answered as such when every entry met the same. */
+const REQUEST_LEVEL = new Set(['HEARTH_ERR_STORE_NOT_FOUND', 'HEARTH_ERR_NOT_FOUND', 'HEARTH_ERR_PERMISSION_DENIED', 'HEARTH_ERR_INVALID_ARGUMENT', 'HEARTH_ERR_RESOURCE_EXHAUSTED']);
+
+/** An entry's event as the bytes to publish: a string as its text unless the content type is JSON, anything else as JSON. */
+function eventBytes(event: unknown, contentType: string): Buffer {
+  if (typeof event === 'string' && !isJsonContentType(contentType)) return Buffer.from(event, 'utf8');
+  return Buffer.from(JSON.stringify(event) ?? 'null', 'utf8');
+}
+
 export function registerPubSubRoutes(server: FastifyInstance, deps: TransportDeps): void {
   const { api } = deps;
   const parseJson = jsonBody(server);
@@ -112,6 +147,40 @@ export function registerPubSubRoutes(server: FastifyInstance, deps: TransportDep
         metadata,
       });
       return reply.code(204).header('hearth-message-id', messageId).send();
+    },
+  );
+
+  // Dapr's bulk publish: every entry is published (in order); the answer is 204 when all were, else
+  // 500 with the failed entries — unless every entry failed for the same reason the request itself
+  // carries (no such pubsub, a topic the app may not use), which is answered as that error.
+  server.post<{ Params: { pubsub: string; topic: string }; Body: BulkPublishEntry[] }>(
+    '/v1.0-alpha1/publish/bulk/:pubsub/:topic',
+    { config: { hearthApi: 'pubsub.publish_bulk' }, preValidation: parseJson, schema: { params: topicParams, body: bulkPublishBody } },
+    async (request, reply) => {
+      const ctx = callContext(deps, request);
+      const shared = queryMetadata(request.query);
+      const failed: { entryId: string; error: HearthError }[] = [];
+      for (const entry of request.body) {
+        const entryId = entry.entryId ?? entry.entryID ?? '';
+        const contentType = entry.contentType ?? 'application/json';
+        try {
+          await api.pubsub.publish(ctx, {
+            pubsubName: request.params.pubsub,
+            topic: request.params.topic,
+            data: eventBytes(entry.event, contentType),
+            contentType,
+            metadata: { ...shared, ...stringMetadata(entry.metadata) },
+          });
+        } catch (err) {
+          failed.push({ entryId, error: toHttpError(err) });
+        }
+      }
+      const first = failed[0];
+      if (first === undefined) return reply.code(204).send();
+      if (failed.length === request.body.length && REQUEST_LEVEL.has(first.error.code) && failed.every((f) => f.error.code === first.error.code)) throw first.error;
+      // `entryId` is Dapr's field; @dapr/dapr 3.x reads `entryID`: both, so either client matches its entries.
+      const failedEntries = failed.map((f) => ({ entryId: f.entryId, entryID: f.entryId, error: f.error.message, errorCode: f.error.code }));
+      return reply.code(500).header('hearth-error-code', first.error.code).send({ errorCode: 'ERR_PUBSUB_PUBLISH_MESSAGE', message: `${failed.length} of ${request.body.length} entries were not published`, failedEntries });
     },
   );
 
