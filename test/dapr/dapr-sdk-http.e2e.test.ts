@@ -7,7 +7,7 @@
 import test from 'ava';
 import { CommunicationProtocolEnum, DaprClient, DaprServer, HttpMethod, LogLevel } from '@dapr/dapr';
 import { freePort } from '../support/free-port.js';
-import { startHearth, type HearthProcess } from '../support/hearth-process.js';
+import { runHearthCli, startHearth, type HearthProcess } from '../support/hearth-process.js';
 
 const DEMO_TOKEN = 'demo-token-0123456789';
 const SVC_TOKEN = 'svc-token-0123456789';
@@ -140,4 +140,40 @@ test.serial('Shutdown is answered as Dapr does and stops nothing: the agent serv
   await client().sidecar.shutdown();
   t.true(await client().health.isHealthy());
   t.is((await client().metadata.get()).id, 'demo');
+});
+
+test.serial('across a hearth reload, the TCP port and the app channel keep serving: no request of a steady loop fails', async (t) => {
+  const h = hearth;
+  if (h === undefined) throw new Error('not started');
+  const c = client();
+  await c.state.save('statestore', [{ key: 'steady', value: 'v' }]);
+  let stop = false;
+  const failures: string[] = [];
+  let done = 0;
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${demoPort}/v1.0/state/statestore/steady`, { headers: { 'dapr-api-token': DEMO_TOKEN } });
+        if (res.status !== 200) failures.push(`state ${res.status} ${await res.text()}`);
+        else await res.arrayBuffer();
+        const inv = await fetch(`http://127.0.0.1:${demoPort}/v1.0/invoke/svc/method/orders`, {
+          method: 'POST',
+          headers: { 'dapr-api-token': DEMO_TOKEN, 'content-type': 'application/json' },
+          body: JSON.stringify({ n: done }),
+        });
+        if (inv.status !== 200) failures.push(`invoke ${inv.status} ${await inv.text()}`);
+        else await inv.arrayBuffer();
+        done += 1;
+      } catch (err) {
+        failures.push(String(err));
+      }
+    }
+  };
+  const loops = [loop(), loop()];
+  const r = await runHearthCli(['reload', '--config', h.configPath], { cwd: h.dir, timeoutMs: 90_000 });
+  stop = true;
+  await Promise.all(loops);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.deepEqual(failures, []);
+  t.true(done > 10, `only ${done} rounds ran`);
 });
