@@ -28,6 +28,7 @@ import { loadConfig, type HearthConfig } from './config/load-config.js';
 import { toHearthError } from './errors/hearth-error.js';
 import { CallbackRegistry } from './app-channel/callback-registry.js';
 import { HttpAppChannel } from './app-channel/http-app-channel.js';
+import { HttpPush } from './app-channel/http-push.js';
 import type { MeshRouter } from './mesh/mesh-router.js';
 import { startMesh, startMeshServers } from './mesh/mesh-setup.js';
 import type { PeerWorkers } from './mesh/peer-workers.js';
@@ -83,6 +84,8 @@ export class AgentRuntime {
   #callbacks: CallbackRegistry | undefined;
   /** The app channels of this worker (apps[].channel). */
   readonly #channels: HttpAppChannel[] = [];
+  /** Their push subscriptions. */
+  readonly #pushes: HttpPush[] = [];
   #router: MeshRouter | undefined;
   #peers: PeerWorkers | undefined;
   /** Listeners that are not an app's: the peer-worker socket and the sibling port. */
@@ -165,6 +168,14 @@ export class AgentRuntime {
       channel.start();
     }
     const api = createRuntimeApi({ components, config, version: this.#o.version, generation: this.#o.generation, callbacks, router, budgets });
+    // Pushes to the apps' channels: subscriptions declared, and listed by the app's server.
+    for (const channel of this.#channels) {
+      const app = config.apps.find((a) => a.id === channel.appId);
+      if (app === undefined) continue;
+      const push = new HttpPush({ app, channel, api, logger: this.#log });
+      this.#pushes.push(push);
+      await push.start();
+    }
     // Before any listener: a worker serves with its first quota chunks in hand.
     const quotas = new AppQuotas({ leaser: this.#leaser, workers: config.workers, logger: this.#log });
     this.#quotas = quotas;
@@ -298,7 +309,11 @@ export class AgentRuntime {
     // Every server stops accepting at once and ends its callback streams with DRAINING (apps
     // reconnect to the next generation), then lets in-flight calls finish.
     const closedServers = await this.#withDeadline(
-      Promise.all([...[...this.#allServers()].map((server) => server.close(serverGrace)), ...this.#channels.map((channel) => channel.close(serverGrace))]),
+      Promise.all([
+        ...[...this.#allServers()].map((server) => server.close(serverGrace)),
+        // Subscriptions first: what a push had not settled goes back to its group for the next generation.
+        Promise.all(this.#pushes.map((push) => push.close())).then(() => Promise.all(this.#channels.map((channel) => channel.close(serverGrace)))),
+      ]),
       Math.max(0, until - Date.now()),
     );
     if (!closedServers) {
@@ -325,6 +340,7 @@ export class AgentRuntime {
   destroy(): void {
     this.#state = 'closed';
     for (const server of this.#allServers()) safely(() => server.destroy(), this.#log);
+    for (const push of this.#pushes) void push.close();
     for (const channel of this.#channels) safely(() => channel.destroy(), this.#log);
     this.#callbacks?.closeAll();
     const router = this.#router;

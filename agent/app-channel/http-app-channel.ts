@@ -83,6 +83,35 @@ export class HttpAppChannel {
     return this.#registration !== undefined;
   }
 
+  get appId(): string {
+    return this.#o.appId;
+  }
+
+  get maxConcurrency(): number {
+    return this.#o.channel.maxConcurrency;
+  }
+
+  get timeoutMs(): number {
+    return this.#o.channel.timeoutMs;
+  }
+
+  get healthIntervalMs(): number {
+    return this.#o.channel.healthIntervalMs;
+  }
+
+  /**
+   * A request of the agent's own to the app's server (push subscriptions, `GET /dapr/subscribe`),
+   * on the channel's connections and with its token; destroyed after timeoutMs.
+   */
+  request(o: { method: string; path: string; headers: http.OutgoingHttpHeaders; timeoutMs: number }): http.ClientRequest {
+    const headers = { ...o.headers };
+    if (this.#o.channel.appToken !== undefined) headers[APP_TOKEN_HEADER] = this.#o.channel.appToken;
+    const req = http.request({ ...this.#target, agent: this.#agent, method: o.method, path: o.path, headers });
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)), o.timeoutMs);
+    req.once('close', () => clearTimeout(timer));
+    return req;
+  }
+
   /** Registers at once, or — with a health path — once the first check passes (checked from now on). */
   start(): void {
     if (this.#o.channel.healthPath === undefined) this.#register();

@@ -2,6 +2,7 @@
 // so one app can never consume another's subscription, whatever name it picks.
 import { AppRegistry, KEY_SEPARATOR } from '../apps/app-registry.js';
 import {
+  DEAD_LETTER_METADATA,
   PUBLISHER_METADATA,
   RESERVED_METADATA_PREFIX,
   type BrokerDelivery,
@@ -110,6 +111,28 @@ export function createPubSubApi(deps: ApiDeps): PubSubApi {
         metadata: { ...metadata, [PUBLISHER_METADATA]: ctx.app.id },
         key: metadata.partitionKey || undefined,
       });
+    }),
+
+    // The agent's own move of a delivery its app dropped (a push answered DROP): the message as it
+    // was (its CloudEvent names its real source), with the provenance a broker's dead-lettering adds.
+    deadLetter: guard(async (ctx, params: SubscribeParams, d: Delivery) => {
+      const deadLetterTopic = deadLetterOf(ctx, params);
+      if (deadLetterTopic === '') return false;
+      const broker = resolveBroker(ctx, params.pubsubName);
+      await broker.publish({
+        topic: deadLetterTopic,
+        data: d.data,
+        contentType: d.contentType,
+        metadata: {
+          ...d.metadata,
+          [DEAD_LETTER_METADATA.originalTopic]: d.topic,
+          [DEAD_LETTER_METADATA.originalMessageId]: d.messageId,
+          [DEAD_LETTER_METADATA.attempts]: String(d.attempt),
+          [DEAD_LETTER_METADATA.group]: groupOf(ctx, params.subscription || params.topic),
+        },
+        key: d.metadata.partitionKey || undefined,
+      });
+      return true;
     }),
 
     subscribe: guard(async (ctx, params, deliver, credit?: DeliveryCredit): Promise<SubscriptionHandle> => {

@@ -129,6 +129,11 @@ export interface PublishParams {
 export interface PubSubApi {
   /** Returns the message id. */
   publish(ctx: CallContext, params: PublishParams): Promise<string>;
+  /**
+   * Moves delivery `d` of subscription `params` to its dead-letter topic now (the app dropped it),
+   * as the broker does after maxDeliveryAttempts; false when the subscription has none. The caller acks it.
+   */
+  deadLetter(ctx: CallContext, params: SubscribeParams, d: Delivery): Promise<boolean>;
   /** `credit` lets the transport hold deliveries back while its socket is full (byte budgets). */
   subscribe(ctx: CallContext, params: SubscribeParams, deliver: (d: Delivery) => void, credit?: DeliveryCredit): Promise<SubscriptionHandle>;
   /** Pull-style for HTTP-only apps. */

@@ -222,6 +222,17 @@ export interface RawAppConfig {
   channel?: AppChannelConfig;
   /** A loopback TCP port for clients that cannot use a Unix socket, e.g. Dapr's SDKs (docs/dapr.md). */
   tcp?: AppTcpConfig;
+  /** Messages pushed to the app's channel (docs/app-channel.md, "Push subscriptions"). */
+  subscriptions?: AppSubscriptionConfig[];
+}
+
+/** A push subscription: messages of `topic` POSTed to `route` on the app's channel. */
+export interface AppSubscriptionConfig {
+  pubsubName: string;
+  topic: string;
+  route: string;
+  deadLetterTopic?: string;
+  maxDeliveryAttempts?: number;
 }
 
 /**
@@ -582,6 +593,22 @@ export const configSchema: SchemaObject = {
             },
           },
           budgets: budgetSchema(false),
+          subscriptions: {
+            type: 'array',
+            maxItems: 100,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['pubsubName', 'topic', 'route'],
+              properties: {
+                pubsubName: { type: 'string', minLength: 1 },
+                topic: { type: 'string', minLength: 1 },
+                route: { type: 'string', pattern: '^/?[\\x21-\\x7e]{1,1024}$' },
+                deadLetterTopic: { type: 'string', minLength: 1 },
+                maxDeliveryAttempts: { type: 'integer', minimum: 1, maximum: 1_000 },
+              },
+            },
+          },
           tcp: {
             type: 'object',
             additionalProperties: false,

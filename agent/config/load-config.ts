@@ -12,6 +12,7 @@ import {
   type AppAllowConfig,
   type AppChannelConfig,
   type AppTcpConfig,
+  type AppSubscriptionConfig,
   type BudgetConfig,
   type BuildingBlock,
   type ComponentConfig,
@@ -47,6 +48,8 @@ export interface AppConfig {
   readonly channel?: Readonly<AppChannelConfig> | undefined;
   /** The app's HTTP API on a TCP port too (docs/dapr.md). */
   readonly tcp?: Readonly<AppTcpConfig> | undefined;
+  /** Push subscriptions to its channel (docs/app-channel.md). */
+  readonly subscriptions?: readonly Readonly<AppSubscriptionConfig>[] | undefined;
 }
 
 export interface ResolvedComponentConfig extends ComponentConfig {
@@ -168,8 +171,11 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
     }
     const budgets = Object.freeze({ ...raw.budgets, ...app.budgets });
     if (app.channel !== undefined) checkChannel(app.channel, `${at}.channel`, problems);
+    if (app.subscriptions !== undefined && app.subscriptions.length > 0 && app.channel === undefined) {
+      problems.push(`${at}.subscriptions: push subscriptions are delivered through the app's channel; set ${at}.channel`);
+    }
     if (app.tcp !== undefined) checkTcp(app.tcp, `${at}.tcp`, app.id, tcpPorts, problems);
-    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, budgets, socketDir, ...sockets, channel: app.channel, tcp: app.tcp });
+    apps.push({ id: app.id, tokenSha256: tokenSha256 ?? '', socket: app.socket ?? {}, allow: app.allow, quota: app.quota, budgets, socketDir, ...sockets, channel: app.channel, tcp: app.tcp, subscriptions: app.subscriptions });
   }
 
   const components: ResolvedComponentConfig[] = [];
