@@ -26,6 +26,8 @@ export interface InvokeMesh {
   readonly localCallee: CalleeProcess;
   /** How the callees hold their AppCallback stream: wire when the agent serves wire.sock. */
   readonly calleeTransport: 'wire' | 'grpc';
+  /** App d's own HTTP server on host 2 (an echo), reached through its app channel. */
+  readonly channelServer: BaselineProcess;
 }
 
 export class BenchEnvironment {
@@ -99,7 +101,12 @@ export class BenchEnvironment {
   invokeMesh(): Promise<InvokeMesh> {
     this.#invokeMesh ??= (async () => {
       const dir = this.#profileDir;
-      const agents = await startTwoAgents(this.#cleanup, { execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+      // App d's own HTTP server (a bare node:http echo), reached through host 2's app channel.
+      const channelServer = await this.baseline('http-echo');
+      const agents = await startTwoAgents(this.#cleanup, {
+        execArgv: dir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+        channelOnHost2: `unix:${channelServer.socketPath}`,
+      });
       this.#hearthRoles.set(agents.host1.rootPid, 'ops-agent host-1 (invoke)');
       this.#hearthRoles.set(agents.host2.rootPid, 'ops-agent host-2 (invoke)');
       try {
@@ -108,7 +115,7 @@ export class BenchEnvironment {
           { transport: calleeTransport, socketPath: host.socket(app.id, calleeTransport), token: app.token }, label, this.#cleanup, this.#log);
         const remoteCallee = await callee(agents.host2, MESH_APPS.remote, 'app b on host 2');
         const localCallee = await callee(agents.host1, MESH_APPS.local, 'app c on host 1');
-        return { agents, remoteCallee, localCallee, calleeTransport };
+        return { agents, remoteCallee, localCallee, calleeTransport, channelServer };
       } catch (err) {
         await agents.stop();
         throw err;

@@ -33,6 +33,8 @@ export interface HearthApp {
   token: string;
   allow?: Record<string, unknown>;
   quota?: Record<string, unknown>;
+  /** apps[].channel: where its invocations are delivered (its own server). */
+  channel?: Record<string, unknown>;
 }
 
 const DEFAULT_APPS: readonly HearthApp[] = [{ id: 'demo', token: 'demo-token' }];

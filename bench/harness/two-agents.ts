@@ -14,9 +14,11 @@ import { startHearth, type HearthApp, type HearthInstance } from './hearth-insta
 import type { ServerUnderTest } from './usage-monitor.js';
 
 export const MESH_APPS = {
-  caller: { id: 'a', token: 'bench-token-app-a-0123456789abcdef', allow: { apps: ['b', 'c'] } },
+  caller: { id: 'a', token: 'bench-token-app-a-0123456789abcdef', allow: { apps: ['b', 'c', 'd'] } },
   remote: { id: 'b', token: 'bench-token-app-b-0123456789abcdef' },
   local: { id: 'c', token: 'bench-token-app-c-0123456789abcdef' },
+  /** On host 2, reached through its app channel (its own HTTP server), not a callback stream. */
+  channel: { id: 'd', token: 'bench-token-app-d-0123456789abcdef' },
 } as const satisfies Record<string, HearthApp>;
 
 const CLUSTER_TOKEN = 'bench-cluster-token-0123456789abcdef';
@@ -46,6 +48,8 @@ export function together(label: string, servers: readonly ServerUnderTest[]): Se
 export interface TwoAgentOptions {
   workers?: number;
   execArgv?: string[];
+  /** Host 2 delivers app d's invocations to this address (`unix:/…`): its app channel. */
+  channelOnHost2?: string;
 }
 
 export async function startTwoAgents(cleanup: CleanupStack, options: TwoAgentOptions = {}): Promise<TwoAgents> {
@@ -54,11 +58,15 @@ export async function startTwoAgents(cleanup: CleanupStack, options: TwoAgentOpt
   const { caFile, certFile, keyFile } = await makeTlsFiles(dir);
   const tls = { caFile, certFile, keyFile, requireClientCert: false, serverName: 'localhost' };
   const [port1, port2] = [await freePort(), await freePort()];
-  const apps = Object.values(MESH_APPS);
+  const apps: HearthApp[] = Object.values(MESH_APPS);
+  const channel = options.channelOnHost2;
+  // Only host 2 holds app d's channel: host 1 reaches it through its sibling, as it reaches b.
+  const appsOf = (name: string): HearthApp[] =>
+    name === 'host-2' && channel !== undefined ? apps.map((a) => (a.id === MESH_APPS.channel.id ? { ...a, channel: { address: channel } } : a)) : apps;
   const agent = (name: string, port: number, peer: { name: string; port: number; apps: string[] }): Promise<HearthInstance> => startHearth(cleanup, {
     workers: options.workers,
     execArgv: options.execArgv,
-    apps,
+    apps: appsOf(name),
     label: `${name} (ops-agent + ${options.workers ?? 2} workers)`,
     settings: {
       siblings: {
@@ -72,7 +80,7 @@ export async function startTwoAgents(cleanup: CleanupStack, options: TwoAgentOpt
   });
   let host1: HearthInstance | null = null;
   try {
-    host1 = await agent('host-1', port1, { name: 'host-2', port: port2, apps: [MESH_APPS.remote.id] });
+    host1 = await agent('host-1', port1, { name: 'host-2', port: port2, apps: [MESH_APPS.remote.id, MESH_APPS.channel.id] });
     const host2 = await agent('host-2', port2, { name: 'host-1', port: port1, apps: [MESH_APPS.local.id] });
     const h1 = host1;
     return {
