@@ -35,6 +35,8 @@ export const APP_TOKEN_HEADER = 'dapr-api-token';
 const VERBS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 const QUERY_METADATA_KEY = 'query';
 const HEALTH_TIMEOUT_MS = 2_000;
+/** What a connect attempt that the server refused looks like. */
+const REFUSAL_CODES = new Set(['ECONNREFUSED', 'ENOENT']);
 /** Connection refusals in a row after which a channel without a health path is taken out. */
 const REFUSALS_BEFORE_OUT = 3;
 /** Headers about one HTTP hop or its credentials, never copied between the call and the request or the answer. */
@@ -63,8 +65,10 @@ export class HttpAppChannel {
   readonly #log: Logger;
   readonly #target: Target;
   readonly #agent: http.Agent;
-  /** Requests in flight by invocation id (cancel() aborts one). */
+  /** Requests in flight by `<instance>:<invocation id>` (cancel() aborts one; ids restart per registration). */
   readonly #requests = new Map<string, http.ClientRequest>();
+  /** Told each time the channel (re)opens. */
+  readonly #onOpen: (() => void)[] = [];
   #registration: CallbackRegistration | undefined;
   #recheck: NodeJS.Timeout | undefined;
   #healthy: boolean | undefined;
@@ -81,6 +85,11 @@ export class HttpAppChannel {
   /** True while invocations may be delivered (registered with the registry). */
   get open(): boolean {
     return this.#registration !== undefined;
+  }
+
+  /** `listener` runs each time the channel opens again (a health check passes, a refusing server answers). */
+  onOpen(listener: () => void): void {
+    this.#onOpen.push(listener);
   }
 
   get appId(): string {
@@ -143,12 +152,13 @@ export class HttpAppChannel {
     const own: { registration?: CallbackRegistration } = {};
     own.registration = this.#o.callbacks.register(
       this.#o.appId,
-      { push: (inv) => this.#deliver(inv, own.registration), cancel: (id) => this.#requests.get(id)?.destroy() },
+      { push: (inv) => this.#deliver(inv, own.registration), cancel: (id) => this.#requests.get(`${own.registration?.instanceId ?? ''}:${id}`)?.destroy() },
       { maxConcurrency: this.#o.channel.maxConcurrency },
     );
     this.#registration = own.registration;
     this.#refusals = 0;
     this.#log.info({ address: this.#o.channel.address }, 'app channel open');
+    for (const listener of this.#onOpen) listener();
   }
 
   /** No new invocations; those delivered are answered within graceMs. */
@@ -237,7 +247,8 @@ export class HttpAppChannel {
     const path = `/${encodePath(inv.method)}${query === '' ? '' : `?${query}`}`;
     const timeoutMs = Math.min(this.#o.channel.timeoutMs, inv.deadlineMs > 0 ? inv.deadlineMs : Infinity);
     const req = http.request({ ...this.#target, agent: this.#agent, method: verb, path, headers: this.#headers(inv) });
-    this.#requests.set(inv.id, req);
+    const key = `${registration.instanceId}:${inv.id}`;
+    this.#requests.set(key, req);
     // Whether the request can have reached the server: only once a connection to it is open.
     let connected = false;
     req.on('socket', (socket) => {
@@ -254,7 +265,7 @@ export class HttpAppChannel {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      this.#requests.delete(inv.id);
+      this.#requests.delete(key);
       complete(outcome);
     };
     const timer = setTimeout(() => {
@@ -267,6 +278,7 @@ export class HttpAppChannel {
       req.destroy();
     }, timeoutMs);
     req.on('response', (res) => {
+      this.#refusals = 0;
       const chunks: Buffer[] = [];
       let bytes = 0;
       res.on('data', (chunk: Buffer) => {
@@ -288,7 +300,8 @@ export class HttpAppChannel {
     });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (!connected) {
-        this.#refused();
+        // Only a server that refused (not a call cancelled or timed out while waiting for a socket).
+        if (!settled && REFUSAL_CODES.has(err.code ?? '')) this.#refused();
         settle({ ok: false, code: err.code ?? 'UNREACHABLE', message: `its server cannot be reached: ${err.message}`, unreached: { code: 'HEARTH_ERR_APP_UNAVAILABLE', notSent: true } });
         return;
       }

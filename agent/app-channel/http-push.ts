@@ -13,8 +13,8 @@
 // Every worker subscribes in the same consumer group (the subscription name is the topic, as for
 // streams), so each message goes to one worker; a worker that drains closes its subscriptions and
 // what it had not acked goes back to the group for the next generation: at least once, as for
-// streams. While the channel is out (its health check fails) nothing is posted: deliveries wait
-// (unsettled, so the broker sends no more) until it is back. At most channel.maxConcurrency messages are
+// streams. While the channel is out (its health check fails) nothing is posted: the broker holds
+// deliveries back (DeliveryCredit) until it is back, so no attempt is spent on it. At most channel.maxConcurrency messages are
 // posted at once per worker and subscription (the broker holds the rest).
 import type { Logger } from 'pino';
 import type { CallContext, Delivery, RuntimeApi, SubscribeParams, SubscriptionHandle } from '../building-blocks/runtime-api.js';
@@ -31,6 +31,10 @@ const MAX_SUBSCRIPTIONS = 100;
 const RETRY_DELAY_MS = 1_000;
 /** The answer of a push is read up to this size (it is a status, not data). */
 const MAX_ANSWER_BYTES = 64 * 1024;
+/** The largest `GET /dapr/subscribe` answer read. */
+const MAX_LIST_BYTES = 1024 * 1024;
+/** A delivery's lease outlasts the channel's timeout by this much. */
+const ACK_MARGIN_MS = 10_000;
 
 export interface HttpPushOptions {
   readonly app: AppConfig;
@@ -95,25 +99,36 @@ export class HttpPush {
 
   async #open(sub: AppSubscriptionConfig): Promise<void> {
     const ctx = this.#context();
-    const holder: { handle?: SubscriptionHandle } = {};
+    const holder: { handle?: SubscriptionHandle; early: Delivery[] } = { early: [] };
+    const settle = (d: Delivery, handle: SubscriptionHandle): void =>
+      void this.#push(sub, d, handle).catch(async (err: unknown) => {
+        this.#log.warn({ err }, 'settling a push failed; the message is redelivered');
+        await handle.nack(d.deliveryId, RETRY_DELAY_MS).catch(() => undefined);
+      });
+    // While the channel is out the broker holds deliveries back (none is claimed, no attempt is
+    // spent); the lease of a claimed one outlasts the longest POST, so it is never claimed twice.
+    const credit = { paused: () => !this.#o.channel.open, budgetBytes: () => Number.MAX_SAFE_INTEGER };
     const handle = await this.#o.api.pubsub.subscribe(
       ctx,
-      { ...paramsOf(sub), maxInFlight: this.#o.channel.maxConcurrency },
-      (d) => void this.#push(sub, d, holder.handle).catch((err: unknown) => this.#log.warn({ err }, 'settling a push failed')),
+      { ...paramsOf(sub), maxInFlight: this.#o.channel.maxConcurrency, ackDeadlineMs: this.#o.channel.timeoutMs + ACK_MARGIN_MS },
+      (d) => {
+        if (holder.handle === undefined) holder.early.push(d);
+        else settle(d, holder.handle);
+      },
+      credit,
     );
+    if (this.#closed) {
+      await handle.close();
+      return;
+    }
     holder.handle = handle;
+    for (const d of holder.early.splice(0)) settle(d, handle);
+    this.#o.channel.onOpen(() => handle.resume());
     this.#handles.push(handle);
     this.#log.info({ pubsub: sub.pubsubName, topic: sub.topic, route: sub.route }, 'push subscription open');
   }
 
-  async #push(sub: AppSubscriptionConfig, d: Delivery, handle: SubscriptionHandle | undefined): Promise<void> {
-    if (handle === undefined) return;
-    // While the channel is out, the delivery waits here (the broker sends no more than maxInFlight):
-    // a nack would spend one of its delivery attempts on the app's health, not on its answer.
-    while (!this.#o.channel.open) {
-      if (this.#closed) return;
-      await new Promise((resolve) => setTimeout(resolve, this.#o.channel.healthIntervalMs));
-    }
+  async #push(sub: AppSubscriptionConfig, d: Delivery, handle: SubscriptionHandle): Promise<void> {
     const outcome = await this.#post(sub, d);
     if (outcome === 'SUCCESS') return handle.ack(d.deliveryId);
     if (outcome === 'RETRY') return handle.nack(d.deliveryId, RETRY_DELAY_MS);
@@ -154,7 +169,15 @@ export class HttpPush {
       const req = this.#o.channel.request({ method: 'GET', path: '/dapr/subscribe', headers: {}, timeoutMs: LIST_TIMEOUT_MS });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > MAX_LIST_BYTES) {
+            req.destroy(new Error(`GET /dapr/subscribe answered more than ${MAX_LIST_BYTES} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('end', () => {
           if (res.statusCode === 404) return resolve([]);
           if (res.statusCode !== 200) return reject(new Error(`status ${res.statusCode ?? 0}`));
@@ -167,6 +190,7 @@ export class HttpPush {
         res.on('error', reject);
       });
       req.on('error', reject);
+      req.on('close', () => reject(new Error('the connection closed before a complete answer')));
       req.end();
     });
   }

@@ -23,7 +23,8 @@ const CAPABILITIES: Readonly<Record<BuildingBlock, readonly string[]>> = {
 
 /** At most this many attributes per app, each key and value at most these sizes. */
 export const MAX_ATTRIBUTES = 64;
-const MAX_ATTRIBUTE_KEY_CHARS = 256;
+// Hex in a file name: 2 × 100 characters and a temp suffix stay under NAME_MAX (255).
+const MAX_ATTRIBUTE_KEY_CHARS = 100;
 const MAX_ATTRIBUTE_VALUE_BYTES = 4096;
 const ATTRIBUTES_DIR = 'attributes';
 

@@ -117,7 +117,9 @@ export function createPubSubApi(deps: ApiDeps): PubSubApi {
     // was (its CloudEvent names its real source), with the provenance a broker's dead-lettering adds.
     deadLetter: guard(async (ctx, params: SubscribeParams, d: Delivery) => {
       const deadLetterTopic = deadLetterOf(ctx, params);
-      if (deadLetterTopic === '') return false;
+      const group = groupOf(ctx, params.subscription || params.topic);
+      // Never back into its own topic, nor a message this group already dead-lettered (a cycle).
+      if (deadLetterTopic === '' || deadLetterTopic === d.topic || d.metadata[DEAD_LETTER_METADATA.group] === group) return false;
       const broker = resolveBroker(ctx, params.pubsubName);
       await broker.publish({
         topic: deadLetterTopic,
@@ -128,7 +130,7 @@ export function createPubSubApi(deps: ApiDeps): PubSubApi {
           [DEAD_LETTER_METADATA.originalTopic]: d.topic,
           [DEAD_LETTER_METADATA.originalMessageId]: d.messageId,
           [DEAD_LETTER_METADATA.attempts]: String(d.attempt),
-          [DEAD_LETTER_METADATA.group]: groupOf(ctx, params.subscription || params.topic),
+          [DEAD_LETTER_METADATA.group]: group,
         },
         key: d.metadata.partitionKey || undefined,
       });

@@ -34,8 +34,9 @@ export class HttpAppServer implements AppServer {
   readonly #sse = new SseRegistry();
   #closing = false;
   #closed: Promise<void> | undefined;
-  /** The app's TCP port (app.tcp), when it has one. */
+  /** The app's TCP port (app.tcp), when it has one, and the connections it accepted. */
   #tcp: net.Server | undefined;
+  readonly #tcpSockets = new WeakSet<Socket>();
 
   constructor(deps: TransportDeps) {
     this.#deps = deps;
@@ -93,7 +94,9 @@ export class HttpAppServer implements AppServer {
     this.#connections = new ConnectionTracker(server.server, {
       onOpen: () => deps.metrics.connections.inc(labels),
       onClose: () => deps.metrics.connections.dec(labels),
-      admit: budgets === undefined ? undefined : () => budgets.connection(deps.app, 'http'),
+      // The TCP port's connections have a pool of their own (its maxConnections): anyone local can
+      // open them before a token is checked, and they must not use up the places of http.sock.
+      admit: budgets === undefined ? undefined : (socket) => (this.#tcpSockets.has(socket) ? undefined : budgets.connection(deps.app, 'http')),
       idleTimeoutMs: deps.app.budgets.idleTimeoutMs,
     });
   }
@@ -107,7 +110,12 @@ export class HttpAppServer implements AppServer {
     const { app } = this.#deps;
     await this.#server.listen({ path: app.httpSocket });
     if (app.tcp !== undefined) {
-      const tcp = net.createServer((socket) => this.#server.server.emit('connection', socket));
+      // As http.Server makes its own: half-open allowed (a client that ends its side still gets the answer), no Nagle.
+      const tcp = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+        this.#tcpSockets.add(socket);
+        this.#server.server.emit('connection', socket);
+      });
+      tcp.maxConnections = app.budgets.connectionsPerSocket;
       this.#tcp = tcp;
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
@@ -116,6 +124,8 @@ export class HttpAppServer implements AppServer {
           resolve();
         });
       });
+      // An accept error (EMFILE) is logged, never a crash of the worker.
+      tcp.on('error', (err) => this.#log.warn({ err }, 'the TCP listener reported an error'));
       this.#log.info({ host: app.tcp.host, port: app.tcp.httpPort }, 'http transport listening on TCP');
     }
     try {

@@ -16,8 +16,8 @@ import { errorBody } from './http-errors.js';
 export interface ConnectionTrackerOptions {
   readonly onOpen: () => void;
   readonly onClose: () => void;
-  /** Counts a connection against a budget (throws a coded error over it); returns its release. */
-  readonly admit?: (() => () => void) | undefined;
+  /** Counts a connection against a budget (throws a coded error over it); returns its release, or undefined when it is not counted. */
+  readonly admit?: ((socket: Socket) => (() => void) | undefined) | undefined;
   /** A connection with no request in progress this long is ended. */
   readonly idleTimeoutMs?: number | undefined;
 }
@@ -39,7 +39,7 @@ export class ConnectionTracker {
     server.on('connection', (socket: Socket) => {
       let release: (() => void) | undefined;
       try {
-        release = options.admit?.();
+        release = options.admit?.(socket);
       } catch (err) {
         refuse(socket, err);
         return;

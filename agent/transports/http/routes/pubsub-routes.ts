@@ -115,7 +115,7 @@ const bulkPublishBody = {
 } as const;
 
 /** Errors about the request itself, not one entry: answered as such when every entry met the same. */
-const REQUEST_LEVEL = new Set(['HEARTH_ERR_STORE_NOT_FOUND', 'HEARTH_ERR_NOT_FOUND', 'HEARTH_ERR_PERMISSION_DENIED', 'HEARTH_ERR_INVALID_ARGUMENT', 'HEARTH_ERR_RESOURCE_EXHAUSTED']);
+const REQUEST_LEVEL = new Set(['HEARTH_ERR_TOPIC_NOT_ALLOWED', 'HEARTH_ERR_STORE_NOT_FOUND', 'HEARTH_ERR_NOT_FOUND', 'HEARTH_ERR_PERMISSION_DENIED', 'HEARTH_ERR_INVALID_ARGUMENT', 'HEARTH_ERR_RESOURCE_EXHAUSTED']);
 
 /** An entry's event as the bytes to publish: a string as its text unless the content type is JSON, anything else as JSON. */
 function eventBytes(event: unknown, contentType: string): Buffer {
