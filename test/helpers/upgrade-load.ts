@@ -7,6 +7,7 @@
 // a timeout, so a hung hand-off shows up as a failure instead of a hung test.
 import http from 'node:http';
 import { callError, createGrpcClients, type GrpcClients, type MetadataResponse } from './grpc-client.js';
+import { sleep } from '../support/wait.js';
 
 export type ClientKind = 'grpc-channel' | 'grpc-new-client' | 'http-keep-alive' | 'http-new-connection' | 'http-slow-pull';
 
@@ -114,6 +115,9 @@ export class UpgradeLoad {
   }
 
   async #loop(kind: ClientKind, loop: number): Promise<void> {
+    // The slow-pull lanes are staggered across one wait: started together, their gaps between
+    // pulls coincided, and a drain could begin with no pull in flight (the test needs one).
+    if (kind === 'http-slow-pull' && loop > 0) await sleep((this.#o.slowPullWaitMs * loop) / LOOPS[kind]);
     for (let i = 0; this.#running && i < this.#o.maxIterations && Date.now() < this.#until; i++) {
       const key = `${kind}-${loop}-${i}`;
       switch (kind) {
