@@ -121,6 +121,12 @@ test.serial('five consecutive upgrades a → b → a → b → a under load: no 
   for (const p of spanning) t.log(`  in flight at a drain: ${p.ok ? '200' : 'failed'} after ${p.end - p.start} ms${p.lastOnConnection ? ', Connection: close (answered by the draining generation)' : ''}`);
   t.log(`failures: ${load.failures.length}`);
   for (const f of load.failures.slice(0, 40)) t.log(`  ${f.kind} ${f.op} [sent in "${f.phaseAtStart}", failed in "${f.phaseAtEnd}" after ${f.ms} ms]: ${f.error}`);
+  // What the agent said around them: worker exits, errors and warnings (the cause of a failure is
+  // rarely in the client's view of it).
+  if (load.failures.length > 0) {
+    const lines = hearth.output().split('\n').filter((l) => /"level":(40|50|60)|exit|signal|crash|ECONN|refus/i.test(l));
+    for (const line of lines.slice(-60)) t.log(`  agent: ${line.slice(0, 400)}`);
+  }
   t.is(load.failures.length, 0, 'every request succeeded');
   t.true(spanning.some((p) => p.ok && p.lastOnConnection), 'a slow pull in flight at a drain was answered 200 by the draining generation');
   for (let g = 1; g <= 6; g++) t.true(load.servedBy(g) > 0, `generation ${g} served requests`);
