@@ -33,7 +33,8 @@ export const CALLER_HEADER = 'dapr-caller-app-id';
 export const APP_TOKEN_HEADER = 'dapr-api-token';
 /** The verbs an invocation may carry (the HTTP invoke route's); anything else is refused before sending. */
 const VERBS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
-const QUERY_METADATA_KEY = 'query';
+/** The metadata key that carries an invocation's query string (the HTTP invoke route sets it). */
+export const QUERY_METADATA_KEY = 'query';
 const HEALTH_TIMEOUT_MS = 2_000;
 /** What a connect attempt that the server refused looks like. */
 const REFUSAL_CODES = new Set(['ECONNREFUSED', 'ENOENT']);
@@ -44,8 +45,9 @@ const HOP_HEADERS = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'transfer-encoding', 'te', 'trailer', 'upgrade',
   'host', 'content-length', 'content-type', 'authorization', APP_TOKEN_HEADER, 'expect', 'traceparent', CALLER_HEADER,
 ]);
-const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]{1,256}$/;
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** A header name and value that can travel as they are (metadata ↔ HTTP headers, both ways). */
+export const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]{1,256}$/;
+export const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** What Node accepts in a request path (it refuses controls and spaces). */
 const QUERY = /^[\x21-\x7e]{1,8192}$/;
 

@@ -7,7 +7,7 @@
 // (connection, length, the caller's token) and the reserved `hearth-*`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { InvokeResult } from '../../../building-blocks/runtime-api.js';
-import { HTTP_STATUS_METADATA } from '../../../app-channel/http-app-channel.js';
+import { HEADER_VALUE, HTTP_STATUS_METADATA, QUERY_METADATA_KEY, TOKEN } from '../../../app-channel/http-app-channel.js';
 import { HearthError } from '../../../errors/hearth-error.js';
 import type { TransportDeps } from '../../transport-deps.js';
 import { callContext, REQUEST_ID_HEADER } from '../http-context.js';
@@ -15,7 +15,6 @@ import { callContext, REQUEST_ID_HEADER } from '../http-context.js';
 const VERBS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
 /** Says the call may run more than once even though its verb is not idempotent (POST, PATCH). */
 const IDEMPOTENT_HEADER = 'hearth-idempotent';
-const QUERY_METADATA_KEY = 'query';
 
 /**
  * Headers that describe this HTTP hop, not the call: never forwarded to the target nor taken from
@@ -39,8 +38,6 @@ const HOP_HEADERS = new Set([
   REQUEST_ID_HEADER,
   'traceparent',
 ]);
-const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]{1,256}$/;
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 interface InvokeParams {
   appId: string;
